@@ -1,0 +1,266 @@
+//! Answering history from the room's in-memory tail, and from the database
+//! only for what lies below it.
+//!
+//! The ChatServer keeps, per room, the latest messages in order (its tail).
+//! Every message below the tail's first id is already in the database; every
+//! message the writer has not persisted yet is still in the tail. So a page is
+//! the tail's part of the range plus, when that is not enough, one keyset
+//! query for the rest below the tail.
+
+use std::sync::Arc;
+
+use super::ChatMessage;
+use crate::db::{self, DbPool};
+use crate::domain::RoomName;
+use crate::error::ChatError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryQuery {
+    /// The latest `limit` messages with id > `since` (0: from the start).
+    After { since: i64, limit: usize },
+    /// The latest `limit` messages with id < `before`.
+    Before { before: i64, limit: usize },
+}
+
+/// What the ChatServer knows of a range; resolved outside it, because
+/// completing it may take a database query.
+#[derive(Debug)]
+pub struct HistoryPlan {
+    pub room: RoomName,
+    /// Tail messages in the range, oldest first: at most `limit + 1` for
+    /// `After` (one more tells whether the page is truncated), `limit` for `Before`.
+    pub from_tail: Vec<Arc<ChatMessage>>,
+    /// Every message with a smaller id is in the database.
+    pub db_below: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<Arc<ChatMessage>>,
+    /// More messages in the range than fit in the page.
+    pub truncated: bool,
+}
+
+/// Ids in the open interval (`after`, `below`), the latest `limit` of them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DbRange {
+    pub after: i64,
+    pub below: i64,
+    pub limit: usize,
+}
+
+impl HistoryQuery {
+    /// The tail's share of the range; the tail is oldest first.
+    pub fn plan<'a>(
+        self,
+        room: &RoomName,
+        tail: impl DoubleEndedIterator<Item = &'a Arc<ChatMessage>>,
+        db_below: i64,
+    ) -> HistoryPlan {
+        let in_range = |m: &&Arc<ChatMessage>| match self {
+            Self::After { since, .. } => m.id > since,
+            Self::Before { before, .. } => m.id < before,
+        };
+        let take = match self {
+            Self::After { limit, .. } => limit + 1,
+            Self::Before { limit, .. } => limit,
+        };
+        let mut from_tail: Vec<_> = tail.rev().filter(in_range).take(take).cloned().collect();
+        from_tail.reverse();
+        HistoryPlan {
+            room: room.clone(),
+            from_tail,
+            db_below,
+        }
+    }
+
+    fn limit(self) -> usize {
+        match self {
+            Self::After { limit, .. } | Self::Before { limit, .. } => limit,
+        }
+    }
+}
+
+impl HistoryPlan {
+    /// The database range still needed, or `None` when the tail answers alone.
+    pub fn missing(&self, query: HistoryQuery) -> Option<DbRange> {
+        let have = self.from_tail.len();
+        match query {
+            HistoryQuery::After { since, limit } => (have <= limit && since + 1 < self.db_below).then(|| DbRange {
+                after: since,
+                below: self.db_below,
+                limit: limit + 1 - have,
+            }),
+            HistoryQuery::Before { before, limit } => {
+                let below = before.min(self.db_below);
+                (have < limit && below > 1).then(|| DbRange {
+                    after: 0,
+                    below,
+                    limit: limit - have,
+                })
+            }
+        }
+    }
+
+    /// The page, given the older messages fetched for `missing()` (oldest first).
+    pub fn complete(self, query: HistoryQuery, older: Vec<Arc<ChatMessage>>) -> HistoryPage {
+        let mut messages = older;
+        messages.extend(self.from_tail);
+        let excess = messages.len().saturating_sub(query.limit());
+        messages.drain(..excess);
+        HistoryPage {
+            messages,
+            truncated: excess > 0,
+        }
+    }
+
+    /// The page when the tail alone answers it; the plan back otherwise.
+    fn answer_from_memory(self, query: HistoryQuery) -> Result<HistoryPage, Self> {
+        match self.missing(query) {
+            None => Ok(self.complete(query, Vec::new())),
+            Some(_) => Err(self),
+        }
+    }
+
+    /// The page, querying the database for what lies below the tail.
+    /// Blocking: run it on a blocking thread.
+    fn answer_from_database(self, query: HistoryQuery, pool: &DbPool) -> Result<HistoryPage, ChatError> {
+        let older = match self.missing(query) {
+            None => Vec::new(),
+            Some(range) => db::messages::page(&mut *pool.get()?, &self.room, &range)?,
+        };
+        Ok(self.complete(query, older))
+    }
+}
+
+/// Completes a plan: from memory at once when the tail covers the range,
+/// otherwise with one query on a blocking thread.
+pub async fn resolve(plan: HistoryPlan, query: HistoryQuery, pool: DbPool) -> Result<HistoryPage, ChatError> {
+    match plan.answer_from_memory(query) {
+        Ok(page) => Ok(page),
+        Err(plan) => actix_web::web::block(move || plan.answer_from_database(query, &pool)).await?,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msgs(room: &RoomName, ids: std::ops::RangeInclusive<i64>) -> Vec<Arc<ChatMessage>> {
+        ids.map(|id| {
+            Arc::new(ChatMessage {
+                room: room.clone(),
+                id,
+                author: "a".into(),
+                text: format!("m{id}"),
+                created_at_ms: 0,
+                nonce: None,
+            })
+        })
+        .collect()
+    }
+
+    fn ids(page: &HistoryPage) -> Vec<i64> {
+        page.messages.iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn after_answered_by_tail_when_it_reaches_since() {
+        let room = RoomName::parse("r").unwrap();
+        let tail = msgs(&room, 11..=20); // 1..=10 are only in the database
+        let q = HistoryQuery::After { since: 12, limit: 50 };
+        let page = q.plan(&room, tail.iter(), 11).answer_from_memory(q).unwrap();
+        assert_eq!(ids(&page), (13..=20).collect::<Vec<_>>());
+        assert!(!page.truncated);
+    }
+
+    #[test]
+    fn after_needs_database_below_tail() {
+        let room = RoomName::parse("r").unwrap();
+        let tail = msgs(&room, 11..=20);
+        let q = HistoryQuery::After { since: 5, limit: 8 };
+        let plan = q.plan(&room, tail.iter(), 11);
+        // Eight fit, and ten newer than 5 exist in the tail alone: truncated, no query.
+        let page = plan.answer_from_memory(q).unwrap();
+        assert_eq!(ids(&page), (13..=20).collect::<Vec<_>>());
+        assert!(page.truncated);
+
+        let q = HistoryQuery::After { since: 5, limit: 50 };
+        let plan = q.plan(&room, tail.iter(), 11);
+        assert_eq!(
+            plan.missing(q),
+            Some(DbRange {
+                after: 5,
+                below: 11,
+                limit: 41
+            })
+        );
+        let page = plan.complete(q, msgs(&room, 6..=10));
+        assert_eq!(ids(&page), (6..=20).collect::<Vec<_>>());
+        assert!(!page.truncated);
+    }
+
+    #[test]
+    fn after_truncates_to_the_latest() {
+        let room = RoomName::parse("r").unwrap();
+        let tail = msgs(&room, 11..=20);
+        let q = HistoryQuery::After { since: 0, limit: 12 };
+        let plan = q.plan(&room, tail.iter(), 11);
+        assert_eq!(
+            plan.missing(q),
+            Some(DbRange {
+                after: 0,
+                below: 11,
+                limit: 3
+            })
+        );
+        let page = plan.complete(q, msgs(&room, 8..=10));
+        assert_eq!(ids(&page), (9..=20).collect::<Vec<_>>());
+        assert!(page.truncated);
+    }
+
+    #[test]
+    fn before_pages_down_through_tail_then_database() {
+        let room = RoomName::parse("r").unwrap();
+        let tail = msgs(&room, 11..=20);
+        let q = HistoryQuery::Before { before: 18, limit: 5 };
+        let page = q.plan(&room, tail.iter(), 11).answer_from_memory(q).unwrap();
+        assert_eq!(ids(&page), (13..=17).collect::<Vec<_>>());
+
+        let q = HistoryQuery::Before { before: 13, limit: 5 };
+        let plan = q.plan(&room, tail.iter(), 11);
+        assert_eq!(
+            plan.missing(q),
+            Some(DbRange {
+                after: 0,
+                below: 11,
+                limit: 3
+            })
+        );
+
+        let q = HistoryQuery::Before { before: 4, limit: 5 };
+        let plan = q.plan(&room, tail.iter(), 11);
+        assert_eq!(
+            plan.missing(q),
+            Some(DbRange {
+                after: 0,
+                below: 4,
+                limit: 5
+            })
+        );
+    }
+
+    #[test]
+    fn empty_room_needs_nothing() {
+        let room = RoomName::parse("r").unwrap();
+        let q = HistoryQuery::Before {
+            before: i64::MAX,
+            limit: 5,
+        };
+        let page = q.plan(&room, [].iter(), 1).answer_from_memory(q).unwrap();
+        assert!(page.messages.is_empty());
+        let q = HistoryQuery::After { since: 0, limit: 5 };
+        assert!(q.plan(&room, [].iter(), 1).answer_from_memory(q).is_ok());
+    }
+}

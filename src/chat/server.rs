@@ -1,0 +1,668 @@
+//! `ChatServer`: the one actor that owns every room and its members.
+//!
+//! It never touches the database. It gives each accepted message its room's
+//! next id, fans it out, keeps it in the room's in-memory tail and hands it
+//! to the writer thread. Sessions get frames through a bounded mailbox: a
+//! session that cannot keep up is disconnected, so one stalled reader costs
+//! bounded memory and never slows anyone else down.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::os::fd::OwnedFd;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web_actors::ws::{CloseCode, CloseReason};
+use bytestring::ByteString;
+
+use super::history::{HistoryPlan, HistoryQuery};
+use super::message::now_ms;
+use super::ChatMessage;
+use crate::db::writer::{Watermarks, WriteOp};
+use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
+use crate::error::ChatError;
+use crate::protocol::{MessageView, PresenceAction, ServerFrame};
+
+pub type SessionId = u64;
+
+/// What the ChatServer hands a session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum Push {
+    /// A ready frame, shared by every recipient.
+    Frame(ByteString),
+    /// The answer to `join_room`; the session completes the history.
+    Joined {
+        room: RoomName,
+        members: Vec<DisplayName>,
+        query: HistoryQuery,
+        plan: HistoryPlan,
+    },
+    /// The answer to `history`; the session completes it.
+    History {
+        room: RoomName,
+        query: HistoryQuery,
+        plan: HistoryPlan,
+    },
+    /// Close the connection.
+    Close(CloseReason),
+}
+
+/// A new connection; `socket` lets the server cut a stalled one off.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    pub session: SessionId,
+    pub addr: Recipient<Push>,
+    pub socket: Option<Arc<OwnedFd>>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub session: SessionId,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub session: SessionId,
+    pub room: RoomName,
+    pub name: DisplayName,
+    pub since: Option<i64>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub session: SessionId,
+    pub room: RoomName,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Send {
+    pub session: SessionId,
+    pub room: RoomName,
+    pub text: MessageText,
+    pub nonce: Option<Nonce>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Typing {
+    pub session: SessionId,
+    pub room: RoomName,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct History {
+    pub session: SessionId,
+    pub room: RoomName,
+    pub query: HistoryQuery,
+}
+
+/// A message from HTTP (`POST /store_message`), delivered like a live one.
+#[derive(Message)]
+#[rtype(result = "Result<Arc<ChatMessage>, ChatError>")]
+pub struct Post {
+    pub room: RoomName,
+    pub user: DisplayName,
+    pub text: MessageText,
+}
+
+/// Creates a room (a fresh code when no name is given). Answers the room and
+/// whether it is new.
+#[derive(Message)]
+#[rtype(result = "Result<(RoomName, bool), ChatError>")]
+pub struct CreateRoom {
+    pub name: Option<RoomName>,
+    pub created_by: Option<DisplayName>,
+}
+
+/// History for HTTP, which needs no membership.
+#[derive(Message)]
+#[rtype(result = "Result<HistoryPlan, ChatError>")]
+pub struct PlanHistory {
+    pub room: RoomName,
+    pub query: HistoryQuery,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoomSummary {
+    pub name: RoomName,
+    pub members: Vec<DisplayName>,
+}
+
+/// The rooms that have members, busiest first.
+#[derive(Message)]
+#[rtype(result = "Vec<RoomSummary>")]
+pub struct ListRooms;
+
+/// From the writer: these ids are durable.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Persisted(pub Watermarks);
+
+/// Stop accepting, close every session, and let the writer drain and end.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+struct Member {
+    name: DisplayName,
+    addr: Recipient<Push>,
+}
+
+struct Room {
+    /// The last id given out; the next message gets `last_id + 1`.
+    last_id: i64,
+    /// Every id up to here is in the database.
+    persisted_id: i64,
+    members: HashMap<SessionId, Member>,
+    /// The latest messages, oldest first: everything not yet persisted, and
+    /// while the room has members at least `tail_len` more.
+    tail: VecDeque<Arc<ChatMessage>>,
+}
+
+impl Room {
+    fn new(last_id: i64) -> Self {
+        Self {
+            last_id,
+            persisted_id: last_id,
+            members: HashMap::new(),
+            tail: VecDeque::new(),
+        }
+    }
+
+    fn db_below(&self) -> i64 {
+        self.tail.front().map_or(self.last_id + 1, |m| m.id)
+    }
+
+    /// Drops persisted messages beyond what the tail keeps; an empty room
+    /// keeps only what is not persisted yet.
+    fn trim(&mut self, tail_len: usize) {
+        let keep = if self.members.is_empty() { 0 } else { tail_len };
+        while self.tail.len() > keep && self.tail.front().is_some_and(|m| m.id <= self.persisted_id) {
+            self.tail.pop_front();
+        }
+    }
+
+    fn member_names(&self) -> Vec<DisplayName> {
+        let mut names: Vec<_> = self.members.values().map(|m| m.name.clone()).collect();
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        names
+    }
+}
+
+struct SessionEntry {
+    addr: Recipient<Push>,
+    socket: Option<Arc<OwnedFd>>,
+    rooms: HashSet<RoomName>,
+}
+
+pub struct ChatServer {
+    rooms: HashMap<RoomName, Room>,
+    sessions: HashMap<SessionId, SessionEntry>,
+    /// `None` once shutting down.
+    writer: Option<SyncSender<WriteOp>>,
+    history_on_join: usize,
+    tail_len: usize,
+    /// Sessions whose mailbox overflowed during the current handler.
+    overflowed: Vec<SessionId>,
+}
+
+impl Actor for ChatServer {
+    type Context = Context<Self>;
+}
+
+impl ChatServer {
+    /// `known_rooms`: every room in the log with its highest message id.
+    pub fn new(known_rooms: Vec<(RoomName, i64)>, writer: SyncSender<WriteOp>, history_on_join: usize) -> Self {
+        Self {
+            rooms: known_rooms
+                .into_iter()
+                .map(|(name, last)| (name, Room::new(last)))
+                .collect(),
+            sessions: HashMap::new(),
+            writer: Some(writer),
+            history_on_join,
+            tail_len: history_on_join.max(100),
+            overflowed: Vec::new(),
+        }
+    }
+
+    /// Hands a session something; a full mailbox marks it a slow consumer.
+    fn push(&mut self, session: SessionId, push: Push) {
+        if let Some(entry) = self.sessions.get(&session) {
+            if let Err(SendError::Full(_)) = entry.addr.try_send(push) {
+                self.overflowed.push(session);
+            }
+        }
+    }
+
+    fn push_error(&mut self, session: SessionId, err: &ChatError, room: Option<&RoomName>, nonce: Option<&str>) {
+        let frame = ServerFrame::error(err, room.map(RoomName::as_str), nonce);
+        self.push(session, Push::Frame(frame));
+    }
+
+    /// Sends `frame` to every member of `room` except `skip`.
+    fn broadcast(&mut self, room: &RoomName, frame: &ByteString, skip: Option<SessionId>) {
+        let Some(room) = self.rooms.get(room) else { return };
+        for (id, member) in &room.members {
+            if Some(*id) == skip {
+                continue;
+            }
+            if let Err(SendError::Full(_)) = member.addr.try_send(Push::Frame(frame.clone())) {
+                self.overflowed.push(*id);
+            }
+        }
+    }
+
+    /// Disconnects sessions that overflowed, which may in turn overflow others
+    /// with the `leave` notices it sends.
+    fn evict_overflowed(&mut self) {
+        while let Some(session) = self.overflowed.pop() {
+            let Some(entry) = self.sessions.remove(&session) else {
+                continue;
+            };
+            log::warn!("session {session}: outbound queue full; disconnecting a slow consumer");
+            let reason = CloseReason {
+                code: CloseCode::Policy,
+                description: Some("slow consumer".into()),
+            };
+            // The session's own task may be stalled behind a full socket and
+            // never read this; shutting the socket's read side makes the HTTP
+            // layer see the connection end and drop it.
+            entry.addr.do_send(Push::Close(reason));
+            if let Some(socket) = &entry.socket {
+                let _ = socket2::SockRef::from(&**socket).shutdown(std::net::Shutdown::Read);
+            }
+            for room in &entry.rooms {
+                self.remove_member(session, room);
+            }
+        }
+    }
+
+    fn remove_member(&mut self, session: SessionId, room_name: &RoomName) {
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(member) = room.members.remove(&session) else {
+            return;
+        };
+        room.trim(self.tail_len);
+        let frame = ServerFrame::Presence {
+            room: room_name.as_str(),
+            user: member.name.as_str(),
+            action: PresenceAction::Leave,
+            members: room.members.len(),
+        }
+        .to_text();
+        self.broadcast(room_name, &frame, None);
+    }
+
+    fn ensure_room(&mut self, name: &RoomName, created_by: Option<&DisplayName>) -> Result<bool, ChatError> {
+        if self.rooms.contains_key(name) {
+            return Ok(false);
+        }
+        self.enqueue(WriteOp::CreateRoom {
+            name: name.clone(),
+            created_at_ms: now_ms(),
+            created_by: created_by.map(|n| Arc::from(n.as_str())),
+        })?;
+        self.rooms.insert(name.clone(), Room::new(0));
+        Ok(true)
+    }
+
+    fn enqueue(&self, op: WriteOp) -> Result<(), ChatError> {
+        let writer = self.writer.as_ref().ok_or_else(shutting_down)?;
+        writer.try_send(op).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                ChatError::Unavailable("the message log is behind; nothing was stored, try again shortly".into())
+            }
+            TrySendError::Disconnected(_) => shutting_down(),
+        })
+    }
+
+    /// Gives the message its id, queues it for the log and delivers it.
+    /// Nothing is delivered unless the writer took it.
+    fn accept(
+        &mut self,
+        room_name: &RoomName,
+        author: &DisplayName,
+        text: MessageText,
+        nonce: Option<Nonce>,
+        sender: Option<SessionId>,
+    ) -> Result<Arc<ChatMessage>, ChatError> {
+        let room = self.rooms.get(room_name).ok_or_else(|| unknown_room(room_name))?;
+        let message = Arc::new(ChatMessage {
+            room: room_name.clone(),
+            id: room.last_id + 1,
+            author: Arc::from(author.as_str()),
+            text: text.into_string(),
+            created_at_ms: now_ms(),
+            nonce: nonce.map(Nonce::into_string),
+        });
+        self.enqueue(WriteOp::Message(message.clone()))?;
+        let room = self.rooms.get_mut(room_name).expect("looked up above");
+        room.last_id = message.id;
+        room.tail.push_back(message.clone());
+        room.trim(self.tail_len);
+
+        let public = ServerFrame::Message(MessageView::public(&message)).to_text();
+        match sender {
+            Some(sender) if message.nonce.is_some() => {
+                self.broadcast(room_name, &public, Some(sender));
+                let own = ServerFrame::Message(MessageView::for_sender(&message)).to_text();
+                self.push(sender, Push::Frame(own));
+            }
+            _ => self.broadcast(room_name, &public, None),
+        }
+        Ok(message)
+    }
+
+    fn is_member(&self, session: SessionId, room: &RoomName) -> bool {
+        self.rooms.get(room).is_some_and(|r| r.members.contains_key(&session))
+    }
+
+    fn join(&mut self, msg: Join) -> Result<(), ChatError> {
+        let Join {
+            session,
+            room: room_name,
+            name,
+            since,
+        } = msg;
+        let Some(entry) = self.sessions.get(&session) else {
+            return Ok(());
+        };
+        if self.writer.is_none() {
+            return Err(shutting_down());
+        }
+        let addr = entry.addr.clone();
+        self.ensure_room(&room_name, Some(&name))?;
+        let room = self.rooms.get_mut(&room_name).expect("ensured above");
+        let is_new = room
+            .members
+            .insert(
+                session,
+                Member {
+                    name: name.clone(),
+                    addr,
+                },
+            )
+            .is_none();
+        let query = HistoryQuery::After {
+            since: since.unwrap_or(0),
+            limit: self.history_on_join,
+        };
+        let plan = query.plan(&room_name, room.tail.iter(), room.db_below());
+        let members = room.member_names();
+        let count = room.members.len();
+        if let Some(entry) = self.sessions.get_mut(&session) {
+            entry.rooms.insert(room_name.clone());
+        }
+        self.push(
+            session,
+            Push::Joined {
+                room: room_name.clone(),
+                members,
+                query,
+                plan,
+            },
+        );
+        if is_new {
+            let frame = ServerFrame::Presence {
+                room: room_name.as_str(),
+                user: name.as_str(),
+                action: PresenceAction::Join,
+                members: count,
+            }
+            .to_text();
+            self.broadcast(&room_name, &frame, Some(session));
+        }
+        Ok(())
+    }
+}
+
+fn shutting_down() -> ChatError {
+    ChatError::Unavailable("the server is shutting down".into())
+}
+
+fn unknown_room(room: &RoomName) -> ChatError {
+    ChatError::UnknownRoom(room.to_string())
+}
+
+impl Handler<Connect> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        let entry = SessionEntry {
+            addr: msg.addr,
+            socket: msg.socket,
+            rooms: HashSet::new(),
+        };
+        self.sessions.insert(msg.session, entry);
+    }
+}
+
+impl Handler<Disconnect> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+        if let Some(entry) = self.sessions.remove(&msg.session) {
+            for room in &entry.rooms {
+                self.remove_member(msg.session, room);
+            }
+        }
+        self.evict_overflowed();
+    }
+}
+
+impl Handler<Join> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
+        let (session, room) = (msg.session, msg.room.clone());
+        if let Err(e) = self.join(msg) {
+            self.push_error(session, &e, Some(&room), None);
+        }
+        self.evict_overflowed();
+    }
+}
+
+impl Handler<Leave> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
+        if self.is_member(msg.session, &msg.room) {
+            if let Some(entry) = self.sessions.get_mut(&msg.session) {
+                entry.rooms.remove(&msg.room);
+            }
+            self.remove_member(msg.session, &msg.room);
+            let frame = ServerFrame::Left {
+                room: msg.room.as_str(),
+            }
+            .to_text();
+            self.push(msg.session, Push::Frame(frame));
+        } else {
+            self.push_error(
+                msg.session,
+                &ChatError::NotJoined(msg.room.to_string()),
+                Some(&msg.room),
+                None,
+            );
+        }
+        self.evict_overflowed();
+    }
+}
+
+impl Handler<Send> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Send, _: &mut Context<Self>) {
+        let Send {
+            session,
+            room,
+            text,
+            nonce,
+        } = msg;
+        let author = self
+            .rooms
+            .get(&room)
+            .and_then(|r| r.members.get(&session))
+            .map(|m| m.name.clone());
+        let nonce_text = nonce.as_ref().map(|n| n.as_str().to_string());
+        let result = match author {
+            Some(author) => self.accept(&room, &author, text, nonce, Some(session)).map(drop),
+            None => Err(ChatError::NotJoined(room.to_string())),
+        };
+        if let Err(e) = result {
+            self.push_error(session, &e, Some(&room), nonce_text.as_deref());
+        }
+        self.evict_overflowed();
+    }
+}
+
+impl Handler<Typing> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Typing, _: &mut Context<Self>) {
+        let name = self
+            .rooms
+            .get(&msg.room)
+            .and_then(|r| r.members.get(&msg.session))
+            .map(|m| m.name.clone());
+        match name {
+            Some(name) => {
+                let frame = ServerFrame::Typing {
+                    room: msg.room.as_str(),
+                    user: name.as_str(),
+                }
+                .to_text();
+                self.broadcast(&msg.room, &frame, Some(msg.session));
+            }
+            None => self.push_error(
+                msg.session,
+                &ChatError::NotJoined(msg.room.to_string()),
+                Some(&msg.room),
+                None,
+            ),
+        }
+        self.evict_overflowed();
+    }
+}
+
+impl Handler<History> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: History, _: &mut Context<Self>) {
+        let plan = self
+            .rooms
+            .get(&msg.room)
+            .filter(|r| r.members.contains_key(&msg.session))
+            .map(|r| msg.query.plan(&msg.room, r.tail.iter(), r.db_below()));
+        match plan {
+            Some(plan) => self.push(
+                msg.session,
+                Push::History {
+                    room: msg.room,
+                    query: msg.query,
+                    plan,
+                },
+            ),
+            None => self.push_error(
+                msg.session,
+                &ChatError::NotJoined(msg.room.to_string()),
+                Some(&msg.room),
+                None,
+            ),
+        }
+        self.evict_overflowed();
+    }
+}
+
+impl Handler<Post> for ChatServer {
+    type Result = Result<Arc<ChatMessage>, ChatError>;
+
+    fn handle(&mut self, msg: Post, _: &mut Context<Self>) -> Self::Result {
+        let result = self.accept(&msg.room, &msg.user, msg.text, None, None);
+        self.evict_overflowed();
+        result
+    }
+}
+
+impl Handler<CreateRoom> for ChatServer {
+    type Result = Result<(RoomName, bool), ChatError>;
+
+    fn handle(&mut self, msg: CreateRoom, _: &mut Context<Self>) -> Self::Result {
+        if self.writer.is_none() {
+            return Err(shutting_down());
+        }
+        let name = match msg.name {
+            Some(name) => name,
+            None => std::iter::repeat_with(RoomName::generate)
+                .find(|code| !self.rooms.contains_key(code))
+                .expect("an endless supply of codes has a free one"),
+        };
+        let created = self.ensure_room(&name, msg.created_by.as_ref())?;
+        Ok((name, created))
+    }
+}
+
+impl Handler<PlanHistory> for ChatServer {
+    type Result = Result<HistoryPlan, ChatError>;
+
+    fn handle(&mut self, msg: PlanHistory, _: &mut Context<Self>) -> Self::Result {
+        let room = self.rooms.get(&msg.room).ok_or_else(|| unknown_room(&msg.room))?;
+        Ok(msg.query.plan(&msg.room, room.tail.iter(), room.db_below()))
+    }
+}
+
+impl Handler<ListRooms> for ChatServer {
+    type Result = MessageResult<ListRooms>;
+
+    fn handle(&mut self, _: ListRooms, _: &mut Context<Self>) -> Self::Result {
+        let mut rooms: Vec<_> = self
+            .rooms
+            .iter()
+            .filter(|(_, room)| !room.members.is_empty())
+            .map(|(name, room)| RoomSummary {
+                name: name.clone(),
+                members: room.member_names(),
+            })
+            .collect();
+        rooms.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.name.cmp(&b.name)));
+        MessageResult(rooms)
+    }
+}
+
+impl Handler<Persisted> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Persisted, _: &mut Context<Self>) {
+        for (name, id) in msg.0 {
+            if let Some(room) = self.rooms.get_mut(&name) {
+                room.persisted_id = room.persisted_id.max(id);
+                room.trim(self.tail_len);
+            }
+        }
+    }
+}
+
+impl Handler<Shutdown> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) {
+        // Dropping the only sender lets the writer drain its queue and end.
+        self.writer = None;
+        for entry in self.sessions.values() {
+            let reason = CloseReason {
+                code: CloseCode::Away,
+                description: Some("server shutting down".into()),
+            };
+            entry.addr.do_send(Push::Close(reason));
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Settings from command-line flags, each with an environment fallback.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "parlor", version, about = "A real-time, room-based chat server")]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "PARLOR_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// Where the message log lives (`sqlite://path`; a bare path also works).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://parlor.db")]
+    pub database_url: String,
+
+    /// Connections in the database pool.
+    #[arg(long, env = "PARLOR_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+
+    /// Bearer token for the admin routes; without one they are switched off.
+    #[arg(long, env = "PARLOR_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Key that signs the session cookie (at least 32 bytes). Without one a
+    /// random key is generated and cookies do not survive a restart.
+    #[arg(long, env = "PARLOR_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Largest message text, in bytes.
+    #[arg(long, env = "PARLOR_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    pub max_message_bytes: usize,
+
+    /// Messages sent with `joined` (the latest N, or N after `since`).
+    #[arg(long, env = "PARLOR_HISTORY_ON_JOIN", default_value_t = 50)]
+    pub history_on_join: usize,
+
+    /// Seconds between server pings.
+    #[arg(long, env = "PARLOR_HEARTBEAT_INTERVAL", default_value_t = 5)]
+    pub heartbeat_interval_secs: u64,
+
+    /// Seconds of client silence before the server drops the connection.
+    #[arg(long, env = "PARLOR_CLIENT_TIMEOUT", default_value_t = 15)]
+    pub client_timeout_secs: u64,
+
+    /// Outbound frames queued for one connection before it counts as a slow
+    /// consumer and is disconnected.
+    #[arg(long, env = "PARLOR_SESSION_QUEUE", default_value_t = 256)]
+    pub session_queue: usize,
+
+    /// Accepted messages waiting for the database writer before new sends
+    /// are refused with `unavailable`.
+    #[arg(long, env = "PARLOR_WRITE_QUEUE", default_value_t = 10_000)]
+    pub write_queue: usize,
+
+    /// Messages one connection may send per second on average (0: no limit).
+    #[arg(long, env = "PARLOR_RATE_PER_SEC", default_value_t = 10.0)]
+    pub rate_per_sec: f64,
+
+    /// Messages one connection may send in a burst above the average.
+    #[arg(long, env = "PARLOR_RATE_BURST", default_value_t = 30.0)]
+    pub rate_burst: f64,
+
+    /// Folder served under /static.
+    #[arg(long, env = "PARLOR_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
+    pub static_dir: String,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "PARLOR_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    /// Defaults as if no flag and no environment variable were given; tests
+    /// start from here and change what they need.
+    pub fn defaults() -> Self {
+        Self::parse_from(["parlor"])
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_interval_secs)
+    }
+
+    pub fn client_timeout(&self) -> Duration {
+        Duration::from_secs(self.client_timeout_secs)
+    }
+
+    /// The WebSocket transport's frame limit. It leaves room for JSON escaping
+    /// of a maximal text (up to 6 bytes per character) so that an oversize
+    /// text gets a `too_large` answer, and only absurd frames are cut at the
+    /// transport with close code 1009.
+    pub fn max_frame_bytes(&self) -> usize {
+        (self.max_message_bytes * 6 + 1024).max(64 * 1024)
+    }
+}

@@ -1,0 +1,94 @@
+//! The `messages` table: batch inserts for the writer, keyset pages for history.
+
+use std::sync::Arc;
+
+use diesel::prelude::*;
+
+use super::schema::messages;
+use super::DbConnection;
+use crate::chat::history::DbRange;
+use crate::chat::ChatMessage;
+use crate::domain::RoomName;
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct MessageRow {
+    id: i64,
+    author: String,
+    body: String,
+    created_at: i64,
+    nonce: Option<String>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessage<'a> {
+    room: &'a str,
+    id: i64,
+    author: &'a str,
+    body: &'a str,
+    created_at: i64,
+    nonce: Option<&'a str>,
+}
+
+impl<'a> From<&'a ChatMessage> for NewMessage<'a> {
+    fn from(m: &'a ChatMessage) -> Self {
+        Self {
+            room: m.room.as_str(),
+            id: m.id,
+            author: &m.author,
+            body: &m.text,
+            created_at: m.created_at_ms,
+            nonce: m.nonce.as_deref(),
+        }
+    }
+}
+
+/// Inserts messages, skipping any (room, id) already stored: a batch retried
+/// after a commit whose acknowledgement was lost is written once.
+pub fn insert_all(conn: &mut DbConnection, batch: &[NewMessage<'_>]) -> QueryResult<usize> {
+    // SQLite allows 32766 bound parameters per statement; six per row.
+    batch
+        .chunks(5000)
+        .map(|chunk| {
+            diesel::insert_or_ignore_into(messages::table)
+                .values(chunk)
+                .execute(conn)
+        })
+        .sum()
+}
+
+/// The latest `range.limit` messages of `room` with ids strictly between
+/// `range.after` and `range.below`, oldest first.
+pub fn page(conn: &mut DbConnection, room: &RoomName, range: &DbRange) -> QueryResult<Vec<Arc<ChatMessage>>> {
+    let rows: Vec<MessageRow> = messages::table
+        .filter(messages::room.eq(room.as_str()))
+        .filter(messages::id.gt(range.after))
+        .filter(messages::id.lt(range.below))
+        .order(messages::id.desc())
+        .limit(i64::try_from(range.limit).unwrap_or(i64::MAX))
+        .select(MessageRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .rev()
+        .map(|r| {
+            Arc::new(ChatMessage {
+                room: room.clone(),
+                id: r.id,
+                author: r.author.into(),
+                text: r.body,
+                created_at_ms: r.created_at,
+                nonce: r.nonce,
+            })
+        })
+        .collect())
+}
+
+/// The highest message id of every room that has messages.
+pub fn last_ids(conn: &mut DbConnection) -> QueryResult<Vec<(String, Option<i64>)>> {
+    messages::table
+        .group_by(messages::room)
+        .select((messages::room, diesel::dsl::max(messages::id)))
+        .load(conn)
+}

@@ -1,0 +1,114 @@
+//! The database writer: one thread that persists accepted messages in order,
+//! many per transaction, so delivery never waits for the disk.
+//!
+//! The queue is bounded: when it is full the ChatServer refuses new messages
+//! (`unavailable`) instead of accepting what it could not keep. A failed write
+//! is retried with backoff until it succeeds; inserts skip rows already
+//! stored, so a retried batch is written once.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use super::messages::{self, NewMessage};
+use super::rooms::{self, NewRoom};
+use super::DbPool;
+use crate::chat::ChatMessage;
+use crate::domain::RoomName;
+use crate::error::ChatError;
+
+/// Rows written per transaction at most. Large enough that a backlog drains
+/// in few commits, small enough to keep one transaction short.
+const MAX_BATCH: usize = 1024;
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub enum WriteOp {
+    CreateRoom {
+        name: RoomName,
+        created_at_ms: i64,
+        created_by: Option<Arc<str>>,
+    },
+    Message(Arc<ChatMessage>),
+}
+
+/// For each room in a committed batch, the highest message id now durable.
+pub type Watermarks = Vec<(RoomName, i64)>;
+
+/// Starts the writer. It runs until every sender is dropped, then writes
+/// what is still queued and ends.
+pub fn spawn(
+    pool: DbPool,
+    capacity: usize,
+    on_persisted: impl Fn(Watermarks) + Send + 'static,
+) -> (SyncSender<WriteOp>, JoinHandle<()>) {
+    let (tx, rx) = sync_channel(capacity.max(1));
+    let handle = thread::Builder::new()
+        .name("parlor-db-writer".into())
+        .spawn(move || run(&pool, &rx, &on_persisted))
+        .expect("can spawn the database writer thread");
+    (tx, handle)
+}
+
+fn run(pool: &DbPool, rx: &Receiver<WriteOp>, on_persisted: &dyn Fn(Watermarks)) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Group commit: block for the first op, then take whatever queued up
+    // meanwhile. Under light load a message is written at once; under heavy
+    // load batches grow by themselves while the previous commit runs.
+    while let Ok(op) = rx.recv() {
+        batch.push(op);
+        batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+        let mut wait = FIRST_RETRY;
+        while let Err(e) = write(pool, &batch) {
+            log::warn!(
+                "writing {} queued changes to the message log failed, retrying in {wait:?}: {e}",
+                batch.len()
+            );
+            thread::sleep(wait);
+            wait = (wait * 2).min(MAX_RETRY);
+        }
+        on_persisted(watermarks(&batch));
+        batch.clear();
+    }
+    log::info!("message log writer stopped; its queue is flushed");
+}
+
+fn write(pool: &DbPool, batch: &[WriteOp]) -> Result<(), ChatError> {
+    let mut new_rooms = Vec::new();
+    let mut new_messages = Vec::new();
+    for op in batch {
+        match op {
+            WriteOp::CreateRoom {
+                name,
+                created_at_ms,
+                created_by,
+            } => new_rooms.push(NewRoom {
+                name: name.as_str(),
+                created_at: *created_at_ms,
+                created_by: created_by.as_deref(),
+            }),
+            WriteOp::Message(m) => new_messages.push(NewMessage::from(&**m)),
+        }
+    }
+    let mut conn = pool.get()?;
+    conn.immediate_transaction(|conn| {
+        rooms::insert_all(conn, &new_rooms)?;
+        messages::insert_all(conn, &new_messages)?;
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    Ok(())
+}
+
+fn watermarks(batch: &[WriteOp]) -> Watermarks {
+    let mut highest: HashMap<&RoomName, i64> = HashMap::new();
+    for op in batch {
+        if let WriteOp::Message(m) = op {
+            let id = highest.entry(&m.room).or_insert(m.id);
+            *id = (*id).max(m.id);
+        }
+    }
+    highest.into_iter().map(|(room, id)| (room.clone(), id)).collect()
+}

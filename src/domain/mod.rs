@@ -1,0 +1,10 @@
+//! Values that are valid by construction: once a `RoomName` or `DisplayName`
+//! exists, nothing downstream has to check it again.
+
+mod display_name;
+mod message_text;
+mod room_name;
+
+pub use display_name::DisplayName;
+pub use message_text::{MessageText, Nonce};
+pub use room_name::RoomName;

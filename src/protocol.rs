@@ -1,0 +1,206 @@
+//! The WebSocket wire protocol (docs/protocol.md): what clients send, what
+//! the server answers. Text frames, one JSON object each, tagged by `type`.
+
+use actix_web::web::Bytes;
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+
+use crate::chat::message::{format_timestamp, ChatMessage};
+use crate::error::ChatError;
+
+/// Largest page a `history` request may ask for.
+pub const MAX_HISTORY_LIMIT: i64 = 100;
+/// Page size of a `history` request without `limit`.
+pub const DEFAULT_HISTORY_LIMIT: i64 = 50;
+
+/// A frame from a client, as parsed; the session turns its strings into
+/// domain values. Unknown fields are ignored so clients can add their own.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    JoinRoom {
+        room: String,
+        name: Option<String>,
+        since: Option<i64>,
+    },
+    LeaveRoom {
+        room: String,
+    },
+    SendMessage {
+        room: String,
+        text: String,
+        nonce: Option<String>,
+    },
+    History {
+        room: String,
+        before: Option<i64>,
+        limit: Option<i64>,
+    },
+    Typing {
+        room: String,
+    },
+    Ping,
+}
+
+impl ClientFrame {
+    pub fn parse(text: &str) -> Result<Self, ChatError> {
+        serde_json::from_str(text).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Syntax | Category::Eof => ChatError::BadRequest(format!("malformed JSON: {e}")),
+                // Unknown `type`, a missing field, a field of the wrong kind.
+                Category::Data | Category::Io => ChatError::BadRequest(format!("invalid frame: {e}")),
+            }
+        })
+    }
+}
+
+/// A message as clients see it, live (tagged `message`) or in a history list.
+#[derive(Debug, Serialize)]
+pub struct MessageView<'a> {
+    pub room: &'a str,
+    pub id: i64,
+    pub user: &'a str,
+    pub text: &'a str,
+    pub ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+}
+
+impl<'a> MessageView<'a> {
+    /// Without the nonce: it is echoed only in the sender's own copy.
+    pub fn public(m: &'a ChatMessage) -> Self {
+        Self {
+            room: m.room.as_str(),
+            id: m.id,
+            user: &m.author,
+            text: &m.text,
+            ts: format_timestamp(m.created_at_ms),
+            nonce: None,
+        }
+    }
+
+    pub fn for_sender(m: &'a ChatMessage) -> Self {
+        Self {
+            nonce: m.nonce.as_deref(),
+            ..Self::public(m)
+        }
+    }
+
+    pub fn list(messages: &'a [impl AsRef<ChatMessage>]) -> Vec<Self> {
+        messages.iter().map(|m| Self::public(m.as_ref())).collect()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceAction {
+    Join,
+    Leave,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    Joined {
+        room: &'a str,
+        members: Vec<&'a str>,
+        history: Vec<MessageView<'a>>,
+        truncated: bool,
+    },
+    /// Answers `leave_room`.
+    Left {
+        room: &'a str,
+    },
+    Message(MessageView<'a>),
+    Presence {
+        room: &'a str,
+        user: &'a str,
+        action: PresenceAction,
+        members: usize,
+    },
+    History {
+        room: &'a str,
+        messages: Vec<MessageView<'a>>,
+    },
+    Typing {
+        room: &'a str,
+        user: &'a str,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+        /// The room of the request that failed, when it named one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        /// The nonce of the `send_message` that failed, when it had one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        nonce: Option<&'a str>,
+    },
+    Pong,
+}
+
+impl ServerFrame<'_> {
+    /// Serialized once; the result is cheap to clone (reference counted), so a
+    /// broadcast hands every member the same bytes.
+    pub fn to_text(&self) -> ByteString {
+        let json = serde_json::to_vec(self).expect("server frames always serialize");
+        // serde_json writes UTF-8 only.
+        ByteString::try_from(Bytes::from(json)).expect("serde_json output is UTF-8")
+    }
+
+    pub fn error(err: &ChatError, room: Option<&str>, nonce: Option<&str>) -> ByteString {
+        ServerFrame::Error {
+            code: err.code(),
+            message: &err.client_message(),
+            room,
+            nonce,
+        }
+        .to_text()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_client_frame() {
+        let join = ClientFrame::parse(r#"{"type":"join_room","room":"lobby","name":"alice","since":12}"#).unwrap();
+        assert!(matches!(join, ClientFrame::JoinRoom { since: Some(12), .. }));
+        let send = ClientFrame::parse(r#"{"type":"send_message","room":"lobby","text":"hi","extra":1}"#).unwrap();
+        assert!(matches!(send, ClientFrame::SendMessage { nonce: None, .. }));
+        assert!(matches!(
+            ClientFrame::parse(r#"{"type":"ping"}"#).unwrap(),
+            ClientFrame::Ping
+        ));
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let msg = |s: &str| ClientFrame::parse(s).unwrap_err().to_string();
+        assert!(msg("{not json").starts_with("malformed JSON"));
+        assert!(msg(r#"{"type":"dance"}"#).contains("unknown variant `dance`"));
+        assert!(msg(r#"{"type":"send_message","room":"lobby"}"#).contains("missing field `text`"));
+        assert!(msg(r#"{"room":"lobby"}"#).contains("missing field `type`"));
+    }
+
+    #[test]
+    fn message_frame_shape() {
+        let m = ChatMessage {
+            room: crate::domain::RoomName::parse("lobby").unwrap(),
+            id: 7,
+            author: "alice".into(),
+            text: "<b>hi</b>".into(),
+            created_at_ms: 0,
+            nonce: Some("c-1".into()),
+        };
+        let public = ServerFrame::Message(MessageView::public(&m)).to_text();
+        assert_eq!(
+            &*public,
+            r#"{"type":"message","room":"lobby","id":7,"user":"alice","text":"<b>hi</b>","ts":"1970-01-01T00:00:00.000Z"}"#
+        );
+        let own = ServerFrame::Message(MessageView::for_sender(&m)).to_text();
+        assert!(own.ends_with(r#","nonce":"c-1"}"#));
+    }
+}

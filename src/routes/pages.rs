@@ -1,0 +1,116 @@
+//! The HTML pages: home and room. Templates are compiled into the binary;
+//! tera escapes every value, so names and text are always shown as text.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::chat::server::ListRooms;
+use crate::domain::RoomName;
+use crate::error::ChatError;
+use crate::identity;
+use crate::startup::AppState;
+
+pub fn templates() -> Result<Tera, tera::Error> {
+    let mut tera = Tera::default();
+    tera.add_raw_templates([
+        ("base.html", include_str!("../../templates/base.html")),
+        ("home.html", include_str!("../../templates/home.html")),
+        ("room.html", include_str!("../../templates/room.html")),
+        ("admin_rooms.html", include_str!("../../templates/admin_rooms.html")),
+    ])?;
+    Ok(tera)
+}
+
+pub fn render(state: &AppState, status: StatusCode, template: &str, context: &Context) -> HttpResponse {
+    match state.templates.render(template, context) {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(e) => {
+            log::error!("rendering {template}: {e:?}");
+            HttpResponse::InternalServerError().body("page rendering failed")
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RoomListing {
+    name: RoomName,
+    members: usize,
+}
+
+/// What the home form shows back: the values typed and the error beside the
+/// field it belongs to.
+#[derive(Default, Serialize)]
+struct HomeForm<'a> {
+    room: Option<&'a str>,
+    name: Option<&'a str>,
+    room_error: Option<String>,
+    name_error: Option<String>,
+}
+
+async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form: HomeForm<'_>) -> HttpResponse {
+    let rooms: Vec<RoomListing> = match state.chat.send(ListRooms).await {
+        Ok(rooms) => rooms
+            .into_iter()
+            .map(|r| RoomListing {
+                name: r.name,
+                members: r.members.len(),
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let cookie_name = identity::display_name(req, &state.key);
+    let mut context = Context::new();
+    context.insert("rooms", &rooms);
+    context.insert("name", &form.name.or(cookie_name.as_ref().map(|n| n.as_str())));
+    context.insert("form", &form);
+    render(state, status, "home.html", &context)
+}
+
+/// `GET /`
+pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    home_page(&req, &state, StatusCode::OK, HomeForm::default()).await
+}
+
+/// The home page again, with `err` next to the field it is about.
+pub async fn home_with_error(
+    req: &HttpRequest,
+    state: &AppState,
+    err: &ChatError,
+    room: Option<&str>,
+    name: Option<&str>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let mut form = HomeForm {
+        room,
+        name,
+        ..HomeForm::default()
+    };
+    match err {
+        ChatError::InvalidName(_) => form.name_error = Some(err.to_string()),
+        _ => form.room_error = Some(err.to_string()),
+    }
+    Ok(home_page(req, state, StatusCode::BAD_REQUEST, form).await)
+}
+
+/// `GET /chat/{room}`
+pub async fn room(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let room = match RoomName::parse(&path) {
+        Ok(room) => room,
+        Err(e) => {
+            let form = HomeForm {
+                room: Some(&path),
+                room_error: Some(e.to_string()),
+                ..HomeForm::default()
+            };
+            return home_page(&req, &state, StatusCode::BAD_REQUEST, form).await;
+        }
+    };
+    let mut context = Context::new();
+    context.insert("room", &room);
+    context.insert("name", &identity::display_name(&req, &state.key));
+    context.insert("max_message_bytes", &state.limits.max_message_bytes);
+    render(&state, StatusCode::OK, "room.html", &context)
+}

@@ -1,0 +1,164 @@
+//! Rooms over HTTP: create one, post into one, read its history, list the
+//! active ones.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::pages;
+use crate::chat::history::{self, HistoryQuery};
+use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, Post};
+use crate::domain::{DisplayName, MessageText, RoomName};
+use crate::error::ChatError;
+use crate::identity;
+use crate::protocol::{MessageView, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct CreateRoomRequest {
+    /// A name to create (or join when it exists); blank for a fresh code.
+    room: Option<String>,
+    /// A display name to remember in the session cookie.
+    name: Option<String>,
+}
+
+fn room_url(room: &RoomName) -> String {
+    format!("/chat/{room}")
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// `POST /create_room`, JSON or form. JSON gets `{room, url, created}`
+/// (201 when new); a form post is redirected into the room.
+pub async fn create_room(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let json = is_json(&req);
+    let request: CreateRoomRequest = if json {
+        serde_json::from_slice(&body).map_err(|e| ChatError::BadRequest(format!("invalid JSON body: {e}")))?
+    } else {
+        serde_urlencoded::from_bytes(&body).map_err(|e| ChatError::BadRequest(format!("invalid form: {e}")))?
+    };
+    let room = request.room.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let name = request.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+
+    let parsed = (|| {
+        let name = name.map(DisplayName::parse).transpose()?;
+        let room = room.map(RoomName::parse).transpose()?;
+        Ok::<_, ChatError>((name, room))
+    })();
+    let (name, room) = match parsed {
+        Ok(ok) => ok,
+        Err(e) if !json => return pages::home_with_error(&req, &state, &e, room, name).await,
+        Err(e) => return Err(e.into()),
+    };
+
+    let created_by = name.clone().or_else(|| identity::display_name(&req, &state.key));
+    let (room, created) = state
+        .chat
+        .send(CreateRoom { name: room, created_by })
+        .await
+        .map_err(ChatError::from)??;
+
+    let url = room_url(&room);
+    let mut response = if json {
+        let mut r = if created {
+            HttpResponse::Created()
+        } else {
+            HttpResponse::Ok()
+        };
+        r.insert_header((header::LOCATION, url.clone()));
+        r.json(json!({ "room": room, "url": url, "created": created }))
+    } else {
+        HttpResponse::SeeOther().insert_header((header::LOCATION, url)).finish()
+    };
+    if let Some(name) = &name {
+        let secure = req.connection_info().scheme() == "https";
+        response.add_cookie(&identity::name_cookie(name, &state.key, secure))?;
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StoreMessageRequest {
+    room: String,
+    user: String,
+    text: String,
+}
+
+/// `POST /store_message`: a message from a bot or integration, stored and
+/// delivered to the room's live members like any other.
+pub async fn store_message(
+    body: web::Json<StoreMessageRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let StoreMessageRequest { room, user, text } = body.into_inner();
+    let post = Post {
+        room: RoomName::parse(&room)?,
+        user: DisplayName::parse(&user)?,
+        text: MessageText::parse(text, state.limits.max_message_bytes)?,
+    };
+    let message = state.chat.send(post).await??;
+    Ok(HttpResponse::Created().json(MessageView::public(&message)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/rooms/{room}/messages?before=&limit=`: newest first; pass the
+/// answer's `next_before` as `before` for the next, older page.
+pub async fn messages(
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let room = RoomName::parse(&path)?;
+    let limit = query.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
+    if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
+        return Err(ChatError::BadRequest(format!(
+            "`limit` must be 1 to {MAX_HISTORY_LIMIT}"
+        )));
+    }
+    if query.before.is_some_and(|b| b < 1) {
+        return Err(ChatError::BadRequest(
+            "`before` must be a message id (1 or more)".into(),
+        ));
+    }
+    let limit = usize::try_from(limit).expect("checked range");
+    let query = HistoryQuery::Before {
+        before: query.before.unwrap_or(i64::MAX),
+        limit,
+    };
+    let plan = state
+        .chat
+        .send(PlanHistory {
+            room: room.clone(),
+            query,
+        })
+        .await??;
+    let page = history::resolve(plan, query, state.pool.clone()).await?;
+    let next_before = (page.messages.len() == limit).then(|| page.messages[0].id);
+    let newest_first: Vec<_> = page.messages.iter().rev().map(|m| MessageView::public(m)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "messages": newest_first, "next_before": next_before })))
+}
+
+/// `GET /api/rooms`: rooms with members, busiest first, with counts only.
+pub async fn active_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
+    let rooms = state.chat.send(ListRooms).await?;
+    let listing: Vec<_> = rooms
+        .iter()
+        .map(|r| json!({ "name": r.name, "members": r.members.len(), "url": room_url(&r.name) }))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "rooms": listing })))
+}

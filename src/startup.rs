@@ -1,0 +1,217 @@
+//! Builds the application: database, ChatServer, writer and HTTP server. The
+//! binary and the tests start Parlor through the same `Application::build`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix::{Actor, Addr, AsyncContext};
+use actix_web::cookie::Key;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{middleware, web, App, HttpServer};
+use tera::Tera;
+
+use crate::chat::server::{self, ChatServer, Persisted};
+use crate::chat::session::SessionLimits;
+use crate::configuration::Settings;
+use crate::db::{self, writer, DbPool};
+use crate::domain::RoomName;
+use crate::routes;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub chat: Addr<ChatServer>,
+    pub pool: DbPool,
+    pub key: Key,
+    pub templates: Tera,
+    pub limits: Arc<SessionLimits>,
+    pub admin_token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] db::SetupError),
+    #[error("cannot read the message log: {0}")]
+    Load(#[from] diesel::result::Error),
+    #[error("cannot get a database connection: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("PARLOR_SECRET_KEY must be at least 32 bytes long")]
+    WeakSecret,
+    #[error("cannot load the page templates: {0}")]
+    Templates(#[from] tera::Error),
+}
+
+/// The raw socket of an accepted connection, recorded when it is accepted so
+/// the WebSocket handler can keep a handle to it (see `routes::ws`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnSocket(pub RawFd);
+
+pub struct Application {
+    address: SocketAddr,
+    server: ServerHandle,
+    running: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    chat: Addr<ChatServer>,
+    writer: JoinHandle<()>,
+}
+
+impl Application {
+    /// Opens the database, starts the ChatServer and the writer, and binds.
+    /// Call it inside an actix system (`#[actix_web::main]` or `::test`).
+    /// Port 0 in `settings.bind` picks a free port; see `address()`.
+    pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        let key = signing_key(settings.secret_key.as_deref())?;
+        let pool = db::connect(&settings.database_url, settings.db_pool_size)?;
+        let known_rooms = load_rooms(&pool)?;
+        log::info!("message log: {} ({} rooms)", settings.database_url, known_rooms.len());
+
+        let (write_queue, history_on_join) = (settings.write_queue, settings.history_on_join);
+        let mut writer_thread = None;
+        let chat = ChatServer::create(|ctx| {
+            let addr = ctx.address();
+            let (tx, handle) = writer::spawn(pool.clone(), write_queue, move |marks| addr.do_send(Persisted(marks)));
+            writer_thread = Some(handle);
+            ChatServer::new(known_rooms, tx, history_on_join)
+        });
+
+        let state = web::Data::new(AppState {
+            chat: chat.clone(),
+            pool,
+            key,
+            templates: routes::pages::templates()?,
+            limits: Arc::new(SessionLimits {
+                max_message_bytes: settings.max_message_bytes,
+                max_frame_bytes: settings.max_frame_bytes(),
+                heartbeat_interval: settings.heartbeat_interval(),
+                client_timeout: settings.client_timeout(),
+                outbound_queue: settings.session_queue.max(1),
+                rate_per_sec: settings.rate_per_sec,
+                rate_burst: settings.rate_burst,
+            }),
+            admin_token: settings.admin_token.clone().filter(|t| !t.is_empty()),
+        });
+
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let server = http_server(state, listener, &settings).map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let handle = server.handle();
+        Ok(Self {
+            address,
+            server: handle,
+            running: actix_web::rt::spawn(server),
+            chat,
+            writer: writer_thread.expect("ChatServer::create runs its closure at once"),
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        wait_for_signal().await?;
+        log::info!("shutting down: closing connections and flushing the message log");
+        self.stop().await;
+        Ok(())
+    }
+
+    /// Stops accepting, closes every WebSocket (1001), waits for connections
+    /// to finish, and returns once every accepted message is in the log.
+    pub async fn stop(self) {
+        let _ = self.chat.send(server::Shutdown).await;
+        self.server.stop(true).await;
+        let _ = self.running.await;
+        let writer = self.writer;
+        if web::block(move || writer.join()).await.is_err() {
+            log::error!("the message log writer ended abnormally");
+        }
+    }
+}
+
+fn http_server(state: web::Data<AppState>, listener: TcpListener, settings: &Settings) -> std::io::Result<Server> {
+    let static_dir = settings.static_dir.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
+            .configure(routes::configure)
+            .service(actix_files::Files::new("/static", &static_dir))
+    })
+    .on_connect(|conn, ext| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            // Chat frames are small and latency-bound: never hold them back
+            // waiting for an ACK (Nagle).
+            let _ = tcp.set_nodelay(true);
+            ext.insert(ConnSocket(tcp.as_raw_fd()));
+        }
+    })
+    .disable_signals()
+    .shutdown_timeout(5)
+    .client_disconnect_timeout(Duration::from_secs(1));
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers.max(1));
+    }
+    Ok(server.listen(listener)?.run())
+}
+
+fn signing_key(secret: Option<&str>) -> Result<Key, StartupError> {
+    match secret {
+        Some(secret) if secret.len() >= 32 => Ok(Key::derive_from(secret.as_bytes())),
+        Some(_) => Err(StartupError::WeakSecret),
+        None => {
+            log::warn!("PARLOR_SECRET_KEY is not set: using a random key, so name cookies end with this process");
+            Ok(Key::generate())
+        }
+    }
+}
+
+/// Every room in the log with its highest message id, so ids continue where
+/// they stopped.
+fn load_rooms(pool: &DbPool) -> Result<Vec<(RoomName, i64)>, StartupError> {
+    let mut conn = pool.get()?;
+    let mut rooms: std::collections::HashMap<String, i64> = db::rooms::all_names(&mut conn)?
+        .into_iter()
+        .map(|name| (name, 0))
+        .collect();
+    for (room, last) in db::messages::last_ids(&mut conn)? {
+        rooms.insert(room, last.unwrap_or(0));
+    }
+    Ok(rooms
+        .into_iter()
+        .filter_map(|(name, last)| match RoomName::parse(&name) {
+            Ok(room) => Some((room, last)),
+            Err(_) => {
+                log::warn!("ignoring room {name:?} in the log: not a valid room name");
+                None
+            }
+        })
+        .collect())
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use actix_web::rt::signal;
+    #[cfg(unix)]
+    {
+        let mut term = signal::unix::signal(signal::unix::SignalKind::terminate())?;
+        let interrupt = Box::pin(signal::ctrl_c());
+        let terminate = Box::pin(term.recv());
+        futures_util::future::select(interrupt, terminate).await;
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    signal::ctrl_c().await
+}

@@ -1,0 +1,433 @@
+// The room page: one WebSocket speaking docs/protocol.md. Everything from the
+// network is inserted as text (textContent), never as HTML.
+
+const body = document.body;
+const ROOM = body.dataset.room;
+const MAX_BYTES = Number(body.dataset.maxBytes) || 4096;
+let myName = body.dataset.name || "";
+
+const els = {
+  status: document.getElementById("status"),
+  messages: document.getElementById("messages"),
+  typing: document.getElementById("typing"),
+  composer: document.getElementById("composer"),
+  text: document.getElementById("text"),
+  send: document.getElementById("send"),
+  note: document.getElementById("composer-note"),
+  members: document.getElementById("member-list"),
+  memberCount: document.getElementById("member-count"),
+  copy: document.getElementById("copy-link"),
+  dialog: document.getElementById("name-dialog"),
+  nameForm: document.getElementById("name-form"),
+  nameInput: document.getElementById("name-input"),
+  nameError: document.getElementById("name-error"),
+};
+
+const state = {
+  socket: null,
+  joined: false,
+  attempt: 0,
+  lastId: 0, // the newest id shown; sent as `since` when reconnecting
+  oldestId: null, // the oldest id shown; `before` for loading older history
+  moreOlder: true,
+  loadingOlder: false,
+  byId: new Map(), // id -> element: a message is shown once
+  pending: new Map(), // nonce -> element of a message not yet confirmed
+  nonceSeq: 0,
+  members: new Map(), // name -> count of sessions with that name
+  typers: new Map(), // name -> timeout
+  unread: 0,
+  lastTypingSent: 0,
+};
+
+// ---- rendering -------------------------------------------------------------
+
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+
+// Text with its URLs as links; both made of DOM nodes, never parsed HTML.
+function richText(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    fragment.append(text.slice(last, match.index));
+    const link = document.createElement("a");
+    link.href = match[0];
+    link.textContent = match[0];
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    fragment.append(link);
+    last = match.index + match[0].length;
+  }
+  fragment.append(text.slice(last));
+  return fragment;
+}
+
+function localTime(ts) {
+  const date = new Date(ts);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function messageElement(m, { pending = false } = {}) {
+  const el = document.createElement("article");
+  el.className = "msg";
+  if (m.user === myName) el.classList.add("own");
+  if (pending) el.classList.add("pending");
+  el.dataset.user = m.user;
+  if (m.id) el.dataset.id = m.id;
+  if (m.ts) el.dataset.ts = m.ts;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = m.user;
+  const time = document.createElement("time");
+  time.dateTime = m.ts || "";
+  time.textContent = pending ? "sending…" : localTime(m.ts);
+  meta.append(who, time);
+  const text = document.createElement("p");
+  text.className = "body";
+  text.append(richText(m.text));
+  el.append(meta, text);
+  return el;
+}
+
+// Consecutive messages from one sender within five minutes share a header.
+function regroup(el) {
+  const prev = el.previousElementSibling;
+  const sameSender = prev && prev.classList.contains("msg") && prev.dataset.user === el.dataset.user;
+  const close = sameSender && (!el.dataset.ts || !prev.dataset.ts || new Date(el.dataset.ts) - new Date(prev.dataset.ts) < 5 * 60 * 1000);
+  el.classList.toggle("grouped", Boolean(close));
+}
+
+function atBottom() {
+  const m = els.messages;
+  return m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+}
+
+function scrollToBottom() {
+  els.messages.scrollTop = els.messages.scrollHeight;
+  hidePill();
+}
+
+let pill = null;
+function showPill() {
+  if (pill) return;
+  pill = document.createElement("button");
+  pill.type = "button";
+  pill.className = "new-pill";
+  pill.textContent = "New messages ↓";
+  pill.addEventListener("click", scrollToBottom);
+  els.messages.parentElement.append(pill);
+}
+function hidePill() {
+  pill?.remove();
+  pill = null;
+}
+
+// Places a confirmed message by id: once, in id order.
+function addMessage(m, { live = false } = {}) {
+  if (state.byId.has(m.id)) return;
+  const wasAtBottom = atBottom();
+  let el;
+  if (m.nonce && state.pending.has(m.nonce)) {
+    el = state.pending.get(m.nonce);
+    state.pending.delete(m.nonce);
+    el.replaceWith(messageElement(m));
+    el = els.messages.querySelector(`[data-id="${m.id}"]`) || null;
+  }
+  if (!el) {
+    el = messageElement(m);
+    const after = [...els.messages.querySelectorAll(".msg[data-id]")].find((other) => Number(other.dataset.id) > m.id);
+    if (after) els.messages.insertBefore(el, after);
+    else {
+      const firstPending = els.messages.querySelector(".msg.pending");
+      els.messages.insertBefore(el, firstPending);
+    }
+  }
+  state.byId.set(m.id, el);
+  regroup(el);
+  if (el.nextElementSibling) regroup(el.nextElementSibling);
+  state.lastId = Math.max(state.lastId, m.id);
+  state.oldestId = state.oldestId === null ? m.id : Math.min(state.oldestId, m.id);
+  if (live) {
+    if (m.user === myName || wasAtBottom) scrollToBottom();
+    else showPill();
+    if (document.hidden) {
+      state.unread += 1;
+      updateTitle();
+    }
+  }
+}
+
+function notice(text) {
+  const p = document.createElement("p");
+  p.className = "notice";
+  p.textContent = text;
+  const wasAtBottom = atBottom();
+  els.messages.append(p);
+  if (wasAtBottom) scrollToBottom();
+}
+
+function updateTitle() {
+  const base = `#${ROOM} · Parlor`;
+  document.title = state.unread > 0 ? `(${state.unread}) ${base}` : base;
+}
+
+function renderMembers() {
+  els.members.replaceChildren();
+  const names = [...state.members.keys()].sort((a, b) => a.localeCompare(b));
+  for (const name of names) {
+    const li = document.createElement("li");
+    li.textContent = name === myName ? `${name} (you)` : name;
+    els.members.append(li);
+  }
+  els.memberCount.textContent = `(${[...state.members.values()].reduce((a, b) => a + b, 0)})`;
+}
+
+function renderTyping() {
+  const names = [...state.typers.keys()];
+  els.typing.textContent =
+    names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are typing…`;
+}
+
+function setStatus(text, kind) {
+  els.status.textContent = text;
+  els.status.className = `status ${kind}`;
+  const usable = kind === "online";
+  els.text.disabled = !usable;
+  els.send.disabled = !usable;
+  if (!usable) els.note.textContent = `You can't send right now: ${text}.`;
+  else if (els.note.textContent.startsWith("You can't send")) els.note.textContent = "";
+}
+
+// ---- the connection ----------------------------------------------------------
+
+function send(frame) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    state.socket.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+  state.socket = socket;
+  setStatus(state.attempt === 0 ? "connecting…" : "reconnecting…", "connecting");
+  socket.addEventListener("open", () => {
+    const join = { type: "join_room", room: ROOM, name: myName };
+    if (state.lastId > 0) join.since = state.lastId;
+    send(join);
+  });
+  socket.addEventListener("message", (event) => {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    handle(frame);
+  });
+  socket.addEventListener("close", (event) => {
+    if (state.socket !== socket) return;
+    state.joined = false;
+    state.attempt += 1;
+    // Exponential backoff with full jitter, capped at 15 s.
+    const delay = Math.random() * Math.min(15000, 500 * 2 ** Math.min(state.attempt, 5));
+    const why = event.code === 1008 ? "the connection was too slow" : "disconnected";
+    setStatus(`${why}; reconnecting in ${Math.ceil(delay / 1000)} s`, "offline");
+    setTimeout(connect, delay);
+  });
+}
+
+function handle(frame) {
+  switch (frame.type) {
+    case "joined": {
+      state.joined = true;
+      state.attempt = 0;
+      state.members = new Map();
+      for (const name of frame.members) state.members.set(name, (state.members.get(name) || 0) + 1);
+      renderMembers();
+      const reconnect = state.lastId > 0;
+      for (const m of frame.history) addMessage(m);
+      if (!reconnect) {
+        state.moreOlder = frame.truncated;
+        scrollToBottom();
+      } else if (frame.truncated) {
+        // More was missed than one page: page backwards until the gap closes.
+        fillGap(frame.history.length ? frame.history[0].id : state.lastId + 1);
+      }
+      // Anything still pending was never confirmed: send it again.
+      for (const [nonce, el] of state.pending) {
+        send({ type: "send_message", room: ROOM, text: el.querySelector(".body").textContent, nonce });
+      }
+      setStatus("connected", "online");
+      break;
+    }
+    case "message":
+      addMessage(frame, { live: true });
+      state.typers.delete(frame.user);
+      renderTyping();
+      break;
+    case "history": {
+      const keep = els.messages.scrollHeight - els.messages.scrollTop;
+      for (const m of frame.messages) addMessage(m);
+      if (state.gapFloor !== undefined && frame.messages.length && frame.messages[0].id > state.gapFloor + 1) {
+        send({ type: "history", room: ROOM, before: frame.messages[0].id, limit: 100 });
+      } else {
+        state.gapFloor = undefined;
+      }
+      if (state.loadingOlder) {
+        state.loadingOlder = false;
+        state.moreOlder = frame.messages.length > 0;
+        els.messages.scrollTop = els.messages.scrollHeight - keep; // no jump
+      }
+      break;
+    }
+    case "presence":
+      if (frame.action === "join") {
+        state.members.set(frame.user, (state.members.get(frame.user) || 0) + 1);
+        notice(`${frame.user} joined`);
+      } else {
+        const left = (state.members.get(frame.user) || 1) - 1;
+        if (left > 0) state.members.set(frame.user, left);
+        else state.members.delete(frame.user);
+        notice(`${frame.user} left`);
+      }
+      renderMembers();
+      break;
+    case "typing": {
+      clearTimeout(state.typers.get(frame.user));
+      state.typers.set(
+        frame.user,
+        setTimeout(() => {
+          state.typers.delete(frame.user);
+          renderTyping();
+        }, 3500),
+      );
+      renderTyping();
+      break;
+    }
+    case "error":
+      if (frame.nonce && state.pending.has(frame.nonce)) {
+        const el = state.pending.get(frame.nonce);
+        state.pending.delete(frame.nonce);
+        el.classList.remove("pending");
+        el.classList.add("failed");
+        el.querySelector("time").textContent = "not sent";
+      }
+      if (frame.code === "invalid_name") askForName(frame.message);
+      else els.note.textContent = frame.message;
+      break;
+    default:
+      break;
+  }
+}
+
+function fillGap(firstReceived) {
+  state.gapFloor = state.lastIdBeforeReconnect ?? 0;
+  send({ type: "history", room: ROOM, before: firstReceived, limit: 100 });
+}
+
+// ---- sending -----------------------------------------------------------------
+
+function submit() {
+  const text = els.text.value;
+  if (text.trim() === "") return;
+  if (new TextEncoder().encode(text).length > MAX_BYTES) {
+    els.note.textContent = `Message is too long (limit ${MAX_BYTES} bytes).`;
+    return;
+  }
+  state.nonceSeq += 1;
+  const nonce = `${Date.now().toString(36)}-${state.nonceSeq}`;
+  if (!send({ type: "send_message", room: ROOM, text, nonce })) return;
+  const el = messageElement({ user: myName, text }, { pending: true });
+  state.pending.set(nonce, el);
+  els.messages.append(el);
+  regroup(el);
+  scrollToBottom();
+  els.text.value = "";
+  els.note.textContent = "";
+  autosize();
+}
+
+function autosize() {
+  els.text.style.height = "auto";
+  els.text.style.height = `${els.text.scrollHeight}px`;
+}
+
+els.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit();
+});
+els.text.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submit();
+  }
+});
+els.text.addEventListener("input", () => {
+  autosize();
+  const now = Date.now();
+  if (state.joined && now - state.lastTypingSent > 2000) {
+    state.lastTypingSent = now;
+    send({ type: "typing", room: ROOM });
+  }
+});
+
+els.messages.addEventListener("scroll", () => {
+  if (atBottom()) hidePill();
+  if (els.messages.scrollTop < 60 && state.moreOlder && !state.loadingOlder && state.joined && state.oldestId) {
+    state.loadingOlder = true;
+    send({ type: "history", room: ROOM, before: state.oldestId, limit: 50 });
+  }
+});
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) {
+    state.unread = 0;
+    updateTitle();
+  }
+});
+
+els.copy.addEventListener("click", async () => {
+  const link = `${location.origin}/chat/${ROOM}`;
+  try {
+    await navigator.clipboard.writeText(link);
+    els.copy.textContent = "Link copied";
+  } catch {
+    els.copy.textContent = link;
+  }
+  setTimeout(() => (els.copy.textContent = "Copy invite link"), 2500);
+});
+
+// ---- the name ------------------------------------------------------------------
+
+function askForName(message) {
+  els.nameError.textContent = message || "";
+  els.nameInput.value = myName;
+  if (!els.dialog.open) els.dialog.showModal();
+}
+
+els.nameForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = els.nameInput.value.trim();
+  // Remember the name in the session cookie, as the home page does.
+  const response = await fetch("/create_room", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ room: ROOM, name }),
+  });
+  if (!response.ok) {
+    els.nameError.textContent = (await response.json()).message;
+    return;
+  }
+  myName = name;
+  els.dialog.close();
+  if (state.socket) send({ type: "join_room", room: ROOM, name: myName });
+  else connect();
+});
+
+if (myName) connect();
+else askForName("");

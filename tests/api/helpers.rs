@@ -1,0 +1,248 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use parlor::configuration::Settings;
+use parlor::startup::Application;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// How long a test waits for a frame it expects.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub struct TestApp {
+    pub address: String,
+    pub ws_url: String,
+    pub db_path: PathBuf,
+    pub settings: Settings,
+    app: Application,
+    // Keeps the database folder alive as long as the app (and restarts).
+    dir: std::sync::Arc<tempfile::TempDir>,
+}
+
+/// Settings for tests: a fresh SQLite file, a free port, an admin token, no
+/// send rate limit (tests that need one set it).
+pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.bind = "127.0.0.1:0".into();
+    settings.database_url = format!("sqlite://{}", dir.path().join("parlor.db").display());
+    settings.admin_token = Some(ADMIN_TOKEN.into());
+    settings.secret_key = Some("a test secret that is long enough to sign cookies".into());
+    settings.rate_per_sec = 0.0;
+    settings.workers = Some(2);
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(&dir);
+    configure(&mut settings);
+    start(settings, std::sync::Arc::new(dir))
+}
+
+fn start(settings: Settings, dir: std::sync::Arc<tempfile::TempDir>) -> TestApp {
+    let app = Application::build(settings.clone()).expect("the app starts");
+    let addr = app.address();
+    TestApp {
+        address: format!("http://{addr}"),
+        ws_url: format!("ws://{addr}/ws"),
+        db_path: dir.path().join("parlor.db"),
+        settings,
+        app,
+        dir,
+    }
+}
+
+impl TestApp {
+    pub fn http(&self) -> awc::Client {
+        awc::Client::builder().disable_redirects().timeout(PATIENCE).finish()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn ws(&self) -> WsClient {
+        WsClient::connect(&self.ws_url, None).await
+    }
+
+    /// Stops the app gracefully and starts it again on the same database
+    /// (on a new port).
+    pub async fn restart(self) -> TestApp {
+        let TestApp {
+            mut settings, app, dir, ..
+        } = self;
+        app.stop().await;
+        settings.bind = "127.0.0.1:0".into();
+        start(settings, dir)
+    }
+
+    pub async fn stop(self) -> (PathBuf, std::sync::Arc<tempfile::TempDir>) {
+        self.app.stop().await;
+        (self.db_path, self.dir)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let mut resp = self.http().get(self.url(path)).send().await.expect("GET");
+        let status = resp.status().as_u16();
+        (status, resp.json().limit(16 << 20).await.expect("JSON body"))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let mut resp = self.http().post(self.url(path)).send_json(body).await.expect("POST");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("JSON body"))
+    }
+
+    pub async fn get_html(&self, path: &str, cookie: Option<&str>) -> (u16, String) {
+        let mut req = self.http().get(self.url(path));
+        if let Some(cookie) = cookie {
+            req = req.insert_header(("Cookie", cookie));
+        }
+        let mut resp = req.send().await.expect("GET");
+        let status = resp.status().as_u16();
+        let body = resp.body().await.expect("body");
+        (status, String::from_utf8(body.to_vec()).expect("UTF-8 page"))
+    }
+}
+
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    pub async fn connect(url: &str, cookie: Option<&str>) -> Self {
+        let mut request = url.into_client_request().expect("ws url");
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("Cookie", cookie.parse().expect("cookie header"));
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket handshake");
+        Self { stream }
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_raw(Message::Text(frame.to_string())).await;
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.stream.send(message).await.expect("send frame");
+    }
+
+    /// The next text frame as JSON; control frames are answered and skipped.
+    pub async fn recv(&mut self) -> Value {
+        match tokio::time::timeout(PATIENCE, self.next_text()).await {
+            Ok(Some(v)) => v,
+            Ok(None) => panic!("connection closed while waiting for a frame"),
+            Err(_) => panic!("no frame within {PATIENCE:?}"),
+        }
+    }
+
+    async fn next_text(&mut self) -> Option<Value> {
+        while let Some(msg) = self.stream.next().await {
+            match msg {
+                Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).expect("server sends JSON")),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+        None
+    }
+
+    /// The next frame of type `ty`, skipping presence and typing notices.
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] == ty {
+                return frame;
+            }
+            let incidental = ["presence", "typing"].contains(&frame["type"].as_str().unwrap_or(""));
+            assert!(incidental, "expected a {ty} frame, got {frame}");
+        }
+    }
+
+    /// Asserts that no text frame arrives for `quiet`.
+    pub async fn expect_silence(&mut self, quiet: Duration) {
+        if let Ok(Some(frame)) = tokio::time::timeout(quiet, self.next_text()).await {
+            panic!("expected no frame, got {frame}");
+        }
+    }
+
+    /// Reads until the server closes; returns the close frame, if one came,
+    /// and how many text frames arrived before it.
+    pub async fn read_until_closed(&mut self, within: Duration) -> (Option<CloseFrame<'static>>, usize) {
+        let mut texts = 0;
+        let read = async {
+            while let Some(msg) = self.stream.next().await {
+                match msg {
+                    Ok(Message::Text(_)) => texts += 1,
+                    Ok(Message::Close(frame)) => return frame,
+                    Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+            None
+        };
+        let close = tokio::time::timeout(within, read)
+            .await
+            .expect("the server closes the connection");
+        (close, texts)
+    }
+
+    /// Joins and returns the `joined` frame.
+    pub async fn join(&mut self, room: &str, name: &str) -> Value {
+        self.send(json!({"type": "join_room", "room": room, "name": name}))
+            .await;
+        let joined = self.recv_type("joined").await;
+        assert_eq!(joined["room"], room, "joined the room asked for");
+        joined
+    }
+
+    /// Sends a message and returns the sender's own copy.
+    pub async fn say(&mut self, room: &str, text: &str) -> Value {
+        self.send(json!({"type": "send_message", "room": room, "text": text}))
+            .await;
+        self.recv_type("message").await
+    }
+
+    /// Round-trips a ping: proves the connection is open and everything sent
+    /// before it was handled.
+    pub async fn assert_open(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        assert_eq!(self.recv_type("pong").await["type"], "pong");
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+pub fn ids(messages: &Value) -> Vec<i64> {
+    messages
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["id"].as_i64().expect("id"))
+        .collect()
+}
+
+pub fn texts(messages: &Value) -> Vec<String> {
+    messages
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["text"].as_str().expect("text").to_string())
+        .collect()
+}

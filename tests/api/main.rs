@@ -1,0 +1,9 @@
+//! End-to-end tests: the real server on a free port, real TCP, real
+//! WebSocket and HTTP clients, a real SQLite file per test.
+
+mod bad_input;
+mod chat;
+mod helpers;
+mod http;
+mod persistence;
+mod slow_clients;
