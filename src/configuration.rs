@@ -62,6 +62,11 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_RATE_BURST", default_value_t = 30.0)]
     pub rate_burst: f64,
 
+    /// On shutdown, how long to wait for the message log to take the messages
+    /// still queued before exiting anyway (and saying how many were lost).
+    #[arg(long, env = "PARLOR_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+
     /// Folder served under /static.
     #[arg(long, env = "PARLOR_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
     pub static_dir: String,
@@ -75,7 +80,11 @@ impl Settings {
     /// Defaults as if no flag and no environment variable were given; tests
     /// start from here and change what they need.
     pub fn defaults() -> Self {
-        Self::parse_from(["parlor"])
+        use clap::{builder::Resettable, CommandFactory, FromArgMatches};
+        // Environment variables are ignored here, so a developer's shell
+        // cannot change what tests run with.
+        let matches = Self::command().mut_args(|arg| arg.env(Resettable::Reset)).get_matches_from(["parlor"]);
+        Self::from_arg_matches(&matches).expect("the defaults are valid settings")
     }
 
     pub fn heartbeat_interval(&self) -> Duration {

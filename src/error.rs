@@ -19,6 +19,8 @@ pub enum ChatError {
     NotJoined(String),
     #[error("no room named '{0}'")]
     UnknownRoom(String),
+    #[error("a connection may be in at most {0} rooms; leave one first")]
+    TooManyRooms(usize),
     #[error("{0}")]
     RateLimited(String),
     #[error("{0}")]
@@ -37,6 +39,7 @@ impl ChatError {
             Self::TooLarge(_) => "too_large",
             Self::NotJoined(_) => "not_joined",
             Self::UnknownRoom(_) => "unknown_room",
+            Self::TooManyRooms(_) => "too_many_rooms",
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) | Self::Database(_) => "unavailable",
         }
@@ -86,6 +89,7 @@ impl ResponseError for ChatError {
             Self::BadRequest(_) | Self::InvalidRoom(_) | Self::InvalidName(_) => StatusCode::BAD_REQUEST,
             Self::NotJoined(_) => StatusCode::CONFLICT,
             Self::UnknownRoom(_) => StatusCode::NOT_FOUND,
+            Self::TooManyRooms(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,

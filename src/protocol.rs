@@ -18,27 +18,11 @@ pub const DEFAULT_HISTORY_LIMIT: i64 = 50;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    JoinRoom {
-        room: String,
-        name: Option<String>,
-        since: Option<i64>,
-    },
-    LeaveRoom {
-        room: String,
-    },
-    SendMessage {
-        room: String,
-        text: String,
-        nonce: Option<String>,
-    },
-    History {
-        room: String,
-        before: Option<i64>,
-        limit: Option<i64>,
-    },
-    Typing {
-        room: String,
-    },
+    JoinRoom { room: String, name: Option<String>, since: Option<i64> },
+    LeaveRoom { room: String },
+    SendMessage { room: String, text: String, nonce: Option<String> },
+    History { room: String, before: Option<i64>, limit: Option<i64> },
+    Typing { room: String },
     Ping,
 }
 
@@ -81,10 +65,7 @@ impl<'a> MessageView<'a> {
     }
 
     pub fn for_sender(m: &'a ChatMessage) -> Self {
-        Self {
-            nonce: m.nonce.as_deref(),
-            ..Self::public(m)
-        }
+        Self { nonce: m.nonce.as_deref(), ..Self::public(m) }
     }
 
     pub fn list(messages: &'a [impl AsRef<ChatMessage>]) -> Vec<Self> {
@@ -150,13 +131,7 @@ impl ServerFrame<'_> {
     }
 
     pub fn error(err: &ChatError, room: Option<&str>, nonce: Option<&str>) -> ByteString {
-        ServerFrame::Error {
-            code: err.code(),
-            message: &err.client_message(),
-            room,
-            nonce,
-        }
-        .to_text()
+        ServerFrame::Error { code: err.code(), message: &err.client_message(), room, nonce }.to_text()
     }
 }
 
@@ -170,10 +145,7 @@ mod tests {
         assert!(matches!(join, ClientFrame::JoinRoom { since: Some(12), .. }));
         let send = ClientFrame::parse(r#"{"type":"send_message","room":"lobby","text":"hi","extra":1}"#).unwrap();
         assert!(matches!(send, ClientFrame::SendMessage { nonce: None, .. }));
-        assert!(matches!(
-            ClientFrame::parse(r#"{"type":"ping"}"#).unwrap(),
-            ClientFrame::Ping
-        ));
+        assert!(matches!(ClientFrame::parse(r#"{"type":"ping"}"#).unwrap(), ClientFrame::Ping));
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub struct Application {
     running: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
     chat: Addr<ChatServer>,
     writer: JoinHandle<()>,
+    flush_timeout: Duration,
 }
 
 impl Application {
@@ -95,18 +96,12 @@ impl Application {
             admin_token: settings.admin_token.clone().filter(|t| !t.is_empty()),
         });
 
-        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
-            addr: settings.bind.clone(),
-            source,
-        })?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: settings.bind.clone(),
-            source,
-        })?;
-        let server = http_server(state, listener, &settings).map_err(|source| StartupError::Bind {
-            addr: settings.bind.clone(),
-            source,
-        })?;
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
+        let address =
+            listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
+        let server = http_server(state, listener, &settings)
+            .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
         let handle = server.handle();
         Ok(Self {
             address,
@@ -114,6 +109,7 @@ impl Application {
             running: actix_web::rt::spawn(server),
             chat,
             writer: writer_thread.expect("ChatServer::create runs its closure at once"),
+            flush_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         })
     }
 
@@ -136,8 +132,13 @@ impl Application {
         self.server.stop(true).await;
         let _ = self.running.await;
         let writer = self.writer;
-        if web::block(move || writer.join()).await.is_err() {
-            log::error!("the message log writer ended abnormally");
+        match actix_web::rt::time::timeout(self.flush_timeout, web::block(move || writer.join())).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(_) => log::error!("the message log writer ended abnormally"),
+            Err(_) => log::error!(
+                "the message log did not take the queued messages within {:?}; exiting without them",
+                self.flush_timeout
+            ),
         }
     }
 }
@@ -183,10 +184,8 @@ fn signing_key(secret: Option<&str>) -> Result<Key, StartupError> {
 /// they stopped.
 fn load_rooms(pool: &DbPool) -> Result<Vec<(RoomName, i64)>, StartupError> {
     let mut conn = pool.get()?;
-    let mut rooms: std::collections::HashMap<String, i64> = db::rooms::all_names(&mut conn)?
-        .into_iter()
-        .map(|name| (name, 0))
-        .collect();
+    let mut rooms: std::collections::HashMap<String, i64> =
+        db::rooms::all_names(&mut conn)?.into_iter().map(|name| (name, 0)).collect();
     for (room, last) in db::messages::last_ids(&mut conn)? {
         rooms.insert(room, last.unwrap_or(0));
     }

@@ -126,23 +126,27 @@ function hidePill() {
 
 // Places a confirmed message by id: once, in id order.
 function addMessage(m, { live = false } = {}) {
-  if (state.byId.has(m.id)) return;
+  const pendingEl = m.nonce ? state.pending.get(m.nonce) : undefined;
+  if (pendingEl) state.pending.delete(m.nonce);
+  if (state.byId.has(m.id)) {
+    // Already shown (from history after a reconnect): drop the pending copy.
+    pendingEl?.remove();
+    return;
+  }
   const wasAtBottom = atBottom();
   let el;
-  if (m.nonce && state.pending.has(m.nonce)) {
-    el = state.pending.get(m.nonce);
-    state.pending.delete(m.nonce);
-    el.replaceWith(messageElement(m));
-    el = els.messages.querySelector(`[data-id="${m.id}"]`) || null;
-  }
-  if (!el) {
+  if (pendingEl) {
     el = messageElement(m);
-    const after = [...els.messages.querySelectorAll(".msg[data-id]")].find((other) => Number(other.dataset.id) > m.id);
-    if (after) els.messages.insertBefore(el, after);
-    else {
-      const firstPending = els.messages.querySelector(".msg.pending");
-      els.messages.insertBefore(el, firstPending);
-    }
+    pendingEl.replaceWith(el);
+  } else {
+    el = messageElement(m);
+    // Newer than everything shown (the usual case): it goes last, before any
+    // pending messages of our own. Older: find its place by id.
+    const after =
+      m.id > state.lastId
+        ? els.messages.querySelector(".msg.pending")
+        : [...els.messages.querySelectorAll(".msg[data-id]")].find((other) => Number(other.dataset.id) > m.id);
+    els.messages.insertBefore(el, after || null);
   }
   state.byId.set(m.id, el);
   regroup(el);
@@ -250,13 +254,14 @@ function handle(frame) {
       for (const name of frame.members) state.members.set(name, (state.members.get(name) || 0) + 1);
       renderMembers();
       const reconnect = state.lastId > 0;
+      const floor = state.lastId; // everything up to here is already shown
       for (const m of frame.history) addMessage(m);
       if (!reconnect) {
         state.moreOlder = frame.truncated;
         scrollToBottom();
       } else if (frame.truncated) {
         // More was missed than one page: page backwards until the gap closes.
-        fillGap(frame.history.length ? frame.history[0].id : state.lastId + 1);
+        fillGap(frame.history.length ? frame.history[0].id : state.lastId + 1, floor);
       }
       // Anything still pending was never confirmed: send it again.
       for (const [nonce, el] of state.pending) {
@@ -325,8 +330,9 @@ function handle(frame) {
   }
 }
 
-function fillGap(firstReceived) {
-  state.gapFloor = state.lastIdBeforeReconnect ?? 0;
+// Pages backwards from `firstReceived` until it reaches `floor`.
+function fillGap(firstReceived, floor) {
+  state.gapFloor = floor;
   send({ type: "history", room: ROOM, before: firstReceived, limit: 100 });
 }
 

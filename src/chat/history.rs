@@ -13,6 +13,7 @@ use super::ChatMessage;
 use crate::db::{self, DbPool};
 use crate::domain::RoomName;
 use crate::error::ChatError;
+use crate::protocol::{DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistoryQuery {
@@ -68,14 +69,30 @@ impl HistoryQuery {
         };
         let mut from_tail: Vec<_> = tail.rev().filter(in_range).take(take).cloned().collect();
         from_tail.reverse();
-        HistoryPlan {
-            room: room.clone(),
-            from_tail,
-            db_below,
+        HistoryPlan { room: room.clone(), from_tail, db_below }
+    }
+
+    /// A `before` page as clients ask for it: `before` an id (default: the
+    /// newest), `limit` 1 to 100 (default 50).
+    pub fn before(before: Option<i64>, limit: Option<i64>) -> Result<Self, ChatError> {
+        let limit = limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
+        if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
+            return Err(ChatError::BadRequest(format!("`limit` must be 1 to {MAX_HISTORY_LIMIT}")));
+        }
+        if before.is_some_and(|b| b < 1) {
+            return Err(ChatError::BadRequest("`before` must be a message id (1 or more)".into()));
+        }
+        Ok(Self::Before { before: before.unwrap_or(i64::MAX), limit: usize::try_from(limit).expect("checked range") })
+    }
+
+    pub fn with_limit(self, limit: usize) -> Self {
+        match self {
+            Self::After { since, .. } => Self::After { since, limit },
+            Self::Before { before, .. } => Self::Before { before, limit },
         }
     }
 
-    fn limit(self) -> usize {
+    pub fn limit(self) -> usize {
         match self {
             Self::After { limit, .. } | Self::Before { limit, .. } => limit,
         }
@@ -87,18 +104,14 @@ impl HistoryPlan {
     pub fn missing(&self, query: HistoryQuery) -> Option<DbRange> {
         let have = self.from_tail.len();
         match query {
-            HistoryQuery::After { since, limit } => (have <= limit && since + 1 < self.db_below).then(|| DbRange {
+            HistoryQuery::After { since, limit } => (have <= limit && since < self.db_below - 1).then(|| DbRange {
                 after: since,
                 below: self.db_below,
                 limit: limit + 1 - have,
             }),
             HistoryQuery::Before { before, limit } => {
                 let below = before.min(self.db_below);
-                (have < limit && below > 1).then(|| DbRange {
-                    after: 0,
-                    below,
-                    limit: limit - have,
-                })
+                (have < limit && below > 1).then(|| DbRange { after: 0, below, limit: limit - have })
             }
         }
     }
@@ -109,10 +122,7 @@ impl HistoryPlan {
         messages.extend(self.from_tail);
         let excess = messages.len().saturating_sub(query.limit());
         messages.drain(..excess);
-        HistoryPage {
-            messages,
-            truncated: excess > 0,
-        }
+        HistoryPage { messages, truncated: excess > 0 }
     }
 
     /// The page when the tail alone answers it; the plan back otherwise.
@@ -188,14 +198,7 @@ mod tests {
 
         let q = HistoryQuery::After { since: 5, limit: 50 };
         let plan = q.plan(&room, tail.iter(), 11);
-        assert_eq!(
-            plan.missing(q),
-            Some(DbRange {
-                after: 5,
-                below: 11,
-                limit: 41
-            })
-        );
+        assert_eq!(plan.missing(q), Some(DbRange { after: 5, below: 11, limit: 41 }));
         let page = plan.complete(q, msgs(&room, 6..=10));
         assert_eq!(ids(&page), (6..=20).collect::<Vec<_>>());
         assert!(!page.truncated);
@@ -207,14 +210,7 @@ mod tests {
         let tail = msgs(&room, 11..=20);
         let q = HistoryQuery::After { since: 0, limit: 12 };
         let plan = q.plan(&room, tail.iter(), 11);
-        assert_eq!(
-            plan.missing(q),
-            Some(DbRange {
-                after: 0,
-                below: 11,
-                limit: 3
-            })
-        );
+        assert_eq!(plan.missing(q), Some(DbRange { after: 0, below: 11, limit: 3 }));
         let page = plan.complete(q, msgs(&room, 8..=10));
         assert_eq!(ids(&page), (9..=20).collect::<Vec<_>>());
         assert!(page.truncated);
@@ -230,34 +226,17 @@ mod tests {
 
         let q = HistoryQuery::Before { before: 13, limit: 5 };
         let plan = q.plan(&room, tail.iter(), 11);
-        assert_eq!(
-            plan.missing(q),
-            Some(DbRange {
-                after: 0,
-                below: 11,
-                limit: 3
-            })
-        );
+        assert_eq!(plan.missing(q), Some(DbRange { after: 0, below: 11, limit: 3 }));
 
         let q = HistoryQuery::Before { before: 4, limit: 5 };
         let plan = q.plan(&room, tail.iter(), 11);
-        assert_eq!(
-            plan.missing(q),
-            Some(DbRange {
-                after: 0,
-                below: 4,
-                limit: 5
-            })
-        );
+        assert_eq!(plan.missing(q), Some(DbRange { after: 0, below: 4, limit: 5 }));
     }
 
     #[test]
     fn empty_room_needs_nothing() {
         let room = RoomName::parse("r").unwrap();
-        let q = HistoryQuery::Before {
-            before: i64::MAX,
-            limit: 5,
-        };
+        let q = HistoryQuery::Before { before: i64::MAX, limit: 5 };
         let page = q.plan(&room, [].iter(), 1).answer_from_memory(q).unwrap();
         assert!(page.messages.is_empty());
         let q = HistoryQuery::After { since: 0, limit: 5 };

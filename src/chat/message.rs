@@ -20,9 +20,7 @@ pub struct ChatMessage {
 }
 
 pub fn now_ms() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970");
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
     i64::try_from(since_epoch.as_millis()).expect("milliseconds fit in i64")
 }
 

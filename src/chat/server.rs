@@ -25,6 +25,11 @@ use crate::protocol::{MessageView, PresenceAction, ServerFrame};
 
 pub type SessionId = u64;
 
+/// Rooms one connection may be in at once.
+pub const MAX_ROOMS_PER_SESSION: usize = 100;
+/// How far back a resent nonce is looked for.
+const RESEND_WINDOW: usize = 256;
+
 /// What the ChatServer hands a session.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -32,18 +37,9 @@ pub enum Push {
     /// A ready frame, shared by every recipient.
     Frame(ByteString),
     /// The answer to `join_room`; the session completes the history.
-    Joined {
-        room: RoomName,
-        members: Vec<DisplayName>,
-        query: HistoryQuery,
-        plan: HistoryPlan,
-    },
+    Joined { room: RoomName, members: Vec<DisplayName>, query: HistoryQuery, plan: HistoryPlan },
     /// The answer to `history`; the session completes it.
-    History {
-        room: RoomName,
-        query: HistoryQuery,
-        plan: HistoryPlan,
-    },
+    History { room: RoomName, query: HistoryQuery, plan: HistoryPlan },
     /// Close the connection.
     Close(CloseReason),
 }
@@ -168,12 +164,7 @@ struct Room {
 
 impl Room {
     fn new(last_id: i64) -> Self {
-        Self {
-            last_id,
-            persisted_id: last_id,
-            members: HashMap::new(),
-            tail: VecDeque::new(),
-        }
+        Self { last_id, persisted_id: last_id, members: HashMap::new(), tail: VecDeque::new() }
     }
 
     fn db_below(&self) -> i64 {
@@ -221,10 +212,7 @@ impl ChatServer {
     /// `known_rooms`: every room in the log with its highest message id.
     pub fn new(known_rooms: Vec<(RoomName, i64)>, writer: SyncSender<WriteOp>, history_on_join: usize) -> Self {
         Self {
-            rooms: known_rooms
-                .into_iter()
-                .map(|(name, last)| (name, Room::new(last)))
-                .collect(),
+            rooms: known_rooms.into_iter().map(|(name, last)| (name, Room::new(last))).collect(),
             sessions: HashMap::new(),
             writer: Some(writer),
             history_on_join,
@@ -234,11 +222,10 @@ impl ChatServer {
     }
 
     /// Hands a session something; a full mailbox marks it a slow consumer.
+    /// Hands a session something; a full mailbox marks it a slow consumer.
     fn push(&mut self, session: SessionId, push: Push) {
         if let Some(entry) = self.sessions.get(&session) {
-            if let Err(SendError::Full(_)) = entry.addr.try_send(push) {
-                self.overflowed.push(session);
-            }
+            offer(&mut self.overflowed, session, &entry.addr, push);
         }
     }
 
@@ -248,14 +235,12 @@ impl ChatServer {
     }
 
     /// Sends `frame` to every member of `room` except `skip`.
+    /// Sends `frame` to every member of `room` except `skip`.
     fn broadcast(&mut self, room: &RoomName, frame: &ByteString, skip: Option<SessionId>) {
         let Some(room) = self.rooms.get(room) else { return };
         for (id, member) in &room.members {
-            if Some(*id) == skip {
-                continue;
-            }
-            if let Err(SendError::Full(_)) = member.addr.try_send(Push::Frame(frame.clone())) {
-                self.overflowed.push(*id);
+            if Some(*id) != skip {
+                offer(&mut self.overflowed, *id, &member.addr, Push::Frame(frame.clone()));
             }
         }
     }
@@ -268,16 +253,14 @@ impl ChatServer {
                 continue;
             };
             log::warn!("session {session}: outbound queue full; disconnecting a slow consumer");
-            let reason = CloseReason {
-                code: CloseCode::Policy,
-                description: Some("slow consumer".into()),
-            };
-            // The session's own task may be stalled behind a full socket and
-            // never read this; shutting the socket's read side makes the HTTP
-            // layer see the connection end and drop it.
+            let reason = CloseReason { code: CloseCode::Policy, description: Some("slow consumer".into()) };
             entry.addr.do_send(Push::Close(reason));
+            // The session's task is likely stalled behind the full socket and
+            // will not act on that close. Shutting the socket down both ways
+            // makes its pending write fail at once, so the HTTP layer drops
+            // the connection and the session with it.
             if let Some(socket) = &entry.socket {
-                let _ = socket2::SockRef::from(&**socket).shutdown(std::net::Shutdown::Read);
+                let _ = socket2::SockRef::from(&**socket).shutdown(std::net::Shutdown::Both);
             }
             for room in &entry.rooms {
                 self.remove_member(session, room);
@@ -286,21 +269,22 @@ impl ChatServer {
     }
 
     fn remove_member(&mut self, session: SessionId, room_name: &RoomName) {
-        let Some(room) = self.rooms.get_mut(room_name) else {
-            return;
-        };
-        let Some(member) = room.members.remove(&session) else {
-            return;
-        };
+        let Some(room) = self.rooms.get_mut(room_name) else { return };
+        let Some(member) = room.members.remove(&session) else { return };
         room.trim(self.tail_len);
-        let frame = ServerFrame::Presence {
-            room: room_name.as_str(),
-            user: member.name.as_str(),
-            action: PresenceAction::Leave,
-            members: room.members.len(),
-        }
-        .to_text();
-        self.broadcast(room_name, &frame, None);
+        self.announce(room_name, &member.name, PresenceAction::Leave, None);
+    }
+
+    /// Tells the members of `room` (but `skip`) that `name` came or went.
+    fn announce(&mut self, room: &RoomName, name: &DisplayName, action: PresenceAction, skip: Option<SessionId>) {
+        let Some(count) = self.rooms.get(room).map(|r| r.members.len()) else { return };
+        let frame =
+            ServerFrame::Presence { room: room.as_str(), user: name.as_str(), action, members: count }.to_text();
+        self.broadcast(room, &frame, skip);
+    }
+
+    fn member_name(&self, session: SessionId, room: &RoomName) -> Option<DisplayName> {
+        Some(self.rooms.get(room)?.members.get(&session)?.name.clone())
     }
 
     fn ensure_room(&mut self, name: &RoomName, created_by: Option<&DisplayName>) -> Result<bool, ChatError> {
@@ -337,6 +321,22 @@ impl ChatServer {
         sender: Option<SessionId>,
     ) -> Result<Arc<ChatMessage>, ChatError> {
         let room = self.rooms.get(room_name).ok_or_else(|| unknown_room(room_name))?;
+        if let (Some(sender), Some(nonce)) = (sender, &nonce) {
+            // A client that lost its connection before its own copy arrived
+            // sends again with the same nonce: answer with the stored one.
+            let earlier = room
+                .tail
+                .iter()
+                .rev()
+                .take(RESEND_WINDOW)
+                .find(|m| m.nonce.as_deref() == Some(nonce.as_str()) && *m.author == *author.as_str())
+                .cloned();
+            if let Some(earlier) = earlier {
+                let own = ServerFrame::Message(MessageView::for_sender(&earlier)).to_text();
+                self.push(sender, Push::Frame(own));
+                return Ok(earlier);
+            }
+        }
         let message = Arc::new(ChatMessage {
             room: room_name.clone(),
             id: room.last_id + 1,
@@ -368,61 +368,43 @@ impl ChatServer {
     }
 
     fn join(&mut self, msg: Join) -> Result<(), ChatError> {
-        let Join {
-            session,
-            room: room_name,
-            name,
-            since,
-        } = msg;
-        let Some(entry) = self.sessions.get(&session) else {
-            return Ok(());
-        };
+        let Join { session, room: room_name, name, since } = msg;
+        let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
         if self.writer.is_none() {
             return Err(shutting_down());
+        }
+        if entry.rooms.len() >= MAX_ROOMS_PER_SESSION && !entry.rooms.contains(&room_name) {
+            return Err(ChatError::TooManyRooms(MAX_ROOMS_PER_SESSION));
         }
         let addr = entry.addr.clone();
         self.ensure_room(&room_name, Some(&name))?;
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
-        let is_new = room
-            .members
-            .insert(
-                session,
-                Member {
-                    name: name.clone(),
-                    addr,
-                },
-            )
-            .is_none();
-        let query = HistoryQuery::After {
-            since: since.unwrap_or(0),
-            limit: self.history_on_join,
-        };
+        let previous = room.members.insert(session, Member { name: name.clone(), addr });
+        let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.history_on_join };
         let plan = query.plan(&room_name, room.tail.iter(), room.db_below());
         let members = room.member_names();
-        let count = room.members.len();
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.rooms.insert(room_name.clone());
         }
-        self.push(
-            session,
-            Push::Joined {
-                room: room_name.clone(),
-                members,
-                query,
-                plan,
-            },
-        );
-        if is_new {
-            let frame = ServerFrame::Presence {
-                room: room_name.as_str(),
-                user: name.as_str(),
-                action: PresenceAction::Join,
-                members: count,
+        self.push(session, Push::Joined { room: room_name.clone(), members, query, plan });
+        match previous {
+            None => self.announce(&room_name, &name, PresenceAction::Join, Some(session)),
+            // Joining again under another name: the others see the change.
+            Some(old) if old.name != name => {
+                self.announce(&room_name, &old.name, PresenceAction::Leave, Some(session));
+                self.announce(&room_name, &name, PresenceAction::Join, Some(session));
             }
-            .to_text();
-            self.broadcast(&room_name, &frame, Some(session));
+            Some(_) => {}
         }
         Ok(())
+    }
+}
+
+/// Delivers with `try_send`; a full mailbox puts the session on the list of
+/// slow consumers to disconnect.
+fn offer(overflowed: &mut Vec<SessionId>, session: SessionId, addr: &Recipient<Push>, push: Push) {
+    if let Err(SendError::Full(_)) = addr.try_send(push) {
+        overflowed.push(session);
     }
 }
 
@@ -438,11 +420,7 @@ impl Handler<Connect> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
-        let entry = SessionEntry {
-            addr: msg.addr,
-            socket: msg.socket,
-            rooms: HashSet::new(),
-        };
+        let entry = SessionEntry { addr: msg.addr, socket: msg.socket, rooms: HashSet::new() };
         self.sessions.insert(msg.session, entry);
     }
 }
@@ -481,18 +459,10 @@ impl Handler<Leave> for ChatServer {
                 entry.rooms.remove(&msg.room);
             }
             self.remove_member(msg.session, &msg.room);
-            let frame = ServerFrame::Left {
-                room: msg.room.as_str(),
-            }
-            .to_text();
+            let frame = ServerFrame::Left { room: msg.room.as_str() }.to_text();
             self.push(msg.session, Push::Frame(frame));
         } else {
-            self.push_error(
-                msg.session,
-                &ChatError::NotJoined(msg.room.to_string()),
-                Some(&msg.room),
-                None,
-            );
+            self.push_error(msg.session, &ChatError::NotJoined(msg.room.to_string()), Some(&msg.room), None);
         }
         self.evict_overflowed();
     }
@@ -502,17 +472,8 @@ impl Handler<Send> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, msg: Send, _: &mut Context<Self>) {
-        let Send {
-            session,
-            room,
-            text,
-            nonce,
-        } = msg;
-        let author = self
-            .rooms
-            .get(&room)
-            .and_then(|r| r.members.get(&session))
-            .map(|m| m.name.clone());
+        let Send { session, room, text, nonce } = msg;
+        let author = self.member_name(session, &room);
         let nonce_text = nonce.as_ref().map(|n| n.as_str().to_string());
         let result = match author {
             Some(author) => self.accept(&room, &author, text, nonce, Some(session)).map(drop),
@@ -529,26 +490,13 @@ impl Handler<Typing> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, msg: Typing, _: &mut Context<Self>) {
-        let name = self
-            .rooms
-            .get(&msg.room)
-            .and_then(|r| r.members.get(&msg.session))
-            .map(|m| m.name.clone());
+        let name = self.member_name(msg.session, &msg.room);
         match name {
             Some(name) => {
-                let frame = ServerFrame::Typing {
-                    room: msg.room.as_str(),
-                    user: name.as_str(),
-                }
-                .to_text();
+                let frame = ServerFrame::Typing { room: msg.room.as_str(), user: name.as_str() }.to_text();
                 self.broadcast(&msg.room, &frame, Some(msg.session));
             }
-            None => self.push_error(
-                msg.session,
-                &ChatError::NotJoined(msg.room.to_string()),
-                Some(&msg.room),
-                None,
-            ),
+            None => self.push_error(msg.session, &ChatError::NotJoined(msg.room.to_string()), Some(&msg.room), None),
         }
         self.evict_overflowed();
     }
@@ -564,20 +512,8 @@ impl Handler<History> for ChatServer {
             .filter(|r| r.members.contains_key(&msg.session))
             .map(|r| msg.query.plan(&msg.room, r.tail.iter(), r.db_below()));
         match plan {
-            Some(plan) => self.push(
-                msg.session,
-                Push::History {
-                    room: msg.room,
-                    query: msg.query,
-                    plan,
-                },
-            ),
-            None => self.push_error(
-                msg.session,
-                &ChatError::NotJoined(msg.room.to_string()),
-                Some(&msg.room),
-                None,
-            ),
+            Some(plan) => self.push(msg.session, Push::History { room: msg.room, query: msg.query, plan }),
+            None => self.push_error(msg.session, &ChatError::NotJoined(msg.room.to_string()), Some(&msg.room), None),
         }
         self.evict_overflowed();
     }
@@ -628,10 +564,7 @@ impl Handler<ListRooms> for ChatServer {
             .rooms
             .iter()
             .filter(|(_, room)| !room.members.is_empty())
-            .map(|(name, room)| RoomSummary {
-                name: name.clone(),
-                members: room.member_names(),
-            })
+            .map(|(name, room)| RoomSummary { name: name.clone(), members: room.member_names() })
             .collect();
         rooms.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.name.cmp(&b.name)));
         MessageResult(rooms)
@@ -658,10 +591,7 @@ impl Handler<Shutdown> for ChatServer {
         // Dropping the only sender lets the writer drain its queue and end.
         self.writer = None;
         for entry in self.sessions.values() {
-            let reason = CloseReason {
-                code: CloseCode::Away,
-                description: Some("server shutting down".into()),
-            };
+            let reason = CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) };
             entry.addr.do_send(Push::Close(reason));
         }
     }

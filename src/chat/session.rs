@@ -2,7 +2,7 @@
 //! knows the transport (actix-web-actors): it turns frames into validated
 //! commands for the ChatServer and writes what the ChatServer pushes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use super::server::{self, ChatServer, Push, SessionId};
 use crate::db::DbPool;
 use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
-use crate::protocol::{ClientFrame, MessageView, ServerFrame, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
+use crate::protocol::{ClientFrame, MessageView, ServerFrame};
 
 /// The limits every session applies; built once from the settings.
 #[derive(Debug, Clone)]
@@ -34,8 +34,28 @@ pub struct SessionLimits {
 
 /// Typing notices from one session are passed on at most this often per room.
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+/// Joins, leaves, history requests and typing notices one connection may make
+/// per second on average, and in a burst. They cost the ChatServer work (a
+/// join may create a room), so they are limited even where sends are not.
+const COMMAND_RATE: f64 = 20.0;
+const COMMAND_BURST: f64 = 60.0;
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// A frame waiting to be written behind a history answer that is still being
+/// looked up, so that frames leave in the order the ChatServer pushed them.
+enum Outgoing {
+    Frame(ByteString),
+    /// The answer to the lookup with this ticket, not ready yet.
+    Awaiting(u64),
+    Answer(Vec<ByteString>),
+}
+
+/// A fragmented message being reassembled.
+enum Fragments {
+    Text(Vec<u8>),
+    Binary,
+}
 
 pub struct WsSession {
     id: SessionId,
@@ -44,12 +64,16 @@ pub struct WsSession {
     limits: Arc<SessionLimits>,
     /// The name from the session cookie, used when `join_room` has none.
     cookie_name: Option<DisplayName>,
+    /// Handed to the ChatServer when the session starts.
     socket: Option<Arc<OwnedFd>>,
     last_heard: Instant,
     sends: TokenBucket,
+    commands: TokenBucket,
     last_typing: HashMap<RoomName, Instant>,
-    /// A fragmented text message being reassembled; `None` inside is binary.
-    fragments: Option<Option<Vec<u8>>>,
+    fragments: Option<Fragments>,
+    /// Frames held while a history lookup is in flight; empty otherwise.
+    outbox: VecDeque<Outgoing>,
+    next_ticket: u64,
 }
 
 impl WsSession {
@@ -65,31 +89,68 @@ impl WsSession {
             server,
             pool,
             sends: TokenBucket::new(limits.rate_per_sec, limits.rate_burst),
+            commands: TokenBucket::new(COMMAND_RATE, COMMAND_BURST),
             limits,
             cookie_name,
             socket,
             last_heard: Instant::now(),
             last_typing: HashMap::new(),
             fragments: None,
+            outbox: VecDeque::new(),
+            next_ticket: 0,
         }
     }
 
-    fn send_error(ctx: &mut ws::WebsocketContext<Self>, err: &ChatError, room: Option<&str>, nonce: Option<&str>) {
-        ctx.text(ServerFrame::error(err, room, nonce));
+    /// Writes a frame now, or behind the frames already held.
+    fn emit(&mut self, frame: ByteString, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.outbox.is_empty() {
+            ctx.text(frame);
+        } else {
+            self.hold(Outgoing::Frame(frame), ctx);
+        }
+    }
+
+    fn hold(&mut self, item: Outgoing, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.outbox.len() >= self.limits.outbound_queue {
+            log::warn!("session {}: too many frames held behind a history lookup; disconnecting", self.id);
+            return Self::close(ctx, CloseCode::Policy, "slow consumer");
+        }
+        self.outbox.push_back(item);
+    }
+
+    /// Writes held frames up to the first answer still being looked up.
+    fn flush(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        while let Some(item) = self.outbox.front() {
+            if matches!(item, Outgoing::Awaiting(_)) {
+                break;
+            }
+            match self.outbox.pop_front() {
+                Some(Outgoing::Frame(frame)) => ctx.text(frame),
+                Some(Outgoing::Answer(frames)) => frames.into_iter().for_each(|f| ctx.text(f)),
+                _ => unreachable!("checked above"),
+            }
+        }
+    }
+
+    fn send_error(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        err: &ChatError,
+        room: Option<&str>,
+        nonce: Option<&str>,
+    ) {
+        self.emit(ServerFrame::error(err, room, nonce), ctx);
     }
 
     fn close(ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
-        ctx.close(Some(CloseReason {
-            code,
-            description: Some(why.to_string()),
-        }));
+        ctx.close(Some(CloseReason { code, description: Some(why.to_string()) }));
         ctx.stop();
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         let mut frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,
-            Err(e) => return Self::send_error(ctx, &e, None, None),
+            Err(e) => return self.send_error(ctx, &e, None, None),
         };
         if let Err(e) = self.forward(&mut frame, ctx) {
             let (room, nonce) = match &frame {
@@ -100,7 +161,7 @@ impl WsSession {
                 ClientFrame::SendMessage { room, nonce, .. } => (Some(room.as_str()), nonce.as_deref()),
                 ClientFrame::Ping => (None, None),
             };
-            Self::send_error(ctx, &e, room, nonce);
+            self.send_error(ctx, &e, room, nonce);
         }
     }
 
@@ -108,6 +169,11 @@ impl WsSession {
     /// by reference so an error can still name its room and nonce.
     fn forward(&mut self, frame: &mut ClientFrame, ctx: &mut ws::WebsocketContext<Self>) -> Result<(), ChatError> {
         let session = self.id;
+        let now = Instant::now();
+        let is_command = !matches!(frame, ClientFrame::SendMessage { .. } | ClientFrame::Ping);
+        if is_command && !self.commands.take(now) {
+            return Err(ChatError::RateLimited("too many requests; slow down".into()));
+        }
         match frame {
             ClientFrame::JoinRoom { room, name, since } => {
                 let room = RoomName::parse(room)?;
@@ -122,12 +188,8 @@ impl WsSession {
                 if since.is_some_and(|s| s < 0) {
                     return Err(ChatError::BadRequest("`since` must not be negative".into()));
                 }
-                self.server.do_send(server::Join {
-                    session,
-                    room,
-                    name,
-                    since: *since,
-                });
+                let since = *since;
+                self.server.do_send(server::Join { session, room, name, since });
             }
             ClientFrame::LeaveRoom { room } => {
                 let room = RoomName::parse(room)?;
@@ -138,100 +200,87 @@ impl WsSession {
                 let room = RoomName::parse(room)?;
                 let nonce = nonce.clone().map(Nonce::parse).transpose()?;
                 let text = MessageText::parse(std::mem::take(text), self.limits.max_message_bytes)?;
-                if !self.sends.take(Instant::now()) {
-                    return Err(ChatError::RateLimited(
-                        "sending too fast; message not accepted, slow down".into(),
-                    ));
+                if !self.sends.take(now) {
+                    return Err(ChatError::RateLimited("sending too fast; message not accepted, slow down".into()));
                 }
-                self.server.do_send(server::Send {
-                    session,
-                    room,
-                    text,
-                    nonce,
-                });
+                self.server.do_send(server::Send { session, room, text, nonce });
             }
             ClientFrame::History { room, before, limit } => {
                 let room = RoomName::parse(room)?;
-                let limit = limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
-                if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
-                    return Err(ChatError::BadRequest(format!(
-                        "`limit` must be 1 to {MAX_HISTORY_LIMIT}"
-                    )));
-                }
-                if before.is_some_and(|b| b < 1) {
-                    return Err(ChatError::BadRequest(
-                        "`before` must be a message id (1 or more)".into(),
-                    ));
-                }
-                let query = HistoryQuery::Before {
-                    before: before.unwrap_or(i64::MAX),
-                    limit: usize::try_from(limit).expect("checked range"),
-                };
+                let query = HistoryQuery::before(*before, *limit)?;
                 self.server.do_send(server::History { session, room, query });
             }
             ClientFrame::Typing { room } => {
                 let room = RoomName::parse(room)?;
-                let now = Instant::now();
-                let recent = self
-                    .last_typing
-                    .get(&room)
-                    .is_some_and(|at| now - *at < TYPING_INTERVAL);
-                if !recent {
-                    self.last_typing.insert(room.clone(), now);
-                    self.server.do_send(server::Typing { session, room });
+                if self.last_typing.get(&room).is_some_and(|at| now - *at < TYPING_INTERVAL) {
+                    return Ok(());
                 }
+                // Only recent entries matter; forget the rest so that naming
+                // endless rooms cannot grow the map.
+                self.last_typing.retain(|_, at| now - *at < TYPING_INTERVAL);
+                self.last_typing.insert(room.clone(), now);
+                self.server.do_send(server::Typing { session, room });
             }
-            ClientFrame::Ping => ctx.text(ServerFrame::Pong.to_text()),
+            ClientFrame::Ping => self.emit(ServerFrame::Pong.to_text(), ctx),
         }
         Ok(())
     }
 
-    /// Writes a history answer. When the tail is not enough the database is
-    /// queried on a blocking thread, and the session waits for it before
-    /// handling anything else, so frames stay in order (`joined` before the
-    /// live messages that follow it).
+    /// Writes a history answer once it is complete. Completing it may take a
+    /// database query on a blocking thread; meanwhile the session keeps
+    /// handling frames, holding what it would write until the answer is out,
+    /// so frames leave in order (`joined` before the live messages after it).
     fn answer_history(
         &mut self,
         ctx: &mut ws::WebsocketContext<Self>,
         query: HistoryQuery,
         plan: HistoryPlan,
-        render: impl FnOnce(HistoryPage) -> ByteString + 'static,
+        render: impl FnOnce(Result<HistoryPage, ChatError>) -> Vec<ByteString> + 'static,
     ) {
-        let room = plan.room.clone();
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.hold(Outgoing::Awaiting(ticket), ctx);
         let lookup = history::resolve(plan, query, self.pool.clone());
-        ctx.wait(lookup.into_actor(self).map(move |result, _, ctx| match result {
-            Ok(page) => ctx.text(render(page)),
-            Err(e) => Self::send_error(ctx, &e, Some(room.as_str()), None),
+        ctx.spawn(lookup.into_actor(self).map(move |result, act, ctx| {
+            let slot = act.outbox.iter_mut().find(|item| matches!(item, Outgoing::Awaiting(t) if *t == ticket));
+            if let Some(slot) = slot {
+                *slot = Outgoing::Answer(render(result));
+                act.flush(ctx);
+            }
         }));
     }
 
     fn on_fragment(&mut self, item: Item, ctx: &mut ws::WebsocketContext<Self>) {
         let (chunk, last) = match item {
             Item::FirstText(b) => {
-                self.fragments = Some(Some(Vec::new()));
+                self.fragments = Some(Fragments::Text(Vec::new()));
                 (b, false)
             }
             Item::FirstBinary(b) => {
-                self.fragments = Some(None);
+                self.fragments = Some(Fragments::Binary);
                 (b, false)
             }
             Item::Continue(b) => (b, false),
             Item::Last(b) => (b, true),
         };
-        let Some(buffer) = self.fragments.as_mut() else {
-            return Self::close(ctx, CloseCode::Protocol, "continuation without a first fragment");
-        };
-        if let Some(text) = buffer {
-            if text.len() + chunk.len() > self.limits.max_frame_bytes {
-                return Self::close(ctx, CloseCode::Size, "message exceeds the frame size limit");
+        match self.fragments.as_mut() {
+            None => return Self::close(ctx, CloseCode::Protocol, "continuation without a first fragment"),
+            Some(Fragments::Text(text)) => {
+                if text.len() + chunk.len() > self.limits.max_frame_bytes {
+                    let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
+                    return Self::close(ctx, CloseCode::Size, &why);
+                }
+                text.extend_from_slice(&chunk);
             }
-            text.extend_from_slice(&chunk);
+            Some(Fragments::Binary) => {}
         }
         if last {
-            match self.fragments.take().flatten().map(String::from_utf8) {
-                Some(Ok(text)) => self.on_text(&text, ctx),
-                Some(Err(_)) => Self::close(ctx, CloseCode::Invalid, "text message is not UTF-8"),
-                None => Self::send_error(ctx, &binary_refused(), None, None),
+            match self.fragments.take() {
+                Some(Fragments::Text(bytes)) => match String::from_utf8(bytes) {
+                    Ok(text) => self.on_text(&text, ctx),
+                    Err(_) => Self::close(ctx, CloseCode::Invalid, "text is not valid UTF-8"),
+                },
+                _ => self.send_error(ctx, &binary_refused(), None, None),
             }
         }
     }
@@ -258,7 +307,7 @@ impl Actor for WsSession {
         self.server.do_send(server::Connect {
             session: self.id,
             addr: ctx.address().recipient(),
-            socket: self.socket.clone(),
+            socket: self.socket.take(),
         });
     }
 
@@ -272,30 +321,38 @@ impl Handler<Push> for WsSession {
 
     fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
         match push {
-            Push::Frame(frame) => ctx.text(frame),
-            Push::Joined {
-                room,
-                members,
-                query,
-                plan,
-            } => {
-                self.answer_history(ctx, query, plan, move |page| {
-                    ServerFrame::Joined {
+            Push::Frame(frame) => self.emit(frame, ctx),
+            Push::Joined { room, members, query, plan } => {
+                self.answer_history(ctx, query, plan, move |result| {
+                    // The session is a member either way: a `joined` always
+                    // comes before the room's live frames. Without history
+                    // it says `truncated`, so the client pages for it.
+                    let (page, error) = match result {
+                        Ok(page) => (page, None),
+                        Err(e) => (HistoryPage { messages: Vec::new(), truncated: true }, Some(e)),
+                    };
+                    let joined = ServerFrame::Joined {
                         room: room.as_str(),
                         members: members.iter().map(DisplayName::as_str).collect(),
                         history: MessageView::list(&page.messages),
                         truncated: page.truncated,
                     }
-                    .to_text()
+                    .to_text();
+                    match error {
+                        Some(e) => vec![ServerFrame::error(&e, Some(room.as_str()), None), joined],
+                        None => vec![joined],
+                    }
                 });
             }
             Push::History { room, query, plan } => {
-                self.answer_history(ctx, query, plan, move |page| {
-                    ServerFrame::History {
-                        room: room.as_str(),
-                        messages: MessageView::list(&page.messages),
-                    }
-                    .to_text()
+                self.answer_history(ctx, query, plan, move |result| {
+                    vec![match result {
+                        Ok(page) => {
+                            ServerFrame::History { room: room.as_str(), messages: MessageView::list(&page.messages) }
+                                .to_text()
+                        }
+                        Err(e) => ServerFrame::error(&e, Some(room.as_str()), None),
+                    }]
                 });
             }
             Push::Close(reason) => {
@@ -311,7 +368,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
         self.last_heard = Instant::now();
         match msg {
             Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
-            Ok(ws::Message::Binary(_)) => Self::send_error(ctx, &binary_refused(), None, None),
+            Ok(ws::Message::Binary(_)) => self.send_error(ctx, &binary_refused(), None, None),
             Ok(ws::Message::Continuation(item)) => self.on_fragment(item, ctx),
             Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
             Ok(ws::Message::Pong(_) | ws::Message::Nop) => {}
@@ -319,11 +376,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
                 ctx.close(reason);
                 ctx.stop();
             }
-            Err(ws::ProtocolError::Overflow) => Self::close(
-                ctx,
-                CloseCode::Size,
-                &format!("frame exceeds {} bytes", self.limits.max_frame_bytes),
-            ),
+            Err(ws::ProtocolError::Overflow) => {
+                let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
+                Self::close(ctx, CloseCode::Size, &why);
+            }
             Err(e) => {
                 log::debug!("session {}: protocol error: {e}", self.id);
                 Self::close(ctx, CloseCode::Protocol, "protocol error");
@@ -343,12 +399,7 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(rate: f64, burst: f64) -> Self {
-        Self {
-            rate,
-            burst: burst.max(1.0),
-            tokens: burst.max(1.0),
-            at: Instant::now(),
-        }
+        Self { rate, burst: burst.max(1.0), tokens: burst.max(1.0), at: Instant::now() }
     }
 
     fn take(&mut self, now: Instant) -> bool {

@@ -48,14 +48,7 @@ impl<'a> From<&'a ChatMessage> for NewMessage<'a> {
 /// after a commit whose acknowledgement was lost is written once.
 pub fn insert_all(conn: &mut DbConnection, batch: &[NewMessage<'_>]) -> QueryResult<usize> {
     // SQLite allows 32766 bound parameters per statement; six per row.
-    batch
-        .chunks(5000)
-        .map(|chunk| {
-            diesel::insert_or_ignore_into(messages::table)
-                .values(chunk)
-                .execute(conn)
-        })
-        .sum()
+    batch.chunks(5000).map(|chunk| diesel::insert_or_ignore_into(messages::table).values(chunk).execute(conn)).sum()
 }
 
 /// The latest `range.limit` messages of `room` with ids strictly between
@@ -87,8 +80,5 @@ pub fn page(conn: &mut DbConnection, room: &RoomName, range: &DbRange) -> QueryR
 
 /// The highest message id of every room that has messages.
 pub fn last_ids(conn: &mut DbConnection) -> QueryResult<Vec<(String, Option<i64>)>> {
-    messages::table
-        .group_by(messages::room)
-        .select((messages::room, diesel::dsl::max(messages::id)))
-        .load(conn)
+    messages::table.group_by(messages::room).select((messages::room, diesel::dsl::max(messages::id))).load(conn)
 }

@@ -25,30 +25,18 @@ pub enum SetupError {
     #[error("unsupported DATABASE_URL '{0}': this build keeps the log in SQLite (sqlite://path)")]
     UnsupportedUrl(String),
     #[error("cannot open the SQLite database at '{path}': {source}")]
-    Connect {
-        path: String,
-        source: diesel::ConnectionError,
-    },
+    Connect { path: String, source: diesel::ConnectionError },
     #[error("cannot apply migrations to '{path}': {source}")]
-    Migrate {
-        path: String,
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    Migrate { path: String, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("cannot build the connection pool for '{path}': {source}")]
-    Pool {
-        path: String,
-        source: diesel::r2d2::PoolError,
-    },
+    Pool { path: String, source: diesel::r2d2::PoolError },
 }
 
 /// `sqlite://parlor.db`, `sqlite:parlor.db` and a bare `parlor.db` all name
 /// the file `parlor.db`; `:memory:` is refused because every pooled
 /// connection would see a different database.
 fn sqlite_path(url: &str) -> Result<&str, SetupError> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     if path.is_empty() || path.contains("://") || path == ":memory:" {
         return Err(SetupError::UnsupportedUrl(url.to_string()));
     }
@@ -75,28 +63,19 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 /// name the file and the reason at start-up, rather than after a pool timeout.
 pub fn connect(url: &str, pool_size: u32) -> Result<DbPool, SetupError> {
     let path = sqlite_path(url)?;
-    let mut conn = DbConnection::establish(path).map_err(|source| SetupError::Connect {
-        path: path.to_string(),
-        source,
-    })?;
-    SqlitePragmas.on_acquire(&mut conn).map_err(|e| SetupError::Migrate {
-        path: path.to_string(),
-        source: Box::new(e),
-    })?;
-    conn.run_pending_migrations(MIGRATIONS)
-        .map_err(|source| SetupError::Migrate {
-            path: path.to_string(),
-            source,
-        })?;
+    let mut conn =
+        DbConnection::establish(path).map_err(|source| SetupError::Connect { path: path.to_string(), source })?;
+    SqlitePragmas
+        .on_acquire(&mut conn)
+        .map_err(|e| SetupError::Migrate { path: path.to_string(), source: Box::new(e) })?;
+    conn.run_pending_migrations(MIGRATIONS).map_err(|source| SetupError::Migrate { path: path.to_string(), source })?;
     Pool::builder()
-        .max_size(pool_size.max(1))
+        // One more than asked: the writer thread keeps one for itself.
+        .max_size(pool_size.max(1) + 1)
         .connection_timeout(Duration::from_secs(5))
         .connection_customizer(Box::new(SqlitePragmas))
         .build(ConnectionManager::new(path))
-        .map_err(|source| SetupError::Pool {
-            path: path.to_string(),
-            source,
-        })
+        .map_err(|source| SetupError::Pool { path: path.to_string(), source })
 }
 
 #[cfg(test)]

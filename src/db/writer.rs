@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::messages::{self, NewMessage};
 use super::rooms::{self, NewRoom};
-use super::DbPool;
+use super::{DbPool, PooledDb};
 use crate::chat::ChatMessage;
 use crate::domain::RoomName;
 use crate::error::ChatError;
@@ -27,11 +27,7 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub enum WriteOp {
-    CreateRoom {
-        name: RoomName,
-        created_at_ms: i64,
-        created_by: Option<Arc<str>>,
-    },
+    CreateRoom { name: RoomName, created_at_ms: i64, created_by: Option<Arc<str>> },
     Message(Arc<ChatMessage>),
 }
 
@@ -55,6 +51,9 @@ pub fn spawn(
 
 fn run(pool: &DbPool, rx: &Receiver<WriteOp>, on_persisted: &dyn Fn(Watermarks)) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The writer keeps a connection of its own, so readers holding every
+    // other pooled connection cannot starve it; it is replaced after an error.
+    let mut conn: Option<PooledDb> = None;
     // Group commit: block for the first op, then take whatever queued up
     // meanwhile. Under light load a message is written at once; under heavy
     // load batches grow by themselves while the previous commit runs.
@@ -62,13 +61,23 @@ fn run(pool: &DbPool, rx: &Receiver<WriteOp>, on_persisted: &dyn Fn(Watermarks))
         batch.push(op);
         batch.extend(rx.try_iter().take(MAX_BATCH - 1));
         let mut wait = FIRST_RETRY;
-        while let Err(e) = write(pool, &batch) {
-            log::warn!(
-                "writing {} queued changes to the message log failed, retrying in {wait:?}: {e}",
-                batch.len()
-            );
-            thread::sleep(wait);
-            wait = (wait * 2).min(MAX_RETRY);
+        loop {
+            let result = match conn.as_mut() {
+                Some(c) => write(c, &batch),
+                None => pool.get().map_err(ChatError::from).and_then(|c| write(conn.insert(c), &batch)),
+            };
+            match result {
+                Ok(()) => break,
+                Err(e) => {
+                    conn = None;
+                    log::warn!(
+                        "writing {} queued changes to the message log failed, retrying in {wait:?}: {e}",
+                        batch.len()
+                    );
+                    thread::sleep(wait);
+                    wait = (wait * 2).min(MAX_RETRY);
+                }
+            }
         }
         on_persisted(watermarks(&batch));
         batch.clear();
@@ -76,16 +85,12 @@ fn run(pool: &DbPool, rx: &Receiver<WriteOp>, on_persisted: &dyn Fn(Watermarks))
     log::info!("message log writer stopped; its queue is flushed");
 }
 
-fn write(pool: &DbPool, batch: &[WriteOp]) -> Result<(), ChatError> {
+fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), ChatError> {
     let mut new_rooms = Vec::new();
     let mut new_messages = Vec::new();
     for op in batch {
         match op {
-            WriteOp::CreateRoom {
-                name,
-                created_at_ms,
-                created_by,
-            } => new_rooms.push(NewRoom {
+            WriteOp::CreateRoom { name, created_at_ms, created_by } => new_rooms.push(NewRoom {
                 name: name.as_str(),
                 created_at: *created_at_ms,
                 created_by: created_by.as_deref(),
@@ -93,7 +98,6 @@ fn write(pool: &DbPool, batch: &[WriteOp]) -> Result<(), ChatError> {
             WriteOp::Message(m) => new_messages.push(NewMessage::from(&**m)),
         }
     }
-    let mut conn = pool.get()?;
     conn.immediate_transaction(|conn| {
         rooms::insert_all(conn, &new_rooms)?;
         messages::insert_all(conn, &new_messages)?;

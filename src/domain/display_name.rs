@@ -21,16 +21,11 @@ impl DisplayName {
             return Err(ChatError::InvalidName("display name must not be empty".into()));
         }
         if name.chars().count() > Self::MAX_CHARS {
-            return Err(ChatError::InvalidName(format!(
-                "display name is longer than {} characters",
-                Self::MAX_CHARS
-            )));
+            return Err(ChatError::InvalidName(format!("display name is longer than {} characters", Self::MAX_CHARS)));
         }
         // Control and bidi/zero-width formatting characters let one name pose as another.
         if name.chars().any(|c| c.is_control() || is_invisible_format(c)) {
-            return Err(ChatError::InvalidName(
-                "display name must not contain control or invisible characters".into(),
-            ));
+            return Err(ChatError::InvalidName("display name must not contain control or invisible characters".into()));
         }
         Ok(Self(name.into()))
     }
@@ -76,15 +71,7 @@ mod tests {
 
     #[test]
     fn rejects_empty_long_and_invisible() {
-        for bad in [
-            "",
-            "   ",
-            "a\nb",
-            "tab\there",
-            "bell\u{7}",
-            "ev\u{202E}il",
-            "zw\u{200B}j",
-        ] {
+        for bad in ["", "   ", "a\nb", "tab\there", "bell\u{7}", "ev\u{202E}il", "zw\u{200B}j"] {
             assert!(DisplayName::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(DisplayName::parse(&"a".repeat(33)).is_err());

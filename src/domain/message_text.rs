@@ -10,10 +10,7 @@ impl MessageText {
             return Err(ChatError::BadRequest("message text must not be empty".into()));
         }
         if raw.len() > max_bytes {
-            return Err(ChatError::TooLarge(format!(
-                "message text is {} bytes; the limit is {max_bytes}",
-                raw.len()
-            )));
+            return Err(ChatError::TooLarge(format!("message text is {} bytes; the limit is {max_bytes}", raw.len())));
         }
         Ok(Self(raw))
     }
@@ -33,10 +30,7 @@ impl Nonce {
 
     pub fn parse(raw: String) -> Result<Self, ChatError> {
         if raw.is_empty() || raw.len() > Self::MAX_LEN || raw.chars().any(char::is_control) {
-            return Err(ChatError::BadRequest(format!(
-                "nonce must be 1 to {} printable characters",
-                Self::MAX_LEN
-            )));
+            return Err(ChatError::BadRequest(format!("nonce must be 1 to {} printable characters", Self::MAX_LEN)));
         }
         Ok(Self(raw))
     }
@@ -56,14 +50,8 @@ mod tests {
 
     #[test]
     fn text_limits() {
-        assert!(matches!(
-            MessageText::parse(" \n ".into(), 10),
-            Err(ChatError::BadRequest(_))
-        ));
-        assert!(matches!(
-            MessageText::parse("x".repeat(11), 10),
-            Err(ChatError::TooLarge(_))
-        ));
+        assert!(matches!(MessageText::parse(" \n ".into(), 10), Err(ChatError::BadRequest(_))));
+        assert!(matches!(MessageText::parse("x".repeat(11), 10), Err(ChatError::TooLarge(_))));
         assert!(MessageText::parse("x".repeat(10), 10).is_ok());
     }
 

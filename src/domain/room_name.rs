@@ -20,18 +20,12 @@ impl RoomName {
 
     pub fn parse(raw: &str) -> Result<Self, ChatError> {
         let valid_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-        let first_ok = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let first_ok = raw.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if raw.is_empty() {
             return Err(ChatError::InvalidRoom("room name must not be empty".into()));
         }
         if raw.len() > Self::MAX_LEN {
-            return Err(ChatError::InvalidRoom(format!(
-                "room name is longer than {} characters",
-                Self::MAX_LEN
-            )));
+            return Err(ChatError::InvalidRoom(format!("room name is longer than {} characters", Self::MAX_LEN)));
         }
         if !first_ok || !raw.chars().all(valid_char) {
             return Err(ChatError::InvalidRoom(
@@ -46,9 +40,7 @@ impl RoomName {
     pub fn generate() -> Self {
         const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
         let mut rng = rand::thread_rng();
-        let code: String = (0..Self::CODE_LEN)
-            .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-            .collect();
+        let code: String = (0..Self::CODE_LEN).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
         Self(code.into())
     }
 
@@ -88,17 +80,7 @@ mod tests {
 
     #[test]
     fn rejects_everything_else() {
-        for bad in [
-            "",
-            "Lobby",
-            "-lead",
-            "_x",
-            "a b",
-            "a/b",
-            "é",
-            "<script>",
-            &"x".repeat(65),
-        ] {
+        for bad in ["", "Lobby", "-lead", "_x", "a b", "a/b", "é", "<script>", &"x".repeat(65)] {
             assert!(RoomName::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -14,25 +14,21 @@ use crate::error::ChatError;
 const MAX_JSON_BODY: usize = 256 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(MAX_JSON_BODY)
-            .error_handler(|err, _| json_rejection(err)),
-    )
-    .app_data(web::FormConfig::default().limit(MAX_JSON_BODY))
-    .app_data(web::QueryConfig::default().error_handler(|err, _| {
-        let e = ChatError::BadRequest(format!("invalid query: {err}"));
-        InternalError::from_response(err, HttpResponse::from_error(e)).into()
-    }))
-    .route("/", web::get().to(pages::home))
-    .route("/chat/{room}", web::get().to(pages::room))
-    .route("/ws", web::get().to(ws::connect))
-    .route("/create_room", web::post().to(rooms::create_room))
-    .route("/store_message", web::post().to(rooms::store_message))
-    .route("/api/rooms", web::get().to(rooms::active_rooms))
-    .route("/api/rooms/{room}/messages", web::get().to(rooms::messages))
-    .route("/admin/rooms", web::get().to(admin::rooms))
-    .route("/healthz", web::get().to(health::check));
+    cfg.app_data(web::JsonConfig::default().limit(MAX_JSON_BODY).error_handler(|err, _| json_rejection(err)))
+        .app_data(web::FormConfig::default().limit(MAX_JSON_BODY))
+        .app_data(web::QueryConfig::default().error_handler(|err, _| {
+            let e = ChatError::BadRequest(format!("invalid query: {err}"));
+            InternalError::from_response(err, HttpResponse::from_error(e)).into()
+        }))
+        .route("/", web::get().to(pages::home))
+        .route("/chat/{room}", web::get().to(pages::room))
+        .route("/ws", web::get().to(ws::connect))
+        .route("/create_room", web::post().to(rooms::create_room))
+        .route("/store_message", web::post().to(rooms::store_message))
+        .route("/api/rooms", web::get().to(rooms::active_rooms))
+        .route("/api/rooms/{room}/messages", web::get().to(rooms::messages))
+        .route("/admin/rooms", web::get().to(admin::rooms))
+        .route("/healthz", web::get().to(health::check));
 }
 
 fn json_rejection(err: actix_web::error::JsonPayloadError) -> actix_web::Error {

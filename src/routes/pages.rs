@@ -25,9 +25,7 @@ pub fn templates() -> Result<Tera, tera::Error> {
 
 pub fn render(state: &AppState, status: StatusCode, template: &str, context: &Context) -> HttpResponse {
     match state.templates.render(template, context) {
-        Ok(html) => HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(html),
+        Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
         Err(e) => {
             log::error!("rendering {template}: {e:?}");
             HttpResponse::InternalServerError().body("page rendering failed")
@@ -53,13 +51,7 @@ struct HomeForm<'a> {
 
 async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form: HomeForm<'_>) -> HttpResponse {
     let rooms: Vec<RoomListing> = match state.chat.send(ListRooms).await {
-        Ok(rooms) => rooms
-            .into_iter()
-            .map(|r| RoomListing {
-                name: r.name,
-                members: r.members.len(),
-            })
-            .collect(),
+        Ok(rooms) => rooms.into_iter().map(|r| RoomListing { name: r.name, members: r.members.len() }).collect(),
         Err(_) => Vec::new(),
     };
     let cookie_name = identity::display_name(req, &state.key);
@@ -83,11 +75,7 @@ pub async fn home_with_error(
     room: Option<&str>,
     name: Option<&str>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let mut form = HomeForm {
-        room,
-        name,
-        ..HomeForm::default()
-    };
+    let mut form = HomeForm { room, name, ..HomeForm::default() };
     match err {
         ChatError::InvalidName(_) => form.name_error = Some(err.to_string()),
         _ => form.room_error = Some(err.to_string()),
@@ -100,11 +88,7 @@ pub async fn room(req: HttpRequest, path: web::Path<String>, state: web::Data<Ap
     let room = match RoomName::parse(&path) {
         Ok(room) => room,
         Err(e) => {
-            let form = HomeForm {
-                room: Some(&path),
-                room_error: Some(e.to_string()),
-                ..HomeForm::default()
-            };
+            let form = HomeForm { room: Some(&path), room_error: Some(e.to_string()), ..HomeForm::default() };
             return home_page(&req, &state, StatusCode::BAD_REQUEST, form).await;
         }
     };

@@ -12,7 +12,7 @@ use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, Post};
 use crate::domain::{DisplayName, MessageText, RoomName};
 use crate::error::ChatError;
 use crate::identity;
-use crate::protocol::{MessageView, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
+use crate::protocol::MessageView;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -62,19 +62,11 @@ pub async fn create_room(
     };
 
     let created_by = name.clone().or_else(|| identity::display_name(&req, &state.key));
-    let (room, created) = state
-        .chat
-        .send(CreateRoom { name: room, created_by })
-        .await
-        .map_err(ChatError::from)??;
+    let (room, created) = state.chat.send(CreateRoom { name: room, created_by }).await.map_err(ChatError::from)??;
 
     let url = room_url(&room);
     let mut response = if json {
-        let mut r = if created {
-            HttpResponse::Created()
-        } else {
-            HttpResponse::Ok()
-        };
+        let mut r = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
         r.insert_header((header::LOCATION, url.clone()));
         r.json(json!({ "room": room, "url": url, "created": created }))
     } else {
@@ -124,31 +116,17 @@ pub async fn messages(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let room = RoomName::parse(&path)?;
-    let limit = query.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
-    if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
-        return Err(ChatError::BadRequest(format!(
-            "`limit` must be 1 to {MAX_HISTORY_LIMIT}"
-        )));
+    let asked = HistoryQuery::before(query.before, query.limit)?;
+    let limit = asked.limit();
+    // One more than asked tells whether another page exists.
+    let probe = asked.with_limit(limit + 1);
+    let plan = state.chat.send(PlanHistory { room: room.clone(), query: probe }).await??;
+    let mut page = history::resolve(plan, probe, state.pool.clone()).await?;
+    let more = page.messages.len() > limit;
+    if more {
+        page.messages.remove(0);
     }
-    if query.before.is_some_and(|b| b < 1) {
-        return Err(ChatError::BadRequest(
-            "`before` must be a message id (1 or more)".into(),
-        ));
-    }
-    let limit = usize::try_from(limit).expect("checked range");
-    let query = HistoryQuery::Before {
-        before: query.before.unwrap_or(i64::MAX),
-        limit,
-    };
-    let plan = state
-        .chat
-        .send(PlanHistory {
-            room: room.clone(),
-            query,
-        })
-        .await??;
-    let page = history::resolve(plan, query, state.pool.clone()).await?;
-    let next_before = (page.messages.len() == limit).then(|| page.messages[0].id);
+    let next_before = more.then(|| page.messages[0].id);
     let newest_first: Vec<_> = page.messages.iter().rev().map(|m| MessageView::public(m)).collect();
     Ok(HttpResponse::Ok().json(json!({ "room": room, "messages": newest_first, "next_before": next_before })))
 }
@@ -156,9 +134,7 @@ pub async fn messages(
 /// `GET /api/rooms`: rooms with members, busiest first, with counts only.
 pub async fn active_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
     let rooms = state.chat.send(ListRooms).await?;
-    let listing: Vec<_> = rooms
-        .iter()
-        .map(|r| json!({ "name": r.name, "members": r.members.len(), "url": room_url(&r.name) }))
-        .collect();
+    let listing: Vec<_> =
+        rooms.iter().map(|r| json!({ "name": r.name, "members": r.members.len(), "url": room_url(&r.name) })).collect();
     Ok(HttpResponse::Ok().json(json!({ "rooms": listing })))
 }

@@ -22,9 +22,7 @@ pub async fn connect(
         identity::display_name(&req, &state.key),
         duplicate_socket(&req),
     );
-    ws::WsResponseBuilder::new(session, &req, stream)
-        .frame_size(state.limits.max_frame_bytes)
-        .start()
+    ws::WsResponseBuilder::new(session, &req, stream).frame_size(state.limits.max_frame_bytes).start()
 }
 
 /// A second handle to this connection's socket. A client that stops reading

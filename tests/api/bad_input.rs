@@ -37,12 +37,7 @@ fn text(v: Value) -> Message {
 #[actix_web::test]
 async fn malformed_json() {
     let app = spawn_app().await;
-    let err = rejected(
-        &app,
-        Message::Text("{\"type\": \"send_message\", ".into()),
-        "bad_request",
-    )
-    .await;
+    let err = rejected(&app, Message::Text("{\"type\": \"send_message\", ".into()), "bad_request").await;
     assert!(err["message"].as_str().unwrap().contains("malformed JSON"), "{err}");
 }
 
@@ -56,12 +51,7 @@ async fn unknown_type() {
 #[actix_web::test]
 async fn missing_field() {
     let app = spawn_app().await;
-    let err = rejected(
-        &app,
-        text(json!({"type": "send_message", "room": "lobby"})),
-        "bad_request",
-    )
-    .await;
+    let err = rejected(&app, text(json!({"type": "send_message", "room": "lobby"})), "bad_request").await;
     assert!(err["message"].as_str().unwrap().contains("text"), "{err}");
 }
 
@@ -83,76 +73,31 @@ async fn binary_frame() {
 #[actix_web::test]
 async fn empty_text() {
     let app = spawn_app().await;
-    rejected(
-        &app,
-        text(json!({"type": "send_message", "room": "lobby", "text": "  \n "})),
-        "bad_request",
-    )
-    .await;
+    rejected(&app, text(json!({"type": "send_message", "room": "lobby", "text": "  \n "})), "bad_request").await;
 }
 
 #[actix_web::test]
 async fn invalid_room_name() {
     let app = spawn_app().await;
-    rejected(
-        &app,
-        text(json!({"type": "join_room", "room": "Not A Room!", "name": "x"})),
-        "invalid_room",
-    )
-    .await;
-    rejected(
-        &app,
-        text(json!({"type": "send_message", "room": "../etc", "text": "hi"})),
-        "invalid_room",
-    )
-    .await;
+    rejected(&app, text(json!({"type": "join_room", "room": "Not A Room!", "name": "x"})), "invalid_room").await;
+    rejected(&app, text(json!({"type": "send_message", "room": "../etc", "text": "hi"})), "invalid_room").await;
 }
 
 #[actix_web::test]
 async fn invalid_display_name() {
     let app = spawn_app().await;
-    rejected(
-        &app,
-        text(json!({"type": "join_room", "room": "lobby", "name": "  "})),
-        "invalid_name",
-    )
-    .await;
-    rejected(
-        &app,
-        text(json!({"type": "join_room", "room": "lobby", "name": "x".repeat(33)})),
-        "invalid_name",
-    )
-    .await;
+    rejected(&app, text(json!({"type": "join_room", "room": "lobby", "name": "  "})), "invalid_name").await;
+    rejected(&app, text(json!({"type": "join_room", "room": "lobby", "name": "x".repeat(33)})), "invalid_name").await;
     // No name and no cookie.
-    rejected(
-        &app,
-        text(json!({"type": "join_room", "room": "other"})),
-        "invalid_name",
-    )
-    .await;
+    rejected(&app, text(json!({"type": "join_room", "room": "other"})), "invalid_name").await;
 }
 
 #[actix_web::test]
 async fn history_limit_out_of_range() {
     let app = spawn_app().await;
-    rejected(
-        &app,
-        text(json!({"type": "history", "room": "lobby", "limit": 0})),
-        "bad_request",
-    )
-    .await;
-    rejected(
-        &app,
-        text(json!({"type": "history", "room": "lobby", "limit": 101})),
-        "bad_request",
-    )
-    .await;
-    rejected(
-        &app,
-        text(json!({"type": "history", "room": "lobby", "before": -1})),
-        "bad_request",
-    )
-    .await;
+    rejected(&app, text(json!({"type": "history", "room": "lobby", "limit": 0})), "bad_request").await;
+    rejected(&app, text(json!({"type": "history", "room": "lobby", "limit": 101})), "bad_request").await;
+    rejected(&app, text(json!({"type": "history", "room": "lobby", "before": -1})), "bad_request").await;
 }
 
 #[actix_web::test]
@@ -169,11 +114,7 @@ async fn sending_before_joining() {
     ] {
         stranger.send(frame).await;
         let err = stranger.recv().await;
-        assert_eq!(
-            (err["type"].as_str(), err["code"].as_str()),
-            (Some("error"), Some("not_joined")),
-            "{err}"
-        );
+        assert_eq!((err["type"].as_str(), err["code"].as_str()), (Some("error"), Some("not_joined")), "{err}");
         assert_eq!(err["room"], "lobby");
     }
     stranger.assert_open().await;
@@ -190,20 +131,13 @@ async fn a_frame_over_the_transport_limit_closes_with_1009() {
     bob.recv_type("presence").await;
 
     let limit = app.settings.max_frame_bytes();
-    alice
-        .send_raw(text(
-            json!({"type": "send_message", "room": "lobby", "text": "x".repeat(limit)}),
-        ))
-        .await;
+    alice.send_raw(text(json!({"type": "send_message", "room": "lobby", "text": "x".repeat(limit)}))).await;
     let (close, _) = alice.read_until_closed(Duration::from_secs(5)).await;
     assert_eq!(close.expect("a close frame").code, CloseCode::Size);
 
     // Bob hears only that alice left, and carries on.
     let left = bob.recv().await;
-    assert_eq!(
-        (left["type"].as_str(), left["action"].as_str()),
-        (Some("presence"), Some("leave"))
-    );
+    assert_eq!((left["type"].as_str(), left["action"].as_str()), (Some("presence"), Some("leave")));
     assert_eq!(bob.say("lobby", "still fine").await["text"], "still fine");
 }
 
@@ -250,19 +184,67 @@ async fn fragmented_text_is_reassembled() {
         coding::{Data, OpCode},
         Frame,
     };
-    alice
-        .send_raw(Message::Frame(Frame::message(
-            a.as_bytes().to_vec(),
-            OpCode::Data(Data::Text),
-            false,
-        )))
-        .await;
-    alice
-        .send_raw(Message::Frame(Frame::message(
-            b.as_bytes().to_vec(),
-            OpCode::Data(Data::Continue),
-            true,
-        )))
-        .await;
+    alice.send_raw(Message::Frame(Frame::message(a.as_bytes().to_vec(), OpCode::Data(Data::Text), false))).await;
+    alice.send_raw(Message::Frame(Frame::message(b.as_bytes().to_vec(), OpCode::Data(Data::Continue), true))).await;
     assert_eq!(alice.recv_type("message").await["text"], "in pieces");
+}
+
+#[actix_web::test]
+async fn fragmented_text_over_the_limit_or_not_utf8_is_closed() {
+    use tokio_tungstenite::tungstenite::protocol::frame::{
+        coding::{Data, OpCode},
+        Frame,
+    };
+    let app = spawn_app_with(|s| s.max_message_bytes = 1000).await;
+    let limit = app.settings.max_frame_bytes();
+
+    let mut alice = app.ws().await;
+    let half = vec![b'x'; limit / 2 + 1];
+    alice.send_raw(Message::Frame(Frame::message(half.clone(), OpCode::Data(Data::Text), false))).await;
+    alice.send_raw(Message::Frame(Frame::message(half, OpCode::Data(Data::Continue), true))).await;
+    let (close, _) = alice.read_until_closed(Duration::from_secs(5)).await;
+    assert_eq!(close.expect("a close frame").code, CloseCode::Size);
+
+    let mut bob = app.ws().await;
+    bob.send_raw(Message::Frame(Frame::message(vec![0xC3], OpCode::Data(Data::Text), false))).await;
+    bob.send_raw(Message::Frame(Frame::message(vec![0x28], OpCode::Data(Data::Continue), true))).await;
+    let (close, _) = bob.read_until_closed(Duration::from_secs(5)).await;
+    assert_eq!(close.expect("a close frame").code, CloseCode::Invalid);
+}
+
+#[actix_web::test]
+async fn too_many_requests_are_rate_limited_even_without_a_send_limit() {
+    let app = spawn_app().await;
+    let mut alice = app.ws().await;
+    alice.join("lobby", "alice").await;
+    for _ in 0..100 {
+        alice.send(json!({"type": "typing", "room": "lobby"})).await;
+    }
+    alice.assert_open_after_errors("rate_limited").await;
+}
+
+#[actix_web::test]
+async fn one_connection_may_join_at_most_100_rooms() {
+    let app = spawn_app().await;
+    let mut alice = app.ws().await;
+    for i in 0..100 {
+        alice.send(json!({"type": "join_room", "room": format!("r{i}"), "name": "alice"})).await;
+        let joined = alice.recv().await;
+        if joined["code"] == "rate_limited" {
+            // Joins are limited to 20/s after a burst: wait and retry.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            alice.send(json!({"type": "join_room", "room": format!("r{i}"), "name": "alice"})).await;
+            assert_eq!(alice.recv_type("joined").await["room"], format!("r{i}"));
+        } else {
+            assert_eq!(joined["type"], "joined", "{joined}");
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    alice.send(json!({"type": "join_room", "room": "one-too-many", "name": "alice"})).await;
+    let err = alice.recv_type("error").await;
+    assert_eq!(err["code"], "too_many_rooms");
+    alice.send(json!({"type": "leave_room", "room": "r0"})).await;
+    alice.recv_type("left").await;
+    alice.send(json!({"type": "join_room", "room": "one-too-many", "name": "alice"})).await;
+    assert_eq!(alice.recv_type("joined").await["room"], "one-too-many");
 }

@@ -16,14 +16,9 @@ async fn two_clients_see_each_others_messages_in_one_order() {
     assert_eq!(joined["members"], json!(["alice", "bob"]));
     assert_eq!(alice.recv_type("presence").await["user"], "bob");
 
-    alice
-        .send(json!({"type": "send_message", "room": "lobby", "text": "hi bob", "nonce": "c-1"}))
-        .await;
-    bob.send(json!({"type": "send_message", "room": "lobby", "text": "hi alice", "nonce": "c-2"}))
-        .await;
-    alice
-        .send(json!({"type": "send_message", "room": "lobby", "text": "how are you?"}))
-        .await;
+    alice.send(json!({"type": "send_message", "room": "lobby", "text": "hi bob", "nonce": "c-1"})).await;
+    bob.send(json!({"type": "send_message", "room": "lobby", "text": "hi alice", "nonce": "c-2"})).await;
+    alice.send(json!({"type": "send_message", "room": "lobby", "text": "how are you?"})).await;
 
     let mut seen_by_alice = Vec::new();
     let mut seen_by_bob = Vec::new();
@@ -32,10 +27,7 @@ async fn two_clients_see_each_others_messages_in_one_order() {
         seen_by_bob.push(bob.recv_type("message").await);
     }
     let order = |frames: &[serde_json::Value]| {
-        frames
-            .iter()
-            .map(|f| (f["id"].as_i64().unwrap(), f["text"].to_string()))
-            .collect::<Vec<_>>()
+        frames.iter().map(|f| (f["id"].as_i64().unwrap(), f["text"].to_string())).collect::<Vec<_>>()
     };
     assert_eq!(order(&seen_by_alice), order(&seen_by_bob), "both see one order");
     let ids: Vec<i64> = seen_by_alice.iter().map(|f| f["id"].as_i64().unwrap()).collect();
@@ -50,10 +42,7 @@ async fn two_clients_see_each_others_messages_in_one_order() {
     assert_eq!(own["nonce"], "c-1");
     assert_eq!(own["user"], "alice");
     let others = seen_by_bob.iter().find(|f| f["text"] == "hi bob").unwrap();
-    assert!(
-        others.get("nonce").is_none(),
-        "nonce leaked to another member: {others}"
-    );
+    assert!(others.get("nonce").is_none(), "nonce leaked to another member: {others}");
     let bobs_own = seen_by_bob.iter().find(|f| f["text"] == "hi alice").unwrap();
     assert_eq!(bobs_own["nonce"], "c-2");
 }
@@ -85,9 +74,7 @@ async fn one_socket_can_be_in_several_rooms() {
 
     alice.send(json!({"type": "leave_room", "room": "one"})).await;
     assert_eq!(alice.recv_type("left").await["room"], "one");
-    alice
-        .send(json!({"type": "send_message", "room": "one", "text": "gone"}))
-        .await;
+    alice.send(json!({"type": "send_message", "room": "one", "text": "gone"})).await;
     let err = alice.recv_type("error").await;
     assert_eq!(err["code"], "not_joined");
     assert_eq!(alice.say("two", "still here").await["text"], "still here");
@@ -102,17 +89,11 @@ async fn presence_on_join_leave_and_disconnect() {
     let mut bob = app.ws().await;
     bob.join("lobby", "bob").await;
     let join = alice.recv().await;
-    assert_eq!(
-        join,
-        json!({"type": "presence", "room": "lobby", "user": "bob", "action": "join", "members": 2})
-    );
+    assert_eq!(join, json!({"type": "presence", "room": "lobby", "user": "bob", "action": "join", "members": 2}));
 
     bob.send(json!({"type": "leave_room", "room": "lobby"})).await;
     let leave = alice.recv().await;
-    assert_eq!(
-        leave,
-        json!({"type": "presence", "room": "lobby", "user": "bob", "action": "leave", "members": 1})
-    );
+    assert_eq!(leave, json!({"type": "presence", "room": "lobby", "user": "bob", "action": "leave", "members": 1}));
 
     let mut carol = app.ws().await;
     carol.join("lobby", "carol").await;
@@ -130,10 +111,7 @@ async fn presence_on_join_leave_and_disconnect() {
     assert_eq!(alice.recv().await["user"], "dave");
     drop(dave);
     let gone = alice.recv().await;
-    assert_eq!(
-        (gone["user"].as_str(), gone["action"].as_str()),
-        (Some("dave"), Some("leave"))
-    );
+    assert_eq!((gone["user"].as_str(), gone["action"].as_str()), (Some("dave"), Some("leave")));
 }
 
 #[actix_web::test]
@@ -146,10 +124,7 @@ async fn typing_reaches_the_others_only() {
     alice.recv_type("presence").await;
 
     bob.send(json!({"type": "typing", "room": "lobby"})).await;
-    assert_eq!(
-        alice.recv().await,
-        json!({"type": "typing", "room": "lobby", "user": "bob"})
-    );
+    assert_eq!(alice.recv().await, json!({"type": "typing", "room": "lobby", "user": "bob"}));
     bob.expect_silence(Duration::from_millis(200)).await;
 }
 
@@ -183,17 +158,14 @@ async fn a_reconnect_with_since_gets_exactly_what_it_missed() {
         alice.say("lobby", &format!("missed {i}")).await;
     }
     let mut bob = app.ws().await;
-    bob.send(json!({"type": "join_room", "room": "lobby", "name": "bob", "since": last_seen}))
-        .await;
+    bob.send(json!({"type": "join_room", "room": "lobby", "name": "bob", "since": last_seen})).await;
     let joined = bob.recv_type("joined").await;
     assert_eq!(texts(&joined["history"]), ["missed 1", "missed 2", "missed 3"]);
     assert_eq!(joined["truncated"], false);
 
     // Nothing missed: nothing sent.
     let mut carol = app.ws().await;
-    carol
-        .send(json!({"type": "join_room", "room": "lobby", "name": "carol", "since": last_seen + 3}))
-        .await;
+    carol.send(json!({"type": "join_room", "room": "lobby", "name": "carol", "since": last_seen + 3})).await;
     assert_eq!(carol.recv_type("joined").await["history"], json!([]));
 }
 
@@ -206,23 +178,16 @@ async fn too_much_missed_is_truncated_and_paged_with_history() {
         alice.say("lobby", &format!("m{i}")).await;
     }
     let mut bob = app.ws().await;
-    bob.send(json!({"type": "join_room", "room": "lobby", "name": "bob", "since": 2}))
-        .await;
+    bob.send(json!({"type": "join_room", "room": "lobby", "name": "bob", "since": 2})).await;
     let joined = bob.recv_type("joined").await;
-    assert_eq!(
-        ids(&joined["history"]),
-        [8, 9, 10, 11, 12],
-        "the latest five of the ten missed"
-    );
+    assert_eq!(ids(&joined["history"]), [8, 9, 10, 11, 12], "the latest five of the ten missed");
     assert_eq!(joined["truncated"], true);
 
-    bob.send(json!({"type": "history", "room": "lobby", "before": 8, "limit": 4}))
-        .await;
+    bob.send(json!({"type": "history", "room": "lobby", "before": 8, "limit": 4})).await;
     let page = bob.recv_type("history").await;
     assert_eq!(page["room"], "lobby");
     assert_eq!(ids(&page["messages"]), [4, 5, 6, 7]);
-    bob.send(json!({"type": "history", "room": "lobby", "before": 4, "limit": 4}))
-        .await;
+    bob.send(json!({"type": "history", "room": "lobby", "before": 4, "limit": 4})).await;
     assert_eq!(ids(&bob.recv_type("history").await["messages"]), [1, 2, 3]);
     bob.send(json!({"type": "history", "room": "lobby", "before": 1})).await;
     assert_eq!(bob.recv_type("history").await["messages"], json!([]));
@@ -230,4 +195,72 @@ async fn too_much_missed_is_truncated_and_paged_with_history() {
 
 async fn spawn_app_small_history() -> crate::helpers::TestApp {
     crate::helpers::spawn_app_with(|s| s.history_on_join = 5).await
+}
+
+#[actix_web::test]
+async fn a_resent_nonce_is_stored_once() {
+    let app = spawn_app().await;
+    let mut alice = app.ws().await;
+    let mut bob = app.ws().await;
+    alice.join("lobby", "alice").await;
+    bob.join("lobby", "bob").await;
+    alice.recv_type("presence").await;
+
+    let send = json!({"type": "send_message", "room": "lobby", "text": "once", "nonce": "retry-1"});
+    alice.send(send.clone()).await;
+    let first = alice.recv_type("message").await;
+    // The client did not see its copy (say the connection dropped) and retries.
+    let mut alice2 = app.ws().await;
+    alice2.join("lobby", "alice").await;
+    alice2.send(send).await;
+    let again = alice2.recv_type("message").await;
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["nonce"], "retry-1");
+
+    assert_eq!(bob.recv_type("message").await["text"], "once");
+    bob.send(json!({"type": "ping"})).await;
+    assert_eq!(bob.recv_type("pong").await["type"], "pong", "bob saw the message once");
+    // Another user's identical nonce is theirs alone.
+    bob.send(json!({"type": "send_message", "room": "lobby", "text": "mine", "nonce": "retry-1"})).await;
+    assert_eq!(bob.recv_type("message").await["id"], first["id"].as_i64().unwrap() + 1);
+}
+
+#[actix_web::test]
+async fn joining_again_under_a_new_name_is_announced() {
+    let app = spawn_app().await;
+    let mut alice = app.ws().await;
+    let mut bob = app.ws().await;
+    alice.join("lobby", "alice").await;
+    bob.join("lobby", "bob").await;
+    alice.recv_type("presence").await;
+
+    let joined = bob.join("lobby", "robert").await;
+    assert_eq!(joined["members"], json!(["alice", "robert"]));
+    assert_eq!(
+        alice.recv().await,
+        json!({"type": "presence", "room": "lobby", "user": "bob", "action": "leave", "members": 2})
+    );
+    assert_eq!(
+        alice.recv().await,
+        json!({"type": "presence", "room": "lobby", "user": "robert", "action": "join", "members": 2})
+    );
+    assert_eq!(bob.say("lobby", "renamed").await["user"], "robert");
+    assert_eq!(alice.recv_type("message").await["user"], "robert");
+
+    // The same name again changes nothing.
+    bob.join("lobby", "robert").await;
+    alice.expect_silence(Duration::from_millis(200)).await;
+}
+
+#[actix_web::test]
+async fn since_beyond_the_newest_message_gets_nothing() {
+    let app = spawn_app().await;
+    let mut alice = app.ws().await;
+    alice.join("lobby", "alice").await;
+    alice.say("lobby", "one").await;
+    let mut bob = app.ws().await;
+    bob.send(json!({"type": "join_room", "room": "lobby", "name": "bob", "since": i64::MAX})).await;
+    let joined = bob.recv_type("joined").await;
+    assert_eq!(joined["history"], json!([]));
+    assert_eq!(joined["truncated"], false);
 }

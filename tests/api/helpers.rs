@@ -20,6 +20,7 @@ pub struct TestApp {
     pub ws_url: String,
     pub db_path: PathBuf,
     pub settings: Settings,
+    app_port: u16,
     app: Application,
     // Keeps the database folder alive as long as the app (and restarts).
     dir: std::sync::Arc<tempfile::TempDir>,
@@ -57,6 +58,7 @@ fn start(settings: Settings, dir: std::sync::Arc<tempfile::TempDir>) -> TestApp 
         ws_url: format!("ws://{addr}/ws"),
         db_path: dir.path().join("parlor.db"),
         settings,
+        app_port: addr.port(),
         app,
         dir,
     }
@@ -65,6 +67,10 @@ fn start(settings: Settings, dir: std::sync::Arc<tempfile::TempDir>) -> TestApp 
 impl TestApp {
     pub fn http(&self) -> awc::Client {
         awc::Client::builder().disable_redirects().timeout(PATIENCE).finish()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.app_port
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -78,9 +84,7 @@ impl TestApp {
     /// Stops the app gracefully and starts it again on the same database
     /// (on a new port).
     pub async fn restart(self) -> TestApp {
-        let TestApp {
-            mut settings, app, dir, ..
-        } = self;
+        let TestApp { mut settings, app, dir, .. } = self;
         app.stop().await;
         settings.bind = "127.0.0.1:0".into();
         start(settings, dir)
@@ -123,13 +127,9 @@ impl WsClient {
     pub async fn connect(url: &str, cookie: Option<&str>) -> Self {
         let mut request = url.into_client_request().expect("ws url");
         if let Some(cookie) = cookie {
-            request
-                .headers_mut()
-                .insert("Cookie", cookie.parse().expect("cookie header"));
+            request.headers_mut().insert("Cookie", cookie.parse().expect("cookie header"));
         }
-        let (stream, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket handshake");
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("WebSocket handshake");
         Self { stream }
     }
 
@@ -195,16 +195,13 @@ impl WsClient {
             }
             None
         };
-        let close = tokio::time::timeout(within, read)
-            .await
-            .expect("the server closes the connection");
+        let close = tokio::time::timeout(within, read).await.expect("the server closes the connection");
         (close, texts)
     }
 
     /// Joins and returns the `joined` frame.
     pub async fn join(&mut self, room: &str, name: &str) -> Value {
-        self.send(json!({"type": "join_room", "room": room, "name": name}))
-            .await;
+        self.send(json!({"type": "join_room", "room": room, "name": name})).await;
         let joined = self.recv_type("joined").await;
         assert_eq!(joined["room"], room, "joined the room asked for");
         joined
@@ -212,8 +209,7 @@ impl WsClient {
 
     /// Sends a message and returns the sender's own copy.
     pub async fn say(&mut self, room: &str, text: &str) -> Value {
-        self.send(json!({"type": "send_message", "room": room, "text": text}))
-            .await;
+        self.send(json!({"type": "send_message", "room": room, "text": text})).await;
         self.recv_type("message").await
     }
 
@@ -224,25 +220,52 @@ impl WsClient {
         assert_eq!(self.recv_type("pong").await["type"], "pong");
     }
 
+    /// Reads frames until a `pong`, asserting that at least one error with
+    /// `code` came first and nothing else did.
+    pub async fn assert_open_after_errors(&mut self, code: &str) {
+        self.send(json!({"type": "ping"})).await;
+        let mut errors = 0;
+        loop {
+            let frame = self.recv().await;
+            match frame["type"].as_str() {
+                Some("pong") => break,
+                Some("error") if frame["code"] == code => errors += 1,
+                _ => {}
+            }
+        }
+        assert!(errors > 0, "expected {code} errors");
+    }
+
+    /// This client's TCP port.
+    pub fn local_port(&self) -> u16 {
+        match self.stream.get_ref() {
+            MaybeTlsStream::Plain(tcp) => tcp.local_addr().expect("local address").port(),
+            _ => unreachable!("tests use plain TCP"),
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
     }
 }
 
 pub fn ids(messages: &Value) -> Vec<i64> {
-    messages
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|m| m["id"].as_i64().expect("id"))
-        .collect()
+    messages.as_array().expect("array").iter().map(|m| m["id"].as_i64().expect("id")).collect()
 }
 
 pub fn texts(messages: &Value) -> Vec<String> {
-    messages
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|m| m["text"].as_str().expect("text").to_string())
-        .collect()
+    messages.as_array().expect("array").iter().map(|m| m["text"].as_str().expect("text").to_string()).collect()
+}
+
+/// The inode of the server's end of the TCP connection between the two
+/// ports, from /proc/net/tcp: `Some(0)` once no process holds it any more
+/// (closed, the kernel finishing it off), `None` when it is gone entirely.
+pub fn server_socket_inode(server_port: u16, client_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let here = (port(cols.get(1)?)?, port(cols.get(2)?)?);
+        (here == (server_port, client_port)).then(|| cols.get(9)?.parse().ok()).flatten()
+    })
 }

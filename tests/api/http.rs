@@ -11,17 +11,9 @@ async fn form_post(
     app: &crate::helpers::TestApp,
     fields: &[(&str, &str)],
 ) -> (u16, Option<String>, Option<String>, String) {
-    let mut resp = app
-        .http()
-        .post(app.url("/create_room"))
-        .send_form(&fields)
-        .await
-        .expect("POST form");
+    let mut resp = app.http().post(app.url("/create_room")).send_form(&fields).await.expect("POST form");
     // As a browser does: the cookie's `name=value` exactly as set.
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+    let cookie = resp.headers().get("set-cookie").map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
     let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_string());
     let body = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
     (resp.status().as_u16(), cookie, location, body)
@@ -43,21 +35,14 @@ async fn home_and_room_pages_render() {
     let (status, html) = app.get_html("/chat/lobby", None).await;
     assert_eq!(status, 200);
     assert!(html.contains("<title>#lobby · Parlor</title>"));
-    for needle in [
-        r#"data-room="lobby""#,
-        r#"id="messages""#,
-        r#"id="composer""#,
-        r#"id="member-list""#,
-        "/static/room.js",
-    ] {
+    for needle in
+        [r#"data-room="lobby""#, r#"id="messages""#, r#"id="composer""#, r#"id="member-list""#, "/static/room.js"]
+    {
         assert!(html.contains(needle), "room page lacks {needle}");
     }
     let (status, html) = app.get_html("/chat/Not%20Valid", None).await;
     assert_eq!(status, 400);
-    assert!(
-        html.contains("room names use lowercase letters"),
-        "the error is shown next to the room field"
-    );
+    assert!(html.contains("room names use lowercase letters"), "the error is shown next to the room field");
 
     let (status, _) = app.get_html("/static/room.js", None).await;
     assert_eq!(status, 200);
@@ -94,10 +79,7 @@ async fn create_room_form_errors_show_next_to_the_field() {
     let (status, cookie, _, html) = form_post(&app, &[("name", "ann"), ("room", "Bad Room")]).await;
     assert_eq!(status, 400);
     assert!(cookie.is_none());
-    assert!(
-        html.contains(r#"<p class="field-error" id="room-error" role="alert">room names use lowercase"#),
-        "{html}"
-    );
+    assert!(html.contains(r#"<p class="field-error" id="room-error" role="alert">room names use lowercase"#), "{html}");
     let (status, _, _, html) = form_post(&app, &[("name", "\u{7}"), ("room", "fine")]).await;
     assert_eq!(status, 400);
     assert!(html.contains(r#"id="name-error" role="alert">display name must not contain"#));
@@ -110,11 +92,7 @@ async fn create_room_by_json() {
     assert_eq!(status, 201);
     assert_eq!(body, json!({"room": "design", "url": "/chat/design", "created": true}));
     let (status, body) = app.post_json("/create_room", &json!({"room": "design"})).await;
-    assert_eq!(
-        (status, body["created"].clone()),
-        (200, json!(false)),
-        "an existing room is joined, not recreated"
-    );
+    assert_eq!((status, body["created"].clone()), (200, json!(false)), "an existing room is joined, not recreated");
 
     let (status, body) = app.post_json("/create_room", &json!({})).await;
     assert_eq!(status, 201);
@@ -124,13 +102,8 @@ async fn create_room_by_json() {
 
     let (status, body) = app.post_json("/create_room", &json!({"room": "UPPER"})).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_room")));
-    let mut resp = app
-        .http()
-        .post(app.url("/create_room"))
-        .content_type("application/json")
-        .send_body("{oops")
-        .await
-        .unwrap();
+    let mut resp =
+        app.http().post(app.url("/create_room")).content_type("application/json").send_body("{oops").await.unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "bad_request");
 }
@@ -141,42 +114,23 @@ async fn store_message_reaches_live_members() {
     let mut alice = app.ws().await;
     alice.join("ops", "alice").await;
 
-    let (status, stored) = app
-        .post_json(
-            "/store_message",
-            &json!({"room": "ops", "user": "deploy-bot", "text": "v2 is live"}),
-        )
-        .await;
+    let (status, stored) =
+        app.post_json("/store_message", &json!({"room": "ops", "user": "deploy-bot", "text": "v2 is live"})).await;
     assert_eq!(status, 201);
-    assert_eq!(
-        (stored["id"].as_i64(), stored["user"].as_str()),
-        (Some(1), Some("deploy-bot"))
-    );
+    assert_eq!((stored["id"].as_i64(), stored["user"].as_str()), (Some(1), Some("deploy-bot")));
     let live = alice.recv_type("message").await;
     assert_eq!(live["text"], "v2 is live");
     assert_eq!(live["id"], stored["id"]);
 
-    let (status, body) = app
-        .post_json(
-            "/store_message",
-            &json!({"room": "nowhere", "user": "bot", "text": "hi"}),
-        )
-        .await;
+    let (status, body) =
+        app.post_json("/store_message", &json!({"room": "nowhere", "user": "bot", "text": "hi"})).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("unknown_room")));
-    let (status, body) = app
-        .post_json("/store_message", &json!({"room": "ops", "user": "", "text": "hi"}))
-        .await;
+    let (status, body) = app.post_json("/store_message", &json!({"room": "ops", "user": "", "text": "hi"})).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_name")));
-    let (status, body) = app
-        .post_json(
-            "/store_message",
-            &json!({"room": "ops", "user": "bot", "text": "x".repeat(5000)}),
-        )
-        .await;
+    let (status, body) =
+        app.post_json("/store_message", &json!({"room": "ops", "user": "bot", "text": "x".repeat(5000)})).await;
     assert_eq!((status, body["error"].as_str()), (413, Some("too_large")));
-    let (status, body) = app
-        .post_json("/store_message", &json!({"room": "ops", "text": "no user"}))
-        .await;
+    let (status, body) = app.post_json("/store_message", &json!({"room": "ops", "text": "no user"})).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
 }
 
@@ -185,11 +139,7 @@ async fn history_api_pages_newest_first() {
     let app = spawn_app().await;
     app.post_json("/create_room", &json!({"room": "log"})).await;
     for i in 1..=7 {
-        app.post_json(
-            "/store_message",
-            &json!({"room": "log", "user": "bot", "text": format!("m{i}")}),
-        )
-        .await;
+        app.post_json("/store_message", &json!({"room": "log", "user": "bot", "text": format!("m{i}")})).await;
     }
     let (status, page) = app.get_json("/api/rooms/log/messages?limit=3").await;
     assert_eq!(status, 200);
@@ -202,14 +152,8 @@ async fn history_api_pages_newest_first() {
     assert_eq!(page["next_before"], json!(null));
 
     assert_eq!(app.get_json("/api/rooms/log/messages?limit=500").await.0, 400);
-    assert_eq!(
-        app.get_json("/api/rooms/log/messages?before=abc").await.1["error"],
-        "bad_request"
-    );
-    assert_eq!(
-        app.get_json("/api/rooms/missing/messages").await.1["error"],
-        "unknown_room"
-    );
+    assert_eq!(app.get_json("/api/rooms/log/messages?before=abc").await.1["error"], "bad_request");
+    assert_eq!(app.get_json("/api/rooms/missing/messages").await.1["error"], "unknown_room");
 }
 
 #[actix_web::test]
@@ -224,12 +168,7 @@ async fn admin_rooms_needs_the_token() {
     let resp = http.get(app.url("/admin/rooms")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     assert!(resp.headers().get("www-authenticate").is_some());
-    let resp = http
-        .get(app.url("/admin/rooms"))
-        .bearer_auth("wrong-token")
-        .send()
-        .await
-        .unwrap();
+    let resp = http.get(app.url("/admin/rooms")).bearer_auth("wrong-token").send().await.unwrap();
     assert_eq!(resp.status(), 401);
 
     let mut resp = http
@@ -243,12 +182,7 @@ async fn admin_rooms_needs_the_token() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["rooms"], json!([{"name": "lobby", "members": [HOSTILE, "alice"]}]));
 
-    let mut resp = http
-        .get(app.url("/admin/rooms"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let mut resp = http.get(app.url("/admin/rooms")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     let html = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "names are escaped");
     assert!(!html.contains(HOSTILE));
@@ -257,13 +191,7 @@ async fn admin_rooms_needs_the_token() {
 #[actix_web::test]
 async fn admin_routes_are_off_without_a_token() {
     let app = spawn_app_with(|s| s.admin_token = None).await;
-    let resp = app
-        .http()
-        .get(app.url("/admin/rooms"))
-        .bearer_auth("anything")
-        .send()
-        .await
-        .unwrap();
+    let resp = app.http().get(app.url("/admin/rooms")).bearer_auth("anything").send().await.unwrap();
     assert_eq!(resp.status(), 404);
 }
 
@@ -276,10 +204,7 @@ async fn hostile_names_are_escaped_on_every_page() {
     for path in ["/", "/chat/lobby"] {
         let (_, html) = app.get_html(path, Some(&cookie)).await;
         assert!(!html.contains(HOSTILE), "{path} renders the name as markup");
-        assert!(
-            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
-            "{path} shows the name as text"
-        );
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{path} shows the name as text");
     }
     let (status, html) = app.get_html("/chat/%3Cscript%3E", None).await;
     assert_eq!(status, 400);

@@ -6,13 +6,15 @@ use std::time::Duration;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::helpers::{spawn_app_with, ADMIN_TOKEN};
+use crate::helpers::{server_socket_inode, spawn_app_with, ADMIN_TOKEN};
 
 #[actix_web::test]
 async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
     let app = spawn_app_with(|s| s.session_queue = 16).await;
     let mut stalled = app.ws().await;
     stalled.join("lobby", "stalled").await;
+    let stalled_port = stalled.local_port();
+    assert!(server_socket_inode(app.port(), stalled_port).is_some_and(|inode| inode > 0));
     let mut bob = app.ws().await;
     bob.join("lobby", "bob").await;
 
@@ -22,8 +24,7 @@ async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
     let mut evicted = false;
     let mut received = 0;
     for i in 0..SENT {
-        bob.send(json!({"type": "send_message", "room": "lobby", "text": text}))
-            .await;
+        bob.send(json!({"type": "send_message", "room": "lobby", "text": text})).await;
         // Keep bob's own reading in step so he is never the slow one.
         if i % 16 == 15 {
             while received < i - 8 {
@@ -64,13 +65,22 @@ async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
     let rooms: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(rooms["rooms"], json!([{"name": "lobby", "members": ["bob"]}]));
 
-    // The server stopped queueing for it: when it finally reads, it finds
-    // only what the socket buffers held, then the connection ends.
+    // The server let go of the connection without the client reading a
+    // byte: no process holds the server's end of it any more.
+    let server_port = app.port();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match server_socket_inode(server_port, stalled_port) {
+            None | Some(0) => break,
+            Some(_) => {
+                assert!(std::time::Instant::now() < deadline, "the stalled connection is still held by the server");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    // When it finally reads, it finds at most what the socket buffers held.
     let (_, got) = stalled.read_until_closed(Duration::from_secs(20)).await;
-    assert!(
-        got < SENT,
-        "the stalled client was cut off after {got} of {SENT} messages"
-    );
+    assert!(got < SENT, "the stalled client was cut off after {got} of {SENT} messages");
 }
 
 #[actix_web::test]
@@ -89,13 +99,10 @@ async fn a_silent_client_is_dropped_by_the_heartbeat() {
     // `silent` does not read, so it never answers the server's pings. Bob
     // reads, so his client answers them.
     let left = bob.recv_type("presence").await;
-    assert_eq!(
-        (left["user"].as_str(), left["action"].as_str()),
-        (Some("silent"), Some("leave"))
-    );
+    assert_eq!((left["user"].as_str(), left["action"].as_str()), (Some("silent"), Some("leave")));
     let (close, _) = silent.read_until_closed(Duration::from_secs(5)).await;
-    if let Some(close) = close {
-        assert_eq!(close.code, CloseCode::Away);
-    }
+    let close = close.expect("a close frame: the connection itself was healthy, only silent");
+    assert_eq!(close.code, CloseCode::Away);
+    assert_eq!(close.reason, "heartbeat timeout");
     bob.assert_open().await;
 }
