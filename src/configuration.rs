@@ -11,13 +11,18 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
-    /// Where the message log lives (`sqlite://path`; a bare path also works).
+    /// Where the message log lives: `sqlite://path` (or a bare path),
+    /// `postgres://user@host/db` or `mysql://user@host/db`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://parlor.db")]
     pub database_url: String,
 
     /// Connections in the database pool.
     #[arg(long, env = "PARLOR_DB_POOL_SIZE", default_value_t = 8)]
     pub db_pool_size: u32,
+
+    /// Seconds to wait for a database connection before a request fails.
+    #[arg(long, env = "PARLOR_DB_TIMEOUT", default_value_t = 5)]
+    pub db_timeout_secs: u64,
 
     /// Bearer token for the admin routes; without one they are switched off.
     #[arg(long, env = "PARLOR_ADMIN_TOKEN", hide_env_values = true)]
@@ -85,6 +90,10 @@ impl Settings {
         // cannot change what tests run with.
         let matches = Self::command().mut_args(|arg| arg.env(Resettable::Reset)).get_matches_from(["parlor"]);
         Self::from_arg_matches(&matches).expect("the defaults are valid settings")
+    }
+
+    pub fn db_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_timeout_secs.max(1))
     }
 
     pub fn heartbeat_interval(&self) -> Duration {

@@ -66,7 +66,7 @@ impl Application {
     /// Port 0 in `settings.bind` picks a free port; see `address()`.
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
         let key = signing_key(settings.secret_key.as_deref())?;
-        let pool = db::connect(&settings.database_url, settings.db_pool_size)?;
+        let pool = db::connect(&settings.database_url, settings.db_pool_size, settings.db_timeout())?;
         let known_rooms = load_rooms(&pool)?;
         log::info!("message log: {} ({} rooms)", settings.database_url, known_rooms.len());
 

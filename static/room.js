@@ -375,6 +375,7 @@ els.text.addEventListener("keydown", (event) => {
 });
 els.text.addEventListener("input", () => {
   autosize();
+  if (!els.text.disabled) els.note.textContent = "";
   const now = Date.now();
   if (state.joined && now - state.lastTypingSent > 2000) {
     state.lastTypingSent = now;
@@ -409,6 +410,11 @@ els.copy.addEventListener("click", async () => {
 });
 
 // ---- the name ------------------------------------------------------------------
+
+// Without a name there is nothing to join: the dialog cannot be dismissed.
+els.dialog.addEventListener("cancel", (event) => {
+  if (!myName) event.preventDefault();
+});
 
 function askForName(message) {
   els.nameError.textContent = message || "";

@@ -277,7 +277,20 @@ impl ChatServer {
 
     /// Tells the members of `room` (but `skip`) that `name` came or went.
     fn announce(&mut self, room: &RoomName, name: &DisplayName, action: PresenceAction, skip: Option<SessionId>) {
-        let Some(count) = self.rooms.get(room).map(|r| r.members.len()) else { return };
+        self.announce_counting(room, name, action, skip, 0);
+    }
+
+    /// Like `announce`, with `uncounted` members of the map left out of the
+    /// count that goes with it.
+    fn announce_counting(
+        &mut self,
+        room: &RoomName,
+        name: &DisplayName,
+        action: PresenceAction,
+        skip: Option<SessionId>,
+        uncounted: usize,
+    ) {
+        let Some(count) = self.rooms.get(room).map(|r| r.members.len() - uncounted) else { return };
         let frame =
             ServerFrame::Presence { room: room.as_str(), user: name.as_str(), action, members: count }.to_text();
         self.broadcast(room, &frame, skip);
@@ -324,12 +337,18 @@ impl ChatServer {
         if let (Some(sender), Some(nonce)) = (sender, &nonce) {
             // A client that lost its connection before its own copy arrived
             // sends again with the same nonce: answer with the stored one.
+            // Names are not identities (two guests may share one), so only
+            // the very same text from the same name counts as a resend.
             let earlier = room
                 .tail
                 .iter()
                 .rev()
                 .take(RESEND_WINDOW)
-                .find(|m| m.nonce.as_deref() == Some(nonce.as_str()) && *m.author == *author.as_str())
+                .find(|m| {
+                    m.nonce.as_deref() == Some(nonce.as_str())
+                        && *m.author == *author.as_str()
+                        && m.text == text.as_str()
+                })
                 .cloned();
             if let Some(earlier) = earlier {
                 let own = ServerFrame::Message(MessageView::for_sender(&earlier)).to_text();
@@ -391,7 +410,8 @@ impl ChatServer {
             None => self.announce(&room_name, &name, PresenceAction::Join, Some(session)),
             // Joining again under another name: the others see the change.
             Some(old) if old.name != name => {
-                self.announce(&room_name, &old.name, PresenceAction::Leave, Some(session));
+                // Counted as the old name leaving, then the new one joining.
+                self.announce_counting(&room_name, &old.name, PresenceAction::Leave, Some(session), 1);
                 self.announce(&room_name, &name, PresenceAction::Join, Some(session));
             }
             Some(_) => {}

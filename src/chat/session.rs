@@ -376,6 +376,11 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
                 ctx.close(reason);
                 ctx.stop();
             }
+            // actix-web-actors reports a text frame that is not UTF-8 as an
+            // I/O error carrying the UTF-8 error's text.
+            Err(ws::ProtocolError::Io(e)) if e.to_string().starts_with("invalid utf-8") => {
+                Self::close(ctx, CloseCode::Invalid, "text is not valid UTF-8");
+            }
             Err(ws::ProtocolError::Overflow) => {
                 let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
                 Self::close(ctx, CloseCode::Size, &why);

@@ -47,8 +47,8 @@ impl<'a> From<&'a ChatMessage> for NewMessage<'a> {
 /// Inserts messages, skipping any (room, id) already stored: a batch retried
 /// after a commit whose acknowledgement was lost is written once.
 pub fn insert_all(conn: &mut DbConnection, batch: &[NewMessage<'_>]) -> QueryResult<usize> {
-    // SQLite allows 32766 bound parameters per statement; six per row.
-    batch.chunks(5000).map(|chunk| diesel::insert_or_ignore_into(messages::table).values(chunk).execute(conn)).sum()
+    // Every backend allows at least 32766 bound parameters per statement; six per row.
+    batch.chunks(5000).map(|chunk| insert_ignoring_existing!(conn, messages::table, chunk)).sum()
 }
 
 /// The latest `range.limit` messages of `room` with ids strictly between

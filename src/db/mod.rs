@@ -1,5 +1,24 @@
-//! The message log: a diesel connection pool, the embedded migrations, the
-//! queries, and the writer thread that persists accepted messages in batches.
+//! The message log: one connection type over SQLite, PostgreSQL and
+//! MySQL/MariaDB (chosen by the database URL's scheme), a connection pool,
+//! the embedded migrations, the queries, and the writer thread that persists
+//! accepted messages in batches.
+
+/// `INSERT` that skips rows whose primary key exists. Each backend spells it
+/// differently, so this is the one query written per backend.
+macro_rules! insert_ignoring_existing {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        use diesel::RunQueryDsl;
+        match $conn {
+            $crate::db::DbConnection::Sqlite(c) => diesel::insert_or_ignore_into($table).values($rows).execute(c),
+            #[cfg(feature = "postgres")]
+            $crate::db::DbConnection::Postgresql(c) => {
+                diesel::insert_into($table).values($rows).on_conflict_do_nothing().execute(c)
+            }
+            #[cfg(feature = "mysql")]
+            $crate::db::DbConnection::Mysql(c) => diesel::insert_or_ignore_into($table).values($rows).execute(c),
+        }
+    }};
+}
 
 pub mod messages;
 pub mod rooms;
@@ -9,85 +28,234 @@ pub mod writer;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::{Connection, ConnectionError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-pub type DbConnection = SqliteConnection;
-pub type DbPool = Pool<ConnectionManager<DbConnection>>;
-pub type PooledDb = PooledConnection<ConnectionManager<DbConnection>>;
+/// A connection to whichever backend the URL names. Queries written once
+/// against it run on all three; the few that differ (inserts that skip
+/// existing rows, migrations) match on the variant.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    #[cfg(feature = "postgres")]
+    Postgresql(diesel::PgConnection),
+    #[cfg(feature = "mysql")]
+    Mysql(diesel::MysqlConnection),
+    Sqlite(diesel::SqliteConnection),
+}
 
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub type DbPool = Pool<Manager>;
+pub type PooledDb = PooledConnection<Manager>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+#[cfg(feature = "postgres")]
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+#[cfg(feature = "mysql")]
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Backend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+            Self::Mysql => "MySQL/MariaDB",
+        }
+    }
+
+    /// Whether this build can talk to the backend (cargo features).
+    pub fn compiled_in(self) -> bool {
+        match self {
+            Self::Sqlite => true,
+            Self::Postgres => cfg!(feature = "postgres"),
+            Self::Mysql => cfg!(feature = "mysql"),
+        }
+    }
+}
+
+/// A database URL, split into the backend and what its driver is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    target: String,
+}
+
+impl DatabaseUrl {
+    /// `postgres://` or `postgresql://`, `mysql://`, and `sqlite://path`,
+    /// `sqlite:path` or a bare path. `:memory:` is refused: every pooled
+    /// connection would see a different database.
+    pub fn parse(url: &str) -> Result<Self, SetupError> {
+        let (backend, target) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url)
+        } else if url.starts_with("mysql://") {
+            (Backend::Mysql, url)
+        } else {
+            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            if path.is_empty() || path.contains("://") || path == ":memory:" {
+                return Err(SetupError::UnsupportedUrl(redact(url)));
+            }
+            (Backend::Sqlite, path)
+        };
+        if !backend.compiled_in() {
+            return Err(SetupError::NotCompiledIn(backend.label(), feature_of(backend)));
+        }
+        Ok(Self { backend, target: target.to_string() })
+    }
+
+    /// The URL with any password hidden, for logs and errors.
+    pub fn display(&self) -> String {
+        redact(&self.target)
+    }
+}
+
+fn feature_of(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => "postgres",
+        Backend::Mysql => "mysql",
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:***@host`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("unsupported DATABASE_URL '{0}': this build keeps the log in SQLite (sqlite://path)")]
+    #[error("unsupported DATABASE_URL '{0}': use sqlite://path, postgres://... or mysql://...")]
     UnsupportedUrl(String),
-    #[error("cannot open the SQLite database at '{path}': {source}")]
-    Connect { path: String, source: diesel::ConnectionError },
-    #[error("cannot apply migrations to '{path}': {source}")]
-    Migrate { path: String, source: Box<dyn std::error::Error + Send + Sync> },
-    #[error("cannot build the connection pool for '{path}': {source}")]
-    Pool { path: String, source: diesel::r2d2::PoolError },
+    #[error("this build has no {0} support: build it with `--features {1}` (see the README)")]
+    NotCompiledIn(&'static str, &'static str),
+    #[error("cannot connect to {backend} at {url}: {source}")]
+    Connect { backend: &'static str, url: String, source: ConnectionError },
+    #[error("cannot apply migrations to the {backend} database at {url}: {source}")]
+    Migrate { backend: &'static str, url: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("cannot build the connection pool for {url}: {source}")]
+    Pool { url: String, source: diesel::r2d2::PoolError },
 }
 
-/// `sqlite://parlor.db`, `sqlite:parlor.db` and a bare `parlor.db` all name
-/// the file `parlor.db`; `:memory:` is refused because every pooled
-/// connection would see a different database.
-fn sqlite_path(url: &str) -> Result<&str, SetupError> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    if path.is_empty() || path.contains("://") || path == ":memory:" {
-        return Err(SetupError::UnsupportedUrl(url.to_string()));
+/// Opens one connection to the backend the URL names, set up for a server.
+pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionError> {
+    match url.backend {
+        Backend::Sqlite => {
+            let mut conn = diesel::SqliteConnection::establish(&url.target)?;
+            // WAL lets readers run beside the writer; the busy timeout makes
+            // a locked database wait instead of failing at once. NORMAL
+            // syncs at checkpoints, not every commit: committed messages
+            // survive a crash of Parlor, not necessarily of the machine.
+            conn.batch_execute(
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(&url.target)?)),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => Ok(DbConnection::Mysql(diesel::MysqlConnection::establish(&url.target)?)),
+        #[allow(unreachable_patterns)]
+        other => Err(ConnectionError::BadConnection(format!("{} is not compiled in", other.label()))),
     }
-    Ok(path)
 }
 
-/// Sets every pooled SQLite connection up for a concurrent server: WAL lets
-/// readers run beside the writer, and the busy timeout makes a locked
-/// database wait instead of failing at once.
-#[derive(Debug, Clone, Copy)]
-struct SqlitePragmas;
-
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
-            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(diesel::r2d2::Error::QueryError)
+/// Applies the backend's pending migrations.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => c.run_pending_migrations(MYSQL_MIGRATIONS).map(drop),
     }
 }
 
-/// Opens the database, applies pending migrations and builds the pool. Errors
-/// name the file and the reason at start-up, rather than after a pool timeout.
-pub fn connect(url: &str, pool_size: u32) -> Result<DbPool, SetupError> {
-    let path = sqlite_path(url)?;
-    let mut conn =
-        DbConnection::establish(path).map_err(|source| SetupError::Connect { path: path.to_string(), source })?;
-    SqlitePragmas
-        .on_acquire(&mut conn)
-        .map_err(|e| SetupError::Migrate { path: path.to_string(), source: Box::new(e) })?;
-    conn.run_pending_migrations(MIGRATIONS).map_err(|source| SetupError::Migrate { path: path.to_string(), source })?;
+/// Reverts every migration (what `diesel migration revert --all` does).
+pub fn revert_migrations(conn: &mut DbConnection) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    match conn {
+        DbConnection::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(drop),
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgresql(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(drop),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => c.revert_all_migrations(MYSQL_MIGRATIONS).map(drop),
+    }
+}
+
+/// Makes pooled connections with `establish`, so every one of them gets the
+/// backend's set-up.
+#[derive(Debug)]
+pub struct Manager(DatabaseUrl);
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        establish(&self.0).map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Connects, applies pending migrations and builds the pool. A wrong URL or a
+/// server that refuses is reported at once, naming the backend and the
+/// reason, rather than after a pool timeout.
+pub fn connect(url: &str, pool_size: u32, timeout: Duration) -> Result<DbPool, SetupError> {
+    let url = DatabaseUrl::parse(url)?;
+    let (backend, shown) = (url.backend.label(), url.display());
+    let mut conn = establish(&url).map_err(|source| SetupError::Connect { backend, url: shown.clone(), source })?;
+    run_migrations(&mut conn).map_err(|source| SetupError::Migrate { backend, url: shown.clone(), source })?;
     Pool::builder()
         // One more than asked: the writer thread keeps one for itself.
         .max_size(pool_size.max(1) + 1)
-        .connection_timeout(Duration::from_secs(5))
-        .connection_customizer(Box::new(SqlitePragmas))
-        .build(ConnectionManager::new(path))
-        .map_err(|source| SetupError::Pool { path: path.to_string(), source })
+        .min_idle(Some(1))
+        .connection_timeout(timeout)
+        .build(Manager(url))
+        .map_err(|source| SetupError::Pool { url: shown, source })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_path;
+    use super::*;
 
     #[test]
-    fn sqlite_urls() {
-        assert_eq!(sqlite_path("sqlite://parlor.db").unwrap(), "parlor.db");
-        assert_eq!(sqlite_path("sqlite:///var/lib/p.db").unwrap(), "/var/lib/p.db");
-        assert_eq!(sqlite_path("data/p.db").unwrap(), "data/p.db");
-        assert!(sqlite_path("postgres://localhost/x").is_err());
-        assert!(sqlite_path("sqlite://:memory:").is_err());
+    fn urls_name_their_backend() {
+        let sqlite = |u: &str| DatabaseUrl::parse(u).map(|d| (d.backend, d.target));
+        assert_eq!(sqlite("sqlite://parlor.db").unwrap(), (Backend::Sqlite, "parlor.db".into()));
+        assert_eq!(sqlite("sqlite:///var/lib/p.db").unwrap(), (Backend::Sqlite, "/var/lib/p.db".into()));
+        assert_eq!(sqlite("data/p.db").unwrap(), (Backend::Sqlite, "data/p.db".into()));
+        assert!(matches!(DatabaseUrl::parse("redis://localhost"), Err(SetupError::UnsupportedUrl(_))));
+        assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
+        for (url, backend) in [("postgres://h/db", Backend::Postgres), ("mysql://h/db", Backend::Mysql)] {
+            match DatabaseUrl::parse(url) {
+                Ok(parsed) => assert_eq!(parsed.backend, backend),
+                Err(e) => assert!(!backend.compiled_in() && matches!(e, SetupError::NotCompiledIn(..))),
+            }
+        }
+    }
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(redact("postgres://u:hunter2@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
+        assert_eq!(redact("parlor.db"), "parlor.db");
     }
 }

@@ -15,7 +15,7 @@ pub struct NewRoom<'a> {
 
 /// Creates rooms that do not exist yet; a room keeps its first creator.
 pub fn insert_all(conn: &mut DbConnection, batch: &[NewRoom<'_>]) -> QueryResult<usize> {
-    batch.chunks(5000).map(|chunk| diesel::insert_or_ignore_into(rooms::table).values(chunk).execute(conn)).sum()
+    batch.chunks(5000).map(|chunk| insert_ignoring_existing!(conn, rooms::table, chunk)).sum()
 }
 
 pub fn all_names(conn: &mut DbConnection) -> QueryResult<Vec<String>> {

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use super::messages::{self, NewMessage};
 use super::rooms::{self, NewRoom};
+use diesel::Connection;
+
 use super::{DbPool, PooledDb};
 use crate::chat::ChatMessage;
 use crate::domain::RoomName;
@@ -98,7 +100,7 @@ fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), ChatError> {
             WriteOp::Message(m) => new_messages.push(NewMessage::from(&**m)),
         }
     }
-    conn.immediate_transaction(|conn| {
+    conn.transaction(|conn| {
         rooms::insert_all(conn, &new_rooms)?;
         messages::insert_all(conn, &new_messages)?;
         Ok::<_, diesel::result::Error>(())

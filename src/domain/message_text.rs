@@ -15,6 +15,10 @@ impl MessageText {
         Ok(Self(raw))
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn into_string(self) -> String {
         self.0
     }

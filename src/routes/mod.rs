@@ -11,7 +11,7 @@ use actix_web::{error::InternalError, web, HttpResponse};
 use crate::error::ChatError;
 
 /// JSON bodies larger than this are refused with `too_large` before parsing.
-const MAX_JSON_BODY: usize = 256 * 1024;
+pub(crate) const MAX_JSON_BODY: usize = 256 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(MAX_JSON_BODY).error_handler(|err, _| json_rejection(err)))
@@ -28,14 +28,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/rooms", web::get().to(rooms::active_rooms))
         .route("/api/rooms/{room}/messages", web::get().to(rooms::messages))
         .route("/admin/rooms", web::get().to(admin::rooms))
-        .route("/healthz", web::get().to(health::check));
+        .route("/healthz", web::get().to(health::check))
+        .default_service(web::to(not_found));
 }
 
 fn json_rejection(err: actix_web::error::JsonPayloadError) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as E;
     let e = match &err {
         E::OverflowKnownLength { .. } | E::Overflow { .. } => ChatError::TooLarge(format!("request body: {err}")),
+        E::Deserialize(inner) => ChatError::BadRequest(format!("invalid JSON body: {inner}")),
+        E::ContentType => ChatError::BadRequest("send the body as application/json".into()),
         _ => ChatError::BadRequest(format!("invalid JSON body: {err}")),
     };
     InternalError::from_response(err, HttpResponse::from_error(e)).into()
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "not_found",
+        "message": format!("no route for {} {}", req.method(), req.path()),
+    }))
 }

@@ -40,16 +40,23 @@ struct RoomListing {
 }
 
 /// What the home form shows back: the values typed and the error beside the
-/// field it belongs to.
-#[derive(Default, Serialize)]
-struct HomeForm<'a> {
-    room: Option<&'a str>,
-    name: Option<&'a str>,
-    room_error: Option<String>,
-    name_error: Option<String>,
+/// field each belongs to.
+#[derive(Debug, Default, Serialize)]
+pub struct FieldErrors {
+    pub room: Option<String>,
+    pub name: Option<String>,
+    pub room_error: Option<String>,
+    pub name_error: Option<String>,
 }
 
-async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form: HomeForm<'_>) -> HttpResponse {
+impl FieldErrors {
+    /// An error about the request as a whole, shown by the room field.
+    pub fn room(err: &ChatError) -> Self {
+        Self { room_error: Some(err.to_string()), ..Self::default() }
+    }
+}
+
+async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form: &FieldErrors) -> HttpResponse {
     let rooms: Vec<RoomListing> = match state.chat.send(ListRooms).await {
         Ok(rooms) => rooms.into_iter().map(|r| RoomListing { name: r.name, members: r.members.len() }).collect(),
         Err(_) => Vec::new(),
@@ -57,30 +64,19 @@ async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form
     let cookie_name = identity::display_name(req, &state.key);
     let mut context = Context::new();
     context.insert("rooms", &rooms);
-    context.insert("name", &form.name.or(cookie_name.as_ref().map(|n| n.as_str())));
-    context.insert("form", &form);
+    context.insert("name", &form.name.as_deref().or(cookie_name.as_ref().map(|n| n.as_str())));
+    context.insert("form", form);
     render(state, status, "home.html", &context)
 }
 
 /// `GET /`
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    home_page(&req, &state, StatusCode::OK, HomeForm::default()).await
+    home_page(&req, &state, StatusCode::OK, &FieldErrors::default()).await
 }
 
-/// The home page again, with `err` next to the field it is about.
-pub async fn home_with_error(
-    req: &HttpRequest,
-    state: &AppState,
-    err: &ChatError,
-    room: Option<&str>,
-    name: Option<&str>,
-) -> Result<HttpResponse, actix_web::Error> {
-    let mut form = HomeForm { room, name, ..HomeForm::default() };
-    match err {
-        ChatError::InvalidName(_) => form.name_error = Some(err.to_string()),
-        _ => form.room_error = Some(err.to_string()),
-    }
-    Ok(home_page(req, state, StatusCode::BAD_REQUEST, form).await)
+/// The home page again (400), with the errors next to their fields.
+pub async fn home_with_errors(req: &HttpRequest, state: &AppState, errors: &FieldErrors) -> HttpResponse {
+    home_page(req, state, StatusCode::BAD_REQUEST, errors).await
 }
 
 /// `GET /chat/{room}`
@@ -88,8 +84,8 @@ pub async fn room(req: HttpRequest, path: web::Path<String>, state: web::Data<Ap
     let room = match RoomName::parse(&path) {
         Ok(room) => room,
         Err(e) => {
-            let form = HomeForm { room: Some(&path), room_error: Some(e.to_string()), ..HomeForm::default() };
-            return home_page(&req, &state, StatusCode::BAD_REQUEST, form).await;
+            let form = FieldErrors { room: Some(path.into_inner()), ..FieldErrors::room(&e) };
+            return home_with_errors(&req, &state, &form).await;
         }
     };
     let mut context = Context::new();

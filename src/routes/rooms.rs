@@ -2,7 +2,7 @@
 //! active ones.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -27,38 +27,66 @@ fn room_url(room: &RoomName) -> String {
     format!("/chat/{room}")
 }
 
-fn is_json(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+/// JSON when the content type says so (in any case), or when there is none
+/// and the body looks like an object; a form otherwise.
+fn is_json(req: &HttpRequest, body: &[u8]) -> bool {
+    match req.mime_type() {
+        Ok(Some(mime)) => mime.essence_str().eq_ignore_ascii_case("application/json"),
+        _ => body.first() == Some(&b'{'),
+    }
+}
+
+/// The request body, refused with `too_large` past `limit` bytes.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ChatError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ChatError::BadRequest(format!("reading the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ChatError::TooLarge(format!("the request body is over {limit} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `POST /create_room`, JSON or form. JSON gets `{room, url, created}`
-/// (201 when new); a form post is redirected into the room.
+/// (201 when new); a form post is redirected into the room, or shown the
+/// home page again with each error next to its field.
 pub async fn create_room(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let json = is_json(&req);
-    let request: CreateRoomRequest = if json {
-        serde_json::from_slice(&body).map_err(|e| ChatError::BadRequest(format!("invalid JSON body: {e}")))?
+    let body = read_body(payload, super::MAX_JSON_BODY).await?;
+    let json = is_json(&req, &body);
+    let request: Result<CreateRoomRequest, ChatError> = if json {
+        serde_json::from_slice(&body).map_err(|e| ChatError::BadRequest(format!("invalid JSON body: {e}")))
     } else {
-        serde_urlencoded::from_bytes(&body).map_err(|e| ChatError::BadRequest(format!("invalid form: {e}")))?
+        serde_urlencoded::from_bytes(&body).map_err(|e| ChatError::BadRequest(format!("invalid form: {e}")))
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(e) if !json => return Ok(pages::home_with_errors(&req, &state, &pages::FieldErrors::room(&e)).await),
+        Err(e) => return Err(e.into()),
     };
     let room = request.room.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let name = request.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
 
-    let parsed = (|| {
-        let name = name.map(DisplayName::parse).transpose()?;
-        let room = room.map(RoomName::parse).transpose()?;
-        Ok::<_, ChatError>((name, room))
-    })();
-    let (name, room) = match parsed {
-        Ok(ok) => ok,
-        Err(e) if !json => return pages::home_with_error(&req, &state, &e, room, name).await,
-        Err(e) => return Err(e.into()),
+    let parsed_name = name.map(DisplayName::parse).transpose();
+    let parsed_room = room.map(RoomName::parse).transpose();
+    let (name, room) = match (parsed_name, parsed_room) {
+        (Ok(name), Ok(room)) => (name, room),
+        (name_result, room_result) if !json => {
+            let errors = pages::FieldErrors {
+                room: room.map(str::to_string),
+                name: name.map(str::to_string),
+                room_error: room_result.err().map(|e| e.to_string()),
+                name_error: name_result.err().map(|e| e.to_string()),
+            };
+            return Ok(pages::home_with_errors(&req, &state, &errors).await);
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
 
     let created_by = name.clone().or_else(|| identity::display_name(&req, &state.key));

@@ -205,6 +205,11 @@ async fn fragmented_text_over_the_limit_or_not_utf8_is_closed() {
     let (close, _) = alice.read_until_closed(Duration::from_secs(5)).await;
     assert_eq!(close.expect("a close frame").code, CloseCode::Size);
 
+    let mut carol = app.ws().await;
+    carol.send_raw(Message::Frame(Frame::message(vec![0xC3, 0x28], OpCode::Data(Data::Text), true))).await;
+    let (close, _) = carol.read_until_closed(Duration::from_secs(5)).await;
+    assert_eq!(close.expect("a close frame").code, CloseCode::Invalid);
+
     let mut bob = app.ws().await;
     bob.send_raw(Message::Frame(Frame::message(vec![0xC3], OpCode::Data(Data::Text), false))).await;
     bob.send_raw(Message::Frame(Frame::message(vec![0x28], OpCode::Data(Data::Continue), true))).await;

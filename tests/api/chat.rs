@@ -220,9 +220,17 @@ async fn a_resent_nonce_is_stored_once() {
     assert_eq!(bob.recv_type("message").await["text"], "once");
     bob.send(json!({"type": "ping"})).await;
     assert_eq!(bob.recv_type("pong").await["type"], "pong", "bob saw the message once");
+    // The same nonce with other text is a new message, not a resend.
+    alice2.send(json!({"type": "send_message", "room": "lobby", "text": "twice", "nonce": "retry-1"})).await;
+    let other = alice2.recv_type("message").await;
+    assert_eq!(
+        (other["id"].as_i64(), other["text"].as_str()),
+        (Some(first["id"].as_i64().unwrap() + 1), Some("twice"))
+    );
+    assert_eq!(bob.recv_type("message").await["text"], "twice");
     // Another user's identical nonce is theirs alone.
-    bob.send(json!({"type": "send_message", "room": "lobby", "text": "mine", "nonce": "retry-1"})).await;
-    assert_eq!(bob.recv_type("message").await["id"], first["id"].as_i64().unwrap() + 1);
+    bob.send(json!({"type": "send_message", "room": "lobby", "text": "once", "nonce": "retry-1"})).await;
+    assert_eq!(bob.recv_type("message").await["id"], first["id"].as_i64().unwrap() + 2);
 }
 
 #[actix_web::test]
@@ -238,7 +246,7 @@ async fn joining_again_under_a_new_name_is_announced() {
     assert_eq!(joined["members"], json!(["alice", "robert"]));
     assert_eq!(
         alice.recv().await,
-        json!({"type": "presence", "room": "lobby", "user": "bob", "action": "leave", "members": 2})
+        json!({"type": "presence", "room": "lobby", "user": "bob", "action": "leave", "members": 1})
     );
     assert_eq!(
         alice.recv().await,

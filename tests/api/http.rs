@@ -238,3 +238,48 @@ async fn health_check() {
     assert_eq!(status, 200);
     assert_eq!(body["database"], "ok");
 }
+
+#[actix_web::test]
+async fn create_room_edge_cases() {
+    let app = spawn_app().await;
+    // Media types are case-insensitive; a JSON body without one is JSON too.
+    let mut resp = app
+        .http()
+        .post(app.url("/create_room"))
+        .insert_header(("Content-Type", "Application/JSON; charset=utf-8"))
+        .send_body(r#"{"room":"mixed-case"}"#)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["room"], "mixed-case");
+    let mut resp = app.http().post(app.url("/create_room")).send_body(r#"{"room":"no-type"}"#).await.unwrap();
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["room"], "no-type");
+
+    // Too large: a JSON error, not the framework's text.
+    let big = json!({"room": "x".repeat(300 * 1024)});
+    let (status, body) = app.post_json("/create_room", &big).await;
+    assert_eq!((status, body["error"].as_str()), (413, Some("too_large")));
+
+    // A form with both fields wrong shows both errors.
+    let (status, _, _, html) = form_post(&app, &[("name", "\u{7}bell"), ("room", "Bad Room")]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains(r#"id="name-error" role="alert">display name must not contain"#), "{html}");
+    assert!(html.contains(r#"id="room-error" role="alert">room names use lowercase"#), "{html}");
+    // A malformed form is answered with the page, not JSON.
+    let resp = app
+        .http()
+        .post(app.url("/create_room"))
+        .content_type("application/x-www-form-urlencoded")
+        .send_body("room=a1&room=a2")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
+}
+
+#[actix_web::test]
+async fn unknown_routes_answer_json_404() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/no/such/page").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}
