@@ -1,8 +1,9 @@
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use parlor::configuration::Settings;
+use parlor::db::Backend;
 use parlor::startup::Application;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -11,6 +12,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub use crate::databases::TestDatabase;
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// How long a test waits for a frame it expects.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -18,20 +21,19 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub struct TestApp {
     pub address: String,
     pub ws_url: String,
-    pub db_path: PathBuf,
     pub settings: Settings,
     app_port: u16,
     app: Application,
-    // Keeps the database folder alive as long as the app (and restarts).
-    dir: std::sync::Arc<tempfile::TempDir>,
+    /// The test's own database, dropped after the app (and its restarts).
+    pub db: Arc<TestDatabase>,
 }
 
-/// Settings for tests: a fresh SQLite file, a free port, an admin token, no
-/// send rate limit (tests that need one set it).
-pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
+/// Settings for tests: a free port, an admin token, no send rate limit
+/// (tests that need one set it).
+pub fn test_settings(db: &TestDatabase) -> Settings {
     let mut settings = Settings::defaults();
     settings.bind = "127.0.0.1:0".into();
-    settings.database_url = format!("sqlite://{}", dir.path().join("parlor.db").display());
+    settings.database_url = db.url.clone();
     settings.admin_token = Some(ADMIN_TOKEN.into());
     settings.secret_key = Some("a test secret that is long enough to sign cookies".into());
     settings.rate_per_sec = 0.0;
@@ -39,28 +41,43 @@ pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
     settings
 }
 
+/// The app on a fresh SQLite file.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = test_settings(&dir);
-    configure(&mut settings);
-    start(settings, std::sync::Arc::new(dir))
+    spawn_app_on(Backend::Sqlite, configure).await.expect("SQLite is always there")
 }
 
-fn start(settings: Settings, dir: std::sync::Arc<tempfile::TempDir>) -> TestApp {
+/// The app on a fresh database of `backend`; `None` when that backend's
+/// server is not reachable and the run does not require it (the test skips).
+pub async fn spawn_app_on(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let db = TestDatabase::create(backend)?;
+    let mut settings = test_settings(&db);
+    configure(&mut settings);
+    Some(start(settings, Arc::new(db)))
+}
+
+/// The app on `db`, reached through a proxy on `proxy_port`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub fn start_on(db: TestDatabase, proxy_port: u16, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings(&db);
+    settings.database_url = db.url_via(proxy_port);
+    configure(&mut settings);
+    start(settings, Arc::new(db))
+}
+
+fn start(settings: Settings, db: Arc<TestDatabase>) -> TestApp {
     let app = Application::build(settings.clone()).expect("the app starts");
     let addr = app.address();
     TestApp {
         address: format!("http://{addr}"),
         ws_url: format!("ws://{addr}/ws"),
-        db_path: dir.path().join("parlor.db"),
         settings,
         app_port: addr.port(),
         app,
-        dir,
+        db,
     }
 }
 
@@ -84,15 +101,16 @@ impl TestApp {
     /// Stops the app gracefully and starts it again on the same database
     /// (on a new port).
     pub async fn restart(self) -> TestApp {
-        let TestApp { mut settings, app, dir, .. } = self;
+        let TestApp { mut settings, app, db, .. } = self;
         app.stop().await;
         settings.bind = "127.0.0.1:0".into();
-        start(settings, dir)
+        start(settings, db)
     }
 
-    pub async fn stop(self) -> (PathBuf, std::sync::Arc<tempfile::TempDir>) {
+    /// Stops the app; its database stays until the returned handle is dropped.
+    pub async fn stop(self) -> Arc<TestDatabase> {
         self.app.stop().await;
-        (self.db_path, self.dir)
+        self.db
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod chat;
+mod databases;
 mod helpers;
 mod http;
 mod persistence;
