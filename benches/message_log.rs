@@ -10,6 +10,7 @@
 //! - `durable`: the same writer fed at a steady rate: time from handing a
 //!   message to the writer until its commit is reported, p50/p99/max;
 //! - `single`: one INSERT (one commit) per message: persisted messages/s.
+//!
 //! Then `chat`: Parlor itself on SQLite, clients sending as fast as the
 //! server accepts over real WebSockets, which is the rate the log must keep
 //! up with (any `unavailable` answer would mean it did not).
