@@ -17,6 +17,8 @@ const els = {
   members: document.getElementById("member-list"),
   memberCount: document.getElementById("member-count"),
   copy: document.getElementById("copy-link"),
+  membersPanel: document.getElementById("members"),
+  membersToggle: document.getElementById("toggle-members"),
   dialog: document.getElementById("name-dialog"),
   nameForm: document.getElementById("name-form"),
   nameInput: document.getElementById("name-input"),
@@ -185,7 +187,9 @@ function renderMembers() {
     li.textContent = name === myName ? `${name} (you)` : name;
     els.members.append(li);
   }
-  els.memberCount.textContent = `(${[...state.members.values()].reduce((a, b) => a + b, 0)})`;
+  const count = [...state.members.values()].reduce((a, b) => a + b, 0);
+  els.memberCount.textContent = `(${count})`;
+  els.membersToggle.textContent = `Members (${count})`;
 }
 
 function renderTyping() {
@@ -355,6 +359,8 @@ function submit() {
   scrollToBottom();
   els.text.value = "";
   els.note.textContent = "";
+  // Sending ends "typing": the next keystroke announces it again.
+  state.lastTypingSent = 0;
   autosize();
 }
 
@@ -407,6 +413,11 @@ els.copy.addEventListener("click", async () => {
     els.copy.textContent = link;
   }
   setTimeout(() => (els.copy.textContent = "Copy invite link"), 2500);
+});
+
+els.membersToggle.addEventListener("click", () => {
+  const open = els.membersPanel.classList.toggle("open");
+  els.membersToggle.setAttribute("aria-expanded", String(open));
 });
 
 // ---- the name ------------------------------------------------------------------

@@ -203,6 +203,9 @@ impl WsSession {
                 if !self.sends.take(now) {
                     return Err(ChatError::RateLimited("sending too fast; message not accepted, slow down".into()));
                 }
+                // Members stop showing "typing" when the message arrives, so
+                // the next typing notice in this room may go out at once.
+                self.last_typing.remove(&room);
                 self.server.do_send(server::Send { session, room, text, nonce });
             }
             ClientFrame::History { room, before, limit } => {

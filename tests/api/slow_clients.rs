@@ -10,7 +10,9 @@ use crate::helpers::{server_socket_inode, spawn_app_with, ADMIN_TOKEN};
 
 #[actix_web::test]
 async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
-    let app = spawn_app_with(|s| s.session_queue = 16).await;
+    // The default outbound queue (256 frames): bounded, yet roomy enough
+    // that a reader merely slowed by a busy machine is not dropped.
+    let app = spawn_app_with(|_| {}).await;
     let mut stalled = app.ws().await;
     stalled.join("lobby", "stalled").await;
     let stalled_port = stalled.local_port();
@@ -26,8 +28,8 @@ async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
     for i in 0..SENT {
         bob.send(json!({"type": "send_message", "room": "lobby", "text": text})).await;
         // Keep bob's own reading in step so he is never the slow one.
-        if i % 16 == 15 {
-            while received < i - 8 {
+        if i % 8 == 7 {
+            while received + 4 < i {
                 let frame = bob.recv().await;
                 match frame["type"].as_str() {
                     Some("message") => received += 1,

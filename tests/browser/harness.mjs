@@ -1,0 +1,107 @@
+// Starts the real Parlor binary on a fresh SQLite file, and Debian's
+// Chromium through playwright-core, for the browser tests.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { once } from "node:events";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const BIN = process.env.PARLOR_BIN || join(ROOT, "target/debug/parlor");
+export const SHOTS = join(ROOT, "target/browser-shots");
+mkdirSync(SHOTS, { recursive: true });
+
+/// Parlor on `port` (0: a free one) with the log at `db` (default: a new file).
+export async function startServer({ port = 0, db } = {}) {
+  db ??= join(mkdtempSync(join(tmpdir(), "parlor-browser-")), "parlor.db");
+  const child = spawn(
+    BIN,
+    ["--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, "--rate-per-sec", "0"],
+    { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  const lines = createInterface({ input: child.stderr });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("Parlor did not start within 10 s")), 10000);
+    child.once("exit", (code) => reject(new Error(`Parlor exited with ${code} at start-up`)));
+    lines.on("line", (line) => {
+      const found = line.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (found) {
+        clearTimeout(timer);
+        resolve(found[1]);
+      }
+    });
+  });
+  return {
+    url,
+    port: Number(new URL(url).port),
+    db,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}
+
+/// A person: a browser context of their own, with a page that records
+/// dialogs and script errors (a hostile name must never cause either).
+export async function person(browser, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.dialogs = [];
+  page.errors = [];
+  page.on("dialog", async (dialog) => {
+    page.dialogs.push(dialog.message());
+    await dialog.dismiss();
+  });
+  page.on("pageerror", (error) => page.errors.push(String(error)));
+  return { context, page };
+}
+
+/// Through the home page into `room` as `name`, until the room is live.
+export async function enterRoom(page, base, name, room) {
+  await page.goto(base + "/");
+  await page.fill("#name", name);
+  await page.fill("#room", room);
+  await Promise.all([page.waitForURL(`**/chat/${room}`), page.click("#go")]);
+  await connected(page);
+}
+
+export const connected = (page, timeout = 10000) =>
+  page.waitForFunction(() => document.getElementById("status").textContent === "connected", null, { timeout });
+
+export async function say(page, text) {
+  await page.fill("#text", text);
+  await page.press("#text", "Enter");
+}
+
+export const bodies = (page) => page.$$eval("#messages .msg[data-id] .body", (els) => els.map((e) => e.textContent));
+export const ids = (page) => page.$$eval("#messages .msg[data-id]", (els) => els.map((e) => Number(e.dataset.id)));
+
+/// Waits until the page shows a confirmed message with exactly this text.
+export const waitForMessage = (page, text, timeout = 10000) =>
+  page.waitForFunction(
+    (t) => [...document.querySelectorAll("#messages .msg[data-id] .body")].some((e) => e.textContent === t),
+    text,
+    { timeout },
+  );
+
+export async function post(base, path, body) {
+  const response = await fetch(base + path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
