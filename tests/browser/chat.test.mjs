@@ -222,3 +222,54 @@ test("screenshots of the room at desktop and phone width", async () => {
   await alice.context.close();
   await bob.context.close();
 });
+
+test("a reader scrolled up is not yanked down: new messages show a pill instead", async () => {
+  await post(server.url, "/create_room", { room: "pill" });
+  for (let i = 1; i <= 60; i++) await post(server.url, "/store_message", { room: "pill", user: "bot", text: `old ${i}` });
+  const { context, page } = await person(browser);
+  await enterRoom(page, server.url, "Pat", "pill");
+  await page.$eval("#messages", (m) => m.scrollTo(0, 200));
+  const before = await page.$eval("#messages", (m) => m.scrollTop);
+  await post(server.url, "/store_message", { room: "pill", user: "bot", text: "fresh news" });
+  await waitForMessage(page, "fresh news");
+  await page.waitForSelector(".new-pill");
+  assert.equal(await page.$eval("#messages", (m) => m.scrollTop), before, "the view stayed where the reader was");
+  await page.click(".new-pill");
+  assert.ok(await page.$eval("#messages", (m) => m.scrollHeight - m.scrollTop - m.clientHeight < 40), "at the bottom");
+  assert.equal(await page.locator(".new-pill").count(), 0);
+  // At the bottom, the next message scrolls into view by itself.
+  await post(server.url, "/store_message", { room: "pill", user: "bot", text: "more news" });
+  await waitForMessage(page, "more news");
+  await page.waitForFunction(() => {
+    const m = document.getElementById("messages");
+    return m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+  });
+  assert.equal(await page.locator(".new-pill").count(), 0);
+  await context.close();
+});
+
+test("the home page's room list follows who is chatting, and a blank name is explained", async () => {
+  const { context, page } = await person(browser);
+  await page.goto(server.url + "/");
+  await page.fill("#name", "   ");
+  await page.fill("#room", "somewhere");
+  await page.click("#go");
+  await page.waitForFunction(() => document.getElementById("name-error").textContent === "display name must not be empty");
+  assert.equal(new URL(page.url()).pathname, "/");
+
+  const visitor = await person(browser);
+  await enterRoom(visitor.page, server.url, "Vic", "live-list");
+  // The list refreshes by itself every few seconds.
+  await page.waitForFunction(
+    () => [...document.querySelectorAll("#active-rooms li")].some((li) => li.textContent === "live-list 1 online"),
+    null,
+    { timeout: 12000 },
+  );
+  await visitor.context.close();
+  await page.waitForFunction(
+    () => ![...document.querySelectorAll("#active-rooms li")].some((li) => li.textContent.startsWith("live-list ")),
+    null,
+    { timeout: 12000 },
+  );
+  await context.close();
+});
