@@ -28,6 +28,12 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Origins (`https://chat.example.com`) whose pages may open WebSockets,
+    /// comma-separated. Empty: only pages served by Parlor itself (the
+    /// `Origin` must name the host the request was sent to).
+    #[arg(long, env = "PARLOR_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// Key that signs the session cookie (at least 32 bytes). Without one a
     /// random key is generated and cookies do not survive a restart.
     #[arg(long, env = "PARLOR_SECRET_KEY", hide_env_values = true)]

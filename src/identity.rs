@@ -1,5 +1,6 @@
-//! The session cookie: a signed, HttpOnly cookie that remembers a person's
-//! display name between visits and for the WebSocket handshake.
+//! Cookies: the signed, HttpOnly session cookie that remembers a person's
+//! display name between visits and for the WebSocket handshake, and the
+//! CSRF token that HTML forms must echo.
 
 use actix_web::cookie::{time::Duration, Cookie, CookieJar, Key, SameSite};
 use actix_web::HttpRequest;
@@ -34,6 +35,36 @@ pub fn name_cookie(name: &DisplayName, key: &Key, secure: bool) -> Cookie<'stati
     jar.delta().next().expect("the cookie just added").clone()
 }
 
+pub const CSRF_COOKIE: &str = "parlor_csrf";
+pub const CSRF_FIELD: &str = "csrf";
+
+/// The visitor's CSRF token, and the cookie to set when it is new. Forms carry
+/// it in a hidden field; a POST from another site cannot read the cookie, so
+/// it cannot put the matching value in its form (double-submit).
+pub fn csrf_token(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
+    if let Some(cookie) = req.cookie(CSRF_COOKIE).filter(|c| c.value().len() == 64) {
+        return (cookie.value().to_string(), None);
+    }
+    let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let cookie =
+        Cookie::build(CSRF_COOKIE, token.clone()).path("/").http_only(true).same_site(SameSite::Strict).finish();
+    (token, Some(cookie))
+}
+
+/// Whether a form's `csrf` field matches the visitor's CSRF cookie.
+pub fn csrf_valid(req: &HttpRequest, submitted: Option<&str>) -> bool {
+    match (req.cookie(CSRF_COOKIE), submitted) {
+        (Some(cookie), Some(given)) => constant_time_eq(cookie.value().as_bytes(), given.as_bytes()),
+        _ => false,
+    }
+}
+
+/// Compares without stopping at the first difference, so response timing does
+/// not reveal how much of a guessed secret was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn from_hex(hex: &str) -> Option<String> {
     if !hex.len().is_multiple_of(2) {
         return None;
@@ -45,7 +76,15 @@ fn from_hex(hex: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::from_hex;
+    use super::{constant_time_eq, from_hex};
+
+    #[test]
+    fn compares_secrets() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
 
     #[test]
     fn hex_round_trip() {

@@ -28,6 +28,7 @@ pub struct AppState {
     pub templates: Tera,
     pub limits: Arc<SessionLimits>,
     pub admin_token: Option<String>,
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +95,11 @@ impl Application {
                 rate_burst: settings.rate_burst,
             }),
             admin_token: settings.admin_token.clone().filter(|t| !t.is_empty()),
+            allowed_origins: settings
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .collect(),
         });
 
         let listener = TcpListener::bind(&settings.bind)

@@ -10,6 +10,7 @@ use tera::Context;
 use super::pages::render;
 use crate::chat::server::ListRooms;
 use crate::error::ChatError;
+use crate::identity;
 use crate::startup::AppState;
 
 pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
@@ -36,29 +37,10 @@ fn bearer_matches(req: &HttpRequest, token: &str) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .is_some_and(|(_, given)| constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
-}
-
-/// Compares without stopping at the first difference, so response timing does
-/// not reveal how much of a guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        .is_some_and(|(_, given)| identity::constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     accept.contains("application/json") || req.query_string().split('&').any(|p| p == "format=json")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn compares_tokens() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
-    }
 }

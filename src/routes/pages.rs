@@ -62,11 +62,17 @@ async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form
         Err(_) => Vec::new(),
     };
     let cookie_name = identity::display_name(req, &state.key);
+    let (csrf, new_csrf_cookie) = identity::csrf_token(req);
     let mut context = Context::new();
     context.insert("rooms", &rooms);
     context.insert("name", &form.name.as_deref().or(cookie_name.as_ref().map(|n| n.as_str())));
     context.insert("form", form);
-    render(state, status, "home.html", &context)
+    context.insert("csrf", &csrf);
+    let mut page = render(state, status, "home.html", &context);
+    if let Some(cookie) = new_csrf_cookie {
+        let _ = page.add_cookie(&cookie);
+    }
+    page
 }
 
 /// `GET /`
@@ -74,9 +80,14 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     home_page(&req, &state, StatusCode::OK, &FieldErrors::default()).await
 }
 
-/// The home page again (400), with the errors next to their fields.
-pub async fn home_with_errors(req: &HttpRequest, state: &AppState, errors: &FieldErrors) -> HttpResponse {
-    home_page(req, state, StatusCode::BAD_REQUEST, errors).await
+/// The home page again, with the errors next to their fields.
+pub async fn home_with_errors(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    errors: &FieldErrors,
+) -> HttpResponse {
+    home_page(req, state, status, errors).await
 }
 
 /// `GET /chat/{room}`
@@ -85,7 +96,7 @@ pub async fn room(req: HttpRequest, path: web::Path<String>, state: web::Data<Ap
         Ok(room) => room,
         Err(e) => {
             let form = FieldErrors { room: Some(path.into_inner()), ..FieldErrors::room(&e) };
-            return home_with_errors(&req, &state, &form).await;
+            return home_with_errors(&req, &state, StatusCode::BAD_REQUEST, &form).await;
         }
     };
     let mut context = Context::new();

@@ -1,7 +1,7 @@
 //! Rooms over HTTP: create one, post into one, read its history, list the
 //! active ones.
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -21,6 +21,8 @@ pub struct CreateRoomRequest {
     room: Option<String>,
     /// A display name to remember in the session cookie.
     name: Option<String>,
+    /// Forms only: the CSRF token the form was rendered with.
+    csrf: Option<String>,
 }
 
 fn room_url(room: &RoomName) -> String {
@@ -67,9 +69,23 @@ pub async fn create_room(
     };
     let request = match request {
         Ok(request) => request,
-        Err(e) if !json => return Ok(pages::home_with_errors(&req, &state, &pages::FieldErrors::room(&e)).await),
+        Err(e) if !json => {
+            let errors = pages::FieldErrors::room(&e);
+            return Ok(pages::home_with_errors(&req, &state, StatusCode::BAD_REQUEST, &errors).await);
+        }
         Err(e) => return Err(e.into()),
     };
+    // A form can be posted from any site; only ours knows the token. (JSON
+    // needs a content type other sites cannot send without CORS consent.)
+    if !json && !identity::csrf_valid(&req, request.csrf.as_deref()) {
+        let expired = ChatError::BadRequest("the form had expired; please send it again".into());
+        let errors = pages::FieldErrors {
+            room: request.room.clone(),
+            name: request.name.clone(),
+            ..pages::FieldErrors::room(&expired)
+        };
+        return Ok(pages::home_with_errors(&req, &state, StatusCode::FORBIDDEN, &errors).await);
+    }
     let room = request.room.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let name = request.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
 
@@ -84,7 +100,7 @@ pub async fn create_room(
                 room_error: room_result.err().map(|e| e.to_string()),
                 name_error: name_result.err().map(|e| e.to_string()),
             };
-            return Ok(pages::home_with_errors(&req, &state, &errors).await);
+            return Ok(pages::home_with_errors(&req, &state, StatusCode::BAD_REQUEST, &errors).await);
         }
         (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };

@@ -3,6 +3,7 @@
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
@@ -15,6 +16,12 @@ pub async fn connect(
     stream: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    if !origin_allowed(&req, &state.allowed_origins) {
+        return Ok(HttpResponse::Forbidden().json(serde_json::json!({
+            "error": "forbidden_origin",
+            "message": "pages from this origin may not open Parlor WebSockets",
+        })));
+    }
     let session = WsSession::new(
         state.chat.clone(),
         state.pool.clone(),
@@ -23,6 +30,19 @@ pub async fn connect(
         duplicate_socket(&req),
     );
     ws::WsResponseBuilder::new(session, &req, stream).frame_size(state.limits.max_frame_bytes).start()
+}
+
+/// Another site's page must not open a socket that carries our visitor's
+/// cookie. Browsers always send `Origin` on a WebSocket handshake; clients
+/// without one (bots, tools) have no visitor's cookie to abuse.
+fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else { return true };
+    let Ok(origin) = origin.to_str() else { return false };
+    if allowed.is_empty() {
+        let host = req.connection_info().host().to_ascii_lowercase();
+        return origin.split_once("://").is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host));
+    }
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
 }
 
 /// A second handle to this connection's socket. A client that stops reading

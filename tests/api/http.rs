@@ -6,14 +6,41 @@ use crate::helpers::{ids, spawn_app, spawn_app_with, WsClient, ADMIN_TOKEN};
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 
-/// Posts the home form and returns the response's `Set-Cookie` pair.
+/// What a browser holds after loading the home page: its CSRF cookie and
+/// the token the form carries.
+async fn home_form_token(app: &crate::helpers::TestApp) -> (String, String) {
+    let mut resp = app.http().get(app.url("/")).send().await.expect("GET /");
+    let cookie = set_cookie(&resp, "parlor_csrf").expect("a CSRF cookie");
+    let html = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
+    let token = html.split(r#"name="csrf" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+    (cookie, token.to_string())
+}
+
+/// The `name=value` of a cookie the response sets, exactly as a browser keeps it.
+fn set_cookie(resp: &awc::ClientResponse<impl Sized>, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+}
+
+/// Posts the home form as a browser does (with the page's CSRF token) and
+/// returns the status, the session cookie set, the redirect and the body.
 async fn form_post(
     app: &crate::helpers::TestApp,
     fields: &[(&str, &str)],
 ) -> (u16, Option<String>, Option<String>, String) {
-    let mut resp = app.http().post(app.url("/create_room")).send_form(&fields).await.expect("POST form");
-    // As a browser does: the cookie's `name=value` exactly as set.
-    let cookie = resp.headers().get("set-cookie").map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+    let (csrf_cookie, token) = home_form_token(app).await;
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    form.push(("csrf", &token));
+    let mut resp = app
+        .http()
+        .post(app.url("/create_room"))
+        .insert_header(("Cookie", csrf_cookie))
+        .send_form(&form)
+        .await
+        .expect("POST form");
+    let cookie = set_cookie(&resp, "parlor_session");
     let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_string());
     let body = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
     (resp.status().as_u16(), cookie, location, body)
@@ -282,4 +309,67 @@ async fn unknown_routes_answer_json_404() {
     let app = spawn_app().await;
     let (status, body) = app.get_json("/no/such/page").await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}
+
+#[actix_web::test]
+async fn forms_without_the_pages_csrf_token_are_refused() {
+    let app = spawn_app().await;
+    let (csrf_cookie, token) = home_form_token(&app).await;
+    let attempts: [(Option<&str>, Option<&str>); 3] = [
+        // Another site's form: no cookie (SameSite=Strict), no token.
+        (None, None),
+        // A guessed token.
+        (Some(&csrf_cookie), Some("forged")),
+        // A token without the cookie it belongs to.
+        (None, Some(token.as_str())),
+    ];
+    for (cookie, given) in attempts {
+        let mut req = app.http().post(app.url("/create_room"));
+        if let Some(cookie) = cookie {
+            req = req.insert_header(("Cookie", cookie.to_string()));
+        }
+        let mut form = vec![("name", "mallory"), ("room", "csrf-target")];
+        if let Some(given) = given {
+            form.push(("csrf", given));
+        }
+        let mut resp = req.send_form(&form).await.unwrap();
+        assert_eq!(resp.status(), 403, "{cookie:?} {given:?}");
+        assert!(set_cookie(&resp, "parlor_session").is_none(), "no name was set");
+        let html = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
+        assert!(html.contains("the form had expired"), "the page says why");
+    }
+    let (_, body) = app.get_json("/api/rooms/csrf-target/messages").await;
+    assert_eq!(body["error"], "unknown_room", "no room was created");
+}
+
+#[actix_web::test]
+async fn websockets_from_other_sites_are_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = spawn_app().await;
+    let handshake = |origin: Option<String>| {
+        let mut request = app.ws_url.as_str().into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request.headers_mut().insert("Origin", origin.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    let foreign = handshake(Some("http://evil.example".into())).await;
+    match foreign {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("a foreign origin was let in: {other:?}"),
+    }
+    let own = app.address.clone();
+    assert!(handshake(Some(own)).await.is_ok(), "our own pages may connect");
+    assert!(handshake(None).await.is_ok(), "non-browser clients send no Origin");
+
+    // With a configured list, exactly the origins on it.
+    let app = spawn_app_with(|s| s.allowed_origins = vec!["https://chat.example.com".into()]).await;
+    let allowed = |origin: &str| {
+        let mut request = app.ws_url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert("Origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    assert!(allowed("https://chat.example.com").await.is_ok());
+    assert!(allowed("https://chat.example.com.evil.example").await.is_err());
+    assert!(allowed(&app.address).await.is_err(), "the list replaces the default");
 }
