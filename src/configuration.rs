@@ -39,6 +39,15 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 
+    /// Whether people may chat without an account (under a display name of
+    /// their choice that no registered user has).
+    #[arg(long, env = "PARLOR_GUESTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub guests: bool,
+
+    /// Hours a login lasts.
+    #[arg(long, env = "PARLOR_SESSION_HOURS", default_value_t = 720)]
+    pub session_hours: u64,
+
     /// Largest message text, in bytes.
     #[arg(long, env = "PARLOR_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub max_message_bytes: usize,
@@ -96,6 +105,10 @@ impl Settings {
         // cannot change what tests run with.
         let matches = Self::command().mut_args(|arg| arg.env(Resettable::Reset)).get_matches_from(["parlor"]);
         Self::from_arg_matches(&matches).expect("the defaults are valid settings")
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_hours * 3600)
     }
 
     pub fn db_timeout(&self) -> Duration {

@@ -24,6 +24,8 @@ pub enum ChatError {
     #[error("{0}")]
     RateLimited(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
@@ -41,6 +43,7 @@ impl ChatError {
             Self::UnknownRoom(_) => "unknown_room",
             Self::TooManyRooms(_) => "too_many_rooms",
             Self::RateLimited(_) => "rate_limited",
+            Self::Unauthorized(_) => "unauthorized",
             Self::Unavailable(_) | Self::Database(_) => "unavailable",
         }
     }
@@ -92,6 +95,7 @@ impl ResponseError for ChatError {
             Self::TooManyRooms(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -5,7 +5,9 @@
 use actix_web::cookie::{time::Duration, Cookie, CookieJar, Key, SameSite};
 use actix_web::HttpRequest;
 
+use crate::accounts::{self, User};
 use crate::domain::DisplayName;
+use crate::startup::AppState;
 
 pub const COOKIE_NAME: &str = "parlor_session";
 
@@ -33,6 +35,44 @@ pub fn name_cookie(name: &DisplayName, key: &Key, secure: bool) -> Cookie<'stati
     let mut jar = CookieJar::new();
     jar.signed_mut(key).add(cookie);
     jar.delta().next().expect("the cookie just added").clone()
+}
+
+pub const AUTH_COOKIE: &str = "parlor_auth";
+
+/// The login token from a validly signed auth cookie.
+pub fn auth_token(req: &HttpRequest, key: &Key) -> Option<String> {
+    let mut jar = CookieJar::new();
+    jar.add_original(req.cookie(AUTH_COOKIE)?);
+    Some(jar.signed(key).get(AUTH_COOKIE)?.value().to_string())
+}
+
+/// The cookie that carries a login: signed, HttpOnly, gone when the login expires.
+pub fn auth_cookie(token: &str, key: &Key, secure: bool, ttl: std::time::Duration) -> Cookie<'static> {
+    let cookie = Cookie::build(AUTH_COOKIE, token.to_string())
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)))
+        .finish();
+    let mut jar = CookieJar::new();
+    jar.signed_mut(key).add(cookie);
+    jar.delta().next().expect("the cookie just added").clone()
+}
+
+/// Who is logged in on this request, if anyone: a live, unrevoked session
+/// of a user who is not banned. One database query, off the worker thread.
+pub async fn current_user(req: &HttpRequest, state: &AppState) -> Option<User> {
+    let token = auth_token(req, &state.key)?;
+    let pool = state.pool.clone();
+    match actix_web::web::block(move || accounts::user_of(&pool, &token)).await {
+        Ok(Ok(user)) => user,
+        Ok(Err(e)) => {
+            log::warn!("checking a login: {e}");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 pub const CSRF_COOKIE: &str = "parlor_csrf";

@@ -7,6 +7,7 @@
 //! - `domain`: validated names and texts
 //! - `startup` / `configuration`: how the pieces are put together
 
+pub mod accounts;
 pub mod chat;
 pub mod configuration;
 pub mod db;
@@ -14,5 +15,6 @@ pub mod domain;
 pub mod error;
 pub mod identity;
 pub mod protocol;
+pub mod rate_limit;
 pub mod routes;
 pub mod startup;

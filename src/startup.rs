@@ -13,12 +13,17 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
 use tera::Tera;
 
+use crate::accounts::NameRegistry;
 use crate::chat::server::{self, ChatServer, Persisted};
-use crate::chat::session::SessionLimits;
+use crate::chat::session::SessionSettings;
 use crate::configuration::Settings;
 use crate::db::{self, writer, DbPool};
 use crate::domain::RoomName;
+use crate::rate_limit::KeyedLimiter;
 use crate::routes;
+
+/// The largest message limit allowed: every backend's text column holds it.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -26,9 +31,21 @@ pub struct AppState {
     pub pool: DbPool,
     pub key: Key,
     pub templates: Tera,
-    pub limits: Arc<SessionLimits>,
+    pub limits: Arc<SessionSettings>,
     pub admin_token: Option<String>,
     pub allowed_origins: Vec<String>,
+    pub accounts: AccountSettings,
+}
+
+/// How people log in.
+pub struct AccountSettings {
+    pub registry: Arc<NameRegistry>,
+    pub session_ttl: Duration,
+    /// Login attempts per account: 5 at once, then one every 12 seconds.
+    pub attempts_per_name: KeyedLimiter<String>,
+    /// Log-in and sign-up attempts per address: 20 at once, then one every 3
+    /// seconds (an office behind one address has several people).
+    pub attempts_per_ip: KeyedLimiter<std::net::IpAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +58,8 @@ pub enum StartupError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("the message size limit must be 1 to {0} bytes")]
+    MessageLimit(usize),
     #[error("PARLOR_SECRET_KEY must be at least 32 bytes long")]
     WeakSecret,
     #[error("cannot load the page templates: {0}")]
@@ -67,9 +86,14 @@ impl Application {
     /// Port 0 in `settings.bind` picks a free port; see `address()`.
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
         let key = signing_key(settings.secret_key.as_deref())?;
+        if !(1..=MAX_MESSAGE_BYTES).contains(&settings.max_message_bytes) {
+            return Err(StartupError::MessageLimit(MAX_MESSAGE_BYTES));
+        }
         let pool = db::connect(&settings.database_url, settings.db_pool_size, settings.db_timeout())?;
         let known_rooms = load_rooms(&pool)?;
-        log::info!("message log: {} ({} rooms)", settings.database_url, known_rooms.len());
+        let registry = NameRegistry::new(db::accounts::all_name_keys(&mut *pool.get()?)?);
+        let shown = db::DatabaseUrl::parse(&settings.database_url).map(|u| u.display()).unwrap_or_default();
+        log::info!("message log: {shown} ({} rooms)", known_rooms.len());
 
         let (write_queue, history_on_join) = (settings.write_queue, settings.history_on_join);
         let mut writer_thread = None;
@@ -80,12 +104,15 @@ impl Application {
             ChatServer::new(known_rooms, tx, history_on_join)
         });
 
+        let registry = Arc::new(registry);
         let state = web::Data::new(AppState {
             chat: chat.clone(),
             pool,
             key,
             templates: routes::pages::templates()?,
-            limits: Arc::new(SessionLimits {
+            limits: Arc::new(SessionSettings {
+                guests: settings.guests,
+                registry: registry.clone(),
                 max_message_bytes: settings.max_message_bytes,
                 max_frame_bytes: settings.max_frame_bytes(),
                 heartbeat_interval: settings.heartbeat_interval(),
@@ -95,6 +122,12 @@ impl Application {
                 rate_burst: settings.rate_burst,
             }),
             admin_token: settings.admin_token.clone().filter(|t| !t.is_empty()),
+            accounts: AccountSettings {
+                registry,
+                session_ttl: settings.session_ttl(),
+                attempts_per_name: KeyedLimiter::new(1.0 / 12.0, 5.0),
+                attempts_per_ip: KeyedLimiter::new(1.0 / 3.0, 20.0),
+            },
             allowed_origins: settings
                 .allowed_origins
                 .iter()

@@ -18,6 +18,7 @@ use bytestring::ByteString;
 use super::history::{HistoryPlan, HistoryQuery};
 use super::message::now_ms;
 use super::ChatMessage;
+use crate::accounts::name_key;
 use crate::db::writer::{Watermarks, WriteOp};
 use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
@@ -65,6 +66,7 @@ pub struct Join {
     pub session: SessionId,
     pub room: RoomName,
     pub name: DisplayName,
+    pub who: Who,
     pub since: Option<i64>,
 }
 
@@ -146,8 +148,17 @@ pub struct Persisted(pub Watermarks);
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// Whose a name in a room is: an account's (the same in every tab), or one
+/// guest connection's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    User(String),
+    Guest(SessionId),
+}
+
 struct Member {
     name: DisplayName,
+    who: Who,
     addr: Recipient<Push>,
 }
 
@@ -387,7 +398,7 @@ impl ChatServer {
     }
 
     fn join(&mut self, msg: Join) -> Result<(), ChatError> {
-        let Join { session, room: room_name, name, since } = msg;
+        let Join { session, room: room_name, name, who, since } = msg;
         let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
         if self.writer.is_none() {
             return Err(shutting_down());
@@ -396,9 +407,16 @@ impl ChatServer {
             return Err(ChatError::TooManyRooms(MAX_ROOMS_PER_SESSION));
         }
         let addr = entry.addr.clone();
+        let key = name_key(&name);
+        let taken = self.rooms.get(&room_name).is_some_and(|room| {
+            room.members.iter().any(|(id, m)| *id != session && m.who != who && name_key(&m.name) == key)
+        });
+        if taken {
+            return Err(ChatError::InvalidName(format!("someone called '{name}' is already in this room")));
+        }
         self.ensure_room(&room_name, Some(&name))?;
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
-        let previous = room.members.insert(session, Member { name: name.clone(), addr });
+        let previous = room.members.insert(session, Member { name: name.clone(), who, addr });
         let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.history_on_join };
         let plan = query.plan(&room_name, room.tail.iter(), room.db_below());
         let members = room.member_names();

@@ -14,15 +14,21 @@ use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use bytestring::ByteString;
 
 use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery};
-use super::server::{self, ChatServer, Push, SessionId};
+use super::server::{self, ChatServer, Push, SessionId, Who};
+use crate::accounts::{name_key, NameRegistry, User};
 use crate::db::DbPool;
 use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::protocol::{ClientFrame, MessageView, ServerFrame};
+use crate::rate_limit::TokenBucket;
 
-/// The limits every session applies; built once from the settings.
+/// What every session applies; built once from the settings.
 #[derive(Debug, Clone)]
-pub struct SessionLimits {
+pub struct SessionSettings {
+    /// Whether people without an account may join rooms.
+    pub guests: bool,
+    /// Registered names, which guests may not use.
+    pub registry: Arc<NameRegistry>,
     pub max_message_bytes: usize,
     pub max_frame_bytes: usize,
     pub heartbeat_interval: Duration,
@@ -57,13 +63,21 @@ enum Fragments {
     Binary,
 }
 
+/// Who is on the other end of a connection, as the handshake established it.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// Logged in: every message is theirs, whatever a frame says.
+    User(User),
+    /// A guest, with the name from their name cookie, if any.
+    Guest { cookie_name: Option<DisplayName> },
+}
+
 pub struct WsSession {
     id: SessionId,
     server: Addr<ChatServer>,
     pool: DbPool,
-    limits: Arc<SessionLimits>,
-    /// The name from the session cookie, used when `join_room` has none.
-    cookie_name: Option<DisplayName>,
+    limits: Arc<SessionSettings>,
+    identity: Identity,
     /// Handed to the ChatServer when the session starts.
     socket: Option<Arc<OwnedFd>>,
     last_heard: Instant,
@@ -80,8 +94,8 @@ impl WsSession {
     pub fn new(
         server: Addr<ChatServer>,
         pool: DbPool,
-        limits: Arc<SessionLimits>,
-        cookie_name: Option<DisplayName>,
+        limits: Arc<SessionSettings>,
+        identity: Identity,
         socket: Option<Arc<OwnedFd>>,
     ) -> Self {
         Self {
@@ -91,7 +105,7 @@ impl WsSession {
             sends: TokenBucket::new(limits.rate_per_sec, limits.rate_burst),
             commands: TokenBucket::new(COMMAND_RATE, COMMAND_BURST),
             limits,
-            cookie_name,
+            identity,
             socket,
             last_heard: Instant::now(),
             last_typing: HashMap::new(),
@@ -177,19 +191,12 @@ impl WsSession {
         match frame {
             ClientFrame::JoinRoom { room, name, since } => {
                 let room = RoomName::parse(room)?;
-                let name = match name {
-                    Some(name) => DisplayName::parse(name)?,
-                    None => self.cookie_name.clone().ok_or_else(|| {
-                        ChatError::InvalidName(
-                            "a display name is required: send `name` or choose one on the home page".into(),
-                        )
-                    })?,
-                };
+                let (name, who) = self.who_joins(name.as_deref())?;
                 if since.is_some_and(|s| s < 0) {
                     return Err(ChatError::BadRequest("`since` must not be negative".into()));
                 }
                 let since = *since;
-                self.server.do_send(server::Join { session, room, name, since });
+                self.server.do_send(server::Join { session, room, name, who, since });
             }
             ClientFrame::LeaveRoom { room } => {
                 let room = RoomName::parse(room)?;
@@ -227,6 +234,34 @@ impl WsSession {
             ClientFrame::Ping => self.emit(ServerFrame::Pong.to_text(), ctx),
         }
         Ok(())
+    }
+
+    /// The name this connection joins under, and whose it is. A logged-in
+    /// user is always their account's name; a guest picks one that no
+    /// registered user has.
+    fn who_joins(&self, asked: Option<&str>) -> Result<(DisplayName, Who), ChatError> {
+        match &self.identity {
+            Identity::User(user) => Ok((user.name.clone(), Who::User(name_key(&user.name)))),
+            Identity::Guest { .. } if !self.limits.guests => {
+                Err(ChatError::Unauthorized("this server has no guest access: log in to chat".into()))
+            }
+            Identity::Guest { cookie_name } => {
+                let name = match asked {
+                    Some(name) => DisplayName::parse(name)?,
+                    None => cookie_name.clone().ok_or_else(|| {
+                        ChatError::InvalidName(
+                            "a display name is required: send `name` or choose one on the home page".into(),
+                        )
+                    })?,
+                };
+                if self.limits.registry.is_registered(&name) {
+                    return Err(ChatError::InvalidName(format!(
+                        "'{name}' belongs to a registered user: log in to use it"
+                    )));
+                }
+                Ok((name, Who::Guest(self.id)))
+            }
+        }
     }
 
     /// Writes a history answer once it is complete. Completing it may take a
@@ -393,57 +428,5 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
                 Self::close(ctx, CloseCode::Protocol, "protocol error");
             }
         }
-    }
-}
-
-/// Allows `burst` sends at once and `rate` per second after that.
-#[derive(Debug)]
-struct TokenBucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    at: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate: f64, burst: f64) -> Self {
-        Self { rate, burst: burst.max(1.0), tokens: burst.max(1.0), at: Instant::now() }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        if self.rate <= 0.0 {
-            return true;
-        }
-        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TokenBucket;
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn bucket_allows_burst_then_rate() {
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(2.0, 3.0);
-        assert!((0..3).all(|_| bucket.take(start)));
-        assert!(!bucket.take(start));
-        assert!(bucket.take(start + Duration::from_millis(500)));
-        assert!(!bucket.take(start + Duration::from_millis(600)));
-    }
-
-    #[test]
-    fn zero_rate_is_unlimited() {
-        let mut bucket = TokenBucket::new(0.0, 1.0);
-        assert!((0..1000).all(|_| bucket.take(Instant::now())));
     }
 }

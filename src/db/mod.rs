@@ -20,6 +20,7 @@ macro_rules! insert_ignoring_existing {
     }};
 }
 
+pub mod accounts;
 pub mod messages;
 pub mod rooms;
 pub mod schema;

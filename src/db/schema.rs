@@ -19,4 +19,25 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(messages, rooms,);
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_key -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    users (name_key) {
+        name_key -> Text,
+        name -> Text,
+        password_hash -> Text,
+        is_admin -> SmallInt,
+        banned_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(messages, rooms, sessions, users,);

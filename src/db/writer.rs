@@ -24,6 +24,9 @@ use crate::error::ChatError;
 /// Rows written per transaction at most. Large enough that a backlog drains
 /// in few commits, small enough to keep one transaction short.
 const MAX_BATCH: usize = 1024;
+/// And at most about this many bytes of text, well under MySQL's default
+/// 16 MiB statement limit whatever the message size limit.
+const MAX_BATCH_BYTES: usize = 4 << 20;
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
@@ -31,6 +34,15 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 pub enum WriteOp {
     CreateRoom { name: RoomName, created_at_ms: i64, created_by: Option<Arc<str>> },
     Message(Arc<ChatMessage>),
+}
+
+impl WriteOp {
+    fn text_len(&self) -> usize {
+        match self {
+            Self::CreateRoom { .. } => 0,
+            Self::Message(m) => m.text.len(),
+        }
+    }
 }
 
 /// For each room in a committed batch, the highest message id now durable.
@@ -60,8 +72,13 @@ fn run(pool: &DbPool, rx: &Receiver<WriteOp>, on_persisted: &dyn Fn(Watermarks))
     // meanwhile. Under light load a message is written at once; under heavy
     // load batches grow by themselves while the previous commit runs.
     while let Ok(op) = rx.recv() {
+        let mut bytes = op.text_len();
         batch.push(op);
-        batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            let Ok(op) = rx.try_recv() else { break };
+            bytes += op.text_len();
+            batch.push(op);
+        }
         let mut wait = FIRST_RETRY;
         loop {
             let result = match conn.as_mut() {

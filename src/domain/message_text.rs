@@ -9,6 +9,11 @@ impl MessageText {
         if raw.trim().is_empty() {
             return Err(ChatError::BadRequest("message text must not be empty".into()));
         }
+        // Control characters other than tab and line breaks have no place in
+        // chat, and NUL cannot be stored at all by PostgreSQL.
+        if raw.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+            return Err(ChatError::BadRequest("message text must not contain control characters".into()));
+        }
         if raw.len() > max_bytes {
             return Err(ChatError::TooLarge(format!("message text is {} bytes; the limit is {max_bytes}", raw.len())));
         }
@@ -57,6 +62,9 @@ mod tests {
         assert!(matches!(MessageText::parse(" \n ".into(), 10), Err(ChatError::BadRequest(_))));
         assert!(matches!(MessageText::parse("x".repeat(11), 10), Err(ChatError::TooLarge(_))));
         assert!(MessageText::parse("x".repeat(10), 10).is_ok());
+        assert!(matches!(MessageText::parse("a\u{0}b".into(), 10), Err(ChatError::BadRequest(_))));
+        assert!(matches!(MessageText::parse("bell\u{7}".into(), 10), Err(ChatError::BadRequest(_))));
+        assert!(MessageText::parse("tab\tand\r\nlines".into(), 100).is_ok());
     }
 
     #[test]

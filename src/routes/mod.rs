@@ -1,5 +1,6 @@
 //! HTTP routes, one file per area.
 
+pub mod accounts;
 pub mod admin;
 pub mod health;
 pub mod pages;
@@ -28,6 +29,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/rooms", web::get().to(rooms::active_rooms))
         .route("/api/rooms/{room}/messages", web::get().to(rooms::messages))
         .route("/admin/rooms", web::get().to(admin::rooms))
+        .route("/signup", web::get().to(accounts::signup_page))
+        .route("/signup", web::post().to(accounts::sign_up))
+        .route("/login", web::get().to(accounts::login_page))
+        .route("/login", web::post().to(accounts::log_in))
+        .route("/logout", web::post().to(accounts::log_out))
         .route("/healthz", web::get().to(health::check))
         .default_service(web::to(not_found));
 }

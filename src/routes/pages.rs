@@ -19,6 +19,7 @@ pub fn templates() -> Result<Tera, tera::Error> {
         ("home.html", include_str!("../../templates/home.html")),
         ("room.html", include_str!("../../templates/room.html")),
         ("admin_rooms.html", include_str!("../../templates/admin_rooms.html")),
+        ("account.html", include_str!("../../templates/account.html")),
     ])?;
     Ok(tera)
 }
@@ -61,11 +62,15 @@ async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form
         Ok(rooms) => rooms.into_iter().map(|r| RoomListing { name: r.name, members: r.members.len() }).collect(),
         Err(_) => Vec::new(),
     };
+    let user = identity::current_user(req, state).await;
     let cookie_name = identity::display_name(req, &state.key);
     let (csrf, new_csrf_cookie) = identity::csrf_token(req);
     let mut context = Context::new();
     context.insert("rooms", &rooms);
-    context.insert("name", &form.name.as_deref().or(cookie_name.as_ref().map(|n| n.as_str())));
+    context.insert("user", &user.as_ref().map(|u| u.name.as_str()));
+    let name =
+        user.as_ref().map(|u| u.name.as_str()).or(form.name.as_deref()).or(cookie_name.as_ref().map(|n| n.as_str()));
+    context.insert("name", &name);
     context.insert("form", form);
     context.insert("csrf", &csrf);
     let mut page = render(state, status, "home.html", &context);

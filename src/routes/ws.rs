@@ -7,7 +7,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
-use crate::chat::session::WsSession;
+use crate::chat::session::{Identity, WsSession};
 use crate::identity;
 use crate::startup::{AppState, ConnSocket};
 
@@ -22,13 +22,12 @@ pub async fn connect(
             "message": "pages from this origin may not open Parlor WebSockets",
         })));
     }
-    let session = WsSession::new(
-        state.chat.clone(),
-        state.pool.clone(),
-        state.limits.clone(),
-        identity::display_name(&req, &state.key),
-        duplicate_socket(&req),
-    );
+    let identity = match identity::current_user(&req, &state).await {
+        Some(user) => Identity::User(user),
+        None => Identity::Guest { cookie_name: identity::display_name(&req, &state.key) },
+    };
+    let session =
+        WsSession::new(state.chat.clone(), state.pool.clone(), state.limits.clone(), identity, duplicate_socket(&req));
     ws::WsResponseBuilder::new(session, &req, stream).frame_size(state.limits.max_frame_bytes).start()
 }
 

@@ -77,6 +77,16 @@ async fn empty_text() {
 }
 
 #[actix_web::test]
+async fn control_characters_in_text() {
+    let app = spawn_app().await;
+    // NUL would be unstorable in PostgreSQL: it must never reach the log.
+    rejected(&app, text(json!({"type": "send_message", "room": "lobby", "text": "a\u{0}b"})), "bad_request").await;
+    let (status, body) =
+        app.post_json("/store_message", &json!({"room": "lobby", "user": "bot", "text": "bell\u{7}"})).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+}
+
+#[actix_web::test]
 async fn invalid_room_name() {
     let app = spawn_app().await;
     rejected(&app, text(json!({"type": "join_room", "room": "Not A Room!", "name": "x"})), "invalid_room").await;

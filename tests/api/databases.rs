@@ -184,7 +184,12 @@ impl Drop for TestDatabase {
             Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
             _ => format!("DROP DATABASE IF EXISTS {name}"),
         };
-        if let Err(e) = connect(admin).batch_execute(&drop_sql) {
+        // Never panic here: this may run while a failed test unwinds.
+        let dropped = DatabaseUrl::parse(admin)
+            .map_err(|e| e.to_string())
+            .and_then(|url| db::establish(&url).map_err(|e| e.to_string()))
+            .and_then(|mut conn| conn.batch_execute(&drop_sql).map_err(|e| e.to_string()));
+        if let Err(e) = dropped {
             eprintln!("could not drop test database {name}: {e}");
         }
     }

@@ -37,6 +37,10 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.admin_token = Some(ADMIN_TOKEN.into());
     settings.secret_key = Some("a test secret that is long enough to sign cookies".into());
     settings.rate_per_sec = 0.0;
+    // Tests send bursts without reading in between, which real clients'
+    // rate limit rules out; a roomy queue keeps them from counting as slow
+    // consumers on a busy machine. The slow-consumer test sets its own.
+    settings.session_queue = 4096;
     settings.workers = Some(2);
     settings
 }
@@ -286,4 +290,27 @@ pub fn server_socket_inode(server_port: u16, client_port: u16) -> Option<u64> {
         let here = (port(cols.get(1)?)?, port(cols.get(2)?)?);
         (here == (server_port, client_port)).then(|| cols.get(9)?.parse().ok()).flatten()
     })
+}
+
+/// What a browser holds after loading the home page: its CSRF cookie and
+/// the token the form carries.
+pub async fn home_form_token(app: &TestApp) -> (String, String) {
+    form_token(app, "/").await
+}
+
+/// The CSRF cookie and token of the form on the page at `path`.
+pub async fn form_token(app: &TestApp, path: &str) -> (String, String) {
+    let mut resp = app.http().get(app.url(path)).send().await.expect("GET a form page");
+    let cookie = set_cookie(&resp, "parlor_csrf").expect("a CSRF cookie");
+    let html = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
+    let token = html.split(r#"name="csrf" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+    (cookie, token.to_string())
+}
+
+/// The `name=value` of a cookie the response sets, exactly as a browser keeps it.
+pub fn set_cookie(resp: &awc::ClientResponse<impl Sized>, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
 }

@@ -2,27 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{ids, spawn_app, spawn_app_with, WsClient, ADMIN_TOKEN};
+use crate::helpers::{home_form_token, ids, set_cookie, spawn_app, spawn_app_with, WsClient, ADMIN_TOKEN};
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
-
-/// What a browser holds after loading the home page: its CSRF cookie and
-/// the token the form carries.
-async fn home_form_token(app: &crate::helpers::TestApp) -> (String, String) {
-    let mut resp = app.http().get(app.url("/")).send().await.expect("GET /");
-    let cookie = set_cookie(&resp, "parlor_csrf").expect("a CSRF cookie");
-    let html = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
-    let token = html.split(r#"name="csrf" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap();
-    (cookie, token.to_string())
-}
-
-/// The `name=value` of a cookie the response sets, exactly as a browser keeps it.
-fn set_cookie(resp: &awc::ClientResponse<impl Sized>, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|pair| pair.starts_with(&format!("{name}=")))
-}
 
 /// Posts the home form as a browser does (with the page's CSRF token) and
 /// returns the status, the session cookie set, the redirect and the body.

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on a free port, real TCP, real
 //! WebSocket and HTTP clients, a real SQLite file per test.
 
+mod accounts;
 mod bad_input;
 mod chat;
 mod databases;

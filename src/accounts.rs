@@ -1,0 +1,179 @@
+//! Accounts: registered names with argon2id-hashed passwords, and logins
+//! (sessions) kept server-side so that logging out really ends them.
+//!
+//! The functions that touch the database block; call them on a blocking
+//! thread (`web::block`).
+
+use std::collections::HashSet;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use sha2::{Digest, Sha256};
+
+use crate::chat::message::now_ms;
+use crate::db::accounts::{self as queries, NewSession, NewUser, UserRow};
+use crate::db::DbPool;
+use crate::domain::DisplayName;
+use crate::error::ChatError;
+
+/// Someone logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: DisplayName,
+    pub is_admin: bool,
+}
+
+/// A password as typed: 8 to 128 characters.
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: String) -> Result<Self, ChatError> {
+        match raw.chars().count() {
+            0..=7 => Err(ChatError::BadRequest("the password must have at least 8 characters".into())),
+            129.. => Err(ChatError::BadRequest("the password must have at most 128 characters".into())),
+            _ => Ok(Self(raw)),
+        }
+    }
+}
+
+/// Names are unique regardless of case.
+pub fn name_key(name: &DisplayName) -> String {
+    name.as_str().to_lowercase()
+}
+
+/// The registered names (as keys), so that a guest's name can be checked
+/// without a database query on the hot path.
+#[derive(Debug, Default)]
+pub struct NameRegistry(RwLock<HashSet<String>>);
+
+impl NameRegistry {
+    pub fn new(keys: impl IntoIterator<Item = String>) -> Self {
+        Self(RwLock::new(keys.into_iter().collect()))
+    }
+
+    pub fn is_registered(&self, name: &DisplayName) -> bool {
+        self.0.read().expect("registry lock").contains(&name_key(name))
+    }
+
+    fn add(&self, key: String) {
+        self.0.write().expect("registry lock").insert(key);
+    }
+}
+
+/// argon2id with the crate's defaults, the parameters OWASP recommends
+/// (19 MiB, 2 passes, 1 lane).
+fn hash_password(password: &Password) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default().hash_password(password.0.as_bytes(), &salt).expect("argon2 hashes any password").to_string()
+}
+
+/// Checks a password against a stored hash. Without a user the same work is
+/// done against a fixed hash, so an unknown name takes as long to refuse as a
+/// wrong password (the comparison inside argon2 is constant-time).
+fn verify_password(stored: Option<&str>, password: &Password) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password(&Password("not a real password".into())));
+    let hash = PasswordHash::new(stored.unwrap_or(dummy)).expect("stored hashes are valid PHC strings");
+    Argon2::default().verify_password(password.0.as_bytes(), &hash).is_ok() && stored.is_some()
+}
+
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn wrong_credentials() -> ChatError {
+    ChatError::Unauthorized("wrong name or password".into())
+}
+
+/// Starts a login for `user`: returns the token for the cookie.
+fn open_session(pool: &DbPool, user_key: &str, ttl: Duration) -> Result<String, ChatError> {
+    let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let now = now_ms();
+    let expires_at = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    let id_hash = token_hash(&token);
+    queries::insert_session(
+        &mut *pool.get()?,
+        &NewSession { id_hash: &id_hash, user_key, created_at: now, expires_at },
+    )?;
+    Ok(token)
+}
+
+fn to_user(row: UserRow) -> Option<User> {
+    Some(User { name: DisplayName::parse(&row.name).ok()?, is_admin: row.is_admin != 0 })
+}
+
+/// Registers `name` and logs it in.
+pub fn sign_up(
+    pool: &DbPool,
+    registry: &NameRegistry,
+    name: &DisplayName,
+    password: &Password,
+    ttl: Duration,
+) -> Result<String, ChatError> {
+    let key = name_key(name);
+    let hash = hash_password(password);
+    let user = NewUser { name_key: &key, name: name.as_str(), password_hash: &hash, is_admin: 0, created_at: now_ms() };
+    if !queries::insert_user(&mut *pool.get()?, &user)? {
+        return Err(ChatError::InvalidName(format!("the name '{name}' is taken")));
+    }
+    registry.add(key.clone());
+    open_session(pool, &key, ttl)
+}
+
+/// Logs `name` in; the same error for an unknown name and a wrong password.
+pub fn log_in(
+    pool: &DbPool,
+    name: &DisplayName,
+    password: &Password,
+    ttl: Duration,
+) -> Result<(String, User), ChatError> {
+    let row = queries::find_user(&mut *pool.get()?, &name_key(name))?;
+    if !verify_password(row.as_ref().map(|r| r.password_hash.as_str()), password) {
+        return Err(wrong_credentials());
+    }
+    let row = row.expect("verified against a stored hash");
+    if row.banned_at.is_some() {
+        return Err(ChatError::Unauthorized("this account is banned".into()));
+    }
+    let token = open_session(pool, &row.name_key, ttl)?;
+    let user = to_user(row).ok_or_else(wrong_credentials)?;
+    Ok((token, user))
+}
+
+/// Ends the login for good: the token no longer works, whoever holds it.
+pub fn log_out(pool: &DbPool, token: &str) -> Result<(), ChatError> {
+    queries::revoke_session(&mut *pool.get()?, &token_hash(token), now_ms())?;
+    Ok(())
+}
+
+/// Who holds `token`, if its session is live and the user not banned.
+pub fn user_of(pool: &DbPool, token: &str) -> Result<Option<User>, ChatError> {
+    let row = queries::live_session_user(&mut *pool.get()?, &token_hash(token), now_ms())?;
+    Ok(row.filter(|r| r.banned_at.is_none()).and_then(to_user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let right = Password::parse("correct horse".into()).unwrap();
+        let wrong = Password::parse("battery staple".into()).unwrap();
+        let hash = hash_password(&right);
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(Some(&hash), &right));
+        assert!(!verify_password(Some(&hash), &wrong));
+        assert!(!verify_password(None, &right), "no user: never a match");
+    }
+
+    #[test]
+    fn password_length() {
+        assert!(Password::parse("short".into()).is_err());
+        assert!(Password::parse("x".repeat(129)).is_err());
+        assert!(Password::parse("long enough".into()).is_ok());
+    }
+}

@@ -1,0 +1,144 @@
+//! Sign up, log in, log out: HTML forms, each carrying the CSRF token.
+
+use std::time::Instant;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use tera::Context;
+
+use super::pages::render;
+use crate::accounts::{self, Password};
+use crate::domain::DisplayName;
+use crate::error::ChatError;
+use crate::identity;
+use crate::startup::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    SignUp,
+    LogIn,
+}
+
+impl Mode {
+    fn path(self) -> &'static str {
+        match self {
+            Self::SignUp => "/signup",
+            Self::LogIn => "/login",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountForm {
+    name: String,
+    password: String,
+    csrf: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+/// The sign-up or log-in page, with `error` when the last attempt failed.
+fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    mode: Mode,
+    status: StatusCode,
+    name: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (csrf, new_cookie) = identity::csrf_token(req);
+    let mut context = Context::new();
+    context.insert("signup", &(mode == Mode::SignUp));
+    context.insert("action", mode.path());
+    context.insert("name", name);
+    context.insert("error", &error);
+    context.insert("csrf", &csrf);
+    let mut response = render(state, status, "account.html", &context);
+    if let Some(cookie) = new_cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+pub async fn signup_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    page(&req, &state, Mode::SignUp, StatusCode::OK, "", None)
+}
+
+pub async fn login_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    page(&req, &state, Mode::LogIn, StatusCode::OK, "", None)
+}
+
+pub async fn sign_up(req: HttpRequest, form: web::Form<AccountForm>, state: web::Data<AppState>) -> HttpResponse {
+    submit(req, form.into_inner(), state, Mode::SignUp).await
+}
+
+pub async fn log_in(req: HttpRequest, form: web::Form<AccountForm>, state: web::Data<AppState>) -> HttpResponse {
+    submit(req, form.into_inner(), state, Mode::LogIn).await
+}
+
+async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>, mode: Mode) -> HttpResponse {
+    let AccountForm { name, password, csrf } = form;
+    let again = |status, error: &str| page(&req, &state, mode, status, &name, Some(error));
+    if !identity::csrf_valid(&req, csrf.as_deref()) {
+        return again(StatusCode::FORBIDDEN, "the form had expired; please send it again");
+    }
+    // Guessing passwords is slowed per address and, for logins, per account.
+    let now = Instant::now();
+    let ip = req.peer_addr().map(|a| a.ip());
+    let ip_ok = ip.is_none_or(|ip| state.accounts.attempts_per_ip.take(&ip, now));
+    let name_ok = mode == Mode::SignUp || state.accounts.attempts_per_name.take(&name.trim().to_lowercase(), now);
+    if !ip_ok || !name_ok {
+        return again(StatusCode::TOO_MANY_REQUESTS, "too many attempts; wait a minute and try again");
+    }
+    let parsed = DisplayName::parse(&name).and_then(|n| Ok((n, Password::parse(password)?)));
+    let (name_value, password) = match parsed {
+        Ok(ok) => ok,
+        // Say no more about a login than "wrong": an invalid name is no user.
+        Err(_) if mode == Mode::LogIn => return again(StatusCode::UNAUTHORIZED, "wrong name or password"),
+        Err(e) => return again(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let pool = state.pool.clone();
+    let registry = state.accounts.registry.clone();
+    let ttl = state.accounts.session_ttl;
+    let result = web::block(move || match mode {
+        Mode::SignUp => accounts::sign_up(&pool, &registry, &name_value, &password, ttl).map(|token| (token, None)),
+        Mode::LogIn => accounts::log_in(&pool, &name_value, &password, ttl).map(|(token, user)| (token, Some(user))),
+    })
+    .await
+    .map_err(ChatError::from)
+    .and_then(|r| r);
+    match result {
+        Ok((token, _)) => {
+            let secure = req.connection_info().scheme() == "https";
+            let mut response = HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish();
+            let _ = response.add_cookie(&identity::auth_cookie(&token, &state.key, secure, ttl));
+            response
+        }
+        Err(e @ ChatError::Unauthorized(_)) => again(StatusCode::UNAUTHORIZED, &e.to_string()),
+        Err(e @ ChatError::InvalidName(_)) => again(StatusCode::CONFLICT, &e.to_string()),
+        Err(e) => again(actix_web::ResponseError::status_code(&e), &e.client_message()),
+    }
+}
+
+/// `POST /logout`: revokes the login on the server, then drops the cookie.
+pub async fn log_out(req: HttpRequest, form: web::Form<CsrfOnly>, state: web::Data<AppState>) -> HttpResponse {
+    if !identity::csrf_valid(&req, form.csrf.as_deref()) {
+        return HttpResponse::Forbidden().body("the form had expired; please go back and log out again");
+    }
+    if let Some(token) = identity::auth_token(&req, &state.key) {
+        let pool = state.pool.clone();
+        if let Ok(Err(e)) = web::block(move || accounts::log_out(&pool, &token)).await {
+            log::error!("logging out: {e}");
+            return HttpResponse::ServiceUnavailable().body("could not log out; try again");
+        }
+    }
+    let mut response = HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish();
+    let mut gone = actix_web::cookie::Cookie::build(identity::AUTH_COOKIE, "").path("/").finish();
+    gone.make_removal();
+    let _ = response.add_cookie(&gone);
+    response
+}

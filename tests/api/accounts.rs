@@ -1,0 +1,208 @@
+//! Accounts and logins, on every backend: each rule has a test that fails
+//! without it.
+
+use std::time::Duration;
+
+use parlor::db::Backend;
+use serde_json::json;
+
+use crate::databases::on_every_backend;
+use crate::helpers::{form_token, set_cookie, spawn_app_on, TestApp, WsClient};
+
+on_every_backend!(
+    a_logged_in_socket_speaks_only_for_its_account,
+    a_wrong_password_and_an_unknown_name_get_the_same_answer,
+    logging_out_revokes_the_login_on_the_server,
+    an_expired_login_no_longer_counts,
+    guests_cannot_take_a_registered_name,
+    names_are_unique_in_a_room_but_one_account_may_have_several_tabs,
+    guest_access_can_be_turned_off,
+    login_attempts_are_rate_limited,
+    account_forms_need_the_pages_csrf_token,
+    a_name_can_be_registered_once,
+);
+
+/// Posts the sign-up or log-in form as a browser does; returns the status,
+/// the login cookie (if one was set) and the page.
+async fn account_form(app: &TestApp, path: &str, name: &str, password: &str) -> (u16, Option<String>, String) {
+    let (csrf_cookie, token) = form_token(app, path).await;
+    let mut resp = app
+        .http()
+        .post(app.url(path))
+        .insert_header(("Cookie", csrf_cookie))
+        .send_form(&[("name", name), ("password", password), ("csrf", &token)])
+        .await
+        .unwrap();
+    let cookie = set_cookie(&resp, "parlor_auth");
+    let body = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
+    (resp.status().as_u16(), cookie, body)
+}
+
+async fn sign_up(app: &TestApp, name: &str, password: &str) -> String {
+    let (status, cookie, body) = account_form(app, "/signup", name, password).await;
+    assert_eq!(status, 303, "{body}");
+    cookie.expect("a login cookie")
+}
+
+/// The name the home page says is logged in, if any.
+async fn logged_in_as(app: &TestApp, cookie: &str) -> Option<String> {
+    let (_, html) = app.get_html("/", Some(cookie)).await;
+    html.split("Logged in as <strong>").nth(1).map(|rest| rest.split('<').next().unwrap().to_string())
+}
+
+async fn a_logged_in_socket_speaks_only_for_its_account(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    let cookie = sign_up(&app, "Alice", "correct horse battery").await;
+    assert_eq!(logged_in_as(&app, &cookie).await.as_deref(), Some("Alice"));
+
+    let mut alice = WsClient::connect(&app.ws_url, Some(&cookie)).await;
+    // The frame claims another name; the server knows better.
+    alice.send(json!({"type": "join_room", "room": "lobby", "name": "mallory"})).await;
+    assert_eq!(alice.recv_type("joined").await["members"], json!(["Alice"]));
+    assert_eq!(alice.say("lobby", "it's me").await["user"], "Alice");
+}
+
+async fn a_wrong_password_and_an_unknown_name_get_the_same_answer(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    sign_up(&app, "bob", "correct horse battery").await;
+    let (wrong_status, wrong_cookie, wrong_page) = account_form(&app, "/login", "bob", "wrong password!").await;
+    let (unknown_status, unknown_cookie, unknown_page) =
+        account_form(&app, "/login", "nobody", "wrong password!").await;
+    assert_eq!((wrong_status, unknown_status), (401, 401));
+    assert!(wrong_cookie.is_none() && unknown_cookie.is_none());
+    let error = |page: &str| {
+        page.split(r#"id="account-error" role="alert">"#).nth(1).unwrap().split('<').next().unwrap().to_string()
+    };
+    assert_eq!(error(&wrong_page), "wrong name or password");
+    assert_eq!(error(&wrong_page), error(&unknown_page));
+
+    let (status, cookie, _) = account_form(&app, "/login", "BOB", "correct horse battery").await;
+    assert_eq!(status, 303, "names are matched regardless of case");
+    assert_eq!(logged_in_as(&app, &cookie.unwrap()).await.as_deref(), Some("bob"));
+}
+
+async fn logging_out_revokes_the_login_on_the_server(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    let cookie = sign_up(&app, "carol", "correct horse battery").await;
+    let (csrf_cookie, token) = form_token(&app, "/").await;
+    let resp = app
+        .http()
+        .post(app.url("/logout"))
+        .insert_header(("Cookie", format!("{cookie}; {csrf_cookie}")))
+        .send_form(&[("csrf", token.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    // Someone who kept a copy of the cookie gets nothing from it.
+    assert_eq!(logged_in_as(&app, &cookie).await, None);
+    let mut ws = WsClient::connect(&app.ws_url, Some(&cookie)).await;
+    ws.send(json!({"type": "join_room", "room": "lobby"})).await;
+    assert_eq!(ws.recv_type("error").await["code"], "invalid_name", "a guest without a name, not carol");
+}
+
+async fn an_expired_login_no_longer_counts(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |s| s.session_hours = 0).await else { return };
+    let cookie = sign_up(&app, "dave", "correct horse battery").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(logged_in_as(&app, &cookie).await, None);
+}
+
+async fn guests_cannot_take_a_registered_name(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    sign_up(&app, "Erin", "correct horse battery").await;
+    let mut guest = app.ws().await;
+    for name in ["Erin", "erin", "ERIN"] {
+        guest.send(json!({"type": "join_room", "room": "lobby", "name": name})).await;
+        let err = guest.recv_type("error").await;
+        assert_eq!(err["code"], "invalid_name", "{name}");
+        assert!(err["message"].as_str().unwrap().contains("registered"));
+    }
+    // The registry survives a restart.
+    let app = app.restart().await;
+    let mut guest = app.ws().await;
+    guest.send(json!({"type": "join_room", "room": "lobby", "name": "erin"})).await;
+    assert_eq!(guest.recv_type("error").await["code"], "invalid_name");
+}
+
+async fn names_are_unique_in_a_room_but_one_account_may_have_several_tabs(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    let mut zed = app.ws().await;
+    zed.join("lobby", "zed").await;
+    let mut other = app.ws().await;
+    other.send(json!({"type": "join_room", "room": "lobby", "name": "Zed"})).await;
+    let err = other.recv_type("error").await;
+    assert_eq!(err["code"], "invalid_name");
+    assert!(err["message"].as_str().unwrap().contains("already in this room"));
+    // The same name elsewhere is fine.
+    other.join("elsewhere", "zed").await;
+
+    let cookie = sign_up(&app, "frank", "correct horse battery").await;
+    let mut tab1 = WsClient::connect(&app.ws_url, Some(&cookie)).await;
+    let mut tab2 = WsClient::connect(&app.ws_url, Some(&cookie)).await;
+    tab1.send(json!({"type": "join_room", "room": "lobby"})).await;
+    tab1.recv_type("joined").await;
+    tab2.send(json!({"type": "join_room", "room": "lobby"})).await;
+    assert_eq!(tab2.recv_type("joined").await["members"], json!(["frank", "frank", "zed"]));
+}
+
+async fn guest_access_can_be_turned_off(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |s| s.guests = false).await else { return };
+    let mut guest = app.ws().await;
+    guest.send(json!({"type": "join_room", "room": "lobby", "name": "gus"})).await;
+    assert_eq!(guest.recv_type("error").await["code"], "unauthorized");
+    let cookie = sign_up(&app, "gina", "correct horse battery").await;
+    let mut gina = WsClient::connect(&app.ws_url, Some(&cookie)).await;
+    gina.send(json!({"type": "join_room", "room": "lobby"})).await;
+    assert_eq!(gina.recv_type("joined").await["members"], json!(["gina"]));
+}
+
+async fn login_attempts_are_rate_limited(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    sign_up(&app, "hal", "correct horse battery").await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(account_form(&app, "/login", "hal", "guess guess").await.0);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    // Even the right password waits now: guessing cannot race ahead.
+    let (status, cookie, page) = account_form(&app, "/login", "hal", "correct horse battery").await;
+    assert_eq!((status, cookie), (429, None));
+    assert!(page.contains("too many attempts"));
+
+    // Other accounts are not locked by hal's limit, but one address trying
+    // many names is stopped too.
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        statuses.push(account_form(&app, "/login", &format!("user{i}"), "guess guess").await.0);
+    }
+    assert_eq!(statuses[0], 401);
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+async fn account_forms_need_the_pages_csrf_token(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    for path in ["/signup", "/login"] {
+        let mut resp = app
+            .http()
+            .post(app.url(path))
+            .send_form(&[("name", "ivy"), ("password", "correct horse battery")])
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{path}");
+        assert!(set_cookie(&resp, "parlor_auth").is_none());
+        let _ = resp.body().await;
+    }
+    let (status, _, _) = account_form(&app, "/login", "ivy", "correct horse battery").await;
+    assert_eq!(status, 401, "the forged sign-up created nobody");
+}
+
+async fn a_name_can_be_registered_once(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    sign_up(&app, "Jo", "correct horse battery").await;
+    let (status, cookie, page) = account_form(&app, "/signup", "jo", "another password").await;
+    assert_eq!((status, cookie), (409, None));
+    assert!(page.contains("is taken"));
+    let (status, _, page) = account_form(&app, "/signup", "kim", "short").await;
+    assert_eq!(status, 400);
+    assert!(page.contains("at least 8 characters"));
+}
