@@ -29,10 +29,15 @@ const state = {
   socket: null,
   joined: false,
   attempt: 0,
-  lastId: 0, // the newest id shown; sent as `since` when reconnecting
+  lastId: 0, // the newest id shown
+  // The newest id with nothing missing before it (since the first page):
+  // sent as `since` when reconnecting, so a gap is asked for again until filled.
+  seenThrough: 0,
   oldestId: null, // the oldest id shown; `before` for loading older history
   moreOlder: true,
-  loadingOlder: false,
+  // The one history request in flight: { purpose: "older" } or { purpose: "gap", floor }.
+  historyRequest: null,
+  resendPending: false, // on the first `joined` of each new socket
   byId: new Map(), // id -> element: a message is shown once
   pending: new Map(), // nonce -> element of a message not yet confirmed
   nonceSeq: 0,
@@ -154,6 +159,7 @@ function addMessage(m, { live = false } = {}) {
   regroup(el);
   if (el.nextElementSibling) regroup(el.nextElementSibling);
   state.lastId = Math.max(state.lastId, m.id);
+  if (live && m.id === state.seenThrough + 1) state.seenThrough = m.id;
   state.oldestId = state.oldestId === null ? m.id : Math.min(state.oldestId, m.id);
   if (live) {
     if (m.user === myName || wasAtBottom) scrollToBottom();
@@ -224,8 +230,10 @@ function connect() {
   state.socket = socket;
   setStatus(state.attempt === 0 ? "connecting…" : "reconnecting…", "connecting");
   socket.addEventListener("open", () => {
+    state.historyRequest = null; // any request in flight died with the old socket
+    state.resendPending = true;
     const join = { type: "join_room", room: ROOM, name: myName };
-    if (state.lastId > 0) join.since = state.lastId;
+    if (state.lastId > 0) join.since = state.seenThrough;
     send(join);
   });
   socket.addEventListener("message", (event) => {
@@ -258,18 +266,28 @@ function handle(frame) {
       for (const name of frame.members) state.members.set(name, (state.members.get(name) || 0) + 1);
       renderMembers();
       const reconnect = state.lastId > 0;
-      const floor = state.lastId; // everything up to here is already shown
+      const floor = state.seenThrough; // nothing is missing up to here
+      els.messages.setAttribute("aria-busy", "true");
       for (const m of frame.history) addMessage(m);
+      els.messages.removeAttribute("aria-busy");
       if (!reconnect) {
         state.moreOlder = frame.truncated;
+        state.seenThrough = state.lastId;
         scrollToBottom();
       } else if (frame.truncated) {
-        // More was missed than one page: page backwards until the gap closes.
-        fillGap(frame.history.length ? frame.history[0].id : state.lastId + 1, floor);
+        // More was missed than one page (or the history could not be read):
+        // page backwards from the first one received until the gap closes.
+        requestHistory({ purpose: "gap", floor }, frame.history[0]?.id);
+      } else {
+        state.seenThrough = state.lastId;
       }
-      // Anything still pending was never confirmed: send it again.
-      for (const [nonce, el] of state.pending) {
-        send({ type: "send_message", room: ROOM, text: el.querySelector(".body").textContent, nonce });
+      // Anything still pending was never confirmed: send it again, once per
+      // socket. The server recognises a resent nonce and stores it once.
+      if (state.resendPending) {
+        state.resendPending = false;
+        for (const [nonce, el] of state.pending) {
+          send({ type: "send_message", room: ROOM, text: el.querySelector(".body").textContent, nonce });
+        }
       }
       setStatus("connected", "online");
       break;
@@ -280,17 +298,19 @@ function handle(frame) {
       renderTyping();
       break;
     case "history": {
+      const request = state.historyRequest;
+      state.historyRequest = null;
       const keep = els.messages.scrollHeight - els.messages.scrollTop;
+      els.messages.setAttribute("aria-busy", "true");
       for (const m of frame.messages) addMessage(m);
-      if (state.gapFloor !== undefined && frame.messages.length && frame.messages[0].id > state.gapFloor + 1) {
-        send({ type: "history", room: ROOM, before: frame.messages[0].id, limit: 100 });
-      } else {
-        state.gapFloor = undefined;
-      }
-      if (state.loadingOlder) {
-        state.loadingOlder = false;
+      els.messages.removeAttribute("aria-busy");
+      if (request?.purpose === "older") {
         state.moreOlder = frame.messages.length > 0;
         els.messages.scrollTop = els.messages.scrollHeight - keep; // no jump
+      } else if (request?.purpose === "gap") {
+        const first = frame.messages[0]?.id;
+        if (first !== undefined && first > request.floor + 1) requestHistory(request, first);
+        else state.seenThrough = state.lastId; // the gap is closed
       }
       break;
     }
@@ -326,6 +346,8 @@ function handle(frame) {
         el.classList.add("failed");
         el.querySelector("time").textContent = "not sent";
       }
+      // An error without a nonce may answer the history request in flight.
+      if (!frame.nonce) state.historyRequest = null;
       if (frame.code === "invalid_name") askForName(frame.message);
       else els.note.textContent = frame.message;
       break;
@@ -334,10 +356,12 @@ function handle(frame) {
   }
 }
 
-// Pages backwards from `firstReceived` until it reaches `floor`.
-function fillGap(firstReceived, floor) {
-  state.gapFloor = floor;
-  send({ type: "history", room: ROOM, before: firstReceived, limit: 100 });
+// Asks for one page of history (the newest, without `before`); one request
+// at a time, so each answer is known to be for its purpose.
+function requestHistory(request, before) {
+  const frame = { type: "history", room: ROOM, limit: request.purpose === "gap" ? 100 : 50 };
+  if (before !== undefined) frame.before = before;
+  if (send(frame)) state.historyRequest = request;
 }
 
 // ---- sending -----------------------------------------------------------------
@@ -391,9 +415,8 @@ els.text.addEventListener("input", () => {
 
 els.messages.addEventListener("scroll", () => {
   if (atBottom()) hidePill();
-  if (els.messages.scrollTop < 60 && state.moreOlder && !state.loadingOlder && state.joined && state.oldestId) {
-    state.loadingOlder = true;
-    send({ type: "history", room: ROOM, before: state.oldestId, limit: 50 });
+  if (els.messages.scrollTop < 60 && state.moreOlder && !state.historyRequest && state.joined && state.oldestId) {
+    requestHistory({ purpose: "older" }, state.oldestId);
   }
 });
 

@@ -1,5 +1,5 @@
 // The pages, driven in headless Chromium as people drive them.
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
@@ -7,6 +7,7 @@ import {
   bodies,
   connected,
   enterRoom,
+  expectNoScriptErrors,
   ids,
   launchBrowser,
   person,
@@ -24,6 +25,8 @@ before(async () => {
   server = await startServer();
   browser = await launchBrowser();
 });
+
+afterEach(() => expectNoScriptErrors(assert));
 
 after(async () => {
   await browser?.close();

@@ -41,7 +41,10 @@ export async function startServer({ port = 0, db } = {}) {
     async stop() {
       if (child.exitCode !== null) return;
       child.kill("SIGTERM");
+      // A graceful stop takes a few seconds at most; never hang the run.
+      const killer = setTimeout(() => child.kill("SIGKILL"), 15000);
       await once(child, "exit");
+      clearTimeout(killer);
     },
   };
 }
@@ -51,6 +54,14 @@ export function launchBrowser() {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
   });
+}
+
+/// Every page made by `person`, so each test file can check after each test
+/// that none of them hit a script error.
+export const pages = [];
+
+export function expectNoScriptErrors(assert) {
+  for (const page of pages.splice(0)) assert.deepEqual(page.errors, [], "script errors on the page");
 }
 
 /// A person: a browser context of their own, with a page that records
@@ -65,6 +76,7 @@ export async function person(browser, viewport = { width: 1280, height: 800 }) {
     await dialog.dismiss();
   });
   page.on("pageerror", (error) => page.errors.push(String(error)));
+  pages.push(page);
   return { context, page };
 }
 
