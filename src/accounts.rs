@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 
 use crate::chat::message::now_ms;
 use crate::db::accounts::{self as queries, NewSession, NewUser, UserRow};
-use crate::db::DbPool;
+use crate::db::moderation::{self, NewBotToken};
+use crate::db::{DbConnection, DbPool};
 use crate::domain::DisplayName;
 use crate::error::ChatError;
 
@@ -141,6 +142,34 @@ pub fn log_in(
     let token = open_session(pool, &row.name_key, ttl)?;
     let user = to_user(row).ok_or_else(wrong_credentials)?;
     Ok((token, user))
+}
+
+/// A new token for a bot; only its hash is stored.
+pub fn create_bot_token(pool: &DbPool, bot: &str, created_by: &str) -> Result<String, ChatError> {
+    let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let hash = token_hash(&token);
+    let row = NewBotToken { token_hash: &hash, bot_name: bot, created_by, created_at: now_ms() };
+    moderation::insert_bot_token(&mut *pool.get()?, &row)?;
+    Ok(token)
+}
+
+/// The bot a token belongs to, if it is live.
+pub fn bot_of(pool: &DbPool, token: &str) -> Result<Option<String>, ChatError> {
+    Ok(moderation::bot_of(&mut *pool.get()?, &token_hash(token))?)
+}
+
+/// Creates an admin account, or makes an existing account an admin with this
+/// password (`parlor admin create NAME`).
+pub fn create_admin(conn: &mut DbConnection, name: &DisplayName, password: &Password) -> Result<bool, ChatError> {
+    let key = name_key(name);
+    let hash = hash_password(password);
+    let user = NewUser { name_key: &key, name: name.as_str(), password_hash: &hash, is_admin: 1, created_at: now_ms() };
+    if queries::insert_user(conn, &user)? {
+        return Ok(true);
+    }
+    queries::set_password(conn, &key, &hash)?;
+    moderation::set_admin(conn, &key, true)?;
+    Ok(false)
 }
 
 /// Ends the login for good: the token no longer works, whoever holds it.

@@ -7,13 +7,17 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "parlor", version, about = "A real-time, room-based chat server")]
 pub struct Settings {
+    /// Run a command instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on.
     #[arg(long, env = "PARLOR_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
     /// Where the message log lives: `sqlite://path` (or a bare path),
     /// `postgres://user@host/db` or `mysql://user@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://parlor.db")]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://parlor.db", global = true)]
     pub database_url: String,
 
     /// Connections in the database pool.
@@ -94,6 +98,23 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "PARLOR_WORKERS")]
     pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Manage accounts from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account (or make an existing account an admin with a
+    /// new password). The password is read from standard input.
+    Create {
+        /// The account's name.
+        name: String,
+    },
 }
 
 impl Settings {

@@ -19,6 +19,10 @@ pub enum ChatError {
     NotJoined(String),
     #[error("no room named '{0}'")]
     UnknownRoom(String),
+    #[error("room '{0}' is closed")]
+    RoomClosed(String),
+    #[error("you are muted in this room for {0} more seconds")]
+    Muted(u64),
     #[error("a connection may be in at most {0} rooms; leave one first")]
     TooManyRooms(usize),
     #[error("{0}")]
@@ -42,6 +46,8 @@ impl ChatError {
             Self::NotJoined(_) => "not_joined",
             Self::UnknownRoom(_) => "unknown_room",
             Self::TooManyRooms(_) => "too_many_rooms",
+            Self::RoomClosed(_) => "room_closed",
+            Self::Muted(_) => "muted",
             Self::RateLimited(_) => "rate_limited",
             Self::Unauthorized(_) => "unauthorized",
             Self::Unavailable(_) | Self::Database(_) => "unavailable",
@@ -93,6 +99,8 @@ impl ResponseError for ChatError {
             Self::NotJoined(_) => StatusCode::CONFLICT,
             Self::UnknownRoom(_) => StatusCode::NOT_FOUND,
             Self::TooManyRooms(_) => StatusCode::CONFLICT,
+            Self::RoomClosed(_) => StatusCode::GONE,
+            Self::Muted(_) => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,

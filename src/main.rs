@@ -1,13 +1,25 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use parlor::configuration::Settings;
+use parlor::configuration::{AdminCommand, Command, Settings};
 use parlor::startup::Application;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let settings = Settings::parse();
+    if let Some(Command::Admin(AdminCommand::Create { name })) = &settings.command {
+        return match create_admin(&settings, name) {
+            Ok(message) => {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("parlor admin create: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let app = match Application::build(settings) {
         Ok(app) => app,
         Err(e) => {
@@ -23,4 +35,30 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `parlor admin create NAME`: the first admin, before anyone can log in to
+/// the console. The password comes from standard input (typed at a prompt,
+/// or piped), so it never appears in the shell history or process list.
+fn create_admin(settings: &Settings, name: &str) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let name = parlor::domain::DisplayName::parse(name).map_err(|e| e.to_string())?;
+    if std::io::stdin().is_terminal() {
+        eprint!("password for {name}: ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+    let password = parlor::accounts::Password::parse(line.trim_end_matches(['\r', '\n']).to_string())
+        .map_err(|e| e.to_string())?;
+    // One plain connection, no pool: nothing left running when the command ends.
+    let url = parlor::db::DatabaseUrl::parse(&settings.database_url).map_err(|e| e.to_string())?;
+    let mut conn = parlor::db::establish(&url).map_err(|e| format!("{}: {e}", url.display()))?;
+    parlor::db::run_migrations(&mut conn).map_err(|e| e.to_string())?;
+    let created = parlor::accounts::create_admin(&mut conn, &name, &password).map_err(|e| e.to_string())?;
+    Ok(if created {
+        format!("created admin account '{name}'")
+    } else {
+        format!("'{name}' is now an admin, with the new password")
+    })
 }

@@ -119,6 +119,19 @@ pub enum ServerFrame<'a> {
         nonce: Option<&'a str>,
     },
     Pong,
+    /// An admin took this connection out of the room.
+    Kicked {
+        room: &'a str,
+    },
+    /// An admin closed the room: every member is out, and no one may join.
+    RoomClosed {
+        room: &'a str,
+    },
+    /// An admin deleted a message: remove it from view.
+    MessageDeleted {
+        room: &'a str,
+        id: i64,
+    },
 }
 
 impl ServerFrame<'_> {

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use actix_web_actors::ws::{CloseCode, CloseReason};
@@ -213,6 +214,10 @@ pub struct ChatServer {
     tail_len: usize,
     /// Sessions whose mailbox overflowed during the current handler.
     overflowed: Vec<SessionId>,
+    /// Rooms an admin closed: no one may join them.
+    closed: HashSet<RoomName>,
+    /// (room, name key) → muted until.
+    mutes: HashMap<(RoomName, String), Instant>,
 }
 
 impl Actor for ChatServer {
@@ -221,8 +226,15 @@ impl Actor for ChatServer {
 
 impl ChatServer {
     /// `known_rooms`: every room in the log with its highest message id.
-    pub fn new(known_rooms: Vec<(RoomName, i64)>, writer: SyncSender<WriteOp>, history_on_join: usize) -> Self {
+    pub fn new(
+        known_rooms: Vec<(RoomName, i64)>,
+        closed: Vec<RoomName>,
+        writer: SyncSender<WriteOp>,
+        history_on_join: usize,
+    ) -> Self {
         Self {
+            closed: closed.into_iter().collect(),
+            mutes: HashMap::new(),
             rooms: known_rooms.into_iter().map(|(name, last)| (name, Room::new(last))).collect(),
             sessions: HashMap::new(),
             writer: Some(writer),
@@ -232,7 +244,6 @@ impl ChatServer {
         }
     }
 
-    /// Hands a session something; a full mailbox marks it a slow consumer.
     /// Hands a session something; a full mailbox marks it a slow consumer.
     fn push(&mut self, session: SessionId, push: Push) {
         if let Some(entry) = self.sessions.get(&session) {
@@ -260,22 +271,26 @@ impl ChatServer {
     /// with the `leave` notices it sends.
     fn evict_overflowed(&mut self) {
         while let Some(session) = self.overflowed.pop() {
-            let Some(entry) = self.sessions.remove(&session) else {
-                continue;
-            };
             log::warn!("session {session}: outbound queue full; disconnecting a slow consumer");
-            let reason = CloseReason { code: CloseCode::Policy, description: Some("slow consumer".into()) };
-            entry.addr.do_send(Push::Close(reason));
-            // The session's task is likely stalled behind the full socket and
-            // will not act on that close. Shutting the socket down both ways
-            // makes its pending write fail at once, so the HTTP layer drops
-            // the connection and the session with it.
-            if let Some(socket) = &entry.socket {
-                let _ = socket2::SockRef::from(&**socket).shutdown(std::net::Shutdown::Both);
-            }
-            for room in &entry.rooms {
-                self.remove_member(session, room);
-            }
+            self.disconnect(session, "slow consumer", true);
+        }
+    }
+
+    /// Closes a connection (1008 with `why`) and takes it out of its rooms.
+    /// `stalled`: its task may never run again, so cut the socket too.
+    fn disconnect(&mut self, session: SessionId, why: &str, stalled: bool) {
+        let Some(entry) = self.sessions.remove(&session) else { return };
+        let reason = CloseReason { code: CloseCode::Policy, description: Some(why.into()) };
+        entry.addr.do_send(Push::Close(reason));
+        // A slow consumer's task is likely stalled behind its full socket and
+        // would never act on that close. Shutting the socket down both ways
+        // makes its pending write fail at once, so the HTTP layer drops the
+        // connection and the session with it.
+        if let Some(socket) = entry.socket.as_ref().filter(|_| stalled) {
+            let _ = socket2::SockRef::from(&**socket).shutdown(std::net::Shutdown::Both);
+        }
+        for room in &entry.rooms {
+            self.remove_member(session, room);
         }
     }
 
@@ -305,6 +320,18 @@ impl ChatServer {
         let frame =
             ServerFrame::Presence { room: room.as_str(), user: name.as_str(), action, members: count }.to_text();
         self.broadcast(room, &frame, skip);
+    }
+
+    /// How much longer `name` is muted in `room`, if at all.
+    fn muted_until(&mut self, room: &RoomName, name: &DisplayName) -> Option<std::time::Duration> {
+        let key = (room.clone(), name_key(name));
+        let until = *self.mutes.get(&key)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            self.mutes.remove(&key);
+            return None;
+        }
+        Some(left)
     }
 
     fn member_name(&self, session: SessionId, room: &RoomName) -> Option<DisplayName> {
@@ -402,6 +429,9 @@ impl ChatServer {
         let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
         if self.writer.is_none() {
             return Err(shutting_down());
+        }
+        if self.closed.contains(&room_name) {
+            return Err(ChatError::RoomClosed(room_name.to_string()));
         }
         if entry.rooms.len() >= MAX_ROOMS_PER_SESSION && !entry.rooms.contains(&room_name) {
             return Err(ChatError::TooManyRooms(MAX_ROOMS_PER_SESSION));
@@ -513,7 +543,9 @@ impl Handler<Send> for ChatServer {
         let Send { session, room, text, nonce } = msg;
         let author = self.member_name(session, &room);
         let nonce_text = nonce.as_ref().map(|n| n.as_str().to_string());
+        let muted = author.as_ref().and_then(|a| self.muted_until(&room, a));
         let result = match author {
+            Some(_) if muted.is_some() => Err(ChatError::Muted(muted.unwrap_or_default().as_secs() + 1)),
             Some(author) => self.accept(&room, &author, text, nonce, Some(session)).map(drop),
             None => Err(ChatError::NotJoined(room.to_string())),
         };
@@ -632,5 +664,147 @@ impl Handler<Shutdown> for ChatServer {
             let reason = CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) };
             entry.addr.do_send(Push::Close(reason));
         }
+    }
+}
+
+/// Admin: takes everyone called `user` out of `room`; answers how many
+/// connections that was.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Kick {
+    pub room: RoomName,
+    pub user: DisplayName,
+}
+
+/// Admin: closes a room (its members are sent out, no one may join) or
+/// reopens it. Answers whether the room exists.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ChatError>")]
+pub struct SetClosed {
+    pub room: RoomName,
+    pub closed: bool,
+}
+
+/// Admin: removes a message from the room, its members' views and the log.
+#[derive(Message)]
+#[rtype(result = "Result<(), ChatError>")]
+pub struct DeleteMessage {
+    pub room: RoomName,
+    pub id: i64,
+}
+
+/// Admin: ends every connection of a (now banned) account at once.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct EndConnections {
+    pub user_key: String,
+}
+
+/// Admin: `user` may not send in `room` until `until`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Mute {
+    pub room: RoomName,
+    pub user: DisplayName,
+    pub until: Instant,
+}
+
+impl Handler<Kick> for ChatServer {
+    type Result = usize;
+
+    fn handle(&mut self, msg: Kick, _: &mut Context<Self>) -> usize {
+        let key = name_key(&msg.user);
+        let kicked: Vec<SessionId> = self.rooms.get(&msg.room).map_or_else(Vec::new, |room| {
+            room.members.iter().filter(|(_, m)| name_key(&m.name) == key).map(|(id, _)| *id).collect()
+        });
+        let frame = ServerFrame::Kicked { room: msg.room.as_str() }.to_text();
+        for session in &kicked {
+            if let Some(entry) = self.sessions.get_mut(session) {
+                entry.rooms.remove(&msg.room);
+            }
+            self.push(*session, Push::Frame(frame.clone()));
+            self.remove_member(*session, &msg.room);
+        }
+        self.evict_overflowed();
+        kicked.len()
+    }
+}
+
+impl Handler<SetClosed> for ChatServer {
+    type Result = Result<bool, ChatError>;
+
+    fn handle(&mut self, msg: SetClosed, _: &mut Context<Self>) -> Self::Result {
+        if !self.rooms.contains_key(&msg.room) {
+            return Ok(false);
+        }
+        self.enqueue(WriteOp::SetClosed { room: msg.room.clone(), closed_at: msg.closed.then(now_ms) })?;
+        if !msg.closed {
+            self.closed.remove(&msg.room);
+            return Ok(true);
+        }
+        self.closed.insert(msg.room.clone());
+        let frame = ServerFrame::RoomClosed { room: msg.room.as_str() }.to_text();
+        let members: Vec<SessionId> =
+            self.rooms.get(&msg.room).map_or_else(Vec::new, |r| r.members.keys().copied().collect());
+        for session in members {
+            if let Some(entry) = self.sessions.get_mut(&session) {
+                entry.rooms.remove(&msg.room);
+            }
+            self.push(session, Push::Frame(frame.clone()));
+        }
+        if let Some(room) = self.rooms.get_mut(&msg.room) {
+            room.members.clear();
+            room.trim(self.tail_len);
+        }
+        self.evict_overflowed();
+        Ok(true)
+    }
+}
+
+impl Handler<DeleteMessage> for ChatServer {
+    type Result = Result<(), ChatError>;
+
+    fn handle(&mut self, msg: DeleteMessage, _: &mut Context<Self>) -> Self::Result {
+        let room = self.rooms.get(&msg.room).ok_or_else(|| unknown_room(&msg.room))?;
+        if msg.id < 1 || msg.id > room.last_id {
+            return Err(ChatError::BadRequest(format!("room '{}' has no message {}", msg.room, msg.id)));
+        }
+        // Through the writer, so it lands after the message's own insert.
+        self.enqueue(WriteOp::DeleteMessage { room: msg.room.clone(), id: msg.id })?;
+        if let Some(room) = self.rooms.get_mut(&msg.room) {
+            room.tail.retain(|m| m.id != msg.id);
+        }
+        let frame = ServerFrame::MessageDeleted { room: msg.room.as_str(), id: msg.id }.to_text();
+        self.broadcast(&msg.room, &frame, None);
+        self.evict_overflowed();
+        Ok(())
+    }
+}
+
+impl Handler<EndConnections> for ChatServer {
+    type Result = usize;
+
+    fn handle(&mut self, msg: EndConnections, _: &mut Context<Self>) -> usize {
+        let who = Who::User(msg.user_key);
+        let sessions: Vec<SessionId> = self
+            .rooms
+            .values()
+            .flat_map(|r| r.members.iter().filter(|(_, m)| m.who == who).map(|(id, _)| *id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for session in &sessions {
+            self.disconnect(*session, "banned", false);
+        }
+        self.evict_overflowed();
+        sessions.len()
+    }
+}
+
+impl Handler<Mute> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Mute, _: &mut Context<Self>) {
+        self.mutes.insert((msg.room, name_key(&msg.user)), msg.until);
     }
 }

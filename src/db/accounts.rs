@@ -43,6 +43,10 @@ pub fn find_user(conn: &mut DbConnection, name_key: &str) -> QueryResult<Option<
     users::table.find(name_key).select(UserRow::as_select()).first(conn).optional()
 }
 
+pub fn set_password(conn: &mut DbConnection, name_key: &str, hash: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(name_key)).set(users::password_hash.eq(hash)).execute(conn)
+}
+
 pub fn all_name_keys(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     users::table.select(users::name_key).load(conn)
 }

@@ -22,6 +22,7 @@ macro_rules! insert_ignoring_existing {
 
 pub mod accounts;
 pub mod messages;
+pub mod moderation;
 pub mod rooms;
 pub mod schema;
 pub mod writer;

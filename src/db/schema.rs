@@ -1,6 +1,27 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    bot_tokens (token_hash) {
+        token_hash -> Text,
+        bot_name -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     messages (room, id) {
         room -> Text,
         id -> BigInt,
@@ -16,6 +37,7 @@ diesel::table! {
         name -> Text,
         created_at -> BigInt,
         created_by -> Nullable<Text>,
+        closed_at -> Nullable<BigInt>,
     }
 }
 
@@ -40,4 +62,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(messages, rooms, sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(audit_log, bot_tokens, messages, rooms, sessions, users,);

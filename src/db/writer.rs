@@ -13,6 +13,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::messages::{self, NewMessage};
+use super::moderation;
 use super::rooms::{self, NewRoom};
 use diesel::Connection;
 
@@ -34,12 +35,14 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 pub enum WriteOp {
     CreateRoom { name: RoomName, created_at_ms: i64, created_by: Option<Arc<str>> },
     Message(Arc<ChatMessage>),
+    DeleteMessage { room: RoomName, id: i64 },
+    SetClosed { room: RoomName, closed_at: Option<i64> },
 }
 
 impl WriteOp {
     fn text_len(&self) -> usize {
         match self {
-            Self::CreateRoom { .. } => 0,
+            Self::CreateRoom { .. } | Self::DeleteMessage { .. } | Self::SetClosed { .. } => 0,
             Self::Message(m) => m.text.len(),
         }
     }
@@ -107,8 +110,12 @@ fn run(pool: &DbPool, rx: &Receiver<WriteOp>, on_persisted: &dyn Fn(Watermarks))
 fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), ChatError> {
     let mut new_rooms = Vec::new();
     let mut new_messages = Vec::new();
+    // Deletions and closings refer to rows this batch (or an earlier one)
+    // inserts, so they run after the inserts, in their own order.
+    let mut changes = Vec::new();
     for op in batch {
         match op {
+            WriteOp::DeleteMessage { .. } | WriteOp::SetClosed { .. } => changes.push(op),
             WriteOp::CreateRoom { name, created_at_ms, created_by } => new_rooms.push(NewRoom {
                 name: name.as_str(),
                 created_at: *created_at_ms,
@@ -120,6 +127,13 @@ fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), ChatError> {
     conn.transaction(|conn| {
         rooms::insert_all(conn, &new_rooms)?;
         messages::insert_all(conn, &new_messages)?;
+        for change in &changes {
+            match change {
+                WriteOp::DeleteMessage { room, id } => moderation::delete_message(conn, room.as_str(), *id)?,
+                WriteOp::SetClosed { room, closed_at } => moderation::set_room_closed(conn, room.as_str(), *closed_at)?,
+                _ => 0,
+            };
+        }
         Ok::<_, diesel::result::Error>(())
     })?;
     Ok(())

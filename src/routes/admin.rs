@@ -1,46 +1,285 @@
-//! `GET /admin/rooms`: the active rooms and who is in them, for operators.
-//! Needs `Authorization: Bearer <PARLOR_ADMIN_TOKEN>`; without a configured
-//! token the admin routes do not exist (404).
+//! The admin console and its JSON API. An admin is a logged-in user with the
+//! admin role, or a request bearing the configured admin token
+//! (`Authorization: Bearer ...`). Every action is written to the audit log.
+//!
+//! Actions take JSON bodies: another site's page cannot send those with a
+//! visitor's cookie (CORS), which is this API's CSRF protection.
+
+use std::time::{Duration, Instant};
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::json;
 use tera::Context;
 
 use super::pages::render;
-use crate::chat::server::ListRooms;
+use crate::accounts::{self, name_key};
+use crate::chat::message::{format_timestamp, now_ms};
+use crate::chat::server::{DeleteMessage, EndConnections, Kick, ListRooms, Mute, SetClosed};
+use crate::db::moderation::{self, AuditEntry, NewAuditEntry};
+use crate::domain::{DisplayName, RoomName};
 use crate::error::ChatError;
 use crate::identity;
 use crate::startup::AppState;
 
-pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
-    let Some(token) = state.admin_token.as_deref() else {
-        return Ok(HttpResponse::NotFound().finish());
-    };
-    if !bearer_matches(&req, token) {
-        return Ok(HttpResponse::Unauthorized()
+/// Who is acting, or the answer for someone who may not.
+async fn admin(req: &HttpRequest, state: &AppState) -> Result<String, HttpResponse> {
+    let unauthorized = || {
+        HttpResponse::Unauthorized()
             .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"parlor-admin\""))
-            .json(json!({ "error": "unauthorized", "message": "a valid admin bearer token is required" })));
-    }
-    let rooms = state.chat.send(ListRooms).await?;
-    if wants_json(&req) {
-        return Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })));
-    }
-    let mut context = Context::new();
-    context.insert("rooms", &rooms);
-    Ok(render(&state, StatusCode::OK, "admin_rooms.html", &context))
-}
-
-fn bearer_matches(req: &HttpRequest, token: &str) -> bool {
-    req.headers()
+            .json(json!({ "error": "unauthorized", "message": "log in as an admin or send the admin bearer token" }))
+    };
+    let bearer = req
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .is_some_and(|(_, given)| identity::constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
+        .map(|(_, token)| token.trim().to_string());
+    if let Some(given) = bearer {
+        return match state.admin_token.as_deref() {
+            Some(token) if identity::constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok("admin token".into()),
+            Some(_) => Err(unauthorized()),
+            // Without a configured token there is no token to match.
+            None => Err(HttpResponse::NotFound().finish()),
+        };
+    }
+    match identity::current_user(req, state).await {
+        Some(user) if user.is_admin => Ok(user.name.to_string()),
+        Some(_) => Err(HttpResponse::Forbidden().json(json!({ "error": "forbidden", "message": "admins only" }))),
+        // With no token configured the admin routes do not show themselves
+        // to people who are not logged in.
+        None if state.admin_token.is_none() => Err(HttpResponse::NotFound().finish()),
+        None => Err(unauthorized()),
+    }
+}
+
+macro_rules! require_admin {
+    ($req:expr, $state:expr) => {
+        match admin(&$req, &$state).await {
+            Ok(actor) => actor,
+            Err(response) => return Ok(response),
+        }
+    };
+}
+
+/// Writes the audit entry for an action that was carried out.
+async fn audit(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: Option<String>,
+) -> Result<(), ChatError> {
+    let pool = state.pool.clone();
+    let (actor, action, target) = (actor.to_string(), action.to_string(), target.to_string());
+    web::block(move || -> Result<(), ChatError> {
+        let id: String = (0..16).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+        let entry = NewAuditEntry {
+            id: &id,
+            at: now_ms(),
+            actor: &actor,
+            action: &action,
+            target: &target,
+            detail: detail.as_deref(),
+        };
+        moderation::record(&mut *pool.get()?, &entry)?;
+        Ok(())
+    })
+    .await??;
+    Ok(())
+}
+
+async fn recent_audit(state: &AppState) -> Result<Vec<AuditEntry>, ChatError> {
+    let pool = state.pool.clone();
+    web::block(move || moderation::recent(&mut *pool.get()?, 200).map_err(ChatError::from)).await?
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     accept.contains("application/json") || req.query_string().split('&').any(|p| p == "format=json")
+}
+
+/// `GET /admin` and `GET /admin/rooms`: the active rooms and who is in them
+/// (HTML, or JSON when asked), with the audit log on the console.
+pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
+    let _actor = require_admin!(req, state);
+    let rooms = state.chat.send(ListRooms).await?;
+    if wants_json(&req) {
+        return Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })));
+    }
+    let audit: Vec<_> = recent_audit(&state)
+        .await?
+        .into_iter()
+        .map(|e| json!({ "at": format_timestamp(e.at), "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail }))
+        .collect();
+    let mut context = Context::new();
+    context.insert("rooms", &rooms);
+    context.insert("audit", &audit);
+    Ok(render(&state, StatusCode::OK, "admin_rooms.html", &context))
+}
+
+/// `GET /admin/audit`: the latest 200 entries, newest first.
+pub async fn audit_log(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
+    let _actor = require_admin!(req, state);
+    Ok(HttpResponse::Ok().json(json!({ "entries": recent_audit(&state).await? })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserBody {
+    user: String,
+}
+
+/// `POST /admin/rooms/{room}/kick` `{"user"}`
+pub async fn kick(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<UserBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let actor = require_admin!(req, state);
+    let room = RoomName::parse(&path)?;
+    let user = DisplayName::parse(&body.user)?;
+    let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone() }).await?;
+    audit(&state, &actor, "kick", &format!("{user} from {room}"), Some(format!("{kicked} connections"))).await?;
+    Ok(HttpResponse::Ok().json(json!({ "kicked": kicked })))
+}
+
+async fn set_closed(req: HttpRequest, room: &str, state: &AppState, closed: bool) -> Result<HttpResponse, ChatError> {
+    let actor = require_admin!(req, state);
+    let room = RoomName::parse(room)?;
+    if !state.chat.send(SetClosed { room: room.clone(), closed }).await?? {
+        return Err(ChatError::UnknownRoom(room.to_string()));
+    }
+    audit(state, &actor, if closed { "close_room" } else { "reopen_room" }, room.as_str(), None).await?;
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "closed": closed })))
+}
+
+/// `POST /admin/rooms/{room}/close` `{}`
+pub async fn close_room(
+    req: HttpRequest,
+    path: web::Path<String>,
+    _body: web::Json<serde_json::Value>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    set_closed(req, &path, &state, true).await
+}
+
+/// `POST /admin/rooms/{room}/reopen` `{}`
+pub async fn reopen_room(
+    req: HttpRequest,
+    path: web::Path<String>,
+    _body: web::Json<serde_json::Value>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    set_closed(req, &path, &state, false).await
+}
+
+/// `DELETE /admin/rooms/{room}/messages/{id}`
+pub async fn delete_message(
+    req: HttpRequest,
+    path: web::Path<(String, i64)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let actor = require_admin!(req, state);
+    let (room, id) = path.into_inner();
+    let room = RoomName::parse(&room)?;
+    state.chat.send(DeleteMessage { room: room.clone(), id }).await??;
+    audit(&state, &actor, "delete_message", &format!("{room}#{id}"), None).await?;
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "deleted": id })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MuteBody {
+    user: String,
+    minutes: u64,
+}
+
+/// `POST /admin/rooms/{room}/mute` `{"user", "minutes"}`
+pub async fn mute(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<MuteBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let actor = require_admin!(req, state);
+    let room = RoomName::parse(&path)?;
+    let user = DisplayName::parse(&body.user)?;
+    if !(1..=7 * 24 * 60).contains(&body.minutes) {
+        return Err(ChatError::BadRequest("`minutes` must be 1 to 10080 (a week)".into()));
+    }
+    let until = Instant::now() + Duration::from_secs(body.minutes * 60);
+    state.chat.send(Mute { room: room.clone(), user: user.clone(), until }).await?;
+    audit(&state, &actor, "mute", &format!("{user} in {room}"), Some(format!("{} minutes", body.minutes))).await?;
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "minutes": body.minutes })))
+}
+
+/// `POST /admin/users/{name}/ban` `{}`: the account can no longer log in,
+/// its logins stop working, and its open connections end at once.
+pub async fn ban(
+    req: HttpRequest,
+    path: web::Path<String>,
+    _body: web::Json<serde_json::Value>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let actor = require_admin!(req, state);
+    let user = DisplayName::parse(&path)?;
+    let key = name_key(&user);
+    let pool = state.pool.clone();
+    let banned_key = key.clone();
+    let found = web::block(move || moderation::ban(&mut *pool.get()?, &banned_key, now_ms()).map_err(ChatError::from))
+        .await??;
+    if found == 0 {
+        return Ok(HttpResponse::NotFound()
+            .json(json!({ "error": "unknown_user", "message": format!("no account '{user}'") })));
+    }
+    let ended = state.chat.send(EndConnections { user_key: key }).await?;
+    audit(&state, &actor, "ban", user.as_str(), Some(format!("{ended} connections ended"))).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": user, "banned": true, "connections_ended": ended })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleBody {
+    admin: bool,
+}
+
+/// `POST /admin/users/{name}/role` `{"admin": true|false}`
+pub async fn set_role(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<RoleBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let actor = require_admin!(req, state);
+    let user = DisplayName::parse(&path)?;
+    let (pool, key, admin) = (state.pool.clone(), name_key(&user), body.admin);
+    let found =
+        web::block(move || moderation::set_admin(&mut *pool.get()?, &key, admin).map_err(ChatError::from)).await??;
+    if found == 0 {
+        return Ok(HttpResponse::NotFound()
+            .json(json!({ "error": "unknown_user", "message": format!("no account '{user}'") })));
+    }
+    audit(&state, &actor, if admin { "grant_admin" } else { "revoke_admin" }, user.as_str(), None).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": user, "admin": admin })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BotBody {
+    name: String,
+}
+
+/// `POST /admin/bots` `{"name"}`: a token for `POST /store_message`, shown
+/// this once (only its hash is kept).
+pub async fn create_bot(
+    req: HttpRequest,
+    body: web::Json<BotBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let actor = require_admin!(req, state);
+    let bot = DisplayName::parse(&body.name)?;
+    let (pool, name, creator) = (state.pool.clone(), bot.to_string(), actor.clone());
+    let token = web::block(move || accounts::create_bot_token(&pool, &name, &creator)).await??;
+    audit(&state, &actor, "create_bot", bot.as_str(), None).await?;
+    Ok(HttpResponse::Created().json(json!({ "bot": bot, "token": token })))
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::pages;
+use crate::accounts;
 use crate::chat::history::{self, HistoryQuery};
 use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, Post};
 use crate::domain::{DisplayName, MessageText, RoomName};
@@ -126,20 +127,33 @@ pub async fn create_room(
 #[derive(Debug, Deserialize)]
 pub struct StoreMessageRequest {
     room: String,
-    user: String,
     text: String,
 }
 
 /// `POST /store_message`: a message from a bot or integration, stored and
-/// delivered to the room's live members like any other.
+/// delivered to the room's live members like any other. It needs a bot token
+/// (`Authorization: Bearer ...`, made by an admin) and posts under that
+/// bot's name; a `user` in the body is ignored.
 pub async fn store_message(
+    req: HttpRequest,
     body: web::Json<StoreMessageRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    let StoreMessageRequest { room, user, text } = body.into_inner();
+    let no_token = || ChatError::Unauthorized("a bot token is required: Authorization: Bearer <token>".into());
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string())
+        .ok_or_else(no_token)?;
+    let pool = state.pool.clone();
+    let bot = web::block(move || accounts::bot_of(&pool, &token)).await??.ok_or_else(no_token)?;
+    let StoreMessageRequest { room, text, .. } = body.into_inner();
     let post = Post {
         room: RoomName::parse(&room)?,
-        user: DisplayName::parse(&user)?,
+        user: DisplayName::parse(&bot)?,
         text: MessageText::parse(text, state.limits.max_message_bytes)?,
     };
     let message = state.chat.send(post).await??;

@@ -129,6 +129,34 @@ impl TestApp {
         (status, resp.json().await.expect("JSON body"))
     }
 
+    /// A bot token made through the admin API.
+    pub async fn bot_token(&self, bot: &str) -> String {
+        let mut resp = self
+            .http()
+            .post(self.url("/admin/bots"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send_json(&json!({ "name": bot }))
+            .await
+            .expect("POST /admin/bots");
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// `POST /store_message` as `bot` (a token is made for it on first use).
+    pub async fn post_as(&self, bot: &str, room: &str, text: &str) -> (u16, Value) {
+        let token = self.bot_token(bot).await;
+        let mut resp = self
+            .http()
+            .post(self.url("/store_message"))
+            .bearer_auth(token)
+            .send_json(&json!({ "room": room, "text": text }))
+            .await
+            .expect("POST /store_message");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("JSON body"))
+    }
+
     pub async fn get_html(&self, path: &str, cookie: Option<&str>) -> (u16, String) {
         let mut req = self.http().get(self.url(path));
         if let Some(cookie) = cookie {

@@ -123,24 +123,39 @@ async fn store_message_reaches_live_members() {
     let mut alice = app.ws().await;
     alice.join("ops", "alice").await;
 
-    let (status, stored) =
-        app.post_json("/store_message", &json!({"room": "ops", "user": "deploy-bot", "text": "v2 is live"})).await;
+    let (status, stored) = app.post_as("deploy-bot", "ops", "v2 is live").await;
     assert_eq!(status, 201);
     assert_eq!((stored["id"].as_i64(), stored["user"].as_str()), (Some(1), Some("deploy-bot")));
     let live = alice.recv_type("message").await;
     assert_eq!(live["text"], "v2 is live");
     assert_eq!(live["id"], stored["id"]);
 
-    let (status, body) =
-        app.post_json("/store_message", &json!({"room": "nowhere", "user": "bot", "text": "hi"})).await;
+    let (status, body) = app.post_as("bot", "nowhere", "hi").await;
     assert_eq!((status, body["error"].as_str()), (404, Some("unknown_room")));
-    let (status, body) = app.post_json("/store_message", &json!({"room": "ops", "user": "", "text": "hi"})).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_name")));
-    let (status, body) =
-        app.post_json("/store_message", &json!({"room": "ops", "user": "bot", "text": "x".repeat(5000)})).await;
+    let (status, body) = app.post_as("bot", "ops", &"x".repeat(5000)).await;
     assert_eq!((status, body["error"].as_str()), (413, Some("too_large")));
-    let (status, body) = app.post_json("/store_message", &json!({"room": "ops", "text": "no user"})).await;
+    let (status, body) = app.post_as("bot", "ops", "  ").await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+}
+
+#[actix_web::test]
+async fn store_message_needs_a_bot_token_and_posts_as_the_bot() {
+    let app = spawn_app().await;
+    let mut alice = app.ws().await;
+    alice.join("ops", "alice").await;
+    let body = json!({"room": "ops", "user": "alice", "text": "spoofed"});
+    let (status, err) = app.post_json("/store_message", &body).await;
+    assert_eq!((status, err["error"].as_str()), (401, Some("unauthorized")));
+    let mut resp = app.http().post(app.url("/store_message")).bearer_auth("made-up").send_json(&body).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let _ = resp.body().await;
+
+    let token = app.bot_token("ci-bot").await;
+    let mut resp = app.http().post(app.url("/store_message")).bearer_auth(&token).send_json(&body).await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let stored: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(stored["user"], "ci-bot", "the claimed user is ignored");
+    assert_eq!(alice.recv_type("message").await["user"], "ci-bot");
 }
 
 #[actix_web::test]
@@ -148,7 +163,7 @@ async fn history_api_pages_newest_first() {
     let app = spawn_app().await;
     app.post_json("/create_room", &json!({"room": "log"})).await;
     for i in 1..=7 {
-        app.post_json("/store_message", &json!({"room": "log", "user": "bot", "text": format!("m{i}")})).await;
+        app.post_as("bot", "log", &format!("m{i}")).await;
     }
     let (status, page) = app.get_json("/api/rooms/log/messages?limit=3").await;
     assert_eq!(status, 200);

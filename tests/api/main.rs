@@ -2,6 +2,7 @@
 //! WebSocket and HTTP clients, a real SQLite file per test.
 
 mod accounts;
+mod admin;
 mod bad_input;
 mod chat;
 mod databases;

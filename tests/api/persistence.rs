@@ -38,7 +38,7 @@ async fn history_survives_a_restart_and_ids_continue(backend: Backend) {
 
     // The room itself is remembered: the bot API knows it.
     let app = app.restart().await;
-    let (status, _) = app.post_json("/store_message", &json!({"room": "lobby", "user": "bot", "text": "x"})).await;
+    let (status, _) = app.post_as("bot", "lobby", "x").await;
     assert_eq!(status, 201);
     let (_, page) = app.get_json("/api/rooms/lobby/messages").await;
     assert_eq!(ids(&page["messages"]), [5, 4, 3, 2, 1]);

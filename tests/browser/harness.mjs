@@ -19,7 +19,7 @@ export async function startServer({ port = 0, db } = {}) {
   db ??= join(mkdtempSync(join(tmpdir(), "parlor-browser-")), "parlor.db");
   const child = spawn(
     BIN,
-    ["--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, "--rate-per-sec", "0"],
+    ["--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, "--rate-per-sec", "0", "--admin-token", ADMIN_TOKEN],
     { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] },
   );
   const lines = createInterface({ input: child.stderr });
@@ -108,12 +108,25 @@ export const waitForMessage = (page, text, timeout = 10000) =>
     { timeout },
   );
 
+const ADMIN_TOKEN = "browser-tests-admin-token";
+const botTokens = new Map(); // server URL -> bot token
+
+/// POSTs JSON. `/store_message` goes as a bot, with a token made through the
+/// admin API on first use.
 export async function post(base, path, body) {
-  const response = await fetch(base + path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
+  const headers = { "Content-Type": "application/json" };
+  if (path === "/store_message") {
+    if (!botTokens.has(base)) {
+      const made = await fetch(base + "/admin/bots", {
+        method: "POST",
+        headers: { ...headers, Authorization: `Bearer ${ADMIN_TOKEN}` },
+        body: JSON.stringify({ name: "bot" }),
+      });
+      botTokens.set(base, (await made.json()).token);
+    }
+    headers.Authorization = `Bearer ${botTokens.get(base)}`;
+  }
+  const response = await fetch(base + path, { method: "POST", headers, body: JSON.stringify(body) });
   if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
   return response.json();
 }

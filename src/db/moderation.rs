@@ -1,0 +1,84 @@
+//! The `audit_log` and `bot_tokens` tables, and the moderation changes to
+//! `users`, `rooms` and `messages`.
+
+use diesel::prelude::*;
+
+use super::schema::{audit_log, bot_tokens, messages, rooms, users};
+use super::DbConnection;
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct NewAuditEntry<'a> {
+    pub id: &'a str,
+    pub at: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub detail: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+}
+
+pub fn record(conn: &mut DbConnection, entry: &NewAuditEntry<'_>) -> QueryResult<usize> {
+    diesel::insert_into(audit_log::table).values(entry).execute(conn)
+}
+
+/// The latest entries, newest first.
+pub fn recent(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<AuditEntry>> {
+    audit_log::table
+        .order((audit_log::at.desc(), audit_log::id.desc()))
+        .limit(limit)
+        .select(AuditEntry::as_select())
+        .load(conn)
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = bot_tokens)]
+pub struct NewBotToken<'a> {
+    pub token_hash: &'a str,
+    pub bot_name: &'a str,
+    pub created_by: &'a str,
+    pub created_at: i64,
+}
+
+pub fn insert_bot_token(conn: &mut DbConnection, token: &NewBotToken<'_>) -> QueryResult<usize> {
+    diesel::insert_into(bot_tokens::table).values(token).execute(conn)
+}
+
+/// The bot a live token belongs to.
+pub fn bot_of(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<String>> {
+    bot_tokens::table
+        .find(token_hash)
+        .filter(bot_tokens::revoked_at.is_null())
+        .select(bot_tokens::bot_name)
+        .first(conn)
+        .optional()
+}
+
+pub fn set_admin(conn: &mut DbConnection, name_key: &str, admin: bool) -> QueryResult<usize> {
+    diesel::update(users::table.find(name_key)).set(users::is_admin.eq(i16::from(admin))).execute(conn)
+}
+
+pub fn ban(conn: &mut DbConnection, name_key: &str, at: i64) -> QueryResult<usize> {
+    diesel::update(users::table.find(name_key)).set(users::banned_at.eq(Some(at))).execute(conn)
+}
+
+pub fn delete_message(conn: &mut DbConnection, room: &str, id: i64) -> QueryResult<usize> {
+    diesel::delete(messages::table.find((room, id))).execute(conn)
+}
+
+pub fn set_room_closed(conn: &mut DbConnection, room: &str, closed_at: Option<i64>) -> QueryResult<usize> {
+    diesel::update(rooms::table.find(room)).set(rooms::closed_at.eq(closed_at)).execute(conn)
+}
+
+pub fn closed_rooms(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    rooms::table.filter(rooms::closed_at.is_not_null()).select(rooms::name).load(conn)
+}

@@ -1,0 +1,250 @@
+//! The admin console: who may use it, what each action does to the people
+//! in the room, and the audit log. On every backend.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use parlor::db::Backend;
+use serde_json::{json, Value};
+
+use crate::databases::on_every_backend;
+use crate::helpers::{form_token, set_cookie, spawn_app_on, TestApp, WsClient};
+
+on_every_backend!(
+    admin_routes_need_an_admin,
+    the_first_admin_comes_from_the_command_line_and_can_grant_the_role,
+    kicking_takes_a_member_out,
+    closing_a_room_sends_everyone_out_until_it_reopens,
+    deleting_a_message_removes_it_everywhere,
+    a_ban_ends_open_connections_and_logins_at_once,
+    a_muted_user_cannot_send_in_that_room,
+);
+
+const PASSWORD: &str = "correct horse battery";
+
+/// `parlor admin create NAME`, as an operator runs it, password on stdin.
+fn cli_create_admin(app: &TestApp, name: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parlor"))
+        .args(["admin", "create", name, "--database-url", &app.settings.database_url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run parlor admin create");
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Logs in (or signs up) through the forms; returns the login cookie.
+async fn login(app: &TestApp, path: &str, name: &str) -> String {
+    let (csrf_cookie, token) = form_token(app, path).await;
+    let mut resp = app
+        .http()
+        .post(app.url(path))
+        .insert_header(("Cookie", csrf_cookie))
+        .send_form(&[("name", name), ("password", PASSWORD), ("csrf", &token)])
+        .await
+        .unwrap();
+    let _ = resp.body().await;
+    assert_eq!(resp.status(), 303, "{path} as {name}");
+    set_cookie(&resp, "parlor_auth").unwrap()
+}
+
+/// An admin action with a login cookie; returns the status and JSON body.
+async fn act(app: &TestApp, cookie: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let req = match method {
+        "DELETE" => app.http().delete(app.url(path)),
+        _ => app.http().post(app.url(path)),
+    }
+    .insert_header(("Cookie", cookie.to_string()));
+    let mut resp = if method == "DELETE" { req.send().await } else { req.send_json(&body).await }.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn admin_app(backend: Backend) -> Option<(TestApp, String)> {
+    let app = spawn_app_on(backend, |_| {}).await?;
+    cli_create_admin(&app, "root");
+    let cookie = login(&app, "/login", "root").await;
+    Some((app, cookie))
+}
+
+/// The actions in the audit log, newest first.
+async fn audit_actions(app: &TestApp, cookie: &str) -> Vec<(String, String, String)> {
+    let mut resp =
+        app.http().get(app.url("/admin/audit")).insert_header(("Cookie", cookie.to_string())).send().await.unwrap();
+    let body: Value = resp.json().await.unwrap();
+    body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().into(),
+                e["action"].as_str().unwrap().into(),
+                e["target"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+async fn admin_routes_need_an_admin(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    let member = login(&app, "/signup", "plain").await;
+    for (method, path) in [("GET", "/admin"), ("POST", "/admin/rooms/lobby/close"), ("POST", "/admin/bots")] {
+        let req = if method == "GET" { app.http().get(app.url(path)) } else { app.http().post(app.url(path)) };
+        let mut resp = req.insert_header(("Cookie", member.clone())).send_json(&json!({"name": "x"})).await.unwrap();
+        assert_eq!(resp.status(), 403, "a non-admin at {method} {path}");
+        let _ = resp.body().await;
+        let req = if method == "GET" { app.http().get(app.url(path)) } else { app.http().post(app.url(path)) };
+        let mut resp = req.send_json(&json!({"name": "x"})).await.unwrap();
+        assert_eq!(resp.status(), 401, "nobody at {method} {path}");
+        let _ = resp.body().await;
+    }
+}
+
+async fn the_first_admin_comes_from_the_command_line_and_can_grant_the_role(backend: Backend) {
+    let Some((app, root)) = admin_app(backend).await else { return };
+    let (_, html) = app.get_html("/admin", Some(&root)).await;
+    assert!(html.contains("Active rooms"), "the console opens for the admin");
+
+    let helper = login(&app, "/signup", "helper").await;
+    assert_eq!(app.get_html("/admin", Some(&helper)).await.0, 403);
+    let (status, _) = act(&app, &root, "POST", "/admin/users/helper/role", json!({"admin": true})).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.get_html("/admin", Some(&helper)).await.0, 200, "granted");
+    act(&app, &root, "POST", "/admin/users/helper/role", json!({"admin": false})).await;
+    assert_eq!(app.get_html("/admin", Some(&helper)).await.0, 403, "taken back");
+
+    let log = audit_actions(&app, &root).await;
+    assert_eq!(
+        log[..2],
+        [
+            ("root".into(), "revoke_admin".into(), "helper".into()),
+            ("root".into(), "grant_admin".into(), "helper".into())
+        ]
+    );
+    let (_, html) = app.get_html("/admin", Some(&root)).await;
+    assert!(html.contains("grant_admin"), "the audit log is on the console");
+}
+
+async fn kicking_takes_a_member_out(backend: Backend) {
+    let Some((app, root)) = admin_app(backend).await else { return };
+    let mut alice = app.ws().await;
+    let mut troll = app.ws().await;
+    alice.join("lobby", "alice").await;
+    troll.join("lobby", "troll").await;
+    alice.recv_type("presence").await;
+
+    let (status, body) = act(&app, &root, "POST", "/admin/rooms/lobby/kick", json!({"user": "troll"})).await;
+    assert_eq!((status, body["kicked"].as_u64()), (200, Some(1)));
+    assert_eq!(troll.recv().await, json!({"type": "kicked", "room": "lobby"}));
+    let left = alice.recv().await;
+    assert_eq!((left["user"].as_str(), left["action"].as_str()), (Some("troll"), Some("leave")));
+    troll.send(json!({"type": "send_message", "room": "lobby", "text": "still here?"})).await;
+    assert_eq!(troll.recv_type("error").await["code"], "not_joined");
+    assert_eq!(audit_actions(&app, &root).await[0], ("root".into(), "kick".into(), "troll from lobby".into()));
+}
+
+async fn closing_a_room_sends_everyone_out_until_it_reopens(backend: Backend) {
+    let Some((app, root)) = admin_app(backend).await else { return };
+    let mut alice = app.ws().await;
+    alice.join("doomed", "alice").await;
+    let (status, _) = act(&app, &root, "POST", "/admin/rooms/doomed/close", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(alice.recv().await, json!({"type": "room_closed", "room": "doomed"}));
+    alice.send(json!({"type": "join_room", "room": "doomed", "name": "alice"})).await;
+    assert_eq!(alice.recv_type("error").await["code"], "room_closed");
+
+    // Closed survives a restart (the log knows), until reopened.
+    let app = app.restart().await;
+    let root = login(&app, "/login", "root").await;
+    let mut bob = app.ws().await;
+    bob.send(json!({"type": "join_room", "room": "doomed", "name": "bob"})).await;
+    assert_eq!(bob.recv_type("error").await["code"], "room_closed");
+    assert_eq!(act(&app, &root, "POST", "/admin/rooms/doomed/reopen", json!({})).await.0, 200);
+    bob.join("doomed", "bob").await;
+    let log = audit_actions(&app, &root).await;
+    assert_eq!(log[0].1, "reopen_room");
+    assert_eq!(log[1], ("root".into(), "close_room".into(), "doomed".into()));
+}
+
+async fn deleting_a_message_removes_it_everywhere(backend: Backend) {
+    let Some((app, root)) = admin_app(backend).await else { return };
+    let mut alice = app.ws().await;
+    let mut bob = app.ws().await;
+    alice.join("lobby", "alice").await;
+    bob.join("lobby", "bob").await;
+    alice.say("lobby", "keep").await;
+    let bad = alice.say("lobby", "delete me").await["id"].as_i64().unwrap();
+    alice.say("lobby", "keep too").await;
+    app.db.wait_for_ids("lobby", &[1, 2, 3]).await;
+
+    let (status, _) = act(&app, &root, "DELETE", &format!("/admin/rooms/lobby/messages/{bad}"), Value::Null).await;
+    assert_eq!(status, 200);
+    for client in [&mut alice, &mut bob] {
+        let gone = loop {
+            let frame = client.recv().await;
+            if frame["type"] == "message_deleted" {
+                break frame;
+            }
+        };
+        assert_eq!(gone, json!({"type": "message_deleted", "room": "lobby", "id": bad}));
+    }
+    app.db.wait_for_ids("lobby", &[1, 3]).await;
+    let mut carol = app.ws().await;
+    let joined = carol.join("lobby", "carol").await;
+    assert_eq!(crate::helpers::texts(&joined["history"]), ["keep", "keep too"]);
+    assert_eq!(audit_actions(&app, &root).await[0].1, "delete_message");
+}
+
+async fn a_ban_ends_open_connections_and_logins_at_once(backend: Backend) {
+    let Some((app, root)) = admin_app(backend).await else { return };
+    let spammer = login(&app, "/signup", "spammer").await;
+    let mut socket = WsClient::connect(&app.ws_url, Some(&spammer)).await;
+    socket.send(json!({"type": "join_room", "room": "lobby"})).await;
+    socket.recv_type("joined").await;
+
+    let (status, body) = act(&app, &root, "POST", "/admin/users/spammer/ban", json!({})).await;
+    assert_eq!((status, body["connections_ended"].as_u64()), (200, Some(1)));
+    let (close, _) = socket.read_until_closed(Duration::from_secs(5)).await;
+    assert_eq!(close.expect("a close frame").reason, "banned");
+    let (_, html) = app.get_html("/", Some(&spammer)).await;
+    assert!(!html.contains("Logged in as"), "the login no longer works");
+    let (csrf_cookie, token) = form_token(&app, "/login").await;
+    let resp = app
+        .http()
+        .post(app.url("/login"))
+        .insert_header(("Cookie", csrf_cookie))
+        .send_form(&[("name", "spammer"), ("password", PASSWORD), ("csrf", &token)])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "nor can it log in again");
+    assert_eq!(audit_actions(&app, &root).await[0].1, "ban");
+}
+
+async fn a_muted_user_cannot_send_in_that_room(backend: Backend) {
+    let Some((app, root)) = admin_app(backend).await else { return };
+    let mut loud = app.ws().await;
+    loud.join("lobby", "loud").await;
+    loud.join("other", "loud").await;
+    let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/mute", json!({"user": "loud", "minutes": 5})).await;
+    assert_eq!(status, 200);
+    loud.send(json!({"type": "send_message", "room": "lobby", "text": "shout"})).await;
+    let err = loud.recv_type("error").await;
+    assert_eq!(err["code"], "muted");
+    assert_eq!(loud.say("other", "fine here").await["text"], "fine here");
+    let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/mute", json!({"user": "loud", "minutes": 0})).await;
+    assert_eq!(status, 400);
+    assert_eq!(audit_actions(&app, &root).await[0], ("root".into(), "mute".into(), "loud in lobby".into()));
+}
