@@ -19,6 +19,8 @@ pub enum ChatError {
     NotJoined(String),
     #[error("no room named '{0}'")]
     UnknownRoom(String),
+    #[error("room '{0}' is invite-only")]
+    PrivateRoom(String),
     #[error("room '{0}' is closed")]
     RoomClosed(String),
     #[error("you are muted in this room for {0} more seconds")]
@@ -47,6 +49,7 @@ impl ChatError {
             Self::UnknownRoom(_) => "unknown_room",
             Self::TooManyRooms(_) => "too_many_rooms",
             Self::RoomClosed(_) => "room_closed",
+            Self::PrivateRoom(_) => "private_room",
             Self::Muted(_) => "muted",
             Self::RateLimited(_) => "rate_limited",
             Self::Unauthorized(_) => "unauthorized",
@@ -100,6 +103,7 @@ impl ResponseError for ChatError {
             Self::UnknownRoom(_) => StatusCode::NOT_FOUND,
             Self::TooManyRooms(_) => StatusCode::CONFLICT,
             Self::RoomClosed(_) => StatusCode::GONE,
+            Self::PrivateRoom(_) => StatusCode::FORBIDDEN,
             Self::Muted(_) => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,

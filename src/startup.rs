@@ -92,10 +92,16 @@ impl Application {
         let pool = db::connect(&settings.database_url, settings.db_pool_size, settings.db_timeout())?;
         let known_rooms = load_rooms(&pool)?;
         let registry = NameRegistry::new(db::accounts::all_name_keys(&mut *pool.get()?)?);
-        let closed_rooms = db::moderation::closed_rooms(&mut *pool.get()?)?
-            .into_iter()
-            .filter_map(|name| RoomName::parse(&name).ok())
-            .collect();
+        let policies = server::RoomPolicies {
+            closed: db::moderation::closed_rooms(&mut *pool.get()?)?
+                .into_iter()
+                .filter_map(|name| RoomName::parse(&name).ok())
+                .collect(),
+            private: db::moderation::private_rooms(&mut *pool.get()?)?
+                .into_iter()
+                .filter_map(|(name, keys)| Some((RoomName::parse(&name).ok()?, keys)))
+                .collect(),
+        };
         let shown = db::DatabaseUrl::parse(&settings.database_url).map(|u| u.display()).unwrap_or_default();
         log::info!("message log: {shown} ({} rooms)", known_rooms.len());
 
@@ -105,7 +111,7 @@ impl Application {
             let addr = ctx.address();
             let (tx, handle) = writer::spawn(pool.clone(), write_queue, move |marks| addr.do_send(Persisted(marks)));
             writer_thread = Some(handle);
-            ChatServer::new(known_rooms, closed_rooms, tx, history_on_join)
+            ChatServer::new(known_rooms, policies, tx, history_on_join)
         });
 
         let registry = Arc::new(registry);

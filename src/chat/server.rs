@@ -68,6 +68,8 @@ pub struct Join {
     pub room: RoomName,
     pub name: DisplayName,
     pub who: Who,
+    /// Admins may join private rooms uninvited.
+    pub admin: bool,
     pub since: Option<i64>,
 }
 
@@ -120,24 +122,30 @@ pub struct CreateRoom {
     pub created_by: Option<DisplayName>,
 }
 
-/// History for HTTP, which needs no membership.
+/// History for HTTP, which needs no membership; a private room's only for
+/// those who may enter it (to others it does not exist).
 #[derive(Message)]
 #[rtype(result = "Result<HistoryPlan, ChatError>")]
 pub struct PlanHistory {
     pub room: RoomName,
     pub query: HistoryQuery,
+    /// Who asks: `None` for nobody in particular, else (who, admin).
+    pub viewer: Option<(Who, bool)>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RoomSummary {
     pub name: RoomName,
     pub members: Vec<DisplayName>,
+    pub private: bool,
 }
 
-/// The rooms that have members, busiest first.
+/// The rooms that have members, busiest first; private ones only for admins.
 #[derive(Message)]
 #[rtype(result = "Vec<RoomSummary>")]
-pub struct ListRooms;
+pub struct ListRooms {
+    pub include_private: bool,
+}
 
 /// From the writer: these ids are durable.
 #[derive(Message)]
@@ -160,6 +168,7 @@ pub enum Who {
 struct Member {
     name: DisplayName,
     who: Who,
+    admin: bool,
     addr: Recipient<Push>,
 }
 
@@ -218,6 +227,18 @@ pub struct ChatServer {
     closed: HashSet<RoomName>,
     /// (room, name key) → muted until.
     mutes: HashMap<(RoomName, String), Instant>,
+    /// Invite-only rooms.
+    private: HashSet<RoomName>,
+    /// The accounts (name keys) invited to each room.
+    invites: HashMap<RoomName, HashSet<String>>,
+}
+
+/// What admins decided about rooms, as the log has it at start-up.
+#[derive(Debug, Default)]
+pub struct RoomPolicies {
+    pub closed: Vec<RoomName>,
+    /// Private rooms with the accounts invited to them.
+    pub private: Vec<(RoomName, Vec<String>)>,
 }
 
 impl Actor for ChatServer {
@@ -228,12 +249,14 @@ impl ChatServer {
     /// `known_rooms`: every room in the log with its highest message id.
     pub fn new(
         known_rooms: Vec<(RoomName, i64)>,
-        closed: Vec<RoomName>,
+        policies: RoomPolicies,
         writer: SyncSender<WriteOp>,
         history_on_join: usize,
     ) -> Self {
         Self {
-            closed: closed.into_iter().collect(),
+            closed: policies.closed.into_iter().collect(),
+            private: policies.private.iter().map(|(room, _)| room.clone()).collect(),
+            invites: policies.private.into_iter().map(|(room, keys)| (room, keys.into_iter().collect())).collect(),
             mutes: HashMap::new(),
             rooms: known_rooms.into_iter().map(|(name, last)| (name, Room::new(last))).collect(),
             sessions: HashMap::new(),
@@ -320,6 +343,15 @@ impl ChatServer {
         let frame =
             ServerFrame::Presence { room: room.as_str(), user: name.as_str(), action, members: count }.to_text();
         self.broadcast(room, &frame, skip);
+    }
+
+    /// Whether `who` may be in `room`: anyone in a public room; in a private
+    /// one, admins and invited accounts.
+    fn may_enter(&self, room: &RoomName, who: &Who, admin: bool) -> bool {
+        if admin || !self.private.contains(room) {
+            return true;
+        }
+        matches!(who, Who::User(key) if self.invites.get(room).is_some_and(|keys| keys.contains(key)))
     }
 
     /// How much longer `name` is muted in `room`, if at all.
@@ -425,13 +457,16 @@ impl ChatServer {
     }
 
     fn join(&mut self, msg: Join) -> Result<(), ChatError> {
-        let Join { session, room: room_name, name, who, since } = msg;
+        let Join { session, room: room_name, name, who, admin, since } = msg;
         let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
         if self.writer.is_none() {
             return Err(shutting_down());
         }
         if self.closed.contains(&room_name) {
             return Err(ChatError::RoomClosed(room_name.to_string()));
+        }
+        if !self.may_enter(&room_name, &who, admin) {
+            return Err(ChatError::PrivateRoom(room_name.to_string()));
         }
         if entry.rooms.len() >= MAX_ROOMS_PER_SESSION && !entry.rooms.contains(&room_name) {
             return Err(ChatError::TooManyRooms(MAX_ROOMS_PER_SESSION));
@@ -446,7 +481,7 @@ impl ChatServer {
         }
         self.ensure_room(&room_name, Some(&name))?;
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
-        let previous = room.members.insert(session, Member { name: name.clone(), who, addr });
+        let previous = room.members.insert(session, Member { name: name.clone(), who, admin, addr });
         let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.history_on_join };
         let plan = query.plan(&room_name, room.tail.iter(), room.db_below());
         let members = room.member_names();
@@ -621,7 +656,11 @@ impl Handler<PlanHistory> for ChatServer {
     type Result = Result<HistoryPlan, ChatError>;
 
     fn handle(&mut self, msg: PlanHistory, _: &mut Context<Self>) -> Self::Result {
-        let room = self.rooms.get(&msg.room).ok_or_else(|| unknown_room(&msg.room))?;
+        let allowed = match &msg.viewer {
+            Some((who, admin)) => self.may_enter(&msg.room, who, *admin),
+            None => !self.private.contains(&msg.room),
+        };
+        let room = self.rooms.get(&msg.room).filter(|_| allowed).ok_or_else(|| unknown_room(&msg.room))?;
         Ok(msg.query.plan(&msg.room, room.tail.iter(), room.db_below()))
     }
 }
@@ -629,12 +668,16 @@ impl Handler<PlanHistory> for ChatServer {
 impl Handler<ListRooms> for ChatServer {
     type Result = MessageResult<ListRooms>;
 
-    fn handle(&mut self, _: ListRooms, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ListRooms, _: &mut Context<Self>) -> Self::Result {
         let mut rooms: Vec<_> = self
             .rooms
             .iter()
-            .filter(|(_, room)| !room.members.is_empty())
-            .map(|(name, room)| RoomSummary { name: name.clone(), members: room.member_names() })
+            .filter(|(name, room)| !room.members.is_empty() && (msg.include_private || !self.private.contains(*name)))
+            .map(|(name, room)| RoomSummary {
+                name: name.clone(),
+                members: room.member_names(),
+                private: self.private.contains(name),
+            })
             .collect();
         rooms.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.name.cmp(&b.name)));
         MessageResult(rooms)
@@ -806,5 +849,70 @@ impl Handler<Mute> for ChatServer {
 
     fn handle(&mut self, msg: Mute, _: &mut Context<Self>) {
         self.mutes.insert((msg.room, name_key(&msg.user)), msg.until);
+    }
+}
+
+/// Admin: makes a room invite-only (members who may not stay are sent out
+/// with `kicked`) or public again. Answers whether the room exists.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ChatError>")]
+pub struct SetPrivate {
+    pub room: RoomName,
+    pub private: bool,
+}
+
+/// Admin: lets an account into a private room.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ChatError>")]
+pub struct Invite {
+    pub room: RoomName,
+    pub user: DisplayName,
+    pub by: String,
+}
+
+impl Handler<SetPrivate> for ChatServer {
+    type Result = Result<bool, ChatError>;
+
+    fn handle(&mut self, msg: SetPrivate, _: &mut Context<Self>) -> Self::Result {
+        if !self.rooms.contains_key(&msg.room) {
+            return Ok(false);
+        }
+        self.enqueue(WriteOp::SetPrivate { room: msg.room.clone(), private: msg.private })?;
+        if !msg.private {
+            self.private.remove(&msg.room);
+            return Ok(true);
+        }
+        self.private.insert(msg.room.clone());
+        let out: Vec<SessionId> = self.rooms.get(&msg.room).map_or_else(Vec::new, |room| {
+            room.members
+                .iter()
+                .filter(|(_, m)| !self.may_enter(&msg.room, &m.who, m.admin))
+                .map(|(id, _)| *id)
+                .collect()
+        });
+        let frame = ServerFrame::Kicked { room: msg.room.as_str() }.to_text();
+        for session in out {
+            if let Some(entry) = self.sessions.get_mut(&session) {
+                entry.rooms.remove(&msg.room);
+            }
+            self.push(session, Push::Frame(frame.clone()));
+            self.remove_member(session, &msg.room);
+        }
+        self.evict_overflowed();
+        Ok(true)
+    }
+}
+
+impl Handler<Invite> for ChatServer {
+    type Result = Result<bool, ChatError>;
+
+    fn handle(&mut self, msg: Invite, _: &mut Context<Self>) -> Self::Result {
+        if !self.rooms.contains_key(&msg.room) {
+            return Ok(false);
+        }
+        let key = name_key(&msg.user);
+        self.enqueue(WriteOp::Invite { room: msg.room.clone(), user_key: key.clone(), invited_by: msg.by })?;
+        self.invites.entry(msg.room).or_default().insert(key);
+        Ok(true)
     }
 }

@@ -192,11 +192,12 @@ impl WsSession {
             ClientFrame::JoinRoom { room, name, since } => {
                 let room = RoomName::parse(room)?;
                 let (name, who) = self.who_joins(name.as_deref())?;
+                let admin = matches!(&self.identity, Identity::User(user) if user.is_admin);
                 if since.is_some_and(|s| s < 0) {
                     return Err(ChatError::BadRequest("`since` must not be negative".into()));
                 }
                 let since = *since;
-                self.server.do_send(server::Join { session, room, name, who, since });
+                self.server.do_send(server::Join { session, room, name, who, admin, since });
             }
             ClientFrame::LeaveRoom { room } => {
                 let room = RoomName::parse(room)?;

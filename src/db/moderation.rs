@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{audit_log, bot_tokens, messages, rooms, users};
+use super::schema::{audit_log, bot_tokens, messages, room_invites, rooms, users};
 use super::DbConnection;
 
 #[derive(Debug, Insertable)]
@@ -81,4 +81,35 @@ pub fn set_room_closed(conn: &mut DbConnection, room: &str, closed_at: Option<i6
 
 pub fn closed_rooms(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     rooms::table.filter(rooms::closed_at.is_not_null()).select(rooms::name).load(conn)
+}
+
+pub fn set_private(conn: &mut DbConnection, room: &str, private: bool) -> QueryResult<usize> {
+    diesel::update(rooms::table.find(room)).set(rooms::private.eq(i16::from(private))).execute(conn)
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = room_invites)]
+pub struct NewInvite<'a> {
+    pub room: &'a str,
+    pub user_key: &'a str,
+    pub invited_by: &'a str,
+    pub created_at: i64,
+}
+
+pub fn invite(conn: &mut DbConnection, invite: &NewInvite<'_>) -> QueryResult<usize> {
+    insert_ignoring_existing!(conn, room_invites::table, invite)
+}
+
+/// Every private room with the accounts invited to it.
+pub fn private_rooms(conn: &mut DbConnection) -> QueryResult<Vec<(String, Vec<String>)>> {
+    let names: Vec<String> = rooms::table.filter(rooms::private.ne(0)).select(rooms::name).load(conn)?;
+    let invites: Vec<(String, String)> =
+        room_invites::table.select((room_invites::room, room_invites::user_key)).load(conn)?;
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let keys = invites.iter().filter(|(room, _)| *room == name).map(|(_, key)| key.clone()).collect();
+            (name, keys)
+        })
+        .collect())
 }

@@ -33,11 +33,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    room_invites (room, user_key) {
+        room -> Text,
+        user_key -> Text,
+        invited_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     rooms (name) {
         name -> Text,
         created_at -> BigInt,
         created_by -> Nullable<Text>,
         closed_at -> Nullable<BigInt>,
+        private -> SmallInt,
     }
 }
 
@@ -62,4 +72,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(audit_log, bot_tokens, messages, rooms, sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(audit_log, bot_tokens, messages, room_invites, rooms, sessions, users,);

@@ -18,6 +18,7 @@ use super::rooms::{self, NewRoom};
 use diesel::Connection;
 
 use super::{DbPool, PooledDb};
+use crate::chat::message::now_ms;
 use crate::chat::ChatMessage;
 use crate::domain::RoomName;
 use crate::error::ChatError;
@@ -37,13 +38,15 @@ pub enum WriteOp {
     Message(Arc<ChatMessage>),
     DeleteMessage { room: RoomName, id: i64 },
     SetClosed { room: RoomName, closed_at: Option<i64> },
+    SetPrivate { room: RoomName, private: bool },
+    Invite { room: RoomName, user_key: String, invited_by: String },
 }
 
 impl WriteOp {
     fn text_len(&self) -> usize {
         match self {
-            Self::CreateRoom { .. } | Self::DeleteMessage { .. } | Self::SetClosed { .. } => 0,
             Self::Message(m) => m.text.len(),
+            _ => 0,
         }
     }
 }
@@ -115,7 +118,10 @@ fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), ChatError> {
     let mut changes = Vec::new();
     for op in batch {
         match op {
-            WriteOp::DeleteMessage { .. } | WriteOp::SetClosed { .. } => changes.push(op),
+            WriteOp::DeleteMessage { .. }
+            | WriteOp::SetClosed { .. }
+            | WriteOp::SetPrivate { .. }
+            | WriteOp::Invite { .. } => changes.push(op),
             WriteOp::CreateRoom { name, created_at_ms, created_by } => new_rooms.push(NewRoom {
                 name: name.as_str(),
                 created_at: *created_at_ms,
@@ -131,6 +137,11 @@ fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), ChatError> {
             match change {
                 WriteOp::DeleteMessage { room, id } => moderation::delete_message(conn, room.as_str(), *id)?,
                 WriteOp::SetClosed { room, closed_at } => moderation::set_room_closed(conn, room.as_str(), *closed_at)?,
+                WriteOp::SetPrivate { room, private } => moderation::set_private(conn, room.as_str(), *private)?,
+                WriteOp::Invite { room, user_key, invited_by } => moderation::invite(
+                    conn,
+                    &moderation::NewInvite { room: room.as_str(), user_key, invited_by, created_at: now_ms() },
+                )?,
                 _ => 0,
             };
         }

@@ -16,7 +16,7 @@ use tera::Context;
 use super::pages::render;
 use crate::accounts::{self, name_key};
 use crate::chat::message::{format_timestamp, now_ms};
-use crate::chat::server::{DeleteMessage, EndConnections, Kick, ListRooms, Mute, SetClosed};
+use crate::chat::server::{DeleteMessage, EndConnections, Invite, Kick, ListRooms, Mute, SetClosed, SetPrivate};
 use crate::db::moderation::{self, AuditEntry, NewAuditEntry};
 use crate::domain::{DisplayName, RoomName};
 use crate::error::ChatError;
@@ -105,7 +105,7 @@ fn wants_json(req: &HttpRequest) -> bool {
 /// (HTML, or JSON when asked), with the audit log on the console.
 pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
     let _actor = require_admin!(req, state);
-    let rooms = state.chat.send(ListRooms).await?;
+    let rooms = state.chat.send(ListRooms { include_private: true }).await?;
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })));
     }
@@ -282,4 +282,44 @@ pub async fn create_bot(
     let token = web::block(move || accounts::create_bot_token(&pool, &name, &creator)).await??;
     audit(&state, &actor, "create_bot", bot.as_str(), None).await?;
     Ok(HttpResponse::Created().json(json!({ "bot": bot, "token": token })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PrivacyBody {
+    private: bool,
+}
+
+/// `POST /admin/rooms/{room}/privacy` `{"private": true|false}`: invite-only
+/// or public. Members who may not stay in a room made private get `kicked`.
+pub async fn set_privacy(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<PrivacyBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let actor = require_admin!(req, state);
+    let room = RoomName::parse(&path)?;
+    if !state.chat.send(SetPrivate { room: room.clone(), private: body.private }).await?? {
+        return Err(ChatError::UnknownRoom(room.to_string()));
+    }
+    audit(&state, &actor, if body.private { "make_private" } else { "make_public" }, room.as_str(), None).await?;
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "private": body.private })))
+}
+
+/// `POST /admin/rooms/{room}/invite` `{"user"}`: lets an account into the
+/// room while it is private.
+pub async fn invite(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<UserBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let actor = require_admin!(req, state);
+    let room = RoomName::parse(&path)?;
+    let user = DisplayName::parse(&body.user)?;
+    if !state.chat.send(Invite { room: room.clone(), user: user.clone(), by: actor.clone() }).await?? {
+        return Err(ChatError::UnknownRoom(room.to_string()));
+    }
+    audit(&state, &actor, "invite", &format!("{user} to {room}"), None).await?;
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "invited": user })))
 }

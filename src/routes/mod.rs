@@ -35,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/rooms/{room}/close", web::post().to(admin::close_room))
         .route("/admin/rooms/{room}/reopen", web::post().to(admin::reopen_room))
         .route("/admin/rooms/{room}/mute", web::post().to(admin::mute))
+        .route("/admin/rooms/{room}/privacy", web::post().to(admin::set_privacy))
+        .route("/admin/rooms/{room}/invite", web::post().to(admin::invite))
         .route("/admin/rooms/{room}/messages/{id}", web::delete().to(admin::delete_message))
         .route("/admin/users/{name}/ban", web::post().to(admin::ban))
         .route("/admin/users/{name}/role", web::post().to(admin::set_role))

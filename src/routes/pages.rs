@@ -58,7 +58,7 @@ impl FieldErrors {
 }
 
 async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form: &FieldErrors) -> HttpResponse {
-    let rooms: Vec<RoomListing> = match state.chat.send(ListRooms).await {
+    let rooms: Vec<RoomListing> = match state.chat.send(ListRooms { include_private: false }).await {
         Ok(rooms) => rooms.into_iter().map(|r| RoomListing { name: r.name, members: r.members.len() }).collect(),
         Err(_) => Vec::new(),
     };

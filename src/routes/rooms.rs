@@ -9,7 +9,7 @@ use serde_json::json;
 use super::pages;
 use crate::accounts;
 use crate::chat::history::{self, HistoryQuery};
-use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, Post};
+use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, Post, Who};
 use crate::domain::{DisplayName, MessageText, RoomName};
 use crate::error::ChatError;
 use crate::identity;
@@ -169,6 +169,7 @@ pub struct PageQuery {
 /// `GET /api/rooms/{room}/messages?before=&limit=`: newest first; pass the
 /// answer's `next_before` as `before` for the next, older page.
 pub async fn messages(
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
     state: web::Data<AppState>,
@@ -178,7 +179,9 @@ pub async fn messages(
     let limit = asked.limit();
     // One more than asked tells whether another page exists.
     let probe = asked.with_limit(limit + 1);
-    let plan = state.chat.send(PlanHistory { room: room.clone(), query: probe }).await??;
+    let viewer =
+        identity::current_user(&req, &state).await.map(|u| (Who::User(accounts::name_key(&u.name)), u.is_admin));
+    let plan = state.chat.send(PlanHistory { room: room.clone(), query: probe, viewer }).await??;
     let mut page = history::resolve(plan, probe, state.pool.clone()).await?;
     let more = page.messages.len() > limit;
     if more {
@@ -191,7 +194,7 @@ pub async fn messages(
 
 /// `GET /api/rooms`: rooms with members, busiest first, with counts only.
 pub async fn active_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
-    let rooms = state.chat.send(ListRooms).await?;
+    let rooms = state.chat.send(ListRooms { include_private: false }).await?;
     let listing: Vec<_> =
         rooms.iter().map(|r| json!({ "name": r.name, "members": r.members.len(), "url": room_url(&r.name) })).collect();
     Ok(HttpResponse::Ok().json(json!({ "rooms": listing })))

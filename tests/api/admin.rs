@@ -19,6 +19,7 @@ on_every_backend!(
     deleting_a_message_removes_it_everywhere,
     a_ban_ends_open_connections_and_logins_at_once,
     a_muted_user_cannot_send_in_that_room,
+    private_rooms_let_in_only_the_invited,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -247,4 +248,65 @@ async fn a_muted_user_cannot_send_in_that_room(backend: Backend) {
     let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/mute", json!({"user": "loud", "minutes": 0})).await;
     assert_eq!(status, 400);
     assert_eq!(audit_actions(&app, &root).await[0], ("root".into(), "mute".into(), "loud in lobby".into()));
+}
+
+async fn private_rooms_let_in_only_the_invited(backend: Backend) {
+    let Some((app, root)) = admin_app(backend).await else { return };
+    let member = login(&app, "/signup", "member").await;
+    let outsider = login(&app, "/signup", "outsider").await;
+    let mut guest = app.ws().await;
+    guest.join("secret", "guest").await;
+    let mut outsider_ws = WsClient::connect(&app.ws_url, Some(&outsider)).await;
+    outsider_ws.send(json!({"type": "join_room", "room": "secret"})).await;
+    outsider_ws.recv_type("joined").await;
+
+    assert_eq!(act(&app, &root, "POST", "/admin/rooms/secret/invite", json!({"user": "member"})).await.0, 200);
+    assert_eq!(act(&app, &root, "POST", "/admin/rooms/secret/privacy", json!({"private": true})).await.0, 200);
+    // Whoever may not stay is sent out.
+    assert_eq!(guest.recv_type("kicked").await["room"], "secret");
+    assert_eq!(outsider_ws.recv_type("kicked").await["room"], "secret");
+
+    for (client, who) in [(&mut guest, "a guest"), (&mut outsider_ws, "an uninvited account")] {
+        client.send(json!({"type": "join_room", "room": "secret", "name": "guest"})).await;
+        assert_eq!(client.recv_type("error").await["code"], "private_room", "{who}");
+    }
+    let mut member_ws = WsClient::connect(&app.ws_url, Some(&member)).await;
+    member_ws.send(json!({"type": "join_room", "room": "secret"})).await;
+    assert_eq!(member_ws.recv_type("joined").await["members"], json!(["member"]));
+    member_ws.say("secret", "for invited eyes").await;
+    let mut root_ws = WsClient::connect(&app.ws_url, Some(&root)).await;
+    root_ws.send(json!({"type": "join_room", "room": "secret"})).await;
+    assert_eq!(root_ws.recv_type("joined").await["room"], "secret", "admins may enter");
+
+    // Outsiders cannot see it listed or read it.
+    let (_, listing) = app.get_json("/api/rooms").await;
+    assert_eq!(listing["rooms"], json!([]));
+    let (status, _) = app.get_json("/api/rooms/secret/messages").await;
+    assert_eq!(status, 404);
+    let mut resp = app
+        .http()
+        .get(app.url("/api/rooms/secret/messages"))
+        .insert_header(("Cookie", member.clone()))
+        .send()
+        .await
+        .unwrap();
+    let page: Value = resp.json().await.unwrap();
+    assert_eq!(crate::helpers::texts(&page["messages"]), ["for invited eyes"]);
+
+    // Kept across a restart.
+    drop((member_ws, root_ws));
+    let app = app.restart().await;
+    let mut again = WsClient::connect(&app.ws_url, Some(&outsider)).await;
+    again.send(json!({"type": "join_room", "room": "secret"})).await;
+    assert_eq!(again.recv_type("error").await["code"], "private_room");
+    let mut member_ws = WsClient::connect(&app.ws_url, Some(&member)).await;
+    member_ws.send(json!({"type": "join_room", "room": "secret"})).await;
+    member_ws.recv_type("joined").await;
+
+    let root = login(&app, "/login", "root").await;
+    assert_eq!(act(&app, &root, "POST", "/admin/rooms/secret/privacy", json!({"private": false})).await.0, 200);
+    again.join("secret", "outsider").await;
+    let log = audit_actions(&app, &root).await;
+    assert_eq!(log[0].1, "make_public");
+    assert!(log.iter().any(|(_, action, target)| action == "invite" && target == "member to secret"));
 }

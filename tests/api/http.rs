@@ -204,7 +204,7 @@ async fn admin_rooms_needs_the_token() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["rooms"], json!([{"name": "lobby", "members": [HOSTILE, "alice"]}]));
+    assert_eq!(body["rooms"], json!([{"name": "lobby", "members": [HOSTILE, "alice"], "private": false}]));
 
     let mut resp = http.get(app.url("/admin/rooms")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     let html = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();

@@ -1,0 +1,2 @@
+DROP TABLE room_invites;
+ALTER TABLE rooms DROP COLUMN private;

@@ -1,0 +1,10 @@
+-- An invite-only room: only invited accounts (and admins) may join it.
+ALTER TABLE rooms ADD COLUMN private SMALLINT NOT NULL DEFAULT 0;
+
+CREATE TABLE room_invites (
+    room VARCHAR(64) NOT NULL,
+    user_key VARCHAR(128) NOT NULL,
+    invited_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (room, user_key)
+);
