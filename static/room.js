@@ -246,7 +246,7 @@ function connect() {
     handle(frame);
   });
   socket.addEventListener("close", (event) => {
-    if (state.socket !== socket) return;
+    if (state.socket !== socket || state.removed) return;
     state.joined = false;
     state.attempt += 1;
     // Exponential backoff with full jitter, capped at 15 s.
@@ -350,6 +350,24 @@ function handle(frame) {
       if (!frame.nonce) state.historyRequest = null;
       if (frame.code === "invalid_name") askForName(frame.message);
       else els.note.textContent = frame.message;
+      break;
+    case "message_deleted": {
+      const el = state.byId.get(frame.id);
+      if (el) {
+        const next = el.nextElementSibling;
+        el.remove();
+        state.byId.delete(frame.id);
+        if (next) regroup(next);
+      }
+      break;
+    }
+    case "kicked":
+    case "room_closed":
+      // Out of the room for good on this page: do not rejoin by ourselves.
+      state.removed = true;
+      notice(frame.type === "kicked" ? "An admin removed you from this room." : "An admin closed this room.");
+      setStatus(frame.type === "kicked" ? "removed from the room" : "room closed", "offline");
+      state.socket?.close();
       break;
     default:
       break;

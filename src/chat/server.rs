@@ -17,7 +17,7 @@ use actix_web_actors::ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
 
 use super::history::{HistoryPlan, HistoryQuery};
-use super::message::now_ms;
+use super::message::{format_timestamp, now_ms};
 use super::ChatMessage;
 use crate::accounts::name_key;
 use crate::db::writer::{Watermarks, WriteOp};
@@ -138,6 +138,14 @@ pub struct RoomSummary {
     pub name: RoomName,
     pub members: Vec<DisplayName>,
     pub private: bool,
+    /// Each connection in the room and since when, oldest first (for admins).
+    pub connections: Vec<ConnectionSummary>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectionSummary {
+    pub name: DisplayName,
+    pub since: String,
 }
 
 /// The rooms that have members, busiest first; private ones only for admins.
@@ -169,6 +177,8 @@ struct Member {
     name: DisplayName,
     who: Who,
     admin: bool,
+    /// When this connection joined the room (Unix ms).
+    joined_at_ms: i64,
     addr: Recipient<Push>,
 }
 
@@ -199,6 +209,15 @@ impl Room {
         while self.tail.len() > keep && self.tail.front().is_some_and(|m| m.id <= self.persisted_id) {
             self.tail.pop_front();
         }
+    }
+
+    fn connections(&self) -> Vec<ConnectionSummary> {
+        let mut members: Vec<_> = self.members.values().collect();
+        members.sort_by_key(|m| m.joined_at_ms);
+        members
+            .into_iter()
+            .map(|m| ConnectionSummary { name: m.name.clone(), since: format_timestamp(m.joined_at_ms) })
+            .collect()
     }
 
     fn member_names(&self) -> Vec<DisplayName> {
@@ -481,7 +500,8 @@ impl ChatServer {
         }
         self.ensure_room(&room_name, Some(&name))?;
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
-        let previous = room.members.insert(session, Member { name: name.clone(), who, admin, addr });
+        let member = Member { name: name.clone(), who, admin, joined_at_ms: now_ms(), addr };
+        let previous = room.members.insert(session, member);
         let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.history_on_join };
         let plan = query.plan(&room_name, room.tail.iter(), room.db_below());
         let members = room.member_names();
@@ -677,6 +697,7 @@ impl Handler<ListRooms> for ChatServer {
                 name: name.clone(),
                 members: room.member_names(),
                 private: self.private.contains(name),
+                connections: room.connections(),
             })
             .collect();
         rooms.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.name.cmp(&b.name)));

@@ -204,7 +204,16 @@ async fn admin_rooms_needs_the_token() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["rooms"], json!([{"name": "lobby", "members": [HOSTILE, "alice"], "private": false}]));
+    let rooms = body["rooms"].as_array().unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(
+        (&rooms[0]["name"], &rooms[0]["members"], &rooms[0]["private"]),
+        (&json!("lobby"), &json!([HOSTILE, "alice"]), &json!(false))
+    );
+    // Each connection with the time it joined, oldest first.
+    let connections = rooms[0]["connections"].as_array().unwrap();
+    assert_eq!(connections.iter().map(|c| c["name"].clone()).collect::<Vec<_>>(), [json!("alice"), json!(HOSTILE)]);
+    assert!(connections.iter().all(|c| c["since"].as_str().unwrap().ends_with('Z')));
 
     let mut resp = http.get(app.url("/admin/rooms")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     let html = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();

@@ -65,7 +65,8 @@ async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
         .await
         .unwrap();
     let rooms: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(rooms["rooms"], json!([{"name": "lobby", "members": ["bob"], "private": false}]));
+    assert_eq!(rooms["rooms"][0]["members"], json!(["bob"]));
+    assert_eq!(rooms["rooms"].as_array().unwrap().len(), 1);
 
     // The server let go of the connection without the client reading a
     // byte: no process holds the server's end of it any more.

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = process.env.PARLOR_BIN || join(ROOT, "target/debug/parlor");
+export const BIN = process.env.PARLOR_BIN || join(ROOT, "target/debug/parlor");
 export const SHOTS = join(ROOT, "target/browser-shots");
 mkdirSync(SHOTS, { recursive: true });
 

@@ -1,0 +1,56 @@
+// The admin console, used from a browser as an operator would.
+import { after, afterEach, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { enterRoom, expectNoScriptErrors, launchBrowser, person, say, startServer, waitForMessage, BIN } from "./harness.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  // The first admin, as an operator makes one.
+  const made = spawnSync(BIN, ["admin", "create", "root", "--database-url", `sqlite://${server.db}`], {
+    input: "correct horse battery\n",
+  });
+  assert.equal(made.status, 0, String(made.stderr));
+  browser = await launchBrowser();
+});
+
+afterEach(() => expectNoScriptErrors(assert));
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test("an admin kicks a member from the console; the member's page says so and stays out", async () => {
+  const victim = await person(browser);
+  await enterRoom(victim.page, server.url, "Troll", "moderated");
+  await say(victim.page, "spam spam spam");
+  await waitForMessage(victim.page, "spam spam spam");
+
+  const admin = await person(browser);
+  await admin.page.goto(server.url + "/login");
+  await admin.page.fill("#name", "root");
+  await admin.page.fill("#password", "correct horse battery");
+  await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
+  await admin.page.goto(server.url + "/admin");
+  const row = admin.page.locator('tr[data-room="moderated"] [data-user="Troll"]');
+  await row.waitFor();
+  assert.match(await row.locator("time").textContent(), /Z$/, "the connection time is shown");
+  await row.locator('button[data-action="kick"]').click();
+
+  await victim.page.waitForFunction(() => document.getElementById("status").textContent === "removed from the room");
+  assert.equal(await victim.page.isDisabled("#text"), true);
+  // It does not sneak back in by reconnecting.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(await victim.page.textContent("#status"), "removed from the room");
+
+  await admin.page.waitForURL(server.url + "/admin");
+  await admin.page.waitForSelector("#audit-log");
+  const entry = await admin.page.locator("#audit-log tbody tr").first().textContent();
+  assert.match(entry, /root\s*kick\s*Troll from moderated/);
+  await victim.context.close();
+  await admin.context.close();
+});
