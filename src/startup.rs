@@ -101,6 +101,10 @@ impl Application {
                 .into_iter()
                 .filter_map(|(name, keys)| Some((RoomName::parse(&name).ok()?, keys)))
                 .collect(),
+            mutes: db::moderation::live_mutes(&mut *pool.get()?, crate::chat::message::now_ms())?
+                .into_iter()
+                .filter_map(|(room, key, until)| Some((RoomName::parse(&room).ok()?, key, until)))
+                .collect(),
         };
         let shown = db::DatabaseUrl::parse(&settings.database_url).map(|u| u.display()).unwrap_or_default();
         log::info!("message log: {shown} ({} rooms)", known_rooms.len());

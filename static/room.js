@@ -4,6 +4,7 @@
 const body = document.body;
 const ROOM = body.dataset.room;
 const MAX_BYTES = Number(body.dataset.maxBytes) || 4096;
+const ADMIN = body.dataset.admin === "true";
 let myName = body.dataset.name || "";
 
 const els = {
@@ -95,6 +96,19 @@ function messageElement(m, { pending = false } = {}) {
   text.className = "body";
   text.append(richText(m.text));
   el.append(meta, text);
+  if (ADMIN && m.id) {
+    // Admins can delete from the room itself; everyone gets `message_deleted`.
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "link delete";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete message from ${m.user}`);
+    remove.addEventListener("click", async () => {
+      const response = await fetch(`/admin/rooms/${ROOM}/messages/${m.id}`, { method: "DELETE" });
+      if (!response.ok) els.note.textContent = "Could not delete the message.";
+    });
+    el.append(remove);
+  }
   return el;
 }
 

@@ -10,7 +10,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::prelude::*;
 use actix_web_actors::ws::{CloseCode, CloseReason};
@@ -244,8 +243,8 @@ pub struct ChatServer {
     overflowed: Vec<SessionId>,
     /// Rooms an admin closed: no one may join them.
     closed: HashSet<RoomName>,
-    /// (room, name key) → muted until.
-    mutes: HashMap<(RoomName, String), Instant>,
+    /// (room, name key) → muted until (Unix ms).
+    mutes: HashMap<(RoomName, String), i64>,
     /// Invite-only rooms.
     private: HashSet<RoomName>,
     /// The accounts (name keys) invited to each room.
@@ -258,6 +257,8 @@ pub struct RoomPolicies {
     pub closed: Vec<RoomName>,
     /// Private rooms with the accounts invited to them.
     pub private: Vec<(RoomName, Vec<String>)>,
+    /// Running mutes: (room, name key, until in Unix ms).
+    pub mutes: Vec<(RoomName, String, i64)>,
 }
 
 impl Actor for ChatServer {
@@ -276,7 +277,7 @@ impl ChatServer {
             closed: policies.closed.into_iter().collect(),
             private: policies.private.iter().map(|(room, _)| room.clone()).collect(),
             invites: policies.private.into_iter().map(|(room, keys)| (room, keys.into_iter().collect())).collect(),
-            mutes: HashMap::new(),
+            mutes: policies.mutes.into_iter().map(|(room, key, until)| ((room, key), until)).collect(),
             rooms: known_rooms.into_iter().map(|(name, last)| (name, Room::new(last))).collect(),
             sessions: HashMap::new(),
             writer: Some(writer),
@@ -376,13 +377,12 @@ impl ChatServer {
     /// How much longer `name` is muted in `room`, if at all.
     fn muted_until(&mut self, room: &RoomName, name: &DisplayName) -> Option<std::time::Duration> {
         let key = (room.clone(), name_key(name));
-        let until = *self.mutes.get(&key)?;
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let left = *self.mutes.get(&key)? - now_ms();
+        if left <= 0 {
             self.mutes.remove(&key);
             return None;
         }
-        Some(left)
+        Some(std::time::Duration::from_millis(left.unsigned_abs()))
     }
 
     fn member_name(&self, session: SessionId, room: &RoomName) -> Option<DisplayName> {
@@ -764,13 +764,13 @@ pub struct EndConnections {
     pub user_key: String,
 }
 
-/// Admin: `user` may not send in `room` until `until`.
+/// Admin: `user` may not send in `room` until `until_ms` (Unix ms).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), ChatError>")]
 pub struct Mute {
     pub room: RoomName,
     pub user: DisplayName,
-    pub until: Instant,
+    pub until_ms: i64,
 }
 
 impl Handler<Kick> for ChatServer {
@@ -866,10 +866,13 @@ impl Handler<EndConnections> for ChatServer {
 }
 
 impl Handler<Mute> for ChatServer {
-    type Result = ();
+    type Result = Result<(), ChatError>;
 
-    fn handle(&mut self, msg: Mute, _: &mut Context<Self>) {
-        self.mutes.insert((msg.room, name_key(&msg.user)), msg.until);
+    fn handle(&mut self, msg: Mute, _: &mut Context<Self>) -> Self::Result {
+        let key = name_key(&msg.user);
+        self.enqueue(WriteOp::Mute { room: msg.room.clone(), user_key: key.clone(), until_ms: msg.until_ms })?;
+        self.mutes.insert((msg.room, key), msg.until_ms);
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{audit_log, bot_tokens, messages, room_invites, rooms, users};
+use super::schema::{audit_log, bot_tokens, messages, mutes, room_invites, rooms, users};
 use super::DbConnection;
 
 #[derive(Debug, Insertable)]
@@ -112,4 +112,17 @@ pub fn private_rooms(conn: &mut DbConnection) -> QueryResult<Vec<(String, Vec<St
             (name, keys)
         })
         .collect())
+}
+
+/// Mutes `user_key` in `room` until `until` (Unix ms), replacing any mute.
+pub fn mute(conn: &mut DbConnection, room: &str, user_key: &str, until: i64) -> QueryResult<usize> {
+    diesel::delete(mutes::table.find((room, user_key))).execute(conn)?;
+    diesel::insert_into(mutes::table)
+        .values((mutes::room.eq(room), mutes::user_key.eq(user_key), mutes::until.eq(until)))
+        .execute(conn)
+}
+
+/// Mutes still running at `now`: (room, user key, until).
+pub fn live_mutes(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<(String, String, i64)>> {
+    mutes::table.filter(mutes::until.gt(now)).select((mutes::room, mutes::user_key, mutes::until)).load(conn)
 }

@@ -33,6 +33,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    mutes (room, user_key) {
+        room -> Text,
+        user_key -> Text,
+        until -> BigInt,
+    }
+}
+
+diesel::table! {
     room_invites (room, user_key) {
         room -> Text,
         user_key -> Text,
@@ -72,4 +80,13 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(audit_log, bot_tokens, messages, room_invites, rooms, sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_log,
+    bot_tokens,
+    messages,
+    mutes,
+    room_invites,
+    rooms,
+    sessions,
+    users,
+);

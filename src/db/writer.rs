@@ -40,6 +40,7 @@ pub enum WriteOp {
     SetClosed { room: RoomName, closed_at: Option<i64> },
     SetPrivate { room: RoomName, private: bool },
     Invite { room: RoomName, user_key: String, invited_by: String },
+    Mute { room: RoomName, user_key: String, until_ms: i64 },
 }
 
 impl WriteOp {
@@ -121,7 +122,8 @@ fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), ChatError> {
             WriteOp::DeleteMessage { .. }
             | WriteOp::SetClosed { .. }
             | WriteOp::SetPrivate { .. }
-            | WriteOp::Invite { .. } => changes.push(op),
+            | WriteOp::Invite { .. }
+            | WriteOp::Mute { .. } => changes.push(op),
             WriteOp::CreateRoom { name, created_at_ms, created_by } => new_rooms.push(NewRoom {
                 name: name.as_str(),
                 created_at: *created_at_ms,
@@ -138,6 +140,9 @@ fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), ChatError> {
                 WriteOp::DeleteMessage { room, id } => moderation::delete_message(conn, room.as_str(), *id)?,
                 WriteOp::SetClosed { room, closed_at } => moderation::set_room_closed(conn, room.as_str(), *closed_at)?,
                 WriteOp::SetPrivate { room, private } => moderation::set_private(conn, room.as_str(), *private)?,
+                WriteOp::Mute { room, user_key, until_ms } => {
+                    moderation::mute(conn, room.as_str(), user_key, *until_ms)?
+                }
                 WriteOp::Invite { room, user_key, invited_by } => moderation::invite(
                     conn,
                     &moderation::NewInvite { room: room.as_str(), user_key, invited_by, created_at: now_ms() },

@@ -5,8 +5,6 @@
 //! Actions take JSON bodies: another site's page cannot send those with a
 //! visitor's cookie (CORS), which is this API's CSRF protection.
 
-use std::time::{Duration, Instant};
-
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -209,8 +207,8 @@ pub async fn mute(
     if !(1..=7 * 24 * 60).contains(&body.minutes) {
         return Err(ChatError::BadRequest("`minutes` must be 1 to 10080 (a week)".into()));
     }
-    let until = Instant::now() + Duration::from_secs(body.minutes * 60);
-    state.chat.send(Mute { room: room.clone(), user: user.clone(), until }).await?;
+    let until_ms = now_ms() + i64::try_from(body.minutes * 60_000).expect("a week of milliseconds fits");
+    state.chat.send(Mute { room: room.clone(), user: user.clone(), until_ms }).await??;
     audit(&state, &actor, "mute", &format!("{user} in {room}"), Some(format!("{} minutes", body.minutes))).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "minutes": body.minutes })))
 }

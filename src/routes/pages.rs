@@ -104,9 +104,13 @@ pub async fn room(req: HttpRequest, path: web::Path<String>, state: web::Data<Ap
             return home_with_errors(&req, &state, StatusCode::BAD_REQUEST, &form).await;
         }
     };
+    // A logged-in person is their account, whatever name cookie they have.
+    let user = identity::current_user(&req, &state).await;
+    let name = user.as_ref().map(|u| u.name.clone()).or_else(|| identity::display_name(&req, &state.key));
     let mut context = Context::new();
     context.insert("room", &room);
-    context.insert("name", &identity::display_name(&req, &state.key));
+    context.insert("name", &name);
+    context.insert("admin", &user.is_some_and(|u| u.is_admin));
     context.insert("max_message_bytes", &state.limits.max_message_bytes);
     render(&state, StatusCode::OK, "room.html", &context)
 }

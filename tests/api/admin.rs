@@ -248,6 +248,15 @@ async fn a_muted_user_cannot_send_in_that_room(backend: Backend) {
     let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/mute", json!({"user": "loud", "minutes": 0})).await;
     assert_eq!(status, 400);
     assert_eq!(audit_actions(&app, &root).await[0], ("root".into(), "mute".into(), "loud in lobby".into()));
+
+    // A restart does not lift it.
+    app.db.wait_for_room("lobby").await;
+    drop(loud);
+    let app = app.restart().await;
+    let mut loud = app.ws().await;
+    loud.join("lobby", "loud").await;
+    loud.send(json!({"type": "send_message", "room": "lobby", "text": "now?"})).await;
+    assert_eq!(loud.recv_type("error").await["code"], "muted");
 }
 
 async fn private_rooms_let_in_only_the_invited(backend: Backend) {

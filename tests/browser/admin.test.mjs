@@ -54,3 +54,35 @@ test("an admin kicks a member from the console; the member's page says so and st
   await victim.context.close();
   await admin.context.close();
 });
+
+test("an admin deletes a message from the room page; it disappears for everyone", async () => {
+  const ann = await person(browser);
+  await enterRoom(ann.page, server.url, "Ann", "tidy");
+  await say(ann.page, "keep this");
+  await say(ann.page, "regrettable");
+  await waitForMessage(ann.page, "regrettable");
+
+  const admin = await person(browser);
+  await admin.page.goto(server.url + "/login");
+  await admin.page.fill("#name", "root");
+  await admin.page.fill("#password", "correct horse battery");
+  await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
+  await admin.page.goto(server.url + "/chat/tidy");
+  await waitForMessage(admin.page, "regrettable");
+  const target = admin.page.locator("#messages .msg", { hasText: "regrettable" });
+  await target.hover();
+  await target.locator("button.delete").click();
+
+  for (const { page } of [ann, admin]) {
+    await page.waitForFunction(() =>
+      ![...document.querySelectorAll("#messages .msg .body")].some((e) => e.textContent === "regrettable"),
+    );
+  }
+  assert.equal(await ann.page.locator("#messages button.delete").count(), 0, "members see no delete buttons");
+  await ann.page.reload();
+  await waitForMessage(ann.page, "keep this");
+  const texts = await ann.page.$$eval("#messages .msg .body", (els) => els.map((e) => e.textContent));
+  assert.deepEqual(texts, ["keep this"], "gone from history too");
+  await ann.context.close();
+  await admin.context.close();
+});
