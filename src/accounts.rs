@@ -19,6 +19,7 @@ use crate::db::moderation::{self, NewBotToken};
 use crate::db::{DbConnection, DbPool};
 use crate::domain::DisplayName;
 use crate::error::ChatError;
+use diesel::Connection;
 
 /// Someone logged in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +82,7 @@ fn verify_password(stored: Option<&str>, password: &Password) -> bool {
     Argon2::default().verify_password(password.0.as_bytes(), &hash).is_ok() && stored.is_some()
 }
 
-fn token_hash(token: &str) -> String {
+pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -164,12 +165,18 @@ pub fn create_admin(conn: &mut DbConnection, name: &DisplayName, password: &Pass
     let key = name_key(name);
     let hash = hash_password(password);
     let user = NewUser { name_key: &key, name: name.as_str(), password_hash: &hash, is_admin: 1, created_at: now_ms() };
-    if queries::insert_user(conn, &user)? {
-        return Ok(true);
-    }
-    queries::set_password(conn, &key, &hash)?;
-    moderation::set_admin(conn, &key, true)?;
-    Ok(false)
+    conn.transaction(|conn| {
+        if queries::insert_user(conn, &user)? {
+            return Ok(true);
+        }
+        // Taking over an existing account (say, to recover it): its old
+        // logins end, it is no longer banned, and it is an admin.
+        queries::set_password(conn, &key, &hash)?;
+        queries::revoke_all_sessions(conn, &key, now_ms())?;
+        queries::unban(conn, &key)?;
+        moderation::set_admin(conn, &key, true)?;
+        Ok(false)
+    })
 }
 
 /// Ends the login for good: the token no longer works, whoever holds it.

@@ -94,7 +94,9 @@ pub fn csrf_token(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
 /// Whether a form's `csrf` field matches the visitor's CSRF cookie.
 pub fn csrf_valid(req: &HttpRequest, submitted: Option<&str>) -> bool {
     match (req.cookie(CSRF_COOKIE), submitted) {
-        (Some(cookie), Some(given)) => constant_time_eq(cookie.value().as_bytes(), given.as_bytes()),
+        (Some(cookie), Some(given)) if cookie.value().len() == 64 => {
+            constant_time_eq(cookie.value().as_bytes(), given.as_bytes())
+        }
         _ => false,
     }
 }

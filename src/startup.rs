@@ -93,6 +93,7 @@ impl Application {
         let known_rooms = load_rooms(&pool)?;
         let registry = NameRegistry::new(db::accounts::all_name_keys(&mut *pool.get()?)?);
         let policies = server::RoomPolicies {
+            banned: db::accounts::banned_keys(&mut *pool.get()?)?,
             closed: db::moderation::closed_rooms(&mut *pool.get()?)?
                 .into_iter()
                 .filter_map(|name| RoomName::parse(&name).ok())

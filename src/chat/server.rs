@@ -52,6 +52,18 @@ pub struct Connect {
     pub session: SessionId,
     pub addr: Recipient<Push>,
     pub socket: Option<Arc<OwnedFd>>,
+    /// The account of a logged-in connection.
+    pub account: Option<Account>,
+}
+
+/// Whose a logged-in connection is, as the ChatServer keeps it: bans, role
+/// changes and logouts reach open connections through this.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub key: String,
+    pub admin: bool,
+    /// The login (its token's hash).
+    pub login: String,
 }
 
 #[derive(Message)]
@@ -67,8 +79,6 @@ pub struct Join {
     pub room: RoomName,
     pub name: DisplayName,
     pub who: Who,
-    /// Admins may join private rooms uninvited.
-    pub admin: bool,
     pub since: Option<i64>,
 }
 
@@ -230,6 +240,7 @@ struct SessionEntry {
     addr: Recipient<Push>,
     socket: Option<Arc<OwnedFd>>,
     rooms: HashSet<RoomName>,
+    account: Option<Account>,
 }
 
 pub struct ChatServer {
@@ -249,6 +260,8 @@ pub struct ChatServer {
     private: HashSet<RoomName>,
     /// The accounts (name keys) invited to each room.
     invites: HashMap<RoomName, HashSet<String>>,
+    /// Banned accounts: their connections are refused.
+    banned: HashSet<String>,
 }
 
 /// What admins decided about rooms, as the log has it at start-up.
@@ -259,6 +272,8 @@ pub struct RoomPolicies {
     pub private: Vec<(RoomName, Vec<String>)>,
     /// Running mutes: (room, name key, until in Unix ms).
     pub mutes: Vec<(RoomName, String, i64)>,
+    /// Banned accounts (name keys).
+    pub banned: Vec<String>,
 }
 
 impl Actor for ChatServer {
@@ -277,6 +292,7 @@ impl ChatServer {
             closed: policies.closed.into_iter().collect(),
             private: policies.private.iter().map(|(room, _)| room.clone()).collect(),
             invites: policies.private.into_iter().map(|(room, keys)| (room, keys.into_iter().collect())).collect(),
+            banned: policies.banned.into_iter().collect(),
             mutes: policies.mutes.into_iter().map(|(room, key, until)| ((room, key), until)).collect(),
             rooms: known_rooms.into_iter().map(|(name, last)| (name, Room::new(last))).collect(),
             sessions: HashMap::new(),
@@ -363,6 +379,14 @@ impl ChatServer {
         let frame =
             ServerFrame::Presence { room: room.as_str(), user: name.as_str(), action, members: count }.to_text();
         self.broadcast(room, &frame, skip);
+    }
+
+    fn sessions_where(&self, matches: impl Fn(&Account) -> bool) -> Vec<SessionId> {
+        self.sessions
+            .iter()
+            .filter(|(_, entry)| entry.account.as_ref().is_some_and(&matches))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Whether `who` may be in `room`: anyone in a public room; in a private
@@ -476,8 +500,9 @@ impl ChatServer {
     }
 
     fn join(&mut self, msg: Join) -> Result<(), ChatError> {
-        let Join { session, room: room_name, name, who, admin, since } = msg;
+        let Join { session, room: room_name, name, who, since } = msg;
         let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
+        let admin = entry.account.as_ref().is_some_and(|a| a.admin);
         if self.writer.is_none() {
             return Err(shutting_down());
         }
@@ -543,8 +568,13 @@ impl Handler<Connect> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
-        let entry = SessionEntry { addr: msg.addr, socket: msg.socket, rooms: HashSet::new() };
+        // A handshake that passed its login check just before a ban.
+        let banned = msg.account.as_ref().is_some_and(|a| self.banned.contains(&a.key));
+        let entry = SessionEntry { addr: msg.addr, socket: msg.socket, rooms: HashSet::new(), account: msg.account };
         self.sessions.insert(msg.session, entry);
+        if banned {
+            self.disconnect(msg.session, "banned", false);
+        }
     }
 }
 
@@ -648,6 +678,9 @@ impl Handler<Post> for ChatServer {
     type Result = Result<Arc<ChatMessage>, ChatError>;
 
     fn handle(&mut self, msg: Post, _: &mut Context<Self>) -> Self::Result {
+        if self.closed.contains(&msg.room) {
+            return Err(ChatError::RoomClosed(msg.room.to_string()));
+        }
         let result = self.accept(&msg.room, &msg.user, msg.text, None, None);
         self.evict_overflowed();
         result
@@ -849,19 +882,58 @@ impl Handler<EndConnections> for ChatServer {
     type Result = usize;
 
     fn handle(&mut self, msg: EndConnections, _: &mut Context<Self>) -> usize {
-        let who = Who::User(msg.user_key);
-        let sessions: Vec<SessionId> = self
-            .rooms
-            .values()
-            .flat_map(|r| r.members.iter().filter(|(_, m)| m.who == who).map(|(id, _)| *id))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let sessions = self.sessions_where(|a| a.key == msg.user_key);
+        self.banned.insert(msg.user_key);
         for session in &sessions {
             self.disconnect(*session, "banned", false);
         }
         self.evict_overflowed();
         sessions.len()
+    }
+}
+
+/// A login ended (logout): its open connections end too.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EndLogin {
+    pub login: String,
+}
+
+impl Handler<EndLogin> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: EndLogin, _: &mut Context<Self>) {
+        for session in self.sessions_where(|a| a.login == msg.login) {
+            self.disconnect(session, "logged out", false);
+        }
+        self.evict_overflowed();
+    }
+}
+
+/// An account gained or lost the admin role: its open connections follow.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRole {
+    pub user_key: String,
+    pub admin: bool,
+}
+
+impl Handler<SetRole> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetRole, _: &mut Context<Self>) {
+        for entry in self.sessions.values_mut() {
+            if let Some(account) = entry.account.as_mut().filter(|a| a.key == msg.user_key) {
+                account.admin = msg.admin;
+            }
+        }
+        for room in self.rooms.values_mut() {
+            for member in room.members.values_mut() {
+                if member.who == Who::User(msg.user_key.clone()) {
+                    member.admin = msg.admin;
+                }
+            }
+        }
     }
 }
 

@@ -66,8 +66,10 @@ enum Fragments {
 /// Who is on the other end of a connection, as the handshake established it.
 #[derive(Debug, Clone)]
 pub enum Identity {
-    /// Logged in: every message is theirs, whatever a frame says.
-    User(User),
+    /// Logged in: every message is theirs, whatever a frame says. `login`
+    /// names the session (its token's hash), so logging out can end this
+    /// connection too.
+    User { user: User, login: String },
     /// A guest, with the name from their name cookie, if any.
     Guest { cookie_name: Option<DisplayName> },
 }
@@ -192,12 +194,11 @@ impl WsSession {
             ClientFrame::JoinRoom { room, name, since } => {
                 let room = RoomName::parse(room)?;
                 let (name, who) = self.who_joins(name.as_deref())?;
-                let admin = matches!(&self.identity, Identity::User(user) if user.is_admin);
                 if since.is_some_and(|s| s < 0) {
                     return Err(ChatError::BadRequest("`since` must not be negative".into()));
                 }
                 let since = *since;
-                self.server.do_send(server::Join { session, room, name, who, admin, since });
+                self.server.do_send(server::Join { session, room, name, who, since });
             }
             ClientFrame::LeaveRoom { room } => {
                 let room = RoomName::parse(room)?;
@@ -242,7 +243,7 @@ impl WsSession {
     /// registered user has.
     fn who_joins(&self, asked: Option<&str>) -> Result<(DisplayName, Who), ChatError> {
         match &self.identity {
-            Identity::User(user) => Ok((user.name.clone(), Who::User(name_key(&user.name)))),
+            Identity::User { user, .. } => Ok((user.name.clone(), Who::User(name_key(&user.name)))),
             Identity::Guest { .. } if !self.limits.guests => {
                 Err(ChatError::Unauthorized("this server has no guest access: log in to chat".into()))
             }
@@ -343,10 +344,17 @@ impl Actor for WsSession {
             }
             ctx.ping(b"");
         });
+        let account = match &self.identity {
+            Identity::User { user, login } => {
+                Some(server::Account { key: name_key(&user.name), admin: user.is_admin, login: login.clone() })
+            }
+            Identity::Guest { .. } => None,
+        };
         self.server.do_send(server::Connect {
             session: self.id,
             addr: ctx.address().recipient(),
             socket: self.socket.take(),
+            account,
         });
     }
 

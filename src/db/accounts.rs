@@ -47,6 +47,21 @@ pub fn set_password(conn: &mut DbConnection, name_key: &str, hash: &str) -> Quer
     diesel::update(users::table.find(name_key)).set(users::password_hash.eq(hash)).execute(conn)
 }
 
+pub fn banned_keys(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    users::table.filter(users::banned_at.is_not_null()).select(users::name_key).load(conn)
+}
+
+/// Ends every login of an account (used when its password is reset).
+pub fn revoke_all_sessions(conn: &mut DbConnection, user_key: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(sessions::table.filter(sessions::user_key.eq(user_key)).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(Some(now)))
+        .execute(conn)
+}
+
+pub fn unban(conn: &mut DbConnection, user_key: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(user_key)).set(users::banned_at.eq(None::<i64>)).execute(conn)
+}
+
 pub fn all_name_keys(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     users::table.select(users::name_key).load(conn)
 }

@@ -16,7 +16,10 @@ impl DisplayName {
     pub const MAX_CHARS: usize = 32;
 
     pub fn parse(raw: &str) -> Result<Self, ChatError> {
-        let name = raw.trim();
+        // Runs of spaces look like one on a page: "Ann  Lee" must not pose
+        // as "Ann Lee".
+        let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+        let name = name.as_str();
         if name.is_empty() {
             return Err(ChatError::InvalidName("display name must not be empty".into()));
         }
@@ -36,7 +39,22 @@ impl DisplayName {
 }
 
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 impl AsRef<str> for DisplayName {
@@ -64,6 +82,7 @@ mod tests {
     #[test]
     fn trims_and_accepts_unicode() {
         assert_eq!(DisplayName::parse("  Zoë 🚀 ").unwrap().as_str(), "Zoë 🚀");
+        assert_eq!(DisplayName::parse("Ann  \u{a0} Lee").unwrap().as_str(), "Ann Lee");
         assert!(DisplayName::parse(&"é".repeat(32)).is_ok());
         // Markup is a legal name; escaping is the renderer's job.
         assert!(DisplayName::parse("<img src=x onerror=alert(1)>").is_ok());
@@ -71,7 +90,7 @@ mod tests {
 
     #[test]
     fn rejects_empty_long_and_invisible() {
-        for bad in ["", "   ", "a\nb", "tab\there", "bell\u{7}", "ev\u{202E}il", "zw\u{200B}j"] {
+        for bad in ["", "   ", "bell\u{7}", "ev\u{202E}il", "zw\u{200B}j", "soft\u{AD}hy", "fil\u{3164}ler"] {
             assert!(DisplayName::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(DisplayName::parse(&"a".repeat(33)).is_err());

@@ -9,6 +9,7 @@ use tera::Context;
 
 use super::pages::render;
 use crate::accounts::{self, Password};
+use crate::chat::server::EndLogin;
 use crate::domain::DisplayName;
 use crate::error::ChatError;
 use crate::identity;
@@ -131,10 +132,13 @@ pub async fn log_out(req: HttpRequest, form: web::Form<CsrfOnly>, state: web::Da
     }
     if let Some(token) = identity::auth_token(&req, &state.key) {
         let pool = state.pool.clone();
+        let login = accounts::token_hash(&token);
         if let Ok(Err(e)) = web::block(move || accounts::log_out(&pool, &token)).await {
             log::error!("logging out: {e}");
             return HttpResponse::ServiceUnavailable().body("could not log out; try again");
         }
+        // Sockets opened with this login end with it.
+        state.chat.do_send(EndLogin { login });
     }
     let mut response = HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish();
     let mut gone = actix_web::cookie::Cookie::build(identity::AUTH_COOKIE, "").path("/").finish();

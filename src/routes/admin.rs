@@ -6,7 +6,7 @@
 //! visitor's cookie (CORS), which is this API's CSRF protection.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use tera::Context;
@@ -14,7 +14,9 @@ use tera::Context;
 use super::pages::render;
 use crate::accounts::{self, name_key};
 use crate::chat::message::{format_timestamp, now_ms};
-use crate::chat::server::{DeleteMessage, EndConnections, Invite, Kick, ListRooms, Mute, SetClosed, SetPrivate};
+use crate::chat::server::{
+    DeleteMessage, EndConnections, Invite, Kick, ListRooms, Mute, SetClosed, SetPrivate, SetRole,
+};
 use crate::db::moderation::{self, AuditEntry, NewAuditEntry};
 use crate::domain::{DisplayName, RoomName};
 use crate::error::ChatError;
@@ -60,6 +62,17 @@ macro_rules! require_admin {
             Err(response) => return Ok(response),
         }
     };
+}
+
+/// An action's JSON body, read only once the caller is known to be an admin.
+/// It must say `application/json`: another site's page cannot send that with
+/// a visitor's cookie without CORS consent, which is the CSRF protection.
+fn json_body<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ChatError> {
+    let json = matches!(req.mime_type(), Ok(Some(m)) if m.essence_str().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ChatError::BadRequest("send the body as application/json".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| ChatError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 /// Writes the audit entry for an action that was carried out.
@@ -133,10 +146,11 @@ pub struct UserBody {
 pub async fn kick(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<UserBody>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let actor = require_admin!(req, state);
+    let body: UserBody = json_body(&req, &body)?;
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
     let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone() }).await?;
@@ -144,8 +158,15 @@ pub async fn kick(
     Ok(HttpResponse::Ok().json(json!({ "kicked": kicked })))
 }
 
-async fn set_closed(req: HttpRequest, room: &str, state: &AppState, closed: bool) -> Result<HttpResponse, ChatError> {
+async fn set_closed(
+    req: HttpRequest,
+    room: &str,
+    body: &[u8],
+    state: &AppState,
+    closed: bool,
+) -> Result<HttpResponse, ChatError> {
     let actor = require_admin!(req, state);
+    let _: serde_json::Value = json_body(&req, body)?;
     let room = RoomName::parse(room)?;
     if !state.chat.send(SetClosed { room: room.clone(), closed }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
@@ -158,20 +179,20 @@ async fn set_closed(req: HttpRequest, room: &str, state: &AppState, closed: bool
 pub async fn close_room(
     req: HttpRequest,
     path: web::Path<String>,
-    _body: web::Json<serde_json::Value>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    set_closed(req, &path, &state, true).await
+    set_closed(req, &path, &body, &state, true).await
 }
 
 /// `POST /admin/rooms/{room}/reopen` `{}`
 pub async fn reopen_room(
     req: HttpRequest,
     path: web::Path<String>,
-    _body: web::Json<serde_json::Value>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    set_closed(req, &path, &state, false).await
+    set_closed(req, &path, &body, &state, false).await
 }
 
 /// `DELETE /admin/rooms/{room}/messages/{id}`
@@ -198,10 +219,11 @@ pub struct MuteBody {
 pub async fn mute(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<MuteBody>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let actor = require_admin!(req, state);
+    let body: MuteBody = json_body(&req, &body)?;
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
     if !(1..=7 * 24 * 60).contains(&body.minutes) {
@@ -218,10 +240,11 @@ pub async fn mute(
 pub async fn ban(
     req: HttpRequest,
     path: web::Path<String>,
-    _body: web::Json<serde_json::Value>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let actor = require_admin!(req, state);
+    let _: serde_json::Value = json_body(&req, &body)?;
     let user = DisplayName::parse(&path)?;
     let key = name_key(&user);
     let pool = state.pool.clone();
@@ -246,18 +269,22 @@ pub struct RoleBody {
 pub async fn set_role(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<RoleBody>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let actor = require_admin!(req, state);
+    let body: RoleBody = json_body(&req, &body)?;
     let user = DisplayName::parse(&path)?;
     let (pool, key, admin) = (state.pool.clone(), name_key(&user), body.admin);
+    let user_key = key.clone();
     let found =
         web::block(move || moderation::set_admin(&mut *pool.get()?, &key, admin).map_err(ChatError::from)).await??;
     if found == 0 {
         return Ok(HttpResponse::NotFound()
             .json(json!({ "error": "unknown_user", "message": format!("no account '{user}'") })));
     }
+    // Open connections of that account gain or lose the role at once.
+    state.chat.send(SetRole { user_key, admin }).await?;
     audit(&state, &actor, if admin { "grant_admin" } else { "revoke_admin" }, user.as_str(), None).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": user, "admin": admin })))
 }
@@ -271,10 +298,11 @@ pub struct BotBody {
 /// this once (only its hash is kept).
 pub async fn create_bot(
     req: HttpRequest,
-    body: web::Json<BotBody>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let actor = require_admin!(req, state);
+    let body: BotBody = json_body(&req, &body)?;
     let bot = DisplayName::parse(&body.name)?;
     let (pool, name, creator) = (state.pool.clone(), bot.to_string(), actor.clone());
     let token = web::block(move || accounts::create_bot_token(&pool, &name, &creator)).await??;
@@ -292,10 +320,11 @@ pub struct PrivacyBody {
 pub async fn set_privacy(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<PrivacyBody>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let actor = require_admin!(req, state);
+    let body: PrivacyBody = json_body(&req, &body)?;
     let room = RoomName::parse(&path)?;
     if !state.chat.send(SetPrivate { room: room.clone(), private: body.private }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
@@ -309,12 +338,22 @@ pub async fn set_privacy(
 pub async fn invite(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<UserBody>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let actor = require_admin!(req, state);
+    let body: UserBody = json_body(&req, &body)?;
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
+    // Only an existing account: inviting a free name would let in whoever
+    // registers it first.
+    let (pool, key) = (state.pool.clone(), name_key(&user));
+    let account =
+        web::block(move || crate::db::accounts::find_user(&mut *pool.get()?, &key).map_err(ChatError::from)).await??;
+    if account.is_none() {
+        return Ok(HttpResponse::NotFound()
+            .json(json!({ "error": "unknown_user", "message": format!("no account '{user}'") })));
+    }
     if !state.chat.send(Invite { room: room.clone(), user: user.clone(), by: actor.clone() }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
     }

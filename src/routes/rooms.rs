@@ -30,13 +30,11 @@ fn room_url(room: &RoomName) -> String {
     format!("/chat/{room}")
 }
 
-/// JSON when the content type says so (in any case), or when there is none
-/// and the body looks like an object; a form otherwise.
-fn is_json(req: &HttpRequest, body: &[u8]) -> bool {
-    match req.mime_type() {
-        Ok(Some(mime)) => mime.essence_str().eq_ignore_ascii_case("application/json"),
-        _ => body.first() == Some(&b'{'),
-    }
+/// JSON only when the content type says so (in any letter case): a request
+/// without one could come from another site's page, so it is treated as a
+/// form, which must carry the CSRF token.
+fn is_json(req: &HttpRequest) -> bool {
+    matches!(req.mime_type(), Ok(Some(mime)) if mime.essence_str().eq_ignore_ascii_case("application/json"))
 }
 
 /// The request body, refused with `too_large` past `limit` bytes.
@@ -62,7 +60,7 @@ pub async fn create_room(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let body = read_body(payload, super::MAX_JSON_BODY).await?;
-    let json = is_json(&req, &body);
+    let json = is_json(&req);
     let request: Result<CreateRoomRequest, ChatError> = if json {
         serde_json::from_slice(&body).map_err(|e| ChatError::BadRequest(format!("invalid JSON body: {e}")))
     } else {

@@ -23,7 +23,10 @@ pub async fn connect(
         })));
     }
     let identity = match identity::current_user(&req, &state).await {
-        Some(user) => Identity::User(user),
+        Some(user) => {
+            let token = identity::auth_token(&req, &state.key).expect("a logged-in request has a token");
+            Identity::User { user, login: crate::accounts::token_hash(&token) }
+        }
         None => Identity::Guest { cookie_name: identity::display_name(&req, &state.key) },
     };
     let session =

@@ -84,6 +84,9 @@ async fn a_wrong_password_and_an_unknown_name_get_the_same_answer(backend: Backe
 async fn logging_out_revokes_the_login_on_the_server(backend: Backend) {
     let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
     let cookie = sign_up(&app, "carol", "correct horse battery").await;
+    let mut open_socket = WsClient::connect(&app.ws_url, Some(&cookie)).await;
+    open_socket.send(json!({"type": "join_room", "room": "lobby"})).await;
+    open_socket.recv_type("joined").await;
     let (csrf_cookie, token) = form_token(&app, "/").await;
     let resp = app
         .http()
@@ -93,6 +96,9 @@ async fn logging_out_revokes_the_login_on_the_server(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 303);
+    // A socket opened with that login ends with it.
+    let (close, _) = open_socket.read_until_closed(Duration::from_secs(5)).await;
+    assert_eq!(close.expect("a close frame").reason, "logged out");
     // Someone who kept a copy of the cookie gets nothing from it.
     assert_eq!(logged_in_as(&app, &cookie).await, None);
     let mut ws = WsClient::connect(&app.ws_url, Some(&cookie)).await;

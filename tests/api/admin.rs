@@ -102,16 +102,45 @@ async fn audit_actions(app: &TestApp, cookie: &str) -> Vec<(String, String, Stri
 async fn admin_routes_need_an_admin(backend: Backend) {
     let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
     let member = login(&app, "/signup", "plain").await;
-    for (method, path) in [("GET", "/admin"), ("POST", "/admin/rooms/lobby/close"), ("POST", "/admin/bots")] {
-        let req = if method == "GET" { app.http().get(app.url(path)) } else { app.http().post(app.url(path)) };
+    let mut lobby = app.ws().await;
+    lobby.join("lobby", "someone").await;
+    let routes = [
+        ("GET", "/admin"),
+        ("GET", "/admin/rooms"),
+        ("GET", "/admin/audit"),
+        ("POST", "/admin/rooms/lobby/kick"),
+        ("POST", "/admin/rooms/lobby/close"),
+        ("POST", "/admin/rooms/lobby/reopen"),
+        ("POST", "/admin/rooms/lobby/mute"),
+        ("POST", "/admin/rooms/lobby/privacy"),
+        ("POST", "/admin/rooms/lobby/invite"),
+        ("DELETE", "/admin/rooms/lobby/messages/1"),
+        ("POST", "/admin/users/plain/ban"),
+        ("POST", "/admin/users/plain/role"),
+        ("POST", "/admin/bots"),
+    ];
+    for (method, path) in routes {
+        let req = match method {
+            "GET" => app.http().get(app.url(path)),
+            "DELETE" => app.http().delete(app.url(path)),
+            _ => app.http().post(app.url(path)),
+        };
         let mut resp = req.insert_header(("Cookie", member.clone())).send_json(&json!({"name": "x"})).await.unwrap();
         assert_eq!(resp.status(), 403, "a non-admin at {method} {path}");
         let _ = resp.body().await;
-        let req = if method == "GET" { app.http().get(app.url(path)) } else { app.http().post(app.url(path)) };
+        let req = match method {
+            "GET" => app.http().get(app.url(path)),
+            "DELETE" => app.http().delete(app.url(path)),
+            _ => app.http().post(app.url(path)),
+        };
         let mut resp = req.send_json(&json!({"name": "x"})).await.unwrap();
         assert_eq!(resp.status(), 401, "nobody at {method} {path}");
         let _ = resp.body().await;
     }
+    // Nothing happened: the member did not make themselves an admin, and the
+    // room is still open.
+    assert_eq!(app.get_html("/admin", Some(&member)).await.0, 403);
+    lobby.assert_open().await;
 }
 
 async fn the_first_admin_comes_from_the_command_line_and_can_grant_the_role(backend: Backend) {
@@ -216,8 +245,13 @@ async fn a_ban_ends_open_connections_and_logins_at_once(backend: Backend) {
     socket.send(json!({"type": "join_room", "room": "lobby"})).await;
     socket.recv_type("joined").await;
 
+    // A second socket that is in no room (kicked, or never joined) ends too.
+    let mut idle = WsClient::connect(&app.ws_url, Some(&spammer)).await;
+    idle.assert_open().await;
     let (status, body) = act(&app, &root, "POST", "/admin/users/spammer/ban", json!({})).await;
-    assert_eq!((status, body["connections_ended"].as_u64()), (200, Some(1)));
+    assert_eq!((status, body["connections_ended"].as_u64()), (200, Some(2)));
+    let (close, _) = idle.read_until_closed(Duration::from_secs(5)).await;
+    assert_eq!(close.expect("a close frame").reason, "banned");
     let (close, _) = socket.read_until_closed(Duration::from_secs(5)).await;
     assert_eq!(close.expect("a close frame").reason, "banned");
     let (_, html) = app.get_html("/", Some(&spammer)).await;
@@ -270,6 +304,8 @@ async fn private_rooms_let_in_only_the_invited(backend: Backend) {
     outsider_ws.recv_type("joined").await;
 
     assert_eq!(act(&app, &root, "POST", "/admin/rooms/secret/invite", json!({"user": "member"})).await.0, 200);
+    // A name nobody has registered cannot be invited (whoever took it next would be let in).
+    assert_eq!(act(&app, &root, "POST", "/admin/rooms/secret/invite", json!({"user": "future"})).await.0, 404);
     assert_eq!(act(&app, &root, "POST", "/admin/rooms/secret/privacy", json!({"private": true})).await.0, 200);
     // Whoever may not stay is sent out.
     assert_eq!(guest.recv_type("kicked").await["room"], "secret");
