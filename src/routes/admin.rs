@@ -64,6 +64,10 @@ macro_rules! require_admin {
     };
 }
 
+fn unknown_user(user: &DisplayName) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({ "error": "unknown_user", "message": format!("no account '{user}'") }))
+}
+
 /// An action's JSON body, read only once the caller is known to be an admin.
 /// It must say `application/json`: another site's page cannot send that with
 /// a visitor's cookie without CORS consent, which is the CSRF protection.
@@ -252,8 +256,7 @@ pub async fn ban(
     let found = web::block(move || moderation::ban(&mut *pool.get()?, &banned_key, now_ms()).map_err(ChatError::from))
         .await??;
     if found == 0 {
-        return Ok(HttpResponse::NotFound()
-            .json(json!({ "error": "unknown_user", "message": format!("no account '{user}'") })));
+        return Ok(unknown_user(&user));
     }
     let ended = state.chat.send(EndConnections { user_key: key }).await?;
     audit(&state, &actor, "ban", user.as_str(), Some(format!("{ended} connections ended"))).await?;
@@ -280,8 +283,7 @@ pub async fn set_role(
     let found =
         web::block(move || moderation::set_admin(&mut *pool.get()?, &key, admin).map_err(ChatError::from)).await??;
     if found == 0 {
-        return Ok(HttpResponse::NotFound()
-            .json(json!({ "error": "unknown_user", "message": format!("no account '{user}'") })));
+        return Ok(unknown_user(&user));
     }
     // Open connections of that account gain or lose the role at once.
     state.chat.send(SetRole { user_key, admin }).await?;
@@ -351,8 +353,7 @@ pub async fn invite(
     let account =
         web::block(move || crate::db::accounts::find_user(&mut *pool.get()?, &key).map_err(ChatError::from)).await??;
     if account.is_none() {
-        return Ok(HttpResponse::NotFound()
-            .json(json!({ "error": "unknown_user", "message": format!("no account '{user}'") })));
+        return Ok(unknown_user(&user));
     }
     if !state.chat.send(Invite { room: room.clone(), user: user.clone(), by: actor.clone() }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
