@@ -19,6 +19,7 @@ use crate::db::moderation::{self, NewBotToken};
 use crate::db::{DbConnection, DbPool};
 use crate::domain::DisplayName;
 use crate::error::ChatError;
+use crate::identity::{random_hex, to_hex};
 use diesel::Connection;
 
 /// Someone logged in.
@@ -83,7 +84,7 @@ fn verify_password(stored: Option<&str>, password: &Password) -> bool {
 }
 
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    to_hex(&Sha256::digest(token.as_bytes()))
 }
 
 fn wrong_credentials() -> ChatError {
@@ -92,7 +93,7 @@ fn wrong_credentials() -> ChatError {
 
 /// Starts a login for `user`: returns the token for the cookie.
 fn open_session(pool: &DbPool, user_key: &str, ttl: Duration) -> Result<String, ChatError> {
-    let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let token = random_hex(32);
     let now = now_ms();
     let expires_at = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let id_hash = token_hash(&token);
@@ -125,13 +126,9 @@ pub fn sign_up(
     open_session(pool, &key, ttl)
 }
 
-/// Logs `name` in; the same error for an unknown name and a wrong password.
-pub fn log_in(
-    pool: &DbPool,
-    name: &DisplayName,
-    password: &Password,
-    ttl: Duration,
-) -> Result<(String, User), ChatError> {
+/// Logs `name` in and returns the token for the cookie; the same error for
+/// an unknown name and a wrong password.
+pub fn log_in(pool: &DbPool, name: &DisplayName, password: &Password, ttl: Duration) -> Result<String, ChatError> {
     let row = queries::find_user(&mut *pool.get()?, &name_key(name))?;
     if !verify_password(row.as_ref().map(|r| r.password_hash.as_str()), password) {
         return Err(wrong_credentials());
@@ -140,14 +137,12 @@ pub fn log_in(
     if row.banned_at.is_some() {
         return Err(ChatError::Unauthorized("this account is banned".into()));
     }
-    let token = open_session(pool, &row.name_key, ttl)?;
-    let user = to_user(row).ok_or_else(wrong_credentials)?;
-    Ok((token, user))
+    open_session(pool, &row.name_key, ttl)
 }
 
 /// A new token for a bot; only its hash is stored.
 pub fn create_bot_token(pool: &DbPool, bot: &str, created_by: &str) -> Result<String, ChatError> {
-    let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let token = random_hex(32);
     let hash = token_hash(&token);
     let row = NewBotToken { token_hash: &hash, bot_name: bot, created_by, created_at: now_ms() };
     moderation::insert_bot_token(&mut *pool.get()?, &row)?;

@@ -24,7 +24,7 @@ pub fn display_name(req: &HttpRequest, key: &Key) -> Option<DisplayName> {
 /// which cookies cannot carry as is; hex passes through every cookie parser
 /// unchanged (percent-encoding would be decoded before the signature check).
 pub fn name_cookie(name: &DisplayName, key: &Key, secure: bool) -> Cookie<'static> {
-    let value: String = name.as_str().bytes().map(|b| format!("{b:02x}")).collect();
+    let value = to_hex(name.as_str().as_bytes());
     let cookie = Cookie::build(COOKIE_NAME, value)
         .path("/")
         .http_only(true)
@@ -85,7 +85,7 @@ pub fn csrf_token(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
     if let Some(cookie) = req.cookie(CSRF_COOKIE).filter(|c| c.value().len() == 64) {
         return (cookie.value().to_string(), None);
     }
-    let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let token = random_hex(32);
     let cookie =
         Cookie::build(CSRF_COOKIE, token.clone()).path("/").http_only(true).same_site(SameSite::Strict).finish();
     (token, Some(cookie))
@@ -105,6 +105,22 @@ pub fn csrf_valid(req: &HttpRequest, submitted: Option<&str>) -> bool {
 /// not reveal how much of a guessed secret was right.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `bytes` random bytes from the thread's CSPRNG, as hex: tokens and ids.
+pub fn random_hex(bytes: usize) -> String {
+    to_hex(&(0..bytes).map(|_| rand::random::<u8>()).collect::<Vec<_>>())
+}
+
+/// The token of an `Authorization: Bearer ...` header (scheme in any case).
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
 fn from_hex(hex: &str) -> Option<String> {

@@ -106,14 +106,14 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
     let registry = state.accounts.registry.clone();
     let ttl = state.accounts.session_ttl;
     let result = web::block(move || match mode {
-        Mode::SignUp => accounts::sign_up(&pool, &registry, &name_value, &password, ttl).map(|token| (token, None)),
-        Mode::LogIn => accounts::log_in(&pool, &name_value, &password, ttl).map(|(token, user)| (token, Some(user))),
+        Mode::SignUp => accounts::sign_up(&pool, &registry, &name_value, &password, ttl),
+        Mode::LogIn => accounts::log_in(&pool, &name_value, &password, ttl),
     })
     .await
     .map_err(ChatError::from)
     .and_then(|r| r);
     match result {
-        Ok((token, _)) => {
+        Ok(token) => {
             let secure = req.connection_info().scheme() == "https";
             let mut response = HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish();
             let _ = response.add_cookie(&identity::auth_cookie(&token, &state.key, secure, ttl));

@@ -30,14 +30,7 @@ async fn admin(req: &HttpRequest, state: &AppState) -> Result<String, HttpRespon
             .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"parlor-admin\""))
             .json(json!({ "error": "unauthorized", "message": "log in as an admin or send the admin bearer token" }))
     };
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_string());
-    if let Some(given) = bearer {
+    if let Some(given) = identity::bearer_token(req) {
         return match state.admin_token.as_deref() {
             Some(token) if identity::constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok("admin token".into()),
             Some(_) => Err(unauthorized()),
@@ -90,7 +83,7 @@ async fn audit(
     let pool = state.pool.clone();
     let (actor, action, target) = (actor.to_string(), action.to_string(), target.to_string());
     web::block(move || -> Result<(), ChatError> {
-        let id: String = (0..16).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+        let id = identity::random_hex(16);
         let entry = NewAuditEntry {
             id: &id,
             at: now_ms(),

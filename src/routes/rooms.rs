@@ -138,14 +138,7 @@ pub async fn store_message(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let no_token = || ChatError::Unauthorized("a bot token is required: Authorization: Bearer <token>".into());
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_string())
-        .ok_or_else(no_token)?;
+    let token = identity::bearer_token(&req).ok_or_else(no_token)?;
     let pool = state.pool.clone();
     let bot = web::block(move || accounts::bot_of(&pool, &token)).await??.ok_or_else(no_token)?;
     let StoreMessageRequest { room, text, .. } = body.into_inner();
