@@ -1,0 +1,152 @@
+//! A minimal WebSocket client (RFC 6455) for load generation. It does only
+//! what a Parlor client needs: the upgrade handshake, masked text frames out,
+//! unfragmented frames in, and pong replies, so that the generator spends its
+//! core on the server's frames rather than on framing machinery.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Unparsed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+    mask: [u8; 4],
+}
+
+/// One frame from the server, borrowed from the client's buffer.
+pub struct Frame<'a> {
+    pub opcode: u8,
+    pub payload: &'a [u8],
+}
+
+impl Client {
+    /// Connects to `ws://{addr}/ws`, from `source` when given (so that tens
+    /// of thousands of connections fit in the ephemeral port range).
+    pub async fn connect(addr: SocketAddr, source: Option<IpAddr>, buf_size: usize) -> io::Result<Client> {
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        if let Some(ip) = source {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        let stream = socket.connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let seed = crate::stats::now_ns() ^ (u64::from(stream.local_addr()?.port()) << 32);
+        let mut client = Client {
+            stream,
+            buf: vec![0; buf_size.max(1024)],
+            start: 0,
+            end: 0,
+            out: Vec::with_capacity(256),
+            mask: (seed as u32 | 1).to_le_bytes(),
+        };
+        client.handshake(addr).await?;
+        Ok(client)
+    }
+
+    async fn handshake(&mut self, addr: SocketAddr) -> io::Result<()> {
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: cGFybG9yLWJlbmNoLWtleQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        self.stream.write_all(request.as_bytes()).await?;
+        loop {
+            if let Some(head_end) = memchr::memmem::find(&self.buf[..self.end], b"\r\n\r\n") {
+                let head = &self.buf[..head_end];
+                if !head.starts_with(b"HTTP/1.1 101") {
+                    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+                    return Err(io::Error::other(format!("upgrade refused: {}", String::from_utf8_lossy(line))));
+                }
+                self.start = head_end + 4;
+                return Ok(());
+            }
+            if self.read_more().await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    /// Reads whatever the socket has; 0 means the server closed it.
+    /// Cancel-safe, so it can sit in a `select!` beside a send timer.
+    pub async fn read_more(&mut self) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            if self.start == 0 {
+                // One frame larger than the buffer (a long `joined` list).
+                let len = self.buf.len();
+                self.buf.resize(len * 2, 0);
+            } else {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// The next complete frame already read, if any.
+    pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        let bytes = &self.buf[self.start..self.end];
+        if bytes.len() < 2 {
+            return None;
+        }
+        let opcode = bytes[0] & 0x0f;
+        let (len, header) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+            127 if bytes.len() >= 10 => {
+                let mut len = [0; 8];
+                len.copy_from_slice(&bytes[2..10]);
+                (usize::try_from(u64::from_be_bytes(len)).ok()?, 10)
+            }
+            126 | 127 => return None,
+            short => (usize::from(short), 2),
+        };
+        if bytes.len() < header + len {
+            return None;
+        }
+        let payload = &self.buf[self.start + header..self.start + header + len];
+        self.start += header + len;
+        Some(Frame { opcode, payload })
+    }
+
+    pub async fn send_text(&mut self, text: &[u8]) -> io::Result<()> {
+        self.encode(OP_TEXT, text);
+        self.stream.write_all(&self.out).await
+    }
+
+    pub async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.encode(0xA, payload);
+        self.stream.write_all(&self.out).await
+    }
+
+    fn encode(&mut self, opcode: u8, payload: &[u8]) {
+        self.out.clear();
+        self.out.push(0x80 | opcode);
+        match payload.len() {
+            len @ 0..=125 => self.out.push(0x80 | len as u8),
+            len @ 126..=0xffff => {
+                self.out.push(0x80 | 126);
+                self.out.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            len => {
+                self.out.push(0x80 | 127);
+                self.out.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        self.out.extend_from_slice(&self.mask);
+        let mask = self.mask;
+        self.out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    }
+}

@@ -1,0 +1,119 @@
+//! `conns`: many idle WebSocket connections, held open; how fast they
+//! connect and what each costs the server in resident memory.
+
+use std::cell::Cell;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, OP_CLOSE, OP_PING};
+use crate::stats::{rss_kib, CpuMeter, CpuUse};
+
+#[derive(Clone, Debug)]
+pub struct ConnsConfig {
+    pub server: SocketAddr,
+    pub server_pid: Option<u32>,
+    pub connections: usize,
+    /// Source addresses 127.0.0.1 .. 127.0.0.N, round robin.
+    pub sources: u8,
+    /// Handshakes in progress at once.
+    pub concurrency: usize,
+    pub hold_seconds: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConnsReport {
+    pub attempted: usize,
+    pub connected: usize,
+    pub failures: usize,
+    pub first_failure: Option<String>,
+    pub connect_seconds: f64,
+    pub connects_per_sec: f64,
+    /// Connections the server closed while they were held.
+    pub dropped: usize,
+    pub rss_before_kib: Option<u64>,
+    pub rss_after_kib: Option<u64>,
+    pub cpu: CpuUse,
+}
+
+impl ConnsReport {
+    pub fn rss_per_connection_kib(&self) -> Option<f64> {
+        let (before, after) = (self.rss_before_kib?, self.rss_after_kib?);
+        (self.connected > 0).then(|| (after.saturating_sub(before)) as f64 / self.connected as f64)
+    }
+}
+
+pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
+    let rss_before_kib = config.server_pid.and_then(rss_kib);
+    let cpu = CpuMeter::start(config.server_pid);
+    let dropped = Rc::new(Cell::new(0usize));
+    let failures = Rc::new(Cell::new(0usize));
+    let first_failure: Rc<Cell<Option<String>>> = Rc::default();
+    let mut held = Vec::with_capacity(config.connections);
+    let started = Instant::now();
+    let mut next = 0;
+    let mut pending = Vec::with_capacity(config.concurrency);
+    while next < config.connections {
+        pending.clear();
+        let end = (next + config.concurrency.max(1)).min(config.connections);
+        for index in next..end {
+            let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % usize::from(config.sources.max(1))) as u8));
+            pending.push(tokio::task::spawn_local(Client::connect(config.server, Some(source), 1024)));
+        }
+        for task in pending.drain(..) {
+            match task.await.expect("connect tasks are not cancelled") {
+                Ok(client) => held.push(tokio::task::spawn_local(hold(client, dropped.clone()))),
+                Err(e) => {
+                    failures.set(failures.get() + 1);
+                    let earlier = first_failure.take();
+                    first_failure.set(earlier.or(Some(e.to_string())));
+                }
+            }
+        }
+        next = end;
+    }
+    let connect_seconds = started.elapsed().as_secs_f64();
+    let connected = held.len();
+    tokio::time::sleep(Duration::from_secs_f64(config.hold_seconds)).await;
+    let rss_after_kib = config.server_pid.and_then(rss_kib);
+    let cpu = cpu.read();
+    for task in &held {
+        task.abort();
+    }
+    Ok(ConnsReport {
+        attempted: config.connections,
+        connected,
+        failures: failures.get(),
+        first_failure: first_failure.take(),
+        connect_seconds,
+        connects_per_sec: connected as f64 / connect_seconds.max(1e-9),
+        dropped: dropped.get(),
+        rss_before_kib,
+        rss_after_kib,
+        cpu,
+    })
+}
+
+/// Keeps one connection open: answers pings, notes a close.
+async fn hold(mut client: Client, dropped: Rc<Cell<usize>>) {
+    loop {
+        let mut pong = None;
+        let mut closed = false;
+        while let Some(frame) = client.next_frame() {
+            match frame.opcode {
+                OP_PING => pong = Some(frame.payload.to_vec()),
+                OP_CLOSE => closed = true,
+                _ => {}
+            }
+        }
+        let pong_failed = match pong {
+            Some(payload) => client.pong(&payload).await.is_err(),
+            None => false,
+        };
+        if closed || pong_failed || !matches!(client.read_more().await, Ok(n) if n > 0) {
+            dropped.set(dropped.get() + 1);
+            return;
+        }
+    }
+}

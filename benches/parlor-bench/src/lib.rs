@@ -1,0 +1,8 @@
+//! `parlor-bench`: a load generator for Parlor. Every connection is a real
+//! WebSocket over TCP speaking the public protocol (`docs/protocol.md`).
+
+pub mod client;
+pub mod conns;
+pub mod load;
+pub mod report;
+pub mod stats;

@@ -1,0 +1,410 @@
+//! `fanout` and `saturate`: rooms of members over real WebSockets, some of
+//! whom send; every member checks every message it receives.
+//!
+//! Each message's text is `pb <sender> <seq> <sent_ns>`, so a receiver
+//! knows its end-to-end latency without asking anyone. A message counts as
+//! accepted unless its sender gets an `error` carrying its nonce; an accepted
+//! message is expected once at every member of its room (the sender
+//! included), so loss is expected minus received after the queues drain.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use memchr::memmem;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, Instant, MissedTickBehavior};
+
+use crate::client::{Client, OP_CLOSE, OP_PING, OP_TEXT};
+use crate::stats::{now_ns, CpuMeter, CpuUse, Histogram};
+
+#[derive(Clone, Debug)]
+pub struct RoomsConfig {
+    pub server: SocketAddr,
+    pub server_pid: Option<u32>,
+    pub rooms: usize,
+    pub members: usize,
+    pub senders: usize,
+    /// Connections opened (and joined) at a time while setting up.
+    pub connect_batch: usize,
+}
+
+/// How senders pace themselves.
+#[derive(Clone, Copy, Debug)]
+pub enum Pace {
+    /// Open loop: `per_sec` messages per sender on a timer, whatever happens.
+    Rate { per_sec: f64 },
+    /// Closed loop: each sender keeps `window` messages in flight, sending
+    /// the next when one of its own comes back (or is refused).
+    Window { window: u32 },
+}
+
+/// The figures of one measured stretch at one load.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub pace: Pace,
+    pub seconds: f64,
+    pub sent: u64,
+    pub refused: u64,
+    pub expected: u64,
+    pub received: u64,
+    pub deliveries_per_sec: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: BTreeMap<String, u64>,
+    pub disconnects: u64,
+    pub cpu: CpuUse,
+}
+
+impl Step {
+    pub fn loss(&self) -> u64 {
+        self.expected.saturating_sub(self.received)
+    }
+
+    /// Server CPU time per delivery, in microseconds.
+    pub fn server_us_per_delivery(&self) -> Option<f64> {
+        let seconds = self.cpu.server_cpu_seconds?;
+        (self.received > 0).then(|| seconds * 1e6 / self.received as f64)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Setup,
+    Send,
+    Stop,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: Cell<u64>,
+    refused: Cell<u64>,
+    received: Cell<u64>,
+    frames: Cell<u64>,
+    joined: Cell<usize>,
+    disconnects: Cell<u64>,
+    errors: RefCell<BTreeMap<String, u64>>,
+    latency: RefCell<Histogram>,
+}
+
+struct Shared {
+    phase: Cell<Phase>,
+    pace: Cell<Pace>,
+    counters: Counters,
+    message_prefix: memmem::Finder<'static>,
+}
+
+/// Connected, joined rooms, ready to be driven at one load after another.
+pub struct Rooms {
+    config: RoomsConfig,
+    shared: Rc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Rooms {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Rooms {
+    /// Opens `rooms x members` connections and joins them, `connect_batch`
+    /// at a time, then waits for the presence notices to die down.
+    pub async fn set_up(config: RoomsConfig) -> io::Result<Rooms> {
+        assert!(config.senders <= config.members, "senders are members of the room");
+        let shared = Rc::new(Shared {
+            phase: Cell::new(Phase::Setup),
+            pace: Cell::new(Pace::Rate { per_sec: 1.0 }),
+            counters: Counters::default(),
+            message_prefix: memmem::Finder::new(br#""text":"pb "#).into_owned(),
+        });
+        // Fresh room names each run, so earlier runs' history is not in
+        // the way and runs against one server do not collide.
+        let run = now_ns() ^ u64::from(std::process::id()) << 20;
+        let total = config.rooms * config.members;
+        let mut tasks = Vec::with_capacity(total);
+        let mut member = 0;
+        let batch = config.connect_batch.max(1);
+        while member < total {
+            let end = (member + batch).min(total);
+            for index in member..end {
+                let (room, seat) = (index % config.rooms, index / config.rooms);
+                let connection = Connection {
+                    room: format!("bench-{run:x}-{room}"),
+                    name: format!("m{room}-{seat}"),
+                    sender: (seat < config.senders).then_some((seat * config.rooms + room) as u32),
+                    phase_offset: seat as f64 / config.senders.max(1) as f64,
+                };
+                let client = Client::connect(config.server, None, 16 * 1024).await?;
+                tasks.push(tokio::task::spawn_local(connection.run(client, shared.clone())));
+            }
+            wait_until(Duration::from_secs(60), || shared.counters.joined.get() >= end || disconnected(&shared))
+                .await
+                .map_err(|_| io::Error::other(format!("only {} of {end} joined", shared.counters.joined.get())))?;
+            if disconnected(&shared) {
+                return Err(io::Error::other("connections were closed while joining"));
+            }
+            member = end;
+        }
+        wait_for_quiet(&shared, Duration::from_millis(300), Duration::from_secs(60)).await;
+        Ok(Rooms { config, shared, tasks })
+    }
+
+    /// Sends at `pace` for `seconds`, then stops and waits for every
+    /// accepted message to arrive everywhere (or for the stream to go quiet).
+    pub async fn run(&self, pace: Pace, seconds: f64) -> Step {
+        let counters = &self.shared.counters;
+        *counters.latency.borrow_mut() = Histogram::default();
+        counters.errors.borrow_mut().clear();
+        for cell in [&counters.sent, &counters.refused, &counters.received, &counters.disconnects] {
+            cell.set(0);
+        }
+        self.shared.pace.set(pace);
+        let cpu = CpuMeter::start(self.config.server_pid);
+        self.shared.phase.set(Phase::Send);
+        sleep(Duration::from_secs_f64(seconds)).await;
+        self.shared.phase.set(Phase::Stop);
+        let members = self.config.members as u64;
+        let expected = || (counters.sent.get() - counters.refused.get()) * members;
+        let _ = wait_until(Duration::from_secs(10), || counters.received.get() >= expected()).await;
+        let cpu = cpu.read();
+        // Late stragglers after a timeout are still in flight; let them land
+        // before the next step.
+        wait_for_quiet(&self.shared, Duration::from_millis(200), Duration::from_secs(5)).await;
+        let latency = counters.latency.borrow();
+        Step {
+            pace,
+            seconds,
+            sent: counters.sent.get(),
+            refused: counters.refused.get(),
+            expected: expected(),
+            received: latency.count(),
+            deliveries_per_sec: latency.count() as f64 / seconds,
+            p50_ms: latency.quantile_ms(0.50),
+            p90_ms: latency.quantile_ms(0.90),
+            p99_ms: latency.quantile_ms(0.99),
+            max_ms: latency.max_ms(),
+            errors: counters.errors.borrow().clone(),
+            disconnects: counters.disconnects.get(),
+            cpu,
+        }
+    }
+}
+
+fn disconnected(shared: &Shared) -> bool {
+    shared.counters.disconnects.get() > 0
+}
+
+async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<(), ()> {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() >= deadline {
+            return Err(());
+        }
+        sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
+/// Waits until no frame has arrived for `quiet`, at most `limit`.
+async fn wait_for_quiet(shared: &Shared, quiet: Duration, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut last = shared.counters.frames.get();
+    let mut still_since = Instant::now();
+    while Instant::now() < deadline {
+        sleep(Duration::from_millis(20)).await;
+        let now = shared.counters.frames.get();
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        } else if still_since.elapsed() >= quiet {
+            return;
+        }
+    }
+}
+
+struct Connection {
+    room: String,
+    name: String,
+    /// The sender id written into message texts, for members who send.
+    sender: Option<u32>,
+    /// Where in the send period this sender starts, 0..1, so that senders
+    /// do not all fire at once.
+    phase_offset: f64,
+}
+
+/// What a frame meant for the connection that read it.
+enum Seen {
+    Nothing,
+    /// One of this connection's own messages came back or was refused.
+    OwnDone,
+}
+
+impl Connection {
+    async fn run(self, mut client: Client, shared: Rc<Shared>) {
+        let counters = &shared.counters;
+        let join = format!(r#"{{"type":"join_room","room":"{}","name":"{}"}}"#, self.room, self.name);
+        if client.send_text(join.as_bytes()).await.is_err() {
+            counters.disconnects.set(counters.disconnects.get() + 1);
+            return;
+        }
+        let mut out = String::with_capacity(160);
+        let mut seq = 0u64;
+        let mut in_flight = 0u32;
+        let mut ticker: Option<(tokio::time::Interval, f64)> = None;
+        loop {
+            let mut pong = None;
+            let mut closed = false;
+            let mut done = 0u32;
+            while let Some(frame) = client.next_frame() {
+                counters.frames.set(counters.frames.get() + 1);
+                match frame.opcode {
+                    OP_TEXT => {
+                        if let Seen::OwnDone = self.on_text(frame.payload, &shared) {
+                            done += 1;
+                        }
+                    }
+                    OP_PING => pong = Some(frame.payload.to_vec()),
+                    OP_CLOSE => closed = true,
+                    _ => {}
+                }
+            }
+            if closed {
+                counters.disconnects.set(counters.disconnects.get() + 1);
+                return;
+            }
+            if let Some(payload) = pong {
+                if client.pong(&payload).await.is_err() {
+                    counters.disconnects.set(counters.disconnects.get() + 1);
+                    return;
+                }
+            }
+            in_flight = in_flight.saturating_sub(done);
+            let Some(sender) = self.sender else {
+                if !matches!(client.read_more().await, Ok(n) if n > 0) {
+                    counters.disconnects.set(counters.disconnects.get() + 1);
+                    return;
+                }
+                continue;
+            };
+            let sending = shared.phase.get() == Phase::Send;
+            let pace = shared.pace.get();
+            // Closed loop: top the window up whenever something came back.
+            if let (true, Pace::Window { window }) = (sending, pace) {
+                while in_flight < window {
+                    if self.send(&mut client, &mut out, sender, &mut seq, &shared).await.is_err() {
+                        counters.disconnects.set(counters.disconnects.get() + 1);
+                        return;
+                    }
+                    in_flight += 1;
+                }
+            }
+            if !sending {
+                in_flight = 0;
+                ticker = None;
+            }
+            let period = match (sending, pace) {
+                (true, Pace::Rate { per_sec }) => 1.0 / per_sec,
+                // A closed-loop sender wakes now and then to start or to
+                // recover a window lost to a disconnect.
+                _ => 0.005,
+            };
+            let tick = ticker.get_or_insert_with(|| {
+                let first = Instant::now() + Duration::from_secs_f64(period * self.phase_offset);
+                let mut interval = tokio::time::interval_at(first, Duration::from_secs_f64(period));
+                interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+                (interval, period)
+            });
+            if tick.1 != period {
+                ticker = None;
+                continue;
+            }
+            tokio::select! {
+                read = client.read_more() => {
+                    if !matches!(read, Ok(n) if n > 0) {
+                        counters.disconnects.set(counters.disconnects.get() + 1);
+                        return;
+                    }
+                }
+                _ = tick.0.tick() => {
+                    if let (true, Pace::Rate { .. }) = (sending, pace) {
+                        if self.send(&mut client, &mut out, sender, &mut seq, &shared).await.is_err() {
+                            counters.disconnects.set(counters.disconnects.get() + 1);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        client: &mut Client,
+        out: &mut String,
+        sender: u32,
+        seq: &mut u64,
+        shared: &Shared,
+    ) -> io::Result<()> {
+        *seq += 1;
+        out.clear();
+        let _ = write!(
+            out,
+            r#"{{"type":"send_message","room":"{}","text":"pb {sender} {seq} {}","nonce":"{seq}"}}"#,
+            self.room,
+            now_ns()
+        );
+        client.send_text(out.as_bytes()).await?;
+        shared.counters.sent.set(shared.counters.sent.get() + 1);
+        Ok(())
+    }
+
+    fn on_text(&self, text: &[u8], shared: &Shared) -> Seen {
+        let counters = &shared.counters;
+        if text.starts_with(br#"{"type":"message""#) {
+            let Some(at) = shared.message_prefix.find(text) else { return Seen::Nothing };
+            let mut fields = text[at + br#""text":"pb "#.len()..].split(|&b| b == b' ' || b == b'"');
+            let (Some(sender), _, Some(sent_ns)) = (fields.next(), fields.next(), fields.next()) else {
+                return Seen::Nothing;
+            };
+            let (Some(sender), Some(sent_ns)) = (parse_u64(sender), parse_u64(sent_ns)) else {
+                return Seen::Nothing;
+            };
+            counters.latency.borrow_mut().record(now_ns().saturating_sub(sent_ns));
+            counters.received.set(counters.received.get() + 1);
+            if self.sender == Some(sender as u32) {
+                return Seen::OwnDone;
+            }
+        } else if text.starts_with(br#"{"type":"error""#) {
+            let code = field(text, br#""code":""#).unwrap_or("unknown").to_string();
+            *counters.errors.borrow_mut().entry(code).or_default() += 1;
+            if field(text, br#""nonce":""#).is_some() {
+                counters.refused.set(counters.refused.get() + 1);
+                return Seen::OwnDone;
+            }
+        } else if text.starts_with(br#"{"type":"joined""#) {
+            counters.joined.set(counters.joined.get() + 1);
+        }
+        Seen::Nothing
+    }
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The string value after `key` (which ends with the opening quote); only
+/// for values without escapes, as Parlor's codes and our nonces are.
+fn field<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a str> {
+    let start = memmem::find(text, key)? + key.len();
+    let len = memchr::memchr(b'"', &text[start..])?;
+    std::str::from_utf8(&text[start..start + len]).ok()
+}

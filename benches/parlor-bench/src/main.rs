@@ -1,0 +1,201 @@
+//! `parlor-bench`: drives a running Parlor server over loopback and reports
+//! deliveries per second, loss, latency, CPU and memory. See the README's
+//! "Performance" section for the standard set (`scripts/bench`).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use parlor_bench::conns::{self, ConnsConfig};
+use parlor_bench::load::{Pace, Rooms, RoomsConfig, Step};
+use parlor_bench::report;
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(name = "parlor-bench", about = "Load generator for a running Parlor server")]
+struct Cli {
+    /// The server's address (its WebSocket is at /ws).
+    #[arg(long, global = true, default_value = "127.0.0.1:8080")]
+    server: SocketAddr,
+    /// The server's process id, to report its CPU use and memory.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// Append the JSON line to this file too.
+    #[arg(long, global = true)]
+    json_out: Option<PathBuf>,
+    /// Write an SVG of latency against load (for runs of several loads).
+    #[arg(long, global = true)]
+    plot: Option<PathBuf>,
+    /// A name for this run in the JSON line.
+    #[arg(long, global = true, default_value = "")]
+    label: String,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(clap::Args)]
+struct RoomArgs {
+    #[arg(long, default_value_t = 1)]
+    rooms: usize,
+    /// Members per room, senders included.
+    #[arg(long, default_value_t = 500)]
+    members: usize,
+    /// Senders per room.
+    #[arg(long, default_value_t = 5)]
+    senders: usize,
+    /// Seconds of sending per load.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Connections opened and joined at a time during set-up.
+    #[arg(long, default_value_t = 100)]
+    connect_batch: usize,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Open loop: every sender sends at a fixed rate; several rates
+    /// (comma-separated) are run one after another on the same rooms.
+    Fanout {
+        #[command(flatten)]
+        rooms: RoomArgs,
+        /// Messages per second per sender.
+        #[arg(long, value_delimiter = ',', default_value = "20")]
+        rate: Vec<f64>,
+    },
+    /// Closed loop: each sender keeps a window of messages in flight; the
+    /// window grows step by step. Reports the highest deliveries/s with no
+    /// loss and no disconnects.
+    Saturate {
+        #[command(flatten)]
+        rooms: RoomArgs,
+        /// Windows to step through (messages in flight per sender).
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64")]
+        windows: Vec<u32>,
+    },
+    /// Idle connections, held open: connect rate and server RSS per connection.
+    Conns {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Spread connections over 127.0.0.1 .. 127.0.0.N.
+        #[arg(long, default_value_t = 8)]
+        sources: u8,
+        /// Handshakes in progress at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Seconds to hold them before reading the server's memory.
+        #[arg(long, default_value_t = 3.0)]
+        hold: f64,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let local = tokio::task::LocalSet::new();
+    let result = local.block_on(&runtime, run(&cli));
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            if let Some(path) = &cli.json_out {
+                let mut file =
+                    std::fs::OpenOptions::new().create(true).append(true).open(path).expect("the JSON file opens");
+                writeln!(file, "{line}").expect("the JSON file is writable");
+            }
+        }
+        Err(e) => {
+            eprintln!("parlor-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> std::io::Result<Value> {
+    let base = |mode: &str| json!({"mode": mode, "label": cli.label, "server": cli.server.to_string()});
+    match &cli.mode {
+        Mode::Fanout { rooms, rate } => {
+            let paces: Vec<Pace> = rate.iter().map(|&per_sec| Pace::Rate { per_sec }).collect();
+            let steps = run_steps(cli, rooms, &paces).await?;
+            let mut line = base("fanout");
+            line["config"] = room_config(rooms);
+            line["steps"] = steps.iter().map(report::step_json).collect();
+            Ok(line)
+        }
+        Mode::Saturate { rooms, windows } => {
+            let paces: Vec<Pace> = windows.iter().map(|&window| Pace::Window { window }).collect();
+            let steps = run_steps(cli, rooms, &paces).await?;
+            let best = steps
+                .iter()
+                .filter(|s| s.loss() == 0 && s.disconnects == 0)
+                .max_by(|a, b| a.deliveries_per_sec.total_cmp(&b.deliveries_per_sec));
+            match best {
+                Some(s) => println!(
+                    "best without loss: {:.0} deliveries/s at p99 {:.3} ms (generator {:.0}% of its core, server {})",
+                    s.deliveries_per_sec,
+                    s.p99_ms,
+                    s.cpu.generator * 100.0,
+                    s.cpu.server.map_or("-".into(), |c| format!("{:.0}% of its core", c * 100.0)),
+                ),
+                None => println!("every step lost messages"),
+            }
+            let mut line = base("saturate");
+            line["config"] = room_config(rooms);
+            line["steps"] = steps.iter().map(report::step_json).collect();
+            line["best"] = best.map_or(Value::Null, report::step_json);
+            Ok(line)
+        }
+        Mode::Conns { connections, sources, concurrency, hold } => {
+            let config = ConnsConfig {
+                server: cli.server,
+                server_pid: cli.server_pid,
+                connections: *connections,
+                sources: *sources,
+                concurrency: *concurrency,
+                hold_seconds: *hold,
+            };
+            let result = conns::run(config).await?;
+            print!("{}", report::conns_table(&result));
+            let mut line = base("conns");
+            line["result"] = report::conns_json(&result);
+            Ok(line)
+        }
+    }
+}
+
+fn room_config(rooms: &RoomArgs) -> Value {
+    json!({"rooms": rooms.rooms, "members": rooms.members, "senders_per_room": rooms.senders, "seconds": rooms.seconds})
+}
+
+async fn run_steps(cli: &Cli, args: &RoomArgs, paces: &[Pace]) -> std::io::Result<Vec<Step>> {
+    let config = RoomsConfig {
+        server: cli.server,
+        server_pid: cli.server_pid,
+        rooms: args.rooms,
+        members: args.members,
+        senders: args.senders,
+        connect_batch: args.connect_batch,
+    };
+    eprintln!("setting up {} rooms x {} members ...", args.rooms, args.members);
+    let rooms = Rooms::set_up(config).await?;
+    let mut steps = Vec::with_capacity(paces.len());
+    for &pace in paces {
+        let step = rooms.run(pace, args.seconds).await;
+        eprint!("{}", report::steps_table(std::slice::from_ref(&step)));
+        let lost = step.loss() > 0 || step.disconnects > 0;
+        steps.push(step);
+        if lost && matches!(pace, Pace::Window { .. }) {
+            // Past the knee: the next window would only lose more.
+            break;
+        }
+    }
+    println!(
+        "{} rooms x {} members, {} senders per room, {} s per load",
+        args.rooms, args.members, args.senders, args.seconds
+    );
+    print!("{}", report::steps_table(&steps));
+    if let Some(path) = &cli.plot {
+        let title = format!("{} rooms x {} members, {} senders per room", args.rooms, args.members, args.senders);
+        std::fs::write(path, report::latency_svg(&title, &steps))?;
+    }
+    Ok(steps)
+}

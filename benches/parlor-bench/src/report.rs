@@ -1,0 +1,235 @@
+//! Results as a table for people, one JSON line for scripts, and an SVG of
+//! latency against load.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::conns::ConnsReport;
+use crate::load::{Pace, Step};
+use crate::stats::CpuUse;
+
+fn pace_label(pace: Pace) -> String {
+    match pace {
+        Pace::Rate { per_sec } => format!("{per_sec}/s"),
+        Pace::Window { window } => format!("window {window}"),
+    }
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or("-".into(), |s| format!("{:.0}%", s * 100.0))
+}
+
+pub fn steps_table(steps: &[Step]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11} {:>7} {:>7} {:>7} {:>8} {:>5} {:>5} {:>7} {:>11}  errors",
+        "load",
+        "sent",
+        "refused",
+        "expected",
+        "received",
+        "loss",
+        "deliv/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "disc",
+        "gen",
+        "server",
+        "server/dlv"
+    );
+    for s in steps {
+        let errors: Vec<String> = s.errors.iter().map(|(code, n)| format!("{code}={n}")).collect();
+        let _ = writeln!(
+            out,
+            "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11.0} {:>7.3} {:>7.3} {:>7.3} {:>8.3} {:>5} {:>5} {:>7} {:>11}  {}",
+            pace_label(s.pace),
+            s.sent,
+            s.refused,
+            s.expected,
+            s.received,
+            s.loss(),
+            s.deliveries_per_sec,
+            s.p50_ms,
+            s.p90_ms,
+            s.p99_ms,
+            s.max_ms,
+            s.disconnects,
+            percent(Some(s.cpu.generator)),
+            percent(s.cpu.server),
+            s.server_us_per_delivery().map_or("-".into(), |us| format!("{:.3} us", us)),
+            if errors.is_empty() { "-".into() } else { errors.join(" ") },
+        );
+    }
+    out
+}
+
+fn cpu_json(cpu: &CpuUse) -> Value {
+    json!({
+        "wall_seconds": cpu.wall_seconds,
+        "generator_core_share": cpu.generator,
+        "server_core_share": cpu.server,
+        "server_cpu_seconds": cpu.server_cpu_seconds,
+    })
+}
+
+pub fn step_json(s: &Step) -> Value {
+    let (rate, window) = match s.pace {
+        Pace::Rate { per_sec } => (Some(per_sec), None),
+        Pace::Window { window } => (None, Some(window)),
+    };
+    json!({
+        "rate_per_sender": rate,
+        "window": window,
+        "seconds": s.seconds,
+        "sent": s.sent,
+        "refused": s.refused,
+        "deliveries_expected": s.expected,
+        "deliveries_received": s.received,
+        "loss": s.loss(),
+        "deliveries_per_sec": s.deliveries_per_sec,
+        "latency_ms": {"p50": s.p50_ms, "p90": s.p90_ms, "p99": s.p99_ms, "max": s.max_ms},
+        "errors": s.errors,
+        "disconnects": s.disconnects,
+        "cpu": cpu_json(&s.cpu),
+        "server_us_per_delivery": s.server_us_per_delivery(),
+    })
+}
+
+pub fn conns_table(r: &ConnsReport) -> String {
+    let mut out = String::new();
+    let kib = |v: Option<u64>| v.map_or("-".into(), |v| format!("{v} KiB"));
+    let _ = writeln!(out, "connections   {} of {} ({} failed)", r.connected, r.attempted, r.failures);
+    if let Some(e) = &r.first_failure {
+        let _ = writeln!(out, "first failure {e}");
+    }
+    let _ = writeln!(out, "connect rate  {:.0}/s ({:.2} s in all)", r.connects_per_sec, r.connect_seconds);
+    let _ = writeln!(out, "dropped       {} while held", r.dropped);
+    let _ = writeln!(out, "server RSS    {} before, {} after", kib(r.rss_before_kib), kib(r.rss_after_kib));
+    let per = r.rss_per_connection_kib().map_or("-".into(), |v| format!("{v:.2} KiB"));
+    let _ = writeln!(out, "per conn      {per}");
+    let _ =
+        writeln!(out, "cpu           generator {}, server {}", percent(Some(r.cpu.generator)), percent(r.cpu.server));
+    out
+}
+
+pub fn conns_json(r: &ConnsReport) -> Value {
+    json!({
+        "attempted": r.attempted,
+        "connected": r.connected,
+        "failures": r.failures,
+        "first_failure": r.first_failure,
+        "connect_seconds": r.connect_seconds,
+        "connects_per_sec": r.connects_per_sec,
+        "dropped": r.dropped,
+        "server_rss_before_kib": r.rss_before_kib,
+        "server_rss_after_kib": r.rss_after_kib,
+        "server_rss_per_connection_kib": r.rss_per_connection_kib(),
+        "cpu": cpu_json(&r.cpu),
+    })
+}
+
+/// Latency percentiles (log scale) against deliveries per second.
+pub fn latency_svg(title: &str, steps: &[Step]) -> String {
+    const W: f64 = 720.0;
+    const H: f64 = 420.0;
+    const LEFT: f64 = 70.0;
+    const RIGHT: f64 = 20.0;
+    const TOP: f64 = 40.0;
+    const BOTTOM: f64 = 50.0;
+    let max_x = steps.iter().map(|s| s.deliveries_per_sec).fold(1.0, f64::max) * 1.05;
+    let lowest = steps.iter().map(|s| s.p50_ms).filter(|v| *v > 0.0).fold(f64::MAX, f64::min);
+    let highest = steps.iter().map(|s| s.max_ms).fold(0.0, f64::max);
+    let min_exp = if lowest == f64::MAX { -2.0 } else { lowest.log10().floor() };
+    let max_exp = highest.max(10f64.powf(min_exp + 1.0)).log10().ceil();
+    let x = |v: f64| LEFT + v / max_x * (W - LEFT - RIGHT);
+    let y = |ms: f64| {
+        let e = ms.max(10f64.powf(min_exp)).log10();
+        TOP + (max_exp - e) / (max_exp - min_exp) * (H - TOP - BOTTOM)
+    };
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ =
+        writeln!(svg, r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#, W / 2.0, escape(title));
+    for e in (min_exp as i32)..=(max_exp as i32) {
+        let v = 10f64.powi(e);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y0:.1}" y2="{y0:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{} ms</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            y(v) + 4.0,
+            trim(v),
+            y0 = y(v),
+        );
+    }
+    for i in 0..=5 {
+        let v = max_x * f64::from(i) / 5.0;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{x0:.1}" x2="{x0:.1}" y1="{TOP}" y2="{}" stroke="#eee"/><text x="{x0:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            H - BOTTOM,
+            H - BOTTOM + 18.0,
+            si(v),
+            x0 = x(v),
+        );
+    }
+    let _ =
+        writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">deliveries per second</text>"#, W / 2.0, H - 10.0);
+    type Series = (&'static str, &'static str, fn(&Step) -> f64);
+    let series: [Series; 4] = [
+        ("p50", "#1b9e77", |s| s.p50_ms),
+        ("p90", "#7570b3", |s| s.p90_ms),
+        ("p99", "#d95f02", |s| s.p99_ms),
+        ("max", "#999999", |s| s.max_ms),
+    ];
+    for (i, (name, colour, value)) in series.iter().enumerate() {
+        let points: Vec<String> =
+            steps.iter().map(|s| format!("{:.1},{:.1}", x(s.deliveries_per_sec), y(value(s)))).collect();
+        let _ = writeln!(
+            svg,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+            points.join(" ")
+        );
+        for p in &points {
+            let (px, py) = p.split_once(',').expect("formatted above");
+            let _ = writeln!(svg, r#"<circle cx="{px}" cy="{py}" r="3" fill="{colour}"/>"#);
+        }
+        let lx = LEFT + 10.0 + 60.0 * i as f64;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{lx}" y="{}" width="12" height="3" fill="{colour}"/><text x="{}" y="{}">{name}</text>"#,
+            TOP + 4.0,
+            lx + 16.0,
+            TOP + 9.0
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn si(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{}M", trim(v / 1e6))
+    } else if v >= 1e3 {
+        format!("{}k", trim((v / 1e3).round()))
+    } else {
+        trim(v.round())
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
