@@ -73,6 +73,12 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_SESSION_QUEUE", default_value_t = 256)]
     pub session_queue: usize,
 
+    /// Bytes waiting to be written to one connection (beyond what the
+    /// kernel's socket buffer holds) before its client counts as a slow
+    /// consumer and is disconnected.
+    #[arg(long, env = "PARLOR_SESSION_BUFFER_BYTES", default_value_t = 1 << 20)]
+    pub session_buffer_bytes: usize,
+
     /// Accepted messages waiting for the database writer before new sends
     /// are refused with `unavailable`.
     #[arg(long, env = "PARLOR_WRITE_QUEUE", default_value_t = 10_000)]

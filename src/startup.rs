@@ -2,15 +2,17 @@
 //! binary and the tests start Parlor through the same `Application::build`.
 
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actix::{Actor, Addr, AsyncContext};
+use actix_http::HttpService;
+use actix_server::{Server, ServerHandle};
+use actix_service::{fn_factory, fn_service, map_config, ServiceFactory};
 use actix_web::cookie::Key;
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::dev::AppConfig;
+use actix_web::{middleware, web, App};
 use tera::Tera;
 
 use crate::accounts::NameRegistry;
@@ -65,11 +67,6 @@ pub enum StartupError {
     #[error("cannot load the page templates: {0}")]
     Templates(#[from] tera::Error),
 }
-
-/// The raw socket of an accepted connection, recorded when it is accepted so
-/// the WebSocket handler can keep a handle to it (see `routes::ws`).
-#[derive(Debug, Clone, Copy)]
-pub struct ConnSocket(pub RawFd);
 
 pub struct Application {
     address: SocketAddr,
@@ -130,6 +127,7 @@ impl Application {
                 registry: registry.clone(),
                 max_message_bytes: settings.max_message_bytes,
                 max_frame_bytes: settings.max_frame_bytes(),
+                max_buffered_bytes: settings.session_buffer_bytes.max(1),
                 heartbeat_interval: settings.heartbeat_interval(),
                 client_timeout: settings.client_timeout(),
                 outbound_queue: settings.session_queue.max(1),
@@ -199,28 +197,49 @@ impl Application {
 
 fn http_server(state: web::Data<AppState>, listener: TcpListener, settings: &Settings) -> std::io::Result<Server> {
     let static_dir = settings.static_dir.clone();
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
-            .configure(routes::configure)
-            .service(actix_files::Files::new("/static", &static_dir))
-    })
-    .on_connect(|conn, ext| {
-        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            // Chat frames are small and latency-bound: never hold them back
-            // waiting for an ACK (Nagle).
-            let _ = tcp.set_nodelay(true);
-            ext.insert(ConnSocket(tcp.as_raw_fd()));
-        }
-    })
-    .disable_signals()
-    .shutdown_timeout(5)
-    .client_disconnect_timeout(Duration::from_secs(1));
+    let make_app = move |state: web::Data<AppState>| {
+        map_config(
+            App::new()
+                .app_data(state)
+                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
+                .configure(routes::configure)
+                .service(actix_files::Files::new("/static", &static_dir)),
+            |_| AppConfig::default(),
+        )
+    };
+    let mut server = Server::build();
     if let Some(workers) = settings.workers {
         server = server.workers(workers.max(1));
     }
-    Ok(server.listen(listener)?.run())
+    let server = server
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen("parlor", listener, move || {
+            let upgrade_state = state.clone();
+            let upgrade_app = make_app.clone();
+            // Upgrade requests reach `routes::ws::upgrade` with their
+            // connection; it runs them through this worker's own app.
+            let upgrade = fn_factory(move || {
+                let state = upgrade_state.clone();
+                let app = upgrade_app(state.clone());
+                async move {
+                    let app = std::rc::Rc::new(app.new_service(()).await.map_err(|_| ())?);
+                    Ok::<_, ()>(fn_service(move |(req, framed)| {
+                        routes::ws::upgrade(req, framed, app.clone(), state.clone())
+                    }))
+                }
+            });
+            HttpService::build()
+                // Chat frames are small and latency-bound: never hold them
+                // back waiting for an ACK (Nagle).
+                .tcp_nodelay(true)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .upgrade(upgrade)
+                .h1(make_app(state.clone()))
+                .tcp()
+        })?
+        .run();
+    Ok(server)
 }
 
 fn signing_key(secret: Option<&str>) -> Result<Key, StartupError> {

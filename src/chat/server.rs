@@ -7,12 +7,11 @@
 //! bounded memory and never slows anyone else down.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::os::fd::OwnedFd;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use actix_web_actors::ws::{CloseCode, CloseReason};
+use actix_http::ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
 
 use super::history::{HistoryPlan, HistoryQuery};
@@ -45,13 +44,12 @@ pub enum Push {
     Close(CloseReason),
 }
 
-/// A new connection; `socket` lets the server cut a stalled one off.
+/// A new connection.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Connect {
     pub session: SessionId,
     pub addr: Recipient<Push>,
-    pub socket: Option<Arc<OwnedFd>>,
     /// The account of a logged-in connection.
     pub account: Option<Account>,
 }
@@ -238,7 +236,6 @@ impl Room {
 
 struct SessionEntry {
     addr: Recipient<Push>,
-    socket: Option<Arc<OwnedFd>>,
     rooms: HashSet<RoomName>,
     account: Option<Account>,
 }
@@ -331,23 +328,17 @@ impl ChatServer {
     fn evict_overflowed(&mut self) {
         while let Some(session) = self.overflowed.pop() {
             log::warn!("session {session}: outbound queue full; disconnecting a slow consumer");
-            self.disconnect(session, "slow consumer", true);
+            self.disconnect(session, "slow consumer");
         }
     }
 
     /// Closes a connection (1008 with `why`) and takes it out of its rooms.
-    /// `stalled`: its task may never run again, so cut the socket too.
-    fn disconnect(&mut self, session: SessionId, why: &str, stalled: bool) {
+    /// `do_send` passes the mailbox bound, and a session's own writes never
+    /// block it, so even a session behind on its mailbox acts on this.
+    fn disconnect(&mut self, session: SessionId, why: &str) {
         let Some(entry) = self.sessions.remove(&session) else { return };
         let reason = CloseReason { code: CloseCode::Policy, description: Some(why.into()) };
         entry.addr.do_send(Push::Close(reason));
-        // A slow consumer's task is likely stalled behind its full socket and
-        // would never act on that close. Shutting the socket down both ways
-        // makes its pending write fail at once, so the HTTP layer drops the
-        // connection and the session with it.
-        if let Some(socket) = entry.socket.as_ref().filter(|_| stalled) {
-            let _ = socket2::SockRef::from(&**socket).shutdown(std::net::Shutdown::Both);
-        }
         for room in &entry.rooms {
             self.remove_member(session, room);
         }
@@ -570,10 +561,10 @@ impl Handler<Connect> for ChatServer {
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
         // A handshake that passed its login check just before a ban.
         let banned = msg.account.as_ref().is_some_and(|a| self.banned.contains(&a.key));
-        let entry = SessionEntry { addr: msg.addr, socket: msg.socket, rooms: HashSet::new(), account: msg.account };
+        let entry = SessionEntry { addr: msg.addr, rooms: HashSet::new(), account: msg.account };
         self.sessions.insert(msg.session, entry);
         if banned {
-            self.disconnect(msg.session, "banned", false);
+            self.disconnect(msg.session, "banned");
         }
     }
 }
@@ -885,7 +876,7 @@ impl Handler<EndConnections> for ChatServer {
         let sessions = self.sessions_where(|a| a.key == msg.user_key);
         self.banned.insert(msg.user_key);
         for session in &sessions {
-            self.disconnect(*session, "banned", false);
+            self.disconnect(*session, "banned");
         }
         self.evict_overflowed();
         sessions.len()
@@ -904,7 +895,7 @@ impl Handler<EndLogin> for ChatServer {
 
     fn handle(&mut self, msg: EndLogin, _: &mut Context<Self>) {
         for session in self.sessions_where(|a| a.login == msg.login) {
-            self.disconnect(session, "logged out", false);
+            self.disconnect(session, "logged out");
         }
         self.evict_overflowed();
     }

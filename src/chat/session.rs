@@ -1,18 +1,19 @@
-//! `WsSession`: one WebSocket connection. This module is the only one that
-//! knows the transport (actix-web-actors): it turns frames into validated
-//! commands for the ChatServer and writes what the ChatServer pushes.
+//! `WsSession`: one WebSocket connection, an actor that owns its socket
+//! (`connection.rs`). It turns frames into validated commands for the
+//! ChatServer and writes what the ChatServer pushes.
 
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_http::ws::Item;
-use actix_web_actors::ws::{self, CloseCode, CloseReason};
+use actix_http::ws::{CloseCode, CloseReason, OpCode, ProtocolError};
 use bytestring::ByteString;
 
+use super::connection::{Connection, Frame, State};
 use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery};
 use super::server::{self, ChatServer, Push, SessionId, Who};
 use crate::accounts::{name_key, NameRegistry, User};
@@ -31,6 +32,9 @@ pub struct SessionSettings {
     pub registry: Arc<NameRegistry>,
     pub max_message_bytes: usize,
     pub max_frame_bytes: usize,
+    /// Bytes that may wait to be written to one connection before its
+    /// client counts as too slow and is dropped.
+    pub max_buffered_bytes: usize,
     pub heartbeat_interval: Duration,
     pub client_timeout: Duration,
     pub outbound_queue: usize,
@@ -57,6 +61,9 @@ enum Outgoing {
     Answer(Vec<ByteString>),
 }
 
+/// How long a closing connection may take to write its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// A fragmented message being reassembled.
 enum Fragments {
     Text(Vec<u8>),
@@ -80,8 +87,7 @@ pub struct WsSession {
     pool: DbPool,
     limits: Arc<SessionSettings>,
     identity: Identity,
-    /// Handed to the ChatServer when the session starts.
-    socket: Option<Arc<OwnedFd>>,
+    conn: Connection,
     last_heard: Instant,
     sends: TokenBucket,
     commands: TokenBucket,
@@ -98,7 +104,7 @@ impl WsSession {
         pool: DbPool,
         limits: Arc<SessionSettings>,
         identity: Identity,
-        socket: Option<Arc<OwnedFd>>,
+        conn: Connection,
     ) -> Self {
         Self {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
@@ -108,7 +114,7 @@ impl WsSession {
             commands: TokenBucket::new(COMMAND_RATE, COMMAND_BURST),
             limits,
             identity,
-            socket,
+            conn,
             last_heard: Instant::now(),
             last_typing: HashMap::new(),
             fragments: None,
@@ -118,52 +124,66 @@ impl WsSession {
     }
 
     /// Writes a frame now, or behind the frames already held.
-    fn emit(&mut self, frame: ByteString, ctx: &mut ws::WebsocketContext<Self>) {
+    fn emit(&mut self, frame: ByteString, ctx: &mut Context<Self>) {
         if self.outbox.is_empty() {
-            ctx.text(frame);
+            self.write(&frame, ctx);
         } else {
             self.hold(Outgoing::Frame(frame), ctx);
         }
     }
 
-    fn hold(&mut self, item: Outgoing, ctx: &mut ws::WebsocketContext<Self>) {
+    fn hold(&mut self, item: Outgoing, ctx: &mut Context<Self>) {
         if self.outbox.len() >= self.limits.outbound_queue {
             log::warn!("session {}: too many frames held behind a history lookup; disconnecting", self.id);
-            return Self::close(ctx, CloseCode::Policy, "slow consumer");
+            return self.close(ctx, CloseCode::Policy, "slow consumer");
         }
         self.outbox.push_back(item);
     }
 
     /// Writes held frames up to the first answer still being looked up.
-    fn flush(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+    fn flush(&mut self, ctx: &mut Context<Self>) {
         while let Some(item) = self.outbox.front() {
             if matches!(item, Outgoing::Awaiting(_)) {
                 break;
             }
             match self.outbox.pop_front() {
-                Some(Outgoing::Frame(frame)) => ctx.text(frame),
-                Some(Outgoing::Answer(frames)) => frames.into_iter().for_each(|f| ctx.text(f)),
+                Some(Outgoing::Frame(frame)) => self.write(&frame, ctx),
+                Some(Outgoing::Answer(frames)) => frames.iter().for_each(|f| self.write(f, ctx)),
                 _ => unreachable!("checked above"),
             }
         }
     }
 
-    fn send_error(
-        &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        err: &ChatError,
-        room: Option<&str>,
-        nonce: Option<&str>,
-    ) {
+    fn send_error(&mut self, ctx: &mut Context<Self>, err: &ChatError, room: Option<&str>, nonce: Option<&str>) {
         self.emit(ServerFrame::error(err, room, nonce), ctx);
     }
 
-    fn close(ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
-        ctx.close(Some(CloseReason { code, description: Some(why.to_string()) }));
+    /// Writes a frame; a client this far behind is dropped at once (it is
+    /// not reading, so a close frame would never reach it).
+    fn write(&mut self, frame: &str, ctx: &mut Context<Self>) {
+        if self.conn.text(frame.as_bytes()).is_err() {
+            self.write_overflowed(ctx);
+        }
+    }
+
+    fn write_overflowed(&mut self, ctx: &mut Context<Self>) {
+        log::warn!("session {}: too much waiting to be written; disconnecting a slow consumer", self.id);
+        self.conn.abort();
         ctx.stop();
     }
 
-    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+    fn close(&mut self, ctx: &mut Context<Self>, code: CloseCode, why: &str) {
+        self.close_with(ctx, Some(CloseReason { code, description: Some(why.to_string()) }));
+    }
+
+    /// Sends a close frame and ends the session once it is written, or
+    /// after a grace period if the client does not take it.
+    fn close_with(&mut self, ctx: &mut Context<Self>, reason: Option<CloseReason>) {
+        self.conn.close(reason);
+        ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
         let mut frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,
             Err(e) => return self.send_error(ctx, &e, None, None),
@@ -183,7 +203,7 @@ impl WsSession {
 
     /// Validates a frame and hands it to the ChatServer. The frame is taken
     /// by reference so an error can still name its room and nonce.
-    fn forward(&mut self, frame: &mut ClientFrame, ctx: &mut ws::WebsocketContext<Self>) -> Result<(), ChatError> {
+    fn forward(&mut self, frame: &mut ClientFrame, ctx: &mut Context<Self>) -> Result<(), ChatError> {
         let session = self.id;
         let now = Instant::now();
         let is_command = !matches!(frame, ClientFrame::SendMessage { .. } | ClientFrame::Ping);
@@ -272,7 +292,7 @@ impl WsSession {
     /// so frames leave in order (`joined` before the live messages after it).
     fn answer_history(
         &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut Context<Self>,
         query: HistoryQuery,
         plan: HistoryPlan,
         render: impl FnOnce(Result<HistoryPage, ChatError>) -> Vec<ByteString> + 'static,
@@ -290,27 +310,49 @@ impl WsSession {
         }));
     }
 
-    fn on_fragment(&mut self, item: Item, ctx: &mut ws::WebsocketContext<Self>) {
-        let (chunk, last) = match item {
-            Item::FirstText(b) => {
-                self.fragments = Some(Fragments::Text(Vec::new()));
-                (b, false)
+    /// One frame from the client.
+    fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
+        let Frame { fin, opcode, payload } = frame;
+        match opcode {
+            OpCode::Text if fin && self.fragments.is_none() => match std::str::from_utf8(&payload) {
+                Ok(text) => self.on_text(text, ctx),
+                Err(_) => self.close(ctx, CloseCode::Invalid, "text is not valid UTF-8"),
+            },
+            OpCode::Binary if fin && self.fragments.is_none() => self.send_error(ctx, &binary_refused(), None, None),
+            OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
+                self.close(ctx, CloseCode::Protocol, "a new message inside a fragmented one")
             }
-            Item::FirstBinary(b) => {
-                self.fragments = Some(Fragments::Binary);
-                (b, false)
+            OpCode::Text => {
+                self.fragments = Some(Fragments::Text(payload.to_vec()));
             }
-            Item::Continue(b) => (b, false),
-            Item::Last(b) => (b, true),
-        };
+            OpCode::Binary => self.fragments = Some(Fragments::Binary),
+            OpCode::Continue => self.on_fragment(&payload, fin, ctx),
+            OpCode::Ping => {
+                if self.conn.pong(&payload).is_err() {
+                    self.write_overflowed(ctx);
+                }
+            }
+            OpCode::Pong => {}
+            OpCode::Close => {
+                // Answer with the client's own close code, as RFC 6455 asks.
+                match actix_http::ws::Parser::try_parse_close_payload(&payload) {
+                    Ok(reason) => self.close_with(ctx, reason),
+                    Err(e) => self.on_protocol_error(e, ctx),
+                }
+            }
+            OpCode::Bad => self.close(ctx, CloseCode::Protocol, "protocol error"),
+        }
+    }
+
+    fn on_fragment(&mut self, chunk: &[u8], last: bool, ctx: &mut Context<Self>) {
         match self.fragments.as_mut() {
-            None => return Self::close(ctx, CloseCode::Protocol, "continuation without a first fragment"),
+            None => return self.close(ctx, CloseCode::Protocol, "continuation without a first fragment"),
             Some(Fragments::Text(text)) => {
                 if text.len() + chunk.len() > self.limits.max_frame_bytes {
                     let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
-                    return Self::close(ctx, CloseCode::Size, &why);
+                    return self.close(ctx, CloseCode::Size, &why);
                 }
-                text.extend_from_slice(&chunk);
+                text.extend_from_slice(chunk);
             }
             Some(Fragments::Binary) => {}
         }
@@ -318,9 +360,22 @@ impl WsSession {
             match self.fragments.take() {
                 Some(Fragments::Text(bytes)) => match String::from_utf8(bytes) {
                     Ok(text) => self.on_text(&text, ctx),
-                    Err(_) => Self::close(ctx, CloseCode::Invalid, "text is not valid UTF-8"),
+                    Err(_) => self.close(ctx, CloseCode::Invalid, "text is not valid UTF-8"),
                 },
                 _ => self.send_error(ctx, &binary_refused(), None, None),
+            }
+        }
+    }
+
+    fn on_protocol_error(&mut self, error: ProtocolError, ctx: &mut Context<Self>) {
+        match error {
+            ProtocolError::Overflow => {
+                let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
+                self.close(ctx, CloseCode::Size, &why);
+            }
+            e => {
+                log::debug!("session {}: protocol error: {e}", self.id);
+                self.close(ctx, CloseCode::Protocol, "protocol error");
             }
         }
     }
@@ -331,7 +386,7 @@ fn binary_refused() -> ChatError {
 }
 
 impl Actor for WsSession {
-    type Context = ws::WebsocketContext<Self>;
+    type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // The bound that makes a slow consumer visible: once this many frames
@@ -340,22 +395,20 @@ impl Actor for WsSession {
         ctx.run_interval(self.limits.heartbeat_interval, |act, ctx| {
             if act.last_heard.elapsed() > act.limits.client_timeout {
                 log::info!("session {}: no sign of life from the client; disconnecting", act.id);
-                return WsSession::close(ctx, CloseCode::Away, "heartbeat timeout");
+                return act.close(ctx, CloseCode::Away, "heartbeat timeout");
             }
-            ctx.ping(b"");
+            if act.conn.ping().is_err() {
+                act.write_overflowed(ctx);
+            }
         });
+        ctx.spawn(Io);
         let account = match &self.identity {
             Identity::User { user, login } => {
                 Some(server::Account { key: name_key(&user.name), admin: user.is_admin, login: login.clone() })
             }
             Identity::Guest { .. } => None,
         };
-        self.server.do_send(server::Connect {
-            session: self.id,
-            addr: ctx.address().recipient(),
-            socket: self.socket.take(),
-            account,
-        });
+        self.server.do_send(server::Connect { session: self.id, addr: ctx.address().recipient(), account });
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -402,40 +455,64 @@ impl Handler<Push> for WsSession {
                     }]
                 });
             }
-            Push::Close(reason) => {
-                ctx.close(Some(reason));
-                ctx.stop();
-            }
+            Push::Close(reason) => self.close_with(ctx, Some(reason)),
         }
     }
 }
 
-impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
-    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        self.last_heard = Instant::now();
-        match msg {
-            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
-            Ok(ws::Message::Binary(_)) => self.send_error(ctx, &binary_refused(), None, None),
-            Ok(ws::Message::Continuation(item)) => self.on_fragment(item, ctx),
-            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
-            Ok(ws::Message::Pong(_) | ws::Message::Nop) => {}
-            Ok(ws::Message::Close(reason)) => {
-                ctx.close(reason);
+/// Drives the session's socket: reads and handles the client's frames,
+/// writes what is queued, and ends the session when the connection ends.
+struct Io;
+
+/// Reads handled in one turn before other work gets its chance.
+const READS_PER_TURN: usize = 16;
+
+impl ActorFuture<WsSession> for Io {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut WsSession,
+        ctx: &mut Context<WsSession>,
+        task: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        let mut reads = 0;
+        loop {
+            loop {
+                match act.conn.next_frame() {
+                    Ok(Some(frame)) => act.on_frame(frame, ctx),
+                    Ok(None) => break,
+                    Err(e) => {
+                        act.on_protocol_error(e, ctx);
+                        break;
+                    }
+                }
+            }
+            if act.conn.state() != State::Open {
+                break;
+            }
+            if reads == READS_PER_TURN {
+                task.waker().wake_by_ref();
+                break;
+            }
+            reads += 1;
+            match act.conn.poll_read(task) {
+                Poll::Ready(Ok(true)) => act.last_heard = Instant::now(),
+                // The client went away (or its socket failed).
+                Poll::Ready(Ok(false) | Err(_)) => {
+                    act.conn.abort();
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        match act.conn.poll_flush(task) {
+            Poll::Ready(Ok(())) if act.conn.state() != State::Done => Poll::Pending,
+            Poll::Ready(_) => {
                 ctx.stop();
+                Poll::Ready(())
             }
-            // actix-web-actors reports a text frame that is not UTF-8 as an
-            // I/O error carrying the UTF-8 error's text.
-            Err(ws::ProtocolError::Io(e)) if e.to_string().starts_with("invalid utf-8") => {
-                Self::close(ctx, CloseCode::Invalid, "text is not valid UTF-8");
-            }
-            Err(ws::ProtocolError::Overflow) => {
-                let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
-                Self::close(ctx, CloseCode::Size, &why);
-            }
-            Err(e) => {
-                log::debug!("session {}: protocol error: {e}", self.id);
-                Self::close(ctx, CloseCode::Protocol, "protocol error");
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -1,27 +1,42 @@
 //! `GET /ws`: the WebSocket handshake.
+//!
+//! Upgrade requests do not stay in the HTTP layer: `upgrade` below receives
+//! the raw connection, runs the request through the app like any other (so
+//! `connect` decides, with the usual middleware, state and extractors), and
+//! when `connect` accepted it, writes the 101 and hands the socket to a new
+//! `WsSession`. Everything else gets its response and the connection ends.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
-use std::sync::Arc;
+use std::rc::Rc;
 
-use actix_web::http::header;
+use actix::Actor;
+use actix_codec::Framed;
+use actix_http::body::{BodySize, BoxBody, MessageBody};
+use actix_http::{h1, Request, Response};
+use actix_service::Service;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::rt::net::TcpStream;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_web_actors::ws;
+use bytes::BytesMut;
+use futures_util::SinkExt;
 
+use crate::chat::connection::Connection;
 use crate::chat::session::{Identity, WsSession};
 use crate::identity;
-use crate::startup::{AppState, ConnSocket};
+use crate::startup::AppState;
 
-pub async fn connect(
-    req: HttpRequest,
-    stream: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
+/// What `connect` decided for an accepted handshake, carried to `upgrade` in
+/// the response's extensions.
+struct Accepted(Identity);
+
+pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
     if !origin_allowed(&req, &state.allowed_origins) {
         return Ok(HttpResponse::Forbidden().json(serde_json::json!({
             "error": "forbidden_origin",
             "message": "pages from this origin may not open Parlor WebSockets",
         })));
     }
+    let mut response = HttpResponse::from(actix_http::ws::handshake(req.head())?.finish()).map_into_boxed_body();
     let identity = match identity::current_user(&req, &state).await {
         Some(user) => {
             let token = identity::auth_token(&req, &state.key).expect("a logged-in request has a token");
@@ -29,9 +44,52 @@ pub async fn connect(
         }
         None => Identity::Guest { cookie_name: identity::display_name(&req, &state.key) },
     };
-    let session =
-        WsSession::new(state.chat.clone(), state.pool.clone(), state.limits.clone(), identity, duplicate_socket(&req));
-    ws::WsResponseBuilder::new(session, &req, stream).frame_size(state.limits.max_frame_bytes).start()
+    response.extensions_mut().insert(Accepted(identity));
+    Ok(response)
+}
+
+/// Every request with `Connection: upgrade` comes here with its connection.
+pub async fn upgrade<S, B>(
+    req: Request,
+    mut framed: Framed<TcpStream, h1::Codec>,
+    app: Rc<S>,
+    state: web::Data<AppState>,
+) -> Result<(), actix_web::Error>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    let response: Response<BoxBody> = match app.call(req).await {
+        Ok(response) => Response::<B>::from(response).map_into_boxed_body(),
+        Err(e) => e.error_response().into(),
+    };
+    let (mut head, body) = response.into_parts();
+    let accepted = head.extensions_mut().remove::<Accepted>();
+    match accepted {
+        Some(Accepted(identity)) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            framed.send(h1::Message::Item((head, BodySize::None))).await?;
+            let parts = framed.into_parts();
+            let _ = parts.io.set_nodelay(true);
+            // The HTTP layer's buffers are sized for requests; keep only
+            // what the client sent after its handshake, if anything.
+            let leftover =
+                if parts.read_buf.is_empty() { BytesMut::new() } else { BytesMut::from(&parts.read_buf[..]) };
+            let limits = &state.limits;
+            let conn = Connection::new(parts.io, leftover, limits.max_frame_bytes, limits.max_buffered_bytes);
+            WsSession::new(state.chat.clone(), state.pool.clone(), limits.clone(), identity, conn).start();
+        }
+        _ => {
+            // An ordinary response to an upgrade request (an error, or
+            // another path): send it whole; the connection then ends.
+            let body = actix_http::body::to_bytes(body).await.map_err(actix_web::error::ErrorInternalServerError)?;
+            framed.send(h1::Message::Item((head, BodySize::Sized(body.len() as u64)))).await?;
+            if !body.is_empty() {
+                framed.send(h1::Message::Chunk(Some(body))).await?;
+            }
+            framed.send(h1::Message::Chunk(None)).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Another site's page must not open a socket that carries our visitor's
@@ -45,18 +103,4 @@ fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
         return origin.split_once("://").is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host));
     }
     allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
-}
-
-/// A second handle to this connection's socket. A client that stops reading
-/// stalls its session's task behind a full socket; the ChatServer then shuts
-/// the socket's read side through this handle, which the HTTP layer sees as
-/// the connection ending, so the stalled connection is dropped. Owning a
-/// duplicate (rather than the raw number) means the handle can never reach a
-/// later connection that reuses the descriptor number.
-fn duplicate_socket(req: &HttpRequest) -> Option<Arc<OwnedFd>> {
-    let ConnSocket(fd) = *req.conn_data::<ConnSocket>()?;
-    // SAFETY: `fd` is this request's own connection, which is open while its
-    // handler runs; it is only borrowed long enough to duplicate it.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    borrowed.try_clone_to_owned().ok().map(Arc::new)
 }
