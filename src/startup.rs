@@ -27,6 +27,9 @@ use crate::routes;
 /// The largest message limit allowed: every backend's text column holds it.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
+/// How long shutdown waits for sessions to close.
+const SESSIONS_CLOSE_WITHIN: Duration = Duration::from_secs(2);
+
 /// What every handler can reach.
 pub struct AppState {
     pub chat: Addr<ChatServer>,
@@ -181,6 +184,13 @@ impl Application {
     /// to finish, and returns once every accepted message is in the log.
     pub async fn stop(self) {
         let _ = self.chat.send(server::Shutdown).await;
+        // Sessions live outside the HTTP server's connection count: give
+        // their close frames a moment to go out (a session that cannot
+        // write its frame gives up after its own one-second grace).
+        let deadline = std::time::Instant::now() + SESSIONS_CLOSE_WITHIN;
+        while self.chat.send(server::CountSessions).await.unwrap_or(0) > 0 && std::time::Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
         self.server.stop(true).await;
         let _ = self.running.await;
         let writer = self.writer;

@@ -133,8 +133,9 @@ impl Connection {
     /// Reads what the socket has into the read buffer. `Ready(Ok(false))`:
     /// the client closed its side.
     pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
-        let mut chunk = [0u8; READ_CHUNK];
-        let mut buf = ReadBuf::new(&mut chunk);
+        // Uninitialised: zeroing 4 KiB on every read showed up in profiles.
+        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut chunk);
         match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(false)),
             Poll::Ready(Ok(())) => {

@@ -172,6 +172,11 @@ pub struct Persisted(pub Watermarks);
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// How many sessions are still connected (shutdown waits for them to go).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountSessions;
+
 /// Whose a name in a room is: an account's (the same in every tab), or one
 /// guest connection's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -752,6 +757,14 @@ impl Handler<Shutdown> for ChatServer {
             let reason = CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) };
             entry.addr.do_send(Push::Close(reason));
         }
+    }
+}
+
+impl Handler<CountSessions> for ChatServer {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountSessions, _: &mut Context<Self>) -> usize {
+        self.sessions.len()
     }
 }
 

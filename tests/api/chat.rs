@@ -276,3 +276,20 @@ async fn since_beyond_the_newest_message_gets_nothing() {
     assert_eq!(joined["history"], json!([]));
     assert_eq!(joined["truncated"], false);
 }
+
+#[actix_web::test]
+async fn stopping_the_server_closes_every_socket_with_1001_first() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let app = crate::helpers::spawn_app().await;
+    let mut alice = app.ws().await;
+    alice.join("lobby", "alice").await;
+    let mut bob = app.ws().await;
+    bob.join("lobby", "bob").await;
+
+    let _db = app.stop().await;
+    for client in [&mut alice, &mut bob] {
+        let (close, _) = client.read_until_closed(std::time::Duration::from_secs(5)).await;
+        let close = close.expect("a close frame before the connection ends");
+        assert_eq!((close.code, &*close.reason), (CloseCode::Away, "server shutting down"));
+    }
+}

@@ -8,5 +8,7 @@ mod chat;
 mod databases;
 mod helpers;
 mod http;
+mod load;
 mod persistence;
 mod slow_clients;
+mod transport;

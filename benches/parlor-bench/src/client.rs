@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 pub const OP_TEXT: u8 = 0x1;
+/// How long a connection may take to be set up.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 
@@ -37,7 +39,11 @@ impl Client {
         if let Some(ip) = source {
             socket.bind(SocketAddr::new(ip, 0))?;
         }
-        let stream = socket.connect(addr).await?;
+        // A server out of file descriptors leaves connections in its
+        // listen backlog, never answered: give up rather than wait forever.
+        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.connect(addr))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         stream.set_nodelay(true)?;
         let seed = crate::stats::now_ns() ^ (u64::from(stream.local_addr()?.port()) << 32);
         let mut client = Client {
@@ -48,7 +54,9 @@ impl Client {
             out: Vec::with_capacity(256),
             mask: (seed as u32 | 1).to_le_bytes(),
         };
-        client.handshake(addr).await?;
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, client.handshake(addr))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer to the WebSocket handshake"))??;
         Ok(client)
     }
 

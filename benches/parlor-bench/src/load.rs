@@ -141,7 +141,9 @@ impl Rooms {
                     room: format!("bench-{run:x}-{room}"),
                     name: format!("m{room}-{seat}"),
                     sender: (seat < config.senders).then_some((seat * config.rooms + room) as u32),
-                    phase_offset: seat as f64 / config.senders.max(1) as f64,
+                    // Senders of all rooms take turns evenly: no two rooms'
+                    // messages are sent in lockstep.
+                    phase_offset: (seat * config.rooms + room) as f64 / (config.senders * config.rooms).max(1) as f64,
                 };
                 let client = Client::connect(config.server, None, 16 * 1024).await?;
                 tasks.push(tokio::task::spawn_local(connection.run(client, shared.clone())));
@@ -236,8 +238,9 @@ struct Connection {
     name: String,
     /// The sender id written into message texts, for members who send.
     sender: Option<u32>,
-    /// Where in the send period this sender starts, 0..1, so that senders
-    /// do not all fire at once.
+    /// Where in the send period this sender starts, 0..1: the senders'
+    /// starts are spread evenly over the period, so arrivals are steady
+    /// (neither bursts of simultaneous sends nor idle gaps).
     phase_offset: f64,
 }
 

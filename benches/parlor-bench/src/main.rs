@@ -73,6 +73,8 @@ enum Mode {
         #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64")]
         windows: Vec<u32>,
     },
+    /// A Markdown table of the JSON lines in a results file.
+    Summary { file: PathBuf },
     /// Idle connections, held open: connect rate and server RSS per connection.
     Conns {
         #[arg(long, default_value_t = 10_000)]
@@ -91,6 +93,15 @@ enum Mode {
 
 fn main() {
     let cli = Cli::parse();
+    if let Mode::Summary { file } = &cli.mode {
+        let text = std::fs::read_to_string(file).unwrap_or_else(|e| {
+            eprintln!("parlor-bench: cannot read {}: {e}", file.display());
+            std::process::exit(1)
+        });
+        let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        print!("{}", report::summary(&lines));
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let local = tokio::task::LocalSet::new();
     let result = local.block_on(&runtime, run(&cli));
@@ -159,6 +170,7 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
             line["result"] = report::conns_json(&result);
             Ok(line)
         }
+        Mode::Summary { .. } => unreachable!("handled before the runtime starts"),
     }
 }
 

@@ -233,3 +233,76 @@ fn si(v: f64) -> String {
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
+
+/// A Markdown summary of JSON lines (one per run), as the README shows it.
+pub fn summary(lines: &[Value]) -> String {
+    let mut out = String::new();
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let pct = |v: &Value| v.as_f64().map_or("-".into(), |s| format!("{:.0}%", s * 100.0));
+    let _ = writeln!(
+        out,
+        "| scenario | load | deliveries/s | lost | p50 ms | p99 ms | max ms | server CPU | server µs/delivery | generator CPU |"
+    );
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut costs = Vec::new();
+    for line in lines {
+        let mode = line["mode"].as_str().unwrap_or_default();
+        let label = line["label"].as_str().unwrap_or(mode);
+        let config = &line["config"];
+        let steps: Vec<&Value> = match mode {
+            "saturate" if !line["best"].is_null() => vec![&line["best"]],
+            "fanout" | "saturate" => line["steps"].as_array().map(|s| s.iter().collect()).unwrap_or_default(),
+            _ => continue,
+        };
+        for step in steps {
+            let pace = match step["window"].as_u64() {
+                Some(w) => format!("window {w}"),
+                None => format!("{}/s each", f(&step["rate_per_sender"])),
+            };
+            let load = format!(
+                "{} x {} members, {} senders/room, {pace}",
+                config["rooms"], config["members"], config["senders_per_room"]
+            );
+            let lost = step["loss"].as_u64().unwrap_or(0) + step["disconnects"].as_u64().unwrap_or(0);
+            let cost = step["server_us_per_delivery"].as_f64();
+            if label.starts_with("cost-") {
+                costs.push((config["members"].as_u64().unwrap_or(0), cost.unwrap_or(f64::NAN)));
+            }
+            let _ = writeln!(
+                out,
+                "| {label} | {load} | {:.0} | {lost} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+                f(&step["deliveries_per_sec"]),
+                f(&step["latency_ms"]["p50"]),
+                f(&step["latency_ms"]["p99"]),
+                f(&step["latency_ms"]["max"]),
+                pct(&step["cpu"]["server_core_share"]),
+                cost.map_or("-".into(), |c| format!("{c:.2}")),
+                pct(&step["cpu"]["generator_core_share"]),
+            );
+        }
+    }
+    if costs.len() > 1 {
+        let (lo, hi) = costs.iter().fold((f64::MAX, 0f64), |(lo, hi), (_, c)| (lo.min(*c), hi.max(*c)));
+        let sizes: Vec<String> = costs.iter().map(|(m, c)| format!("{m}: {c:.2}")).collect();
+        let _ = writeln!(
+            out,
+            "\nServer µs per delivery by room size ({}): highest / lowest = {:.2}x",
+            sizes.join(", "),
+            hi / lo
+        );
+    }
+    for line in lines.iter().filter(|l| l["mode"] == "conns") {
+        let r = &line["result"];
+        let _ = writeln!(
+            out,
+            "\nIdle connections: {} of {} held ({} failed, {} dropped), {:.0} connects/s, server RSS {:.2} KiB per connection.",
+            r["connected"],
+            r["attempted"],
+            r["failures"],
+            r["dropped"],
+            f(&r["connects_per_sec"]),
+            f(&r["server_rss_per_connection_kib"]),
+        );
+    }
+    out
+}
