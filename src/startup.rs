@@ -183,6 +183,9 @@ impl Application {
     /// Stops accepting, closes every WebSocket (1001), waits for connections
     /// to finish, and returns once every accepted message is in the log.
     pub async fn stop(self) {
+        // No new connections from here on; the ChatServer closes any that
+        // were accepted but had not registered yet.
+        self.server.pause().await;
         let _ = self.chat.send(server::Shutdown).await;
         // Sessions live outside the HTTP server's connection count: give
         // their close frames a moment to go out (a session that cannot

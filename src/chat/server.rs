@@ -570,6 +570,11 @@ impl Handler<Connect> for ChatServer {
         self.sessions.insert(msg.session, entry);
         if banned {
             self.disconnect(msg.session, "banned");
+        } else if self.writer.is_none() {
+            let reason = CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) };
+            if let Some(entry) = self.sessions.get(&msg.session) {
+                entry.addr.do_send(Push::Close(reason));
+            }
         }
     }
 }

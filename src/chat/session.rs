@@ -13,7 +13,7 @@ use actix::prelude::*;
 use actix_http::ws::{CloseCode, CloseReason, OpCode, ProtocolError};
 use bytestring::ByteString;
 
-use super::connection::{Connection, Frame, State};
+use super::connection::{Connection, FlushError, Frame, State};
 use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery};
 use super::server::{self, ChatServer, Push, SessionId, Who};
 use crate::accounts::{name_key, NameRegistry, User};
@@ -179,8 +179,10 @@ impl WsSession {
     /// Sends a close frame and ends the session once it is written, or
     /// after a grace period if the client does not take it.
     fn close_with(&mut self, ctx: &mut Context<Self>, reason: Option<CloseReason>) {
-        self.conn.close(reason);
-        ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
+        if self.conn.state() == State::Open {
+            self.conn.close(reason);
+            ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
+        }
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
@@ -313,6 +315,12 @@ impl WsSession {
     /// One frame from the client.
     fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         let Frame { fin, opcode, payload } = frame;
+        let control = matches!(opcode, OpCode::Ping | OpCode::Pong | OpCode::Close);
+        if control && (!fin || payload.len() > 125) {
+            // RFC 6455 5.5: control frames are never fragmented and carry
+            // at most 125 bytes.
+            return self.close(ctx, CloseCode::Protocol, "protocol error");
+        }
         match opcode {
             OpCode::Text if fin && self.fragments.is_none() => match std::str::from_utf8(&payload) {
                 Ok(text) => self.on_text(text, ctx),
@@ -476,43 +484,62 @@ impl ActorFuture<WsSession> for Io {
         ctx: &mut Context<WsSession>,
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
-        let mut reads = 0;
         loop {
+            act.read_and_handle(ctx, task);
+            let was = act.conn.state();
+            match act.conn.poll_flush(task) {
+                Poll::Ready(Ok(())) => match act.conn.state() {
+                    State::Done => break,
+                    // The close frame just went out: start draining now.
+                    State::Draining if was != State::Draining => continue,
+                    _ => return Poll::Pending,
+                },
+                Poll::Ready(Err(FlushError::Overflow)) => {
+                    act.write_overflowed(ctx);
+                    break;
+                }
+                Poll::Ready(Err(FlushError::Io(_))) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        ctx.stop();
+        Poll::Ready(())
+    }
+}
+
+impl WsSession {
+    /// Reads what the client sent and handles every complete frame, for a
+    /// bounded number of reads so one busy client cannot hold the thread.
+    fn read_and_handle(&mut self, ctx: &mut Context<Self>, task: &mut std::task::Context<'_>) {
+        for _ in 0..READS_PER_TURN {
             loop {
-                match act.conn.next_frame() {
-                    Ok(Some(frame)) => act.on_frame(frame, ctx),
+                match self.conn.next_frame() {
+                    Ok(Some(frame)) => self.on_frame(frame, ctx),
                     Ok(None) => break,
                     Err(e) => {
-                        act.on_protocol_error(e, ctx);
+                        self.on_protocol_error(e, ctx);
                         break;
                     }
                 }
             }
-            if act.conn.state() != State::Open {
-                break;
+            if !self.conn.reading() {
+                return;
             }
-            if reads == READS_PER_TURN {
-                task.waker().wake_by_ref();
-                break;
-            }
-            reads += 1;
-            match act.conn.poll_read(task) {
-                Poll::Ready(Ok(true)) => act.last_heard = Instant::now(),
-                // The client went away (or its socket failed).
-                Poll::Ready(Ok(false) | Err(_)) => {
-                    act.conn.abort();
-                    break;
+            match self.conn.poll_read(task) {
+                Poll::Ready(Ok(true)) => self.last_heard = Instant::now(),
+                // The client closed its side: what is queued for it still
+                // goes out, followed by our close frame.
+                Poll::Ready(Ok(false)) if self.conn.state() == State::Open => {
+                    self.close_with(ctx, None);
+                    return;
                 }
-                Poll::Pending => break,
+                Poll::Ready(Ok(false) | Err(_)) => {
+                    self.conn.finished_reading();
+                    return;
+                }
+                Poll::Pending => return,
             }
         }
-        match act.conn.poll_flush(task) {
-            Poll::Ready(Ok(())) if act.conn.state() != State::Done => Poll::Pending,
-            Poll::Ready(_) => {
-                ctx.stop();
-                Poll::Ready(())
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        task.waker().wake_by_ref();
     }
 }

@@ -11,13 +11,13 @@ use std::rc::Rc;
 use actix::Actor;
 use actix_codec::Framed;
 use actix_http::body::{BodySize, BoxBody, MessageBody};
-use actix_http::{h1, Request, Response};
+use actix_http::{h1, ConnectionType, HttpMessage, Request, Response};
 use actix_service::Service;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::rt::net::TcpStream;
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
 
 use crate::chat::connection::Connection;
@@ -29,11 +29,27 @@ use crate::startup::AppState;
 /// the response's extensions.
 struct Accepted(Identity);
 
+/// Marks a request that came through `upgrade`, the only path on which a
+/// 101 can be followed by a session.
+struct ViaUpgrade;
+
+/// The most of an ordinary answer `upgrade` buffers (its own errors and the
+/// handshake's refusals are small).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
     if !origin_allowed(&req, &state.allowed_origins) {
         return Ok(HttpResponse::Forbidden().json(serde_json::json!({
             "error": "forbidden_origin",
             "message": "pages from this origin may not open Parlor WebSockets",
+        })));
+    }
+    if req.extensions().get::<ViaUpgrade>().is_none() {
+        // A handshake the HTTP layer does not treat as an upgrade (say,
+        // `Upgrade: websocket, foo`) would get a 101 and no session.
+        return Ok(HttpResponse::BadRequest().json(serde_json::json!({
+            "error": "bad_request",
+            "message": "a WebSocket handshake needs `Connection: Upgrade` and `Upgrade: websocket`",
         })));
     }
     let mut response = HttpResponse::from(actix_http::ws::handshake(req.head())?.finish()).map_into_boxed_body();
@@ -48,7 +64,8 @@ pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     Ok(response)
 }
 
-/// Every request with `Connection: upgrade` comes here with its connection.
+/// Every upgrade request comes here with its connection. Only `/ws`
+/// upgrades; anything else gets a small 400 and the connection ends.
 pub async fn upgrade<S, B>(
     req: Request,
     mut framed: Framed<TcpStream, h1::Codec>,
@@ -59,37 +76,59 @@ where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
 {
-    let response: Response<BoxBody> = match app.call(req).await {
-        Ok(response) => Response::<B>::from(response).map_into_boxed_body(),
-        Err(e) => e.error_response().into(),
+    let response: Response<BoxBody> = if req.path() == "/ws" {
+        req.extensions_mut().insert(ViaUpgrade);
+        match app.call(req).await {
+            Ok(response) => Response::<B>::from(response).map_into_boxed_body(),
+            Err(e) => e.error_response().into(),
+        }
+    } else {
+        HttpResponse::BadRequest()
+            .json(serde_json::json!({
+                "error": "bad_request",
+                "message": "only /ws accepts an upgrade",
+            }))
+            .into()
     };
     let (mut head, body) = response.into_parts();
     let accepted = head.extensions_mut().remove::<Accepted>();
-    match accepted {
+    let sent = match accepted {
         Some(Accepted(identity)) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
-            framed.send(h1::Message::Item((head, BodySize::None))).await?;
-            let parts = framed.into_parts();
-            let _ = parts.io.set_nodelay(true);
-            // The HTTP layer's buffers are sized for requests; keep only
-            // what the client sent after its handshake, if anything.
-            let leftover =
-                if parts.read_buf.is_empty() { BytesMut::new() } else { BytesMut::from(&parts.read_buf[..]) };
-            let limits = &state.limits;
-            let conn = Connection::new(parts.io, leftover, limits.max_frame_bytes, limits.max_buffered_bytes);
-            WsSession::new(state.chat.clone(), state.pool.clone(), limits.clone(), identity, conn).start();
+            framed.send(h1::Message::Item((head, BodySize::None))).await.map(|()| {
+                let parts = framed.into_parts();
+                // The HTTP layer's buffers are sized for requests; keep only
+                // what the client sent after its handshake, if anything.
+                let leftover =
+                    if parts.read_buf.is_empty() { BytesMut::new() } else { BytesMut::from(&parts.read_buf[..]) };
+                let limits = &state.limits;
+                let conn = Connection::new(parts.io, leftover, limits.max_frame_bytes, limits.max_buffered_bytes);
+                WsSession::new(state.chat.clone(), state.pool.clone(), limits.clone(), identity, conn).start();
+            })
         }
         _ => {
-            // An ordinary response to an upgrade request (an error, or
-            // another path): send it whole; the connection then ends.
-            let body = actix_http::body::to_bytes(body).await.map_err(actix_web::error::ErrorInternalServerError)?;
-            framed.send(h1::Message::Item((head, BodySize::Sized(body.len() as u64)))).await?;
-            if !body.is_empty() {
-                framed.send(h1::Message::Chunk(Some(body))).await?;
-            }
-            framed.send(h1::Message::Chunk(None)).await?;
+            // An ordinary answer (a refusal): sent whole, then the
+            // connection ends, as the header says.
+            let body = match actix_http::body::to_bytes_limited(body, MAX_ANSWER_BYTES).await {
+                Ok(Ok(body)) => body,
+                _ => Bytes::from_static(b"the answer to this upgrade request is too large"),
+            };
+            head.head_mut().set_connection_type(ConnectionType::Close);
+            send_whole(&mut framed, head, body).await
         }
+    };
+    if let Err(e) = sent {
+        // The client went away mid-handshake: nothing to do.
+        log::debug!("upgrade request: {e}");
     }
     Ok(())
+}
+
+async fn send_whole(framed: &mut Framed<TcpStream, h1::Codec>, head: Response<()>, body: Bytes) -> std::io::Result<()> {
+    framed.send(h1::Message::Item((head, BodySize::Sized(body.len() as u64)))).await?;
+    if !body.is_empty() {
+        framed.send(h1::Message::Chunk(Some(body))).await?;
+    }
+    framed.send(h1::Message::Chunk(None)).await
 }
 
 /// Another site's page must not open a socket that carries our visitor's

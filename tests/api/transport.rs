@@ -55,12 +55,20 @@ async fn a_frame_sent_in_the_same_packet_as_the_handshake_is_handled() {
 }
 
 #[actix_web::test]
-async fn an_upgrade_request_that_is_not_a_websocket_gets_an_ordinary_answer() {
+async fn upgrade_requests_elsewhere_or_malformed_get_a_whole_answer_and_the_end() {
     let app = spawn_app().await;
-    for (path, status, body) in [("/", "200", "<html"), ("/nowhere", "404", "not_found")] {
+    let cases = [
+        // Only /ws upgrades.
+        ("/", "websocket", "400", "only /ws accepts an upgrade"),
+        ("/nowhere", "websocket", "400", "only /ws accepts an upgrade"),
+        // A handshake the HTTP layer does not take for an upgrade must not
+        // get a 101 it cannot follow with a session.
+        ("/ws", "websocket, foo", "400", "needs `Connection: Upgrade`"),
+    ];
+    for (path, upgrade, status, body) in cases {
         let mut stream = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: {upgrade}\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await.unwrap();
@@ -92,4 +100,65 @@ async fn a_refused_handshake_gets_its_reason_and_no_socket() {
     let text = String::from_utf8_lossy(&reply);
     assert!(text.starts_with("HTTP/1.1 403"), "{text}");
     assert!(text.contains("forbidden_origin"), "{text}");
+}
+
+/// Opens a socket and completes the handshake, checking for the 101.
+async fn handshake(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(HANDSHAKE.as_bytes()).await.unwrap();
+    let head = read_until(&mut stream, |b| b.windows(4).any(|w| w == b"\r\n\r\n")).await;
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    stream
+}
+
+/// The first close frame's code in what the server sent until it ended the
+/// connection.
+async fn close_code_until_the_end(stream: &mut TcpStream) -> Option<u16> {
+    let mut got = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut got)).await.expect("the server ends the connection").ok()?;
+    let at = got.windows(2).position(|w| w[0] == 0x88 && w[1] >= 2)?;
+    Some(u16::from_be_bytes([got[at + 2], got[at + 3]]))
+}
+
+#[actix_web::test]
+async fn a_fragmented_control_frame_is_a_protocol_error() {
+    let app = spawn_app().await;
+    let mut stream = handshake(app.port()).await;
+    // A ping without FIN: RFC 6455 forbids fragmenting control frames.
+    stream.write_all(&[0x09, 0x80, 1, 2, 3, 4]).await.unwrap();
+    assert_eq!(close_code_until_the_end(&mut stream).await, Some(1002));
+}
+
+#[actix_web::test]
+async fn a_frame_announced_over_the_limit_is_refused_before_it_is_buffered() {
+    let app = spawn_app().await;
+    let limit = app.settings.max_frame_bytes();
+    let mut stream = handshake(app.port()).await;
+    // A text frame that says it is a terabyte long, then a trickle of it.
+    let mut header = vec![0x81, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    stream.write_all(&header).await.unwrap();
+    let chunk = vec![b'x'; 4096];
+    let mut sent = 0;
+    while sent <= limit + 4096 {
+        if stream.write_all(&chunk).await.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    assert_eq!(close_code_until_the_end(&mut stream).await, Some(1009));
+}
+
+#[actix_web::test]
+async fn a_client_that_closes_its_sending_side_still_gets_its_answers() {
+    let app = spawn_app().await;
+    let mut stream = handshake(app.port()).await;
+    stream.write_all(&client_text_frame(r#"{"type":"ping"}"#)).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut got)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains(r#"{"type":"pong"}"#), "{text}");
+    assert!(got.windows(1).any(|w| w[0] == 0x88), "a close frame follows: {got:?}");
 }

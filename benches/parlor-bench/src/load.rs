@@ -57,6 +57,9 @@ pub struct Step {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Open loop: the 99th percentile of how late sends left against their
+    /// schedule; more than a millisecond or so means the generator lagged.
+    pub send_lag_p99_ms: f64,
     pub errors: BTreeMap<String, u64>,
     pub disconnects: u64,
     pub cpu: CpuUse,
@@ -89,8 +92,12 @@ struct Counters {
     frames: Cell<u64>,
     joined: Cell<usize>,
     disconnects: Cell<u64>,
+    /// When the last message frame arrived (`now_ns`).
+    last_delivery_ns: Cell<u64>,
     errors: RefCell<BTreeMap<String, u64>>,
     latency: RefCell<Histogram>,
+    /// Open loop: how late each send was against its schedule.
+    send_lag: RefCell<Histogram>,
 }
 
 struct Shared {
@@ -165,23 +172,29 @@ impl Rooms {
     pub async fn run(&self, pace: Pace, seconds: f64) -> Step {
         let counters = &self.shared.counters;
         *counters.latency.borrow_mut() = Histogram::default();
+        *counters.send_lag.borrow_mut() = Histogram::default();
         counters.errors.borrow_mut().clear();
         for cell in [&counters.sent, &counters.refused, &counters.received, &counters.disconnects] {
             cell.set(0);
         }
         self.shared.pace.set(pace);
         let cpu = CpuMeter::start(self.config.server_pid);
+        let started_ns = now_ns();
         self.shared.phase.set(Phase::Send);
         sleep(Duration::from_secs_f64(seconds)).await;
         self.shared.phase.set(Phase::Stop);
         let members = self.config.members as u64;
-        let expected = || (counters.sent.get() - counters.refused.get()) * members;
+        let expected = || counters.sent.get().saturating_sub(counters.refused.get()) * members;
         let _ = wait_until(Duration::from_secs(10), || counters.received.get() >= expected()).await;
         let cpu = cpu.read();
         // Late stragglers after a timeout are still in flight; let them land
         // before the next step.
         wait_for_quiet(&self.shared, Duration::from_millis(200), Duration::from_secs(5)).await;
         let latency = counters.latency.borrow();
+        // Throughput over the time the deliveries took to arrive, not the
+        // time spent sending: an overloaded server delivers late, and
+        // dividing by the send time would credit it with the target rate.
+        let delivering = (counters.last_delivery_ns.get().saturating_sub(started_ns) as f64 / 1e9).max(seconds);
         Step {
             pace,
             seconds,
@@ -189,11 +202,12 @@ impl Rooms {
             refused: counters.refused.get(),
             expected: expected(),
             received: latency.count(),
-            deliveries_per_sec: latency.count() as f64 / seconds,
+            deliveries_per_sec: latency.count() as f64 / delivering,
             p50_ms: latency.quantile_ms(0.50),
             p90_ms: latency.quantile_ms(0.90),
             p99_ms: latency.quantile_ms(0.99),
             max_ms: latency.max_ms(),
+            send_lag_p99_ms: counters.send_lag.borrow().quantile_ms(0.99),
             errors: counters.errors.borrow().clone(),
             disconnects: counters.disconnects.get(),
             cpu,
@@ -303,7 +317,7 @@ impl Connection {
             // Closed loop: top the window up whenever something came back.
             if let (true, Pace::Window { window }) = (sending, pace) {
                 while in_flight < window {
-                    if self.send(&mut client, &mut out, sender, &mut seq, &shared).await.is_err() {
+                    if self.send(&mut client, &mut out, sender, &mut seq, now_ns(), &shared).await.is_err() {
                         counters.disconnects.set(counters.disconnects.get() + 1);
                         return;
                     }
@@ -337,9 +351,16 @@ impl Connection {
                         return;
                     }
                 }
-                _ = tick.0.tick() => {
+                scheduled = tick.0.tick() => {
                     if let (true, Pace::Rate { .. }) = (sending, pace) {
-                        if self.send(&mut client, &mut out, sender, &mut seq, &shared).await.is_err() {
+                        // Latency runs from the actual send; how late the
+                        // generator was against its schedule is reported on
+                        // its own (send lag), so a lagging generator shows
+                        // instead of hiding as lower load.
+                        let now = now_ns();
+                        let due = crate::stats::ns_at(scheduled.into_std());
+                        counters.send_lag.borrow_mut().record(now.saturating_sub(due));
+                        if self.send(&mut client, &mut out, sender, &mut seq, now, &shared).await.is_err() {
                             counters.disconnects.set(counters.disconnects.get() + 1);
                             return;
                         }
@@ -355,15 +376,15 @@ impl Connection {
         out: &mut String,
         sender: u32,
         seq: &mut u64,
+        stamp_ns: u64,
         shared: &Shared,
     ) -> io::Result<()> {
         *seq += 1;
         out.clear();
         let _ = write!(
             out,
-            r#"{{"type":"send_message","room":"{}","text":"pb {sender} {seq} {}","nonce":"{seq}"}}"#,
+            r#"{{"type":"send_message","room":"{}","text":"pb {sender} {seq} {stamp_ns}","nonce":"{seq}"}}"#,
             self.room,
-            now_ns()
         );
         client.send_text(out.as_bytes()).await?;
         shared.counters.sent.set(shared.counters.sent.get() + 1);
@@ -381,8 +402,10 @@ impl Connection {
             let (Some(sender), Some(sent_ns)) = (parse_u64(sender), parse_u64(sent_ns)) else {
                 return Seen::Nothing;
             };
-            counters.latency.borrow_mut().record(now_ns().saturating_sub(sent_ns));
+            let now = now_ns();
+            counters.latency.borrow_mut().record(now.saturating_sub(sent_ns));
             counters.received.set(counters.received.get() + 1);
+            counters.last_delivery_ns.set(now);
             if self.sender == Some(sender as u32) {
                 return Seen::OwnDone;
             }

@@ -24,7 +24,7 @@ pub fn steps_table(steps: &[Step]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11} {:>7} {:>7} {:>7} {:>8} {:>5} {:>5} {:>7} {:>11}  errors",
+        "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11} {:>7} {:>7} {:>7} {:>8} {:>7} {:>5} {:>5} {:>7} {:>11}  errors",
         "load",
         "sent",
         "refused",
@@ -36,6 +36,7 @@ pub fn steps_table(steps: &[Step]) -> String {
         "p90 ms",
         "p99 ms",
         "max ms",
+        "lag p99",
         "disc",
         "gen",
         "server",
@@ -45,7 +46,7 @@ pub fn steps_table(steps: &[Step]) -> String {
         let errors: Vec<String> = s.errors.iter().map(|(code, n)| format!("{code}={n}")).collect();
         let _ = writeln!(
             out,
-            "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11.0} {:>7.3} {:>7.3} {:>7.3} {:>8.3} {:>5} {:>5} {:>7} {:>11}  {}",
+            "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11.0} {:>7.3} {:>7.3} {:>7.3} {:>8.3} {:>7.3} {:>5} {:>5} {:>7} {:>11}  {}",
             pace_label(s.pace),
             s.sent,
             s.refused,
@@ -57,6 +58,7 @@ pub fn steps_table(steps: &[Step]) -> String {
             s.p90_ms,
             s.p99_ms,
             s.max_ms,
+            s.send_lag_p99_ms,
             s.disconnects,
             percent(Some(s.cpu.generator)),
             percent(s.cpu.server),
@@ -92,6 +94,7 @@ pub fn step_json(s: &Step) -> Value {
         "loss": s.loss(),
         "deliveries_per_sec": s.deliveries_per_sec,
         "latency_ms": {"p50": s.p50_ms, "p90": s.p90_ms, "p99": s.p99_ms, "max": s.max_ms},
+        "send_lag_p99_ms": s.send_lag_p99_ms,
         "errors": s.errors,
         "disconnects": s.disconnects,
         "cpu": cpu_json(&s.cpu),
@@ -241,9 +244,9 @@ pub fn summary(lines: &[Value]) -> String {
     let pct = |v: &Value| v.as_f64().map_or("-".into(), |s| format!("{:.0}%", s * 100.0));
     let _ = writeln!(
         out,
-        "| scenario | load | deliveries/s | lost | p50 ms | p99 ms | max ms | server CPU | server µs/delivery | generator CPU |"
+        "| scenario | load | deliveries/s | lost | disconnects | p50 ms | p99 ms | max ms | server CPU | server µs/delivery | generator CPU | generator lag p99 ms |"
     );
-    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut costs = Vec::new();
     for line in lines {
         let mode = line["mode"].as_str().unwrap_or_default();
@@ -263,14 +266,14 @@ pub fn summary(lines: &[Value]) -> String {
                 "{} x {} members, {} senders/room, {pace}",
                 config["rooms"], config["members"], config["senders_per_room"]
             );
-            let lost = step["loss"].as_u64().unwrap_or(0) + step["disconnects"].as_u64().unwrap_or(0);
+            let (lost, disconnects) = (&step["loss"], &step["disconnects"]);
             let cost = step["server_us_per_delivery"].as_f64();
             if label.starts_with("cost-") {
                 costs.push((config["members"].as_u64().unwrap_or(0), cost.unwrap_or(f64::NAN)));
             }
             let _ = writeln!(
                 out,
-                "| {label} | {load} | {:.0} | {lost} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+                "| {label} | {load} | {:.0} | {lost} | {disconnects} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.2} |",
                 f(&step["deliveries_per_sec"]),
                 f(&step["latency_ms"]["p50"]),
                 f(&step["latency_ms"]["p99"]),
@@ -278,6 +281,7 @@ pub fn summary(lines: &[Value]) -> String {
                 pct(&step["cpu"]["server_core_share"]),
                 cost.map_or("-".into(), |c| format!("{c:.2}")),
                 pct(&step["cpu"]["generator_core_share"]),
+                f(&step["send_lag_p99_ms"]),
             );
         }
     }

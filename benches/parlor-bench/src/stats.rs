@@ -6,8 +6,13 @@ use std::time::Instant;
 /// Nanoseconds since the generator started; every timestamp in a message
 /// text is on this clock, and only this process reads them.
 pub fn now_ns() -> u64 {
+    ns_at(Instant::now())
+}
+
+/// `at` on the `now_ns` clock.
+pub fn ns_at(at: Instant) -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    at.saturating_duration_since(*EPOCH.get_or_init(Instant::now)).as_nanos() as u64
 }
 
 /// Latencies at microsecond resolution up to one second (exact
