@@ -243,9 +243,6 @@ fn http_server(state: web::Data<AppState>, listener: TcpListener, settings: &Set
                 }
             });
             HttpService::build()
-                // Chat frames are small and latency-bound: never hold them
-                // back waiting for an ACK (Nagle).
-                .tcp_nodelay(true)
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .upgrade(upgrade)
                 .h1(make_app(state.clone()))

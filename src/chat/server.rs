@@ -187,6 +187,9 @@ pub enum Who {
 
 struct Member {
     name: DisplayName,
+    /// `name_key(&name)`, kept so that checking a joiner's name against a
+    /// big room allocates nothing per member.
+    key: String,
     who: Who,
     admin: bool,
     /// When this connection joined the room (Unix ms).
@@ -513,15 +516,16 @@ impl ChatServer {
         }
         let addr = entry.addr.clone();
         let key = name_key(&name);
-        let taken = self.rooms.get(&room_name).is_some_and(|room| {
-            room.members.iter().any(|(id, m)| *id != session && m.who != who && name_key(&m.name) == key)
-        });
+        let taken = self
+            .rooms
+            .get(&room_name)
+            .is_some_and(|room| room.members.iter().any(|(id, m)| *id != session && m.who != who && m.key == key));
         if taken {
             return Err(ChatError::InvalidName(format!("someone called '{name}' is already in this room")));
         }
         self.ensure_room(&room_name, Some(&name))?;
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
-        let member = Member { name: name.clone(), who, admin, joined_at_ms: now_ms(), addr };
+        let member = Member { name: name.clone(), key, who, admin, joined_at_ms: now_ms(), addr };
         let previous = room.members.insert(session, member);
         let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.history_on_join };
         let plan = query.plan(&room_name, room.tail.iter(), room.db_below());

@@ -96,6 +96,10 @@ where
         Some(Accepted(identity)) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
             framed.send(h1::Message::Item((head, BodySize::None))).await.map(|()| {
                 let parts = framed.into_parts();
+                // Chat frames are small and latency-bound: never hold them
+                // back waiting for an ACK (Nagle). The HTTP layer's own
+                // `tcp_nodelay` does not reach sockets accepted for HTTP/1.
+                let _ = parts.io.set_nodelay(true);
                 // The HTTP layer's buffers are sized for requests; keep only
                 // what the client sent after its handshake, if anything.
                 let leftover =

@@ -162,3 +162,26 @@ async fn a_client_that_closes_its_sending_side_still_gets_its_answers() {
     assert!(text.contains(r#"{"type":"pong"}"#), "{text}");
     assert!(got.windows(1).any(|w| w[0] == 0x88), "a close frame follows: {got:?}");
 }
+
+#[actix_web::test]
+async fn the_servers_end_of_a_websocket_sends_small_frames_at_once() {
+    use std::os::fd::BorrowedFd;
+    let app = spawn_app().await;
+    let mut client = app.ws().await;
+    client.join("lobby", "alice").await;
+    // The server runs in this process: find its end of the connection among
+    // our own descriptors and ask the kernel about Nagle's algorithm, which
+    // would hold small frames back for up to 40 ms waiting for ACKs.
+    let inode = crate::helpers::server_socket_inode(app.port(), client.local_port()).expect("the server's socket");
+    let target = format!("socket:[{inode}]");
+    let fd = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == target))
+        .and_then(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .expect("the socket is one of this process's descriptors");
+    // SAFETY: the descriptor stays open while the client is connected; it is
+    // only borrowed to read an option.
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    assert!(socket2::SockRef::from(&socket).nodelay().unwrap(), "TCP_NODELAY is set");
+}
