@@ -206,7 +206,8 @@ async fn run_steps(cli: &Cli, args: &RoomArgs, paces: &[Pace]) -> std::io::Resul
     );
     print!("{}", report::steps_table(&steps));
     if let Some(path) = &cli.plot {
-        let title = format!("{} rooms x {} members, {} senders per room", args.rooms, args.members, args.senders);
+        let rooms = if args.rooms == 1 { "1 room".to_string() } else { format!("{} rooms", args.rooms) };
+        let title = format!("{rooms} x {} members, {} senders per room", args.members, args.senders);
         std::fs::write(path, report::latency_svg(&title, &steps))?;
     }
     Ok(steps)
