@@ -556,6 +556,11 @@ fn offer(overflowed: &mut Vec<SessionId>, session: SessionId, addr: &Recipient<P
     }
 }
 
+/// What every session is closed with when the server stops.
+fn shutdown_close() -> CloseReason {
+    CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) }
+}
+
 fn shutting_down() -> ChatError {
     ChatError::Unavailable("the server is shutting down".into())
 }
@@ -570,15 +575,13 @@ impl Handler<Connect> for ChatServer {
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
         // A handshake that passed its login check just before a ban.
         let banned = msg.account.as_ref().is_some_and(|a| self.banned.contains(&a.key));
+        if self.writer.is_none() && !banned {
+            msg.addr.do_send(Push::Close(shutdown_close()));
+        }
         let entry = SessionEntry { addr: msg.addr, rooms: HashSet::new(), account: msg.account };
         self.sessions.insert(msg.session, entry);
         if banned {
             self.disconnect(msg.session, "banned");
-        } else if self.writer.is_none() {
-            let reason = CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) };
-            if let Some(entry) = self.sessions.get(&msg.session) {
-                entry.addr.do_send(Push::Close(reason));
-            }
         }
     }
 }
@@ -763,8 +766,7 @@ impl Handler<Shutdown> for ChatServer {
         // Dropping the only sender lets the writer drain its queue and end.
         self.writer = None;
         for entry in self.sessions.values() {
-            let reason = CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) };
-            entry.addr.do_send(Push::Close(reason));
+            entry.addr.do_send(Push::Close(shutdown_close()));
         }
     }
 }

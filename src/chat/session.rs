@@ -13,7 +13,7 @@ use actix::prelude::*;
 use actix_http::ws::{CloseCode, CloseReason, OpCode, ProtocolError};
 use bytestring::ByteString;
 
-use super::connection::{Connection, FlushError, Frame, State};
+use super::connection::{Connection, FlushError, Frame, Overflow, State};
 use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery};
 use super::server::{self, ChatServer, Push, SessionId, Who};
 use crate::accounts::{name_key, NameRegistry, User};
@@ -161,7 +161,14 @@ impl WsSession {
     /// Writes a frame; a client this far behind is dropped at once (it is
     /// not reading, so a close frame would never reach it).
     fn write(&mut self, frame: &str, ctx: &mut Context<Self>) {
-        if self.conn.text(frame.as_bytes()).is_err() {
+        let queued = self.conn.text(frame.as_bytes());
+        self.unless_overflowed(queued, ctx);
+    }
+
+    /// Drops the connection if queueing a frame found the client too far
+    /// behind.
+    fn unless_overflowed(&mut self, queued: Result<(), Overflow>, ctx: &mut Context<Self>) {
+        if queued.is_err() {
             self.write_overflowed(ctx);
         }
     }
@@ -336,9 +343,8 @@ impl WsSession {
             OpCode::Binary => self.fragments = Some(Fragments::Binary),
             OpCode::Continue => self.on_fragment(&payload, fin, ctx),
             OpCode::Ping => {
-                if self.conn.pong(&payload).is_err() {
-                    self.write_overflowed(ctx);
-                }
+                let queued = self.conn.pong(&payload);
+                self.unless_overflowed(queued, ctx);
             }
             OpCode::Pong => {}
             OpCode::Close => {
@@ -357,8 +363,7 @@ impl WsSession {
             None => return self.close(ctx, CloseCode::Protocol, "continuation without a first fragment"),
             Some(Fragments::Text(text)) => {
                 if text.len() + chunk.len() > self.limits.max_frame_bytes {
-                    let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
-                    return self.close(ctx, CloseCode::Size, &why);
+                    return self.close_oversize(ctx);
                 }
                 text.extend_from_slice(chunk);
             }
@@ -375,12 +380,15 @@ impl WsSession {
         }
     }
 
+    /// 1009: a frame, or a fragmented message, over the transport limit.
+    fn close_oversize(&mut self, ctx: &mut Context<Self>) {
+        let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
+        self.close(ctx, CloseCode::Size, &why);
+    }
+
     fn on_protocol_error(&mut self, error: ProtocolError, ctx: &mut Context<Self>) {
         match error {
-            ProtocolError::Overflow => {
-                let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
-                self.close(ctx, CloseCode::Size, &why);
-            }
+            ProtocolError::Overflow => self.close_oversize(ctx),
             e => {
                 log::debug!("session {}: protocol error: {e}", self.id);
                 self.close(ctx, CloseCode::Protocol, "protocol error");
@@ -405,9 +413,8 @@ impl Actor for WsSession {
                 log::info!("session {}: no sign of life from the client; disconnecting", act.id);
                 return act.close(ctx, CloseCode::Away, "heartbeat timeout");
             }
-            if act.conn.ping().is_err() {
-                act.write_overflowed(ctx);
-            }
+            let queued = act.conn.ping();
+            act.unless_overflowed(queued, ctx);
         });
         ctx.spawn(Io);
         let account = match &self.identity {

@@ -16,12 +16,13 @@ use actix_service::Service;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::rt::net::TcpStream;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
 
 use crate::chat::connection::Connection;
 use crate::chat::session::{Identity, WsSession};
+use crate::error::ChatError;
 use crate::identity;
 use crate::startup::AppState;
 
@@ -47,10 +48,8 @@ pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     if req.extensions().get::<ViaUpgrade>().is_none() {
         // A handshake the HTTP layer does not treat as an upgrade (say,
         // `Upgrade: websocket, foo`) would get a 101 and no session.
-        return Ok(HttpResponse::BadRequest().json(serde_json::json!({
-            "error": "bad_request",
-            "message": "a WebSocket handshake needs `Connection: Upgrade` and `Upgrade: websocket`",
-        })));
+        let why = "a WebSocket handshake needs `Connection: Upgrade` and `Upgrade: websocket`";
+        return Ok(ChatError::BadRequest(why.into()).error_response());
     }
     let mut response = HttpResponse::from(actix_http::ws::handshake(req.head())?.finish()).map_into_boxed_body();
     let identity = match identity::current_user(&req, &state).await {
@@ -83,12 +82,7 @@ where
             Err(e) => e.error_response().into(),
         }
     } else {
-        HttpResponse::BadRequest()
-            .json(serde_json::json!({
-                "error": "bad_request",
-                "message": "only /ws accepts an upgrade",
-            }))
-            .into()
+        ChatError::BadRequest("only /ws accepts an upgrade".into()).error_response().into()
     };
     let (mut head, body) = response.into_parts();
     let accepted = head.extensions_mut().remove::<Accepted>();
