@@ -280,7 +280,7 @@ async fn since_beyond_the_newest_message_gets_nothing() {
 #[actix_web::test]
 async fn stopping_the_server_closes_every_socket_with_1001_first() {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-    let app = crate::helpers::spawn_app().await;
+    let app = spawn_app().await;
     let mut alice = app.ws().await;
     alice.join("lobby", "alice").await;
     let mut bob = app.ws().await;

@@ -94,6 +94,11 @@ impl TestApp {
         self.app_port
     }
 
+    /// Where the app listens, for clients that take a socket address.
+    pub fn socket_addr(&self) -> std::net::SocketAddr {
+        self.app.address()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -15,7 +15,7 @@ fn rooms_config(server: SocketAddr, rooms: usize, members: usize, senders: usize
 #[actix_web::test]
 async fn fanout_counts_every_delivery_once_at_every_member() {
     let app = spawn_app_with(|_| {}).await;
-    let server: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().unwrap();
+    let server = app.socket_addr();
     let rooms = Rooms::set_up(rooms_config(server, 3, 6, 2)).await.expect("the rooms set up");
 
     let step = rooms.run(Pace::Rate { per_sec: 40.0 }, 1.0).await;
@@ -41,7 +41,7 @@ async fn refused_messages_are_not_expected_anywhere() {
         s.rate_burst = 5.0;
     })
     .await;
-    let server: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().unwrap();
+    let server = app.socket_addr();
     let rooms = Rooms::set_up(rooms_config(server, 1, 4, 2)).await.expect("the rooms set up");
 
     let step = rooms.run(Pace::Rate { per_sec: 100.0 }, 1.0).await;
@@ -55,7 +55,7 @@ async fn refused_messages_are_not_expected_anywhere() {
 #[actix_web::test]
 async fn idle_connections_are_held_from_several_source_addresses() {
     let app = spawn_app_with(|_| {}).await;
-    let server: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().unwrap();
+    let server = app.socket_addr();
     let report = conns::run(ConnsConfig {
         server,
         server_pid: Some(std::process::id()),

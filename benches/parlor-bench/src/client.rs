@@ -76,15 +76,13 @@ impl Client {
                 self.start = head_end + 4;
                 return Ok(());
             }
-            if self.read_more().await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
+            self.read_more().await?;
         }
     }
 
-    /// Reads whatever the socket has; 0 means the server closed it.
+    /// Reads whatever the socket has; the server closing it is an error.
     /// Cancel-safe, so it can sit in a `select!` beside a send timer.
-    pub async fn read_more(&mut self) -> io::Result<usize> {
+    pub async fn read_more(&mut self) -> io::Result<()> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -100,8 +98,29 @@ impl Client {
             }
         }
         let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         self.end += n;
-        Ok(n)
+        Ok(())
+    }
+
+    /// Handles every complete frame already read: text goes to `on_text`,
+    /// a ping is answered. A close frame from the server is an error.
+    pub async fn handle_frames(&mut self, mut on_text: impl FnMut(&[u8])) -> io::Result<()> {
+        let mut pong = None;
+        while let Some(frame) = self.next_frame() {
+            match frame.opcode {
+                OP_TEXT => on_text(frame.payload),
+                OP_PING => pong = Some(frame.payload.to_vec()),
+                OP_CLOSE => return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "the server closed")),
+                _ => {}
+            }
+        }
+        match pong {
+            Some(payload) => self.pong(&payload).await,
+            None => Ok(()),
+        }
     }
 
     /// The next complete frame already read, if any.
@@ -134,7 +153,7 @@ impl Client {
         self.stream.write_all(&self.out).await
     }
 
-    pub async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
+    async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
         self.encode(0xA, payload);
         self.stream.write_all(&self.out).await
     }

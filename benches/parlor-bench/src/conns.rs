@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, OP_CLOSE, OP_PING};
+use crate::client::Client;
 use crate::stats::{rss_kib, CpuMeter, CpuUse};
 
 #[derive(Clone, Debug)]
@@ -98,20 +98,7 @@ pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
 /// Keeps one connection open: answers pings, notes a close.
 async fn hold(mut client: Client, dropped: Rc<Cell<usize>>) {
     loop {
-        let mut pong = None;
-        let mut closed = false;
-        while let Some(frame) = client.next_frame() {
-            match frame.opcode {
-                OP_PING => pong = Some(frame.payload.to_vec()),
-                OP_CLOSE => closed = true,
-                _ => {}
-            }
-        }
-        let pong_failed = match pong {
-            Some(payload) => client.pong(&payload).await.is_err(),
-            None => false,
-        };
-        if closed || pong_failed || !matches!(client.read_more().await, Ok(n) if n > 0) {
+        if client.handle_frames(|_| {}).await.is_err() || client.read_more().await.is_err() {
             dropped.set(dropped.get() + 1);
             return;
         }

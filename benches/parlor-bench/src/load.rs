@@ -19,7 +19,7 @@ use memchr::memmem;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant, MissedTickBehavior};
 
-use crate::client::{Client, OP_CLOSE, OP_PING, OP_TEXT};
+use crate::client::Client;
 use crate::stats::{now_ns, CpuMeter, CpuUse, Histogram};
 
 #[derive(Clone, Debug)]
@@ -266,50 +266,34 @@ enum Seen {
 }
 
 impl Connection {
-    async fn run(self, mut client: Client, shared: Rc<Shared>) {
+    /// Runs the connection until it fails, which counts as a disconnect.
+    async fn run(self, client: Client, shared: Rc<Shared>) {
+        if self.serve(client, &shared).await.is_err() {
+            shared.counters.disconnects.set(shared.counters.disconnects.get() + 1);
+        }
+    }
+
+    async fn serve(&self, mut client: Client, shared: &Shared) -> io::Result<()> {
         let counters = &shared.counters;
         let join = format!(r#"{{"type":"join_room","room":"{}","name":"{}"}}"#, self.room, self.name);
-        if client.send_text(join.as_bytes()).await.is_err() {
-            counters.disconnects.set(counters.disconnects.get() + 1);
-            return;
-        }
+        client.send_text(join.as_bytes()).await?;
         let mut out = String::with_capacity(160);
         let mut seq = 0u64;
         let mut in_flight = 0u32;
         let mut ticker: Option<(tokio::time::Interval, f64)> = None;
         loop {
-            let mut pong = None;
-            let mut closed = false;
             let mut done = 0u32;
-            while let Some(frame) = client.next_frame() {
-                counters.frames.set(counters.frames.get() + 1);
-                match frame.opcode {
-                    OP_TEXT => {
-                        if let Seen::OwnDone = self.on_text(frame.payload, &shared) {
-                            done += 1;
-                        }
+            client
+                .handle_frames(|text| {
+                    counters.frames.set(counters.frames.get() + 1);
+                    if let Seen::OwnDone = self.on_text(text, shared) {
+                        done += 1;
                     }
-                    OP_PING => pong = Some(frame.payload.to_vec()),
-                    OP_CLOSE => closed = true,
-                    _ => {}
-                }
-            }
-            if closed {
-                counters.disconnects.set(counters.disconnects.get() + 1);
-                return;
-            }
-            if let Some(payload) = pong {
-                if client.pong(&payload).await.is_err() {
-                    counters.disconnects.set(counters.disconnects.get() + 1);
-                    return;
-                }
-            }
+                })
+                .await?;
             in_flight = in_flight.saturating_sub(done);
             let Some(sender) = self.sender else {
-                if !matches!(client.read_more().await, Ok(n) if n > 0) {
-                    counters.disconnects.set(counters.disconnects.get() + 1);
-                    return;
-                }
+                client.read_more().await?;
                 continue;
             };
             let sending = shared.phase.get() == Phase::Send;
@@ -317,10 +301,7 @@ impl Connection {
             // Closed loop: top the window up whenever something came back.
             if let (true, Pace::Window { window }) = (sending, pace) {
                 while in_flight < window {
-                    if self.send(&mut client, &mut out, sender, &mut seq, now_ns(), &shared).await.is_err() {
-                        counters.disconnects.set(counters.disconnects.get() + 1);
-                        return;
-                    }
+                    self.send(&mut client, &mut out, sender, &mut seq, now_ns(), shared).await?;
                     in_flight += 1;
                 }
             }
@@ -345,12 +326,7 @@ impl Connection {
                 continue;
             }
             tokio::select! {
-                read = client.read_more() => {
-                    if !matches!(read, Ok(n) if n > 0) {
-                        counters.disconnects.set(counters.disconnects.get() + 1);
-                        return;
-                    }
-                }
+                read = client.read_more() => read?,
                 scheduled = tick.0.tick() => {
                     if let (true, Pace::Rate { .. }) = (sending, pace) {
                         // Latency runs from the actual send; how late the
@@ -360,10 +336,7 @@ impl Connection {
                         let now = now_ns();
                         let due = crate::stats::ns_at(scheduled.into_std());
                         counters.send_lag.borrow_mut().record(now.saturating_sub(due));
-                        if self.send(&mut client, &mut out, sender, &mut seq, now, &shared).await.is_err() {
-                            counters.disconnects.set(counters.disconnects.get() + 1);
-                            return;
-                        }
+                        self.send(&mut client, &mut out, sender, &mut seq, now, shared).await?;
                     }
                 }
             }
