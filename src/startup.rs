@@ -2,6 +2,7 @@
 //! binary and the tests start Parlor through the same `Application::build`.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -76,6 +77,8 @@ pub struct Application {
     server: ServerHandle,
     running: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
     chat: Addr<ChatServer>,
+    /// Running WebSocket sessions (`SessionSettings::running`).
+    sessions: Arc<AtomicUsize>,
     writer: JoinHandle<()>,
     flush_timeout: Duration,
 }
@@ -120,6 +123,7 @@ impl Application {
         });
 
         let registry = Arc::new(registry);
+        let sessions = Arc::new(AtomicUsize::new(0));
         let state = web::Data::new(AppState {
             chat: chat.clone(),
             pool,
@@ -128,6 +132,7 @@ impl Application {
             limits: Arc::new(SessionSettings {
                 guests: settings.guests,
                 registry: registry.clone(),
+                running: sessions.clone(),
                 max_message_bytes: settings.max_message_bytes,
                 max_frame_bytes: settings.max_frame_bytes(),
                 max_buffered_bytes: settings.session_buffer_bytes.max(1),
@@ -163,6 +168,7 @@ impl Application {
             server: handle,
             running: actix_web::rt::spawn(server),
             chat,
+            sessions,
             writer: writer_thread.expect("ChatServer::create runs its closure at once"),
             flush_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         })
@@ -191,7 +197,7 @@ impl Application {
         // their close frames a moment to go out (a session that cannot
         // write its frame gives up after its own one-second grace).
         let deadline = std::time::Instant::now() + SESSIONS_CLOSE_WITHIN;
-        while self.chat.send(server::CountSessions).await.unwrap_or(0) > 0 && std::time::Instant::now() < deadline {
+        while self.sessions.load(Ordering::Relaxed) > 0 && std::time::Instant::now() < deadline {
             actix_web::rt::time::sleep(Duration::from_millis(10)).await;
         }
         self.server.stop(true).await;

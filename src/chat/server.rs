@@ -172,11 +172,6 @@ pub struct Persisted(pub Watermarks);
 #[rtype(result = "()")]
 pub struct Shutdown;
 
-/// How many sessions are still connected (shutdown waits for them to go).
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct CountSessions;
-
 /// Whose a name in a room is: an account's (the same in every tab), or one
 /// guest connection's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -768,14 +763,6 @@ impl Handler<Shutdown> for ChatServer {
         for entry in self.sessions.values() {
             entry.addr.do_send(Push::Close(shutdown_close()));
         }
-    }
-}
-
-impl Handler<CountSessions> for ChatServer {
-    type Result = usize;
-
-    fn handle(&mut self, _: CountSessions, _: &mut Context<Self>) -> usize {
-        self.sessions.len()
     }
 }
 

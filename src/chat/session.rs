@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -30,6 +30,9 @@ pub struct SessionSettings {
     pub guests: bool,
     /// Registered names, which guests may not use.
     pub registry: Arc<NameRegistry>,
+    /// Sessions running now, until each has written its close frame and
+    /// ended (shutdown waits for them).
+    pub running: Arc<AtomicUsize>,
     pub max_message_bytes: usize,
     pub max_frame_bytes: usize,
     /// Bytes that may wait to be written to one connection before its
@@ -185,9 +188,12 @@ impl WsSession {
 
     /// Sends a close frame and ends the session once it is written, or
     /// after a grace period if the client does not take it.
+    /// The session leaves its rooms at once: the others should not wait for
+    /// the close handshake to see it go.
     fn close_with(&mut self, ctx: &mut Context<Self>, reason: Option<CloseReason>) {
         if self.conn.state() == State::Open {
             self.conn.close(reason);
+            self.server.do_send(server::Disconnect { session: self.id });
             ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
         }
     }
@@ -405,6 +411,7 @@ impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.limits.running.fetch_add(1, Ordering::Relaxed);
         // The bound that makes a slow consumer visible: once this many frames
         // wait here, the ChatServer's `try_send` fails and it disconnects us.
         ctx.set_mailbox_capacity(self.limits.outbound_queue);
@@ -427,6 +434,7 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.limits.running.fetch_sub(1, Ordering::Relaxed);
         self.server.do_send(server::Disconnect { session: self.id });
     }
 }
