@@ -20,10 +20,9 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use futures_util::{SinkExt, StreamExt};
-use parlor::chat::ChatMessage;
 use parlor::db::writer::{self, WriteOp};
 use parlor::db::{self, Backend, DatabaseUrl};
-use parlor::domain::RoomName;
+use parlor::domain::{ChatMessage, RoomName};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -123,7 +122,7 @@ fn message(room: &RoomName, id: i64) -> Arc<ChatMessage> {
         id,
         author: "bench".into(),
         text: format!("message {id}: the quick brown fox jumps over the lazy dog"),
-        created_at_ms: parlor::chat::message::now_ms(),
+        created_at_ms: parlor::clock::now_ms(),
         nonce: None,
     })
 }
@@ -201,7 +200,8 @@ fn chat_throughput(secs: u64, members: usize, senders: usize, window: usize) -> 
         let dir = tempfile::tempdir().unwrap();
         let mut settings = parlor::configuration::Settings::defaults();
         settings.bind = "127.0.0.1:0".into();
-        settings.database_url = format!("sqlite://{}", dir.path().join("chat.db").display());
+        settings.database_url =
+            DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("chat.db").display())).unwrap();
         settings.rate_per_sec = 0.0;
         settings.workers = Some(1);
         let app = parlor::startup::Application::build(settings).unwrap();
@@ -303,7 +303,7 @@ fn main() {
                 continue;
             }
         };
-        let pool = db::connect(&bench_db.url, 4, Duration::from_secs(5)).unwrap();
+        let pool = db::connect(&DatabaseUrl::parse(&bench_db.url).unwrap(), 4, Duration::from_secs(5)).unwrap();
         let batched = run_writer(&pool, "batched", opts.messages, None);
         let durable_count = (opts.rate * 3.0) as usize;
         let mut paced = run_writer(&pool, "paced", durable_count, Some(opts.rate));

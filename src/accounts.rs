@@ -1,8 +1,9 @@
-//! Accounts: registered names with argon2id-hashed passwords, and logins
-//! (sessions) kept server-side so that logging out really ends them.
+//! Accounts: registered names with argon2id-hashed passwords, logins
+//! (sessions) kept server-side so that logging out really ends them, and
+//! bot tokens.
 //!
-//! The functions that touch the database block; call them on a blocking
-//! thread (`web::block`).
+//! Password hashing is deliberately slow, so it runs on a blocking thread
+//! and never while holding a database connection.
 
 use std::collections::HashSet;
 use std::sync::RwLock;
@@ -11,16 +12,15 @@ use std::time::Duration;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use sha2::{Digest, Sha256};
+use diesel::Connection;
 
-use crate::chat::message::now_ms;
+use crate::clock::now_ms;
 use crate::db::accounts::{self as queries, NewSession, NewUser, UserRow};
 use crate::db::moderation::{self, NewBotToken};
-use crate::db::{DbConnection, DbPool};
+use crate::db::{self, DbConnection, DbPool};
 use crate::domain::DisplayName;
 use crate::error::ChatError;
-use crate::identity::{random_hex, to_hex};
-use diesel::Connection;
+use crate::tokens::{random_hex, token_hash};
 
 /// Someone logged in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +42,6 @@ impl Password {
     }
 }
 
-/// Names are unique regardless of case.
-pub fn name_key(name: &DisplayName) -> String {
-    name.as_str().to_lowercase()
-}
-
 /// The registered names (as keys), so that a guest's name can be checked
 /// without a database query on the hot path.
 #[derive(Debug, Default)]
@@ -58,7 +53,7 @@ impl NameRegistry {
     }
 
     pub fn is_registered(&self, name: &DisplayName) -> bool {
-        self.0.read().expect("registry lock").contains(&name_key(name))
+        self.0.read().expect("registry lock").contains(&name.key())
     }
 
     fn add(&self, key: String) {
@@ -83,24 +78,25 @@ fn verify_password(stored: Option<&str>, password: &Password) -> bool {
     Argon2::default().verify_password(password.0.as_bytes(), &hash).is_ok() && stored.is_some()
 }
 
-pub fn token_hash(token: &str) -> String {
-    to_hex(&Sha256::digest(token.as_bytes()))
+/// Runs password hashing on a blocking thread.
+async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ChatError> {
+    Ok(actix_web::web::block(work).await?)
 }
 
 fn wrong_credentials() -> ChatError {
     ChatError::Unauthorized("wrong name or password".into())
 }
 
-/// Starts a login for `user`: returns the token for the cookie.
-fn open_session(pool: &DbPool, user_key: &str, ttl: Duration) -> Result<String, ChatError> {
+/// Starts a login for the account: returns the token for the cookie.
+async fn open_session(pool: &DbPool, user_key: String, ttl: Duration) -> Result<String, ChatError> {
     let token = random_hex(32);
-    let now = now_ms();
-    let expires_at = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let id_hash = token_hash(&token);
-    queries::insert_session(
-        &mut *pool.get()?,
-        &NewSession { id_hash: &id_hash, user_key, created_at: now, expires_at },
-    )?;
+    let created_at = now_ms();
+    let expires_at = created_at + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    db::run(pool, move |conn| {
+        queries::insert_session(conn, &NewSession { id_hash: &id_hash, user_key: &user_key, created_at, expires_at })
+    })
+    .await?;
     Ok(token)
 }
 
@@ -109,55 +105,81 @@ fn to_user(row: UserRow) -> Option<User> {
 }
 
 /// Registers `name` and logs it in.
-pub fn sign_up(
+pub async fn sign_up(
     pool: &DbPool,
     registry: &NameRegistry,
     name: &DisplayName,
-    password: &Password,
+    password: Password,
     ttl: Duration,
 ) -> Result<String, ChatError> {
-    let key = name_key(name);
-    let hash = hash_password(password);
-    let user = NewUser { name_key: &key, name: name.as_str(), password_hash: &hash, is_admin: 0, created_at: now_ms() };
-    if !queries::insert_user(&mut *pool.get()?, &user)? {
+    let hash = off_thread(move || hash_password(&password)).await?;
+    let (key, shown) = (name.key(), name.to_string());
+    let user_key = key.clone();
+    let created = db::run(pool, move |conn| {
+        let user = NewUser { name_key: &key, name: &shown, password_hash: &hash, is_admin: 0, created_at: now_ms() };
+        queries::insert_user(conn, &user)
+    })
+    .await?;
+    if !created {
         return Err(ChatError::InvalidName(format!("the name '{name}' is taken")));
     }
-    registry.add(key.clone());
-    open_session(pool, &key, ttl)
+    registry.add(user_key.clone());
+    open_session(pool, user_key, ttl).await
 }
 
 /// Logs `name` in and returns the token for the cookie; the same error for
 /// an unknown name and a wrong password.
-pub fn log_in(pool: &DbPool, name: &DisplayName, password: &Password, ttl: Duration) -> Result<String, ChatError> {
-    let row = queries::find_user(&mut *pool.get()?, &name_key(name))?;
-    if !verify_password(row.as_ref().map(|r| r.password_hash.as_str()), password) {
+pub async fn log_in(pool: &DbPool, name: &DisplayName, password: Password, ttl: Duration) -> Result<String, ChatError> {
+    let key = name.key();
+    let row = db::run(pool, move |conn| queries::find_user(conn, &key)).await?;
+    let stored = row.as_ref().map(|r| r.password_hash.clone());
+    if !off_thread(move || verify_password(stored.as_deref(), &password)).await? {
         return Err(wrong_credentials());
     }
     let row = row.expect("verified against a stored hash");
     if row.banned_at.is_some() {
         return Err(ChatError::Unauthorized("this account is banned".into()));
     }
-    open_session(pool, &row.name_key, ttl)
+    open_session(pool, row.name_key, ttl).await
+}
+
+/// Ends the login for good: the token no longer works, whoever holds it.
+pub async fn log_out(pool: &DbPool, token: &str) -> Result<(), ChatError> {
+    let hash = token_hash(token);
+    db::run(pool, move |conn| queries::revoke_session(conn, &hash, now_ms())).await?;
+    Ok(())
+}
+
+/// Who holds `token`, if its session is live and the user not banned.
+pub async fn user_of(pool: &DbPool, token: &str) -> Result<Option<User>, ChatError> {
+    let hash = token_hash(token);
+    let row = db::run(pool, move |conn| queries::live_session_user(conn, &hash, now_ms())).await?;
+    Ok(row.filter(|r| r.banned_at.is_none()).and_then(to_user))
 }
 
 /// A new token for a bot; only its hash is stored.
-pub fn create_bot_token(pool: &DbPool, bot: &str, created_by: &str) -> Result<String, ChatError> {
+pub async fn create_bot_token(pool: &DbPool, bot: &DisplayName, created_by: &str) -> Result<String, ChatError> {
     let token = random_hex(32);
     let hash = token_hash(&token);
-    let row = NewBotToken { token_hash: &hash, bot_name: bot, created_by, created_at: now_ms() };
-    moderation::insert_bot_token(&mut *pool.get()?, &row)?;
+    let (bot, created_by) = (bot.to_string(), created_by.to_string());
+    db::run(pool, move |conn| {
+        let row = NewBotToken { token_hash: &hash, bot_name: &bot, created_by: &created_by, created_at: now_ms() };
+        moderation::insert_bot_token(conn, &row)
+    })
+    .await?;
     Ok(token)
 }
 
 /// The bot a token belongs to, if it is live.
-pub fn bot_of(pool: &DbPool, token: &str) -> Result<Option<String>, ChatError> {
-    Ok(moderation::bot_of(&mut *pool.get()?, &token_hash(token))?)
+pub async fn bot_of(pool: &DbPool, token: &str) -> Result<Option<String>, ChatError> {
+    let hash = token_hash(token);
+    db::run(pool, move |conn| moderation::bot_of(conn, &hash)).await
 }
 
 /// Creates an admin account, or makes an existing account an admin with this
 /// password (`parlor admin create NAME`).
 pub fn create_admin(conn: &mut DbConnection, name: &DisplayName, password: &Password) -> Result<bool, ChatError> {
-    let key = name_key(name);
+    let key = name.key();
     let hash = hash_password(password);
     let user = NewUser { name_key: &key, name: name.as_str(), password_hash: &hash, is_admin: 1, created_at: now_ms() };
     conn.transaction(|conn| {
@@ -172,18 +194,6 @@ pub fn create_admin(conn: &mut DbConnection, name: &DisplayName, password: &Pass
         moderation::set_admin(conn, &key, true)?;
         Ok(false)
     })
-}
-
-/// Ends the login for good: the token no longer works, whoever holds it.
-pub fn log_out(pool: &DbPool, token: &str) -> Result<(), ChatError> {
-    queries::revoke_session(&mut *pool.get()?, &token_hash(token), now_ms())?;
-    Ok(())
-}
-
-/// Who holds `token`, if its session is live and the user not banned.
-pub fn user_of(pool: &DbPool, token: &str) -> Result<Option<User>, ChatError> {
-    let row = queries::live_session_user(&mut *pool.get()?, &token_hash(token), now_ms())?;
-    Ok(row.filter(|r| r.banned_at.is_none()).and_then(to_user))
 }
 
 #[cfg(test)]

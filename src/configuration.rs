@@ -1,8 +1,12 @@
-//! Settings from command-line flags, each with an environment fallback.
+//! Settings from command-line flags, each with an environment fallback,
+//! parsed once into typed values.
 
+use std::fmt;
 use std::time::Duration;
 
 use clap::Parser;
+
+use crate::db::DatabaseUrl;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "parlor", version, about = "A real-time, room-based chat server")]
@@ -17,8 +21,8 @@ pub struct Settings {
 
     /// Where the message log lives: `sqlite://path` (or a bare path),
     /// `postgres://user@host/db` or `mysql://user@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://parlor.db", global = true)]
-    pub database_url: String,
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://parlor.db", global = true, hide_env_values = true)]
+    pub database_url: DatabaseUrl,
 
     /// Connections in the database pool.
     #[arg(long, env = "PARLOR_DB_POOL_SIZE", default_value_t = 8)]
@@ -30,7 +34,7 @@ pub struct Settings {
 
     /// Bearer token for the admin routes; without one they are switched off.
     #[arg(long, env = "PARLOR_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
 
     /// Origins (`https://chat.example.com`) whose pages may open WebSockets,
     /// comma-separated. Empty: only pages served by Parlor itself (the
@@ -41,7 +45,7 @@ pub struct Settings {
     /// Key that signs the session cookie (at least 32 bytes). Without one a
     /// random key is generated and cookies do not survive a restart.
     #[arg(long, env = "PARLOR_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
 
     /// Whether people may chat without an account (under a display name of
     /// their choice that no registered user has).
@@ -106,6 +110,35 @@ pub struct Settings {
     pub workers: Option<usize>,
 }
 
+/// A value that must never reach a log: `Debug` shows `Secret(***)`, and
+/// only `expose` gives the value itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Manage accounts from the command line.
@@ -156,5 +189,28 @@ impl Settings {
     /// transport with close code 1009.
     pub fn max_frame_bytes(&self) -> usize {
         (self.max_message_bytes * 6 + 1024).max(64 * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let mut settings = Settings::defaults();
+        settings.admin_token = Some("hunter2-admin".into());
+        settings.secret_key = Some("hunter2-signing-key-that-is-long-enough".into());
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("Secret(***)"));
+    }
+
+    #[test]
+    fn a_bad_database_url_is_refused_when_parsed() {
+        let err = Settings::try_parse_from(["parlor", "--database-url", "redis://localhost"]).unwrap_err();
+        assert!(err.to_string().contains("unsupported DATABASE_URL"), "{err}");
+        let settings = Settings::try_parse_from(["parlor", "--database-url", "sqlite://x.db"]).unwrap();
+        assert_eq!(settings.database_url.as_str(), "sqlite://x.db");
     }
 }

@@ -1,7 +1,8 @@
 //! One error type for everything a client can get wrong or the server can fail
-//! at. It maps once to a protocol `error` code and once to an HTTP status.
+//! at. It maps once to a protocol `error` code (`code`) and once to an HTTP
+//! answer (`ResponseError`).
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
@@ -19,6 +20,8 @@ pub enum ChatError {
     NotJoined(String),
     #[error("no room named '{0}'")]
     UnknownRoom(String),
+    #[error("no account '{0}'")]
+    UnknownUser(String),
     #[error("room '{0}' is invite-only")]
     PrivateRoom(String),
     #[error("room '{0}' is closed")]
@@ -32,13 +35,32 @@ pub enum ChatError {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("pages from this origin may not open Parlor WebSockets")]
+    ForbiddenOrigin,
+    /// No such route (or one that does not show itself to this caller).
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("{0}")]
     Unavailable(String),
+    /// The cause stays in the error (for the server log); clients get a
+    /// plain `unavailable`.
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+/// What went wrong talking to the database, kept whole for the server log.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
     #[error("database error: {0}")]
-    Database(String),
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
 }
 
 impl ChatError {
-    /// The `code` of the protocol's `error` frame; part of the public contract.
+    /// The `code` of the protocol's `error` frame and of HTTP error bodies;
+    /// part of the public contract.
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
@@ -47,23 +69,32 @@ impl ChatError {
             Self::TooLarge(_) => "too_large",
             Self::NotJoined(_) => "not_joined",
             Self::UnknownRoom(_) => "unknown_room",
+            Self::UnknownUser(_) => "unknown_user",
             Self::TooManyRooms(_) => "too_many_rooms",
             Self::RoomClosed(_) => "room_closed",
             Self::PrivateRoom(_) => "private_room",
             Self::Muted(_) => "muted",
             Self::RateLimited(_) => "rate_limited",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::ForbiddenOrigin => "forbidden_origin",
+            Self::NotFound(_) => "not_found",
             Self::Unavailable(_) | Self::Database(_) => "unavailable",
         }
     }
-}
 
-impl ChatError {
-    /// The text a client sees. The database's own words stay in the server log.
+    /// The answer for a path that does not exist, or does not show itself
+    /// to this caller.
+    pub fn no_route(req: &actix_web::HttpRequest) -> Self {
+        Self::NotFound(format!("{} {}", req.method(), req.path()))
+    }
+
+    /// The text a client sees. The database's own words go to the server
+    /// log only.
     pub fn client_message(&self) -> String {
         match self {
-            Self::Database(detail) => {
-                log::error!("{detail}");
+            Self::Database(cause) => {
+                log::error!("{cause}");
                 "the message log is unavailable; try again shortly".to_string()
             }
             other => other.to_string(),
@@ -73,13 +104,13 @@ impl ChatError {
 
 impl From<diesel::result::Error> for ChatError {
     fn from(e: diesel::result::Error) -> Self {
-        Self::Database(e.to_string())
+        Self::Database(e.into())
     }
 }
 
 impl From<diesel::r2d2::PoolError> for ChatError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        Self::Database(e.to_string())
+        Self::Database(e.into())
     }
 }
 
@@ -99,12 +130,10 @@ impl ResponseError for ChatError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::InvalidRoom(_) | Self::InvalidName(_) => StatusCode::BAD_REQUEST,
-            Self::NotJoined(_) => StatusCode::CONFLICT,
-            Self::UnknownRoom(_) => StatusCode::NOT_FOUND,
-            Self::TooManyRooms(_) => StatusCode::CONFLICT,
+            Self::NotJoined(_) | Self::TooManyRooms(_) => StatusCode::CONFLICT,
+            Self::UnknownRoom(_) | Self::UnknownUser(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RoomClosed(_) => StatusCode::GONE,
-            Self::PrivateRoom(_) => StatusCode::FORBIDDEN,
-            Self::Muted(_) => StatusCode::FORBIDDEN,
+            Self::PrivateRoom(_) | Self::Muted(_) | Self::Forbidden(_) | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -113,6 +142,11 @@ impl ResponseError for ChatError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(json!({ "error": self.code(), "message": self.client_message() }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::Unauthorized(_) = self {
+            // RFC 9110: a 401 names the scheme that would have worked.
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"parlor\""));
+        }
+        response.json(json!({ "error": self.code(), "message": self.client_message() }))
     }
 }

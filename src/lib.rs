@@ -1,20 +1,27 @@
 //! Parlor: a real-time, room-based chat server.
 //!
+//! Imports run one way, from the top of this list down:
+//!
+//! - `startup`, `configuration`: how the pieces are put together
+//! - `routes`: HTTP pages, the JSON API and the WebSocket handshake
 //! - `chat`: the ChatServer actor (rooms, fan-out) and one session per WebSocket
+//! - `ws`: the WebSocket transport, which knows nothing of chat
+//! - `accounts`: passwords, logins and bot tokens
 //! - `protocol`: the JSON frames of the public wire protocol
-//! - `db`: the message log (diesel + SQLite) and its batching writer
-//! - `routes`: HTTP pages and the JSON API
-//! - `domain`: validated names and texts
-//! - `startup` / `configuration`: how the pieces are put together
+//! - `db`: the message log (diesel) and its batching writer
+//! - `domain`: validated names, texts and messages
+//! - `error`, `clock`, `tokens`, `rate_limit`: small pieces every layer uses
 
 pub mod accounts;
 pub mod chat;
+pub mod clock;
 pub mod configuration;
 pub mod db;
 pub mod domain;
 pub mod error;
-pub mod identity;
 pub mod protocol;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;
+pub mod tokens;
+pub mod ws;

@@ -52,8 +52,8 @@ fn create_admin(settings: &Settings, name: &str) -> Result<String, String> {
     let password = parlor::accounts::Password::parse(line.trim_end_matches(['\r', '\n']).to_string())
         .map_err(|e| e.to_string())?;
     // One plain connection, no pool: nothing left running when the command ends.
-    let url = parlor::db::DatabaseUrl::parse(&settings.database_url).map_err(|e| e.to_string())?;
-    let mut conn = parlor::db::establish(&url).map_err(|e| format!("{}: {e}", url.display()))?;
+    let url = &settings.database_url;
+    let mut conn = parlor::db::establish(url).map_err(|e| format!("{url}: {e}"))?;
     parlor::db::run_migrations(&mut conn).map_err(|e| e.to_string())?;
     let created = parlor::accounts::create_admin(&mut conn, &name, &password).map_err(|e| e.to_string())?;
     Ok(if created {

@@ -5,7 +5,8 @@ use actix_web::web::Bytes;
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 
-use crate::chat::message::{format_timestamp, ChatMessage};
+use crate::clock::format_timestamp;
+use crate::domain::ChatMessage;
 use crate::error::ChatError;
 
 /// Largest page a `history` request may ask for.

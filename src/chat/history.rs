@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
-use super::ChatMessage;
+use crate::db::messages::IdRange;
 use crate::db::{self, DbPool};
-use crate::domain::RoomName;
+use crate::domain::{ChatMessage, RoomName};
 use crate::error::ChatError;
 use crate::protocol::{DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 
@@ -41,14 +41,6 @@ pub struct HistoryPage {
     pub messages: Vec<Arc<ChatMessage>>,
     /// More messages in the range than fit in the page.
     pub truncated: bool,
-}
-
-/// Ids in the open interval (`after`, `below`), the latest `limit` of them.
-#[derive(Debug, PartialEq, Eq)]
-pub struct DbRange {
-    pub after: i64,
-    pub below: i64,
-    pub limit: usize,
 }
 
 impl HistoryQuery {
@@ -101,17 +93,17 @@ impl HistoryQuery {
 
 impl HistoryPlan {
     /// The database range still needed, or `None` when the tail answers alone.
-    pub fn missing(&self, query: HistoryQuery) -> Option<DbRange> {
+    pub fn missing(&self, query: HistoryQuery) -> Option<IdRange> {
         let have = self.from_tail.len();
         match query {
-            HistoryQuery::After { since, limit } => (have <= limit && since < self.db_below - 1).then(|| DbRange {
+            HistoryQuery::After { since, limit } => (have <= limit && since < self.db_below - 1).then(|| IdRange {
                 after: since,
                 below: self.db_below,
                 limit: limit + 1 - have,
             }),
             HistoryQuery::Before { before, limit } => {
                 let below = before.min(self.db_below);
-                (have < limit && below > 1).then(|| DbRange { after: 0, below, limit: limit - have })
+                (have < limit && below > 1).then(|| IdRange { after: 0, below, limit: limit - have })
             }
         }
     }
@@ -132,25 +124,23 @@ impl HistoryPlan {
             Some(_) => Err(self),
         }
     }
-
-    /// The page, querying the database for what lies below the tail.
-    /// Blocking: run it on a blocking thread.
-    fn answer_from_database(self, query: HistoryQuery, pool: &DbPool) -> Result<HistoryPage, ChatError> {
-        let older = match self.missing(query) {
-            None => Vec::new(),
-            Some(range) => db::messages::page(&mut *pool.get()?, &self.room, &range)?,
-        };
-        Ok(self.complete(query, older))
-    }
 }
 
 /// Completes a plan: from memory at once when the tail covers the range,
-/// otherwise with one query on a blocking thread.
-pub async fn resolve(plan: HistoryPlan, query: HistoryQuery, pool: DbPool) -> Result<HistoryPage, ChatError> {
-    match plan.answer_from_memory(query) {
-        Ok(page) => Ok(page),
-        Err(plan) => actix_web::web::block(move || plan.answer_from_database(query, &pool)).await?,
-    }
+/// otherwise with one query for what lies below the tail.
+pub async fn resolve(plan: HistoryPlan, query: HistoryQuery, pool: &DbPool) -> Result<HistoryPage, ChatError> {
+    let plan = match plan.answer_from_memory(query) {
+        Ok(page) => return Ok(page),
+        Err(plan) => plan,
+    };
+    let older = match plan.missing(query) {
+        Some(range) => {
+            let room = plan.room.clone();
+            db::run(pool, move |conn| db::messages::page(conn, &room, &range)).await?
+        }
+        None => Vec::new(),
+    };
+    Ok(plan.complete(query, older))
 }
 
 #[cfg(test)]
@@ -198,7 +188,7 @@ mod tests {
 
         let q = HistoryQuery::After { since: 5, limit: 50 };
         let plan = q.plan(&room, tail.iter(), 11);
-        assert_eq!(plan.missing(q), Some(DbRange { after: 5, below: 11, limit: 41 }));
+        assert_eq!(plan.missing(q), Some(IdRange { after: 5, below: 11, limit: 41 }));
         let page = plan.complete(q, msgs(&room, 6..=10));
         assert_eq!(ids(&page), (6..=20).collect::<Vec<_>>());
         assert!(!page.truncated);
@@ -210,7 +200,7 @@ mod tests {
         let tail = msgs(&room, 11..=20);
         let q = HistoryQuery::After { since: 0, limit: 12 };
         let plan = q.plan(&room, tail.iter(), 11);
-        assert_eq!(plan.missing(q), Some(DbRange { after: 0, below: 11, limit: 3 }));
+        assert_eq!(plan.missing(q), Some(IdRange { after: 0, below: 11, limit: 3 }));
         let page = plan.complete(q, msgs(&room, 8..=10));
         assert_eq!(ids(&page), (9..=20).collect::<Vec<_>>());
         assert!(page.truncated);
@@ -226,11 +216,11 @@ mod tests {
 
         let q = HistoryQuery::Before { before: 13, limit: 5 };
         let plan = q.plan(&room, tail.iter(), 11);
-        assert_eq!(plan.missing(q), Some(DbRange { after: 0, below: 11, limit: 3 }));
+        assert_eq!(plan.missing(q), Some(IdRange { after: 0, below: 11, limit: 3 }));
 
         let q = HistoryQuery::Before { before: 4, limit: 5 };
         let plan = q.plan(&room, tail.iter(), 11);
-        assert_eq!(plan.missing(q), Some(DbRange { after: 0, below: 4, limit: 5 }));
+        assert_eq!(plan.missing(q), Some(IdRange { after: 0, below: 4, limit: 5 }));
     }
 
     #[test]

@@ -1,11 +1,10 @@
-//! The live part of Parlor: one `ChatServer` actor owns every room, one
-//! `WsSession` actor per WebSocket connection speaks the protocol.
+//! The live part of Parlor: one `ChatServer` actor owns every room
+//! (`server/`), one `WsSession` actor per WebSocket connection speaks the
+//! protocol (`session.rs`), and history answers come from a room's
+//! in-memory tail and the log below it (`history.rs`).
 
-pub mod connection;
 pub mod history;
-pub mod message;
 pub mod server;
 pub mod session;
 
-pub use message::ChatMessage;
 pub use server::ChatServer;

@@ -1,27 +1,26 @@
 //! `WsSession`: one WebSocket connection, an actor that owns its socket
-//! (`connection.rs`). It turns frames into validated commands for the
-//! ChatServer and writes what the ChatServer pushes.
+//! (`crate::ws::Socket`). It turns the client's messages into validated
+//! commands for the ChatServer and writes what the ChatServer pushes.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_http::ws::{CloseCode, CloseReason, OpCode, ProtocolError};
 use bytestring::ByteString;
 
-use super::connection::{Connection, FlushError, Frame, Overflow, State};
 use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery};
 use super::server::{self, ChatServer, Push, SessionId, Who};
-use crate::accounts::{name_key, NameRegistry, User};
+use crate::accounts::{NameRegistry, User};
 use crate::db::DbPool;
 use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::protocol::{ClientFrame, MessageView, ServerFrame};
 use crate::rate_limit::TokenBucket;
+use crate::ws::{CloseCode, Event, Socket};
 
 /// What every session applies; built once from the settings.
 #[derive(Debug, Clone)]
@@ -30,16 +29,9 @@ pub struct SessionSettings {
     pub guests: bool,
     /// Registered names, which guests may not use.
     pub registry: Arc<NameRegistry>,
-    /// Sessions running now, until each has written its close frame and
-    /// ended (shutdown waits for them).
-    pub running: Arc<AtomicUsize>,
     pub max_message_bytes: usize,
-    pub max_frame_bytes: usize,
-    /// Bytes that may wait to be written to one connection before its
-    /// client counts as too slow and is dropped.
-    pub max_buffered_bytes: usize,
-    pub heartbeat_interval: Duration,
-    pub client_timeout: Duration,
+    /// Frames the ChatServer may queue for one session before it counts as
+    /// a slow consumer and is disconnected.
     pub outbound_queue: usize,
     pub rate_per_sec: f64,
     pub rate_burst: f64,
@@ -64,15 +56,6 @@ enum Outgoing {
     Answer(Vec<ByteString>),
 }
 
-/// How long a closing connection may take to write its close frame.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-/// A fragmented message being reassembled.
-enum Fragments {
-    Text(Vec<u8>),
-    Binary,
-}
-
 /// Who is on the other end of a connection, as the handshake established it.
 #[derive(Debug, Clone)]
 pub enum Identity {
@@ -88,14 +71,12 @@ pub struct WsSession {
     id: SessionId,
     server: Addr<ChatServer>,
     pool: DbPool,
-    limits: Arc<SessionSettings>,
+    settings: Arc<SessionSettings>,
     identity: Identity,
-    conn: Connection,
-    last_heard: Instant,
+    socket: Socket,
     sends: TokenBucket,
     commands: TokenBucket,
     last_typing: HashMap<RoomName, Instant>,
-    fragments: Option<Fragments>,
     /// Frames held while a history lookup is in flight; empty otherwise.
     outbox: VecDeque<Outgoing>,
     next_ticket: u64,
@@ -105,105 +86,66 @@ impl WsSession {
     pub fn new(
         server: Addr<ChatServer>,
         pool: DbPool,
-        limits: Arc<SessionSettings>,
+        settings: Arc<SessionSettings>,
         identity: Identity,
-        conn: Connection,
+        socket: Socket,
     ) -> Self {
         Self {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             server,
             pool,
-            sends: TokenBucket::new(limits.rate_per_sec, limits.rate_burst),
+            sends: TokenBucket::new(settings.rate_per_sec, settings.rate_burst),
             commands: TokenBucket::new(COMMAND_RATE, COMMAND_BURST),
-            limits,
+            settings,
             identity,
-            conn,
-            last_heard: Instant::now(),
+            socket,
             last_typing: HashMap::new(),
-            fragments: None,
             outbox: VecDeque::new(),
             next_ticket: 0,
         }
     }
 
     /// Writes a frame now, or behind the frames already held.
-    fn emit(&mut self, frame: ByteString, ctx: &mut Context<Self>) {
+    fn emit(&mut self, frame: ByteString) {
         if self.outbox.is_empty() {
-            self.write(&frame, ctx);
+            self.socket.send_text(&frame);
         } else {
-            self.hold(Outgoing::Frame(frame), ctx);
+            self.hold(Outgoing::Frame(frame));
         }
     }
 
-    fn hold(&mut self, item: Outgoing, ctx: &mut Context<Self>) {
-        if self.outbox.len() >= self.limits.outbound_queue {
+    fn hold(&mut self, item: Outgoing) {
+        if self.outbox.len() >= self.settings.outbound_queue {
             log::warn!("session {}: too many frames held behind a history lookup; disconnecting", self.id);
-            return self.close(ctx, CloseCode::Policy, "slow consumer");
+            return self.socket.close(CloseCode::Policy, "slow consumer");
         }
         self.outbox.push_back(item);
     }
 
     /// Writes held frames up to the first answer still being looked up.
-    fn flush(&mut self, ctx: &mut Context<Self>) {
+    fn flush(&mut self) {
         while let Some(item) = self.outbox.front() {
             if matches!(item, Outgoing::Awaiting(_)) {
                 break;
             }
             match self.outbox.pop_front() {
-                Some(Outgoing::Frame(frame)) => self.write(&frame, ctx),
-                Some(Outgoing::Answer(frames)) => frames.iter().for_each(|f| self.write(f, ctx)),
+                Some(Outgoing::Frame(frame)) => self.socket.send_text(&frame),
+                Some(Outgoing::Answer(frames)) => frames.iter().for_each(|f| self.socket.send_text(f)),
                 _ => unreachable!("checked above"),
             }
         }
     }
 
-    fn send_error(&mut self, ctx: &mut Context<Self>, err: &ChatError, room: Option<&str>, nonce: Option<&str>) {
-        self.emit(ServerFrame::error(err, room, nonce), ctx);
+    fn send_error(&mut self, err: &ChatError, room: Option<&str>, nonce: Option<&str>) {
+        self.emit(ServerFrame::error(err, room, nonce));
     }
 
-    /// Writes a frame; a client this far behind is dropped at once (it is
-    /// not reading, so a close frame would never reach it).
-    fn write(&mut self, frame: &str, ctx: &mut Context<Self>) {
-        let queued = self.conn.text(frame.as_bytes());
-        self.unless_overflowed(queued, ctx);
-    }
-
-    /// Drops the connection if queueing a frame found the client too far
-    /// behind.
-    fn unless_overflowed(&mut self, queued: Result<(), Overflow>, ctx: &mut Context<Self>) {
-        if queued.is_err() {
-            self.write_overflowed(ctx);
-        }
-    }
-
-    fn write_overflowed(&mut self, ctx: &mut Context<Self>) {
-        log::warn!("session {}: too much waiting to be written; disconnecting a slow consumer", self.id);
-        self.conn.abort();
-        ctx.stop();
-    }
-
-    fn close(&mut self, ctx: &mut Context<Self>, code: CloseCode, why: &str) {
-        self.close_with(ctx, Some(CloseReason { code, description: Some(why.to_string()) }));
-    }
-
-    /// Sends a close frame and ends the session once it is written, or
-    /// after a grace period if the client does not take it.
-    /// The session leaves its rooms at once: the others should not wait for
-    /// the close handshake to see it go.
-    fn close_with(&mut self, ctx: &mut Context<Self>, reason: Option<CloseReason>) {
-        if self.conn.state() == State::Open {
-            self.conn.close(reason);
-            self.server.do_send(server::Disconnect { session: self.id });
-            ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
-        }
-    }
-
-    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+    fn on_text(&mut self, text: &str) {
         let mut frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,
-            Err(e) => return self.send_error(ctx, &e, None, None),
+            Err(e) => return self.send_error(&e, None, None),
         };
-        if let Err(e) = self.forward(&mut frame, ctx) {
+        if let Err(e) = self.forward(&mut frame) {
             let (room, nonce) = match &frame {
                 ClientFrame::JoinRoom { room, .. }
                 | ClientFrame::LeaveRoom { room }
@@ -212,13 +154,13 @@ impl WsSession {
                 ClientFrame::SendMessage { room, nonce, .. } => (Some(room.as_str()), nonce.as_deref()),
                 ClientFrame::Ping => (None, None),
             };
-            self.send_error(ctx, &e, room, nonce);
+            self.send_error(&e, room, nonce);
         }
     }
 
     /// Validates a frame and hands it to the ChatServer. The frame is taken
     /// by reference so an error can still name its room and nonce.
-    fn forward(&mut self, frame: &mut ClientFrame, ctx: &mut Context<Self>) -> Result<(), ChatError> {
+    fn forward(&mut self, frame: &mut ClientFrame) -> Result<(), ChatError> {
         let session = self.id;
         let now = Instant::now();
         let is_command = !matches!(frame, ClientFrame::SendMessage { .. } | ClientFrame::Ping);
@@ -243,19 +185,19 @@ impl WsSession {
             ClientFrame::SendMessage { room, text, nonce } => {
                 let room = RoomName::parse(room)?;
                 let nonce = nonce.clone().map(Nonce::parse).transpose()?;
-                let text = MessageText::parse(std::mem::take(text), self.limits.max_message_bytes)?;
+                let text = MessageText::parse(std::mem::take(text), self.settings.max_message_bytes)?;
                 if !self.sends.take(now) {
                     return Err(ChatError::RateLimited("sending too fast; message not accepted, slow down".into()));
                 }
                 // Members stop showing "typing" when the message arrives, so
                 // the next typing notice in this room may go out at once.
                 self.last_typing.remove(&room);
-                self.server.do_send(server::Send { session, room, text, nonce });
+                self.server.do_send(server::SendMessage { session, room, text, nonce });
             }
             ClientFrame::History { room, before, limit } => {
                 let room = RoomName::parse(room)?;
                 let query = HistoryQuery::before(*before, *limit)?;
-                self.server.do_send(server::History { session, room, query });
+                self.server.do_send(server::FetchHistory { session, room, query });
             }
             ClientFrame::Typing { room } => {
                 let room = RoomName::parse(room)?;
@@ -268,7 +210,7 @@ impl WsSession {
                 self.last_typing.insert(room.clone(), now);
                 self.server.do_send(server::Typing { session, room });
             }
-            ClientFrame::Ping => self.emit(ServerFrame::Pong.to_text(), ctx),
+            ClientFrame::Ping => self.emit(ServerFrame::Pong.to_text()),
         }
         Ok(())
     }
@@ -278,8 +220,8 @@ impl WsSession {
     /// registered user has.
     fn who_joins(&self, asked: Option<&str>) -> Result<(DisplayName, Who), ChatError> {
         match &self.identity {
-            Identity::User { user, .. } => Ok((user.name.clone(), Who::User(name_key(&user.name)))),
-            Identity::Guest { .. } if !self.limits.guests => {
+            Identity::User { user, .. } => Ok((user.name.clone(), Who::User(user.name.key()))),
+            Identity::Guest { .. } if !self.settings.guests => {
                 Err(ChatError::Unauthorized("this server has no guest access: log in to chat".into()))
             }
             Identity::Guest { cookie_name } => {
@@ -291,7 +233,7 @@ impl WsSession {
                         )
                     })?,
                 };
-                if self.limits.registry.is_registered(&name) {
+                if self.settings.registry.is_registered(&name) {
                     return Err(ChatError::InvalidName(format!(
                         "'{name}' belongs to a registered user: log in to use it"
                     )));
@@ -314,92 +256,16 @@ impl WsSession {
     ) {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        self.hold(Outgoing::Awaiting(ticket), ctx);
-        let lookup = history::resolve(plan, query, self.pool.clone());
-        ctx.spawn(lookup.into_actor(self).map(move |result, act, ctx| {
+        self.hold(Outgoing::Awaiting(ticket));
+        let pool = self.pool.clone();
+        let lookup = async move { history::resolve(plan, query, &pool).await };
+        ctx.spawn(lookup.into_actor(self).map(move |result, act, _| {
             let slot = act.outbox.iter_mut().find(|item| matches!(item, Outgoing::Awaiting(t) if *t == ticket));
             if let Some(slot) = slot {
                 *slot = Outgoing::Answer(render(result));
-                act.flush(ctx);
+                act.flush();
             }
         }));
-    }
-
-    /// One frame from the client.
-    fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
-        let Frame { fin, opcode, payload } = frame;
-        let control = matches!(opcode, OpCode::Ping | OpCode::Pong | OpCode::Close);
-        if control && (!fin || payload.len() > 125) {
-            // RFC 6455 5.5: control frames are never fragmented and carry
-            // at most 125 bytes.
-            return self.close(ctx, CloseCode::Protocol, "protocol error");
-        }
-        match opcode {
-            OpCode::Text if fin && self.fragments.is_none() => match std::str::from_utf8(&payload) {
-                Ok(text) => self.on_text(text, ctx),
-                Err(_) => self.close(ctx, CloseCode::Invalid, "text is not valid UTF-8"),
-            },
-            OpCode::Binary if fin && self.fragments.is_none() => self.send_error(ctx, &binary_refused(), None, None),
-            OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
-                self.close(ctx, CloseCode::Protocol, "a new message inside a fragmented one")
-            }
-            OpCode::Text => {
-                self.fragments = Some(Fragments::Text(payload.to_vec()));
-            }
-            OpCode::Binary => self.fragments = Some(Fragments::Binary),
-            OpCode::Continue => self.on_fragment(&payload, fin, ctx),
-            OpCode::Ping => {
-                let queued = self.conn.pong(&payload);
-                self.unless_overflowed(queued, ctx);
-            }
-            OpCode::Pong => {}
-            OpCode::Close => {
-                // Answer with the client's own close code, as RFC 6455 asks.
-                match actix_http::ws::Parser::try_parse_close_payload(&payload) {
-                    Ok(reason) => self.close_with(ctx, reason),
-                    Err(e) => self.on_protocol_error(e, ctx),
-                }
-            }
-            OpCode::Bad => self.close(ctx, CloseCode::Protocol, "protocol error"),
-        }
-    }
-
-    fn on_fragment(&mut self, chunk: &[u8], last: bool, ctx: &mut Context<Self>) {
-        match self.fragments.as_mut() {
-            None => return self.close(ctx, CloseCode::Protocol, "continuation without a first fragment"),
-            Some(Fragments::Text(text)) => {
-                if text.len() + chunk.len() > self.limits.max_frame_bytes {
-                    return self.close_oversize(ctx);
-                }
-                text.extend_from_slice(chunk);
-            }
-            Some(Fragments::Binary) => {}
-        }
-        if last {
-            match self.fragments.take() {
-                Some(Fragments::Text(bytes)) => match String::from_utf8(bytes) {
-                    Ok(text) => self.on_text(&text, ctx),
-                    Err(_) => self.close(ctx, CloseCode::Invalid, "text is not valid UTF-8"),
-                },
-                _ => self.send_error(ctx, &binary_refused(), None, None),
-            }
-        }
-    }
-
-    /// 1009: a frame, or a fragmented message, over the transport limit.
-    fn close_oversize(&mut self, ctx: &mut Context<Self>) {
-        let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
-        self.close(ctx, CloseCode::Size, &why);
-    }
-
-    fn on_protocol_error(&mut self, error: ProtocolError, ctx: &mut Context<Self>) {
-        match error {
-            ProtocolError::Overflow => self.close_oversize(ctx),
-            e => {
-                log::debug!("session {}: protocol error: {e}", self.id);
-                self.close(ctx, CloseCode::Protocol, "protocol error");
-            }
-        }
     }
 }
 
@@ -411,22 +277,13 @@ impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.limits.running.fetch_add(1, Ordering::Relaxed);
         // The bound that makes a slow consumer visible: once this many frames
         // wait here, the ChatServer's `try_send` fails and it disconnects us.
-        ctx.set_mailbox_capacity(self.limits.outbound_queue);
-        ctx.run_interval(self.limits.heartbeat_interval, |act, ctx| {
-            if act.last_heard.elapsed() > act.limits.client_timeout {
-                log::info!("session {}: no sign of life from the client; disconnecting", act.id);
-                return act.close(ctx, CloseCode::Away, "heartbeat timeout");
-            }
-            let queued = act.conn.ping();
-            act.unless_overflowed(queued, ctx);
-        });
+        ctx.set_mailbox_capacity(self.settings.outbound_queue);
         ctx.spawn(Io);
         let account = match &self.identity {
             Identity::User { user, login } => {
-                Some(server::Account { key: name_key(&user.name), admin: user.is_admin, login: login.clone() })
+                Some(server::Account { key: user.name.key(), admin: user.is_admin, login: login.clone() })
             }
             Identity::Guest { .. } => None,
         };
@@ -434,7 +291,6 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.limits.running.fetch_sub(1, Ordering::Relaxed);
         self.server.do_send(server::Disconnect { session: self.id });
     }
 }
@@ -444,7 +300,7 @@ impl Handler<Push> for WsSession {
 
     fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
         match push {
-            Push::Frame(frame) => self.emit(frame, ctx),
+            Push::Frame(frame) => self.emit(frame),
             Push::Joined { room, members, query, plan } => {
                 self.answer_history(ctx, query, plan, move |result| {
                     // The session is a member either way: a `joined` always
@@ -478,17 +334,14 @@ impl Handler<Push> for WsSession {
                     }]
                 });
             }
-            Push::Close(reason) => self.close_with(ctx, Some(reason)),
+            Push::Close(reason) => self.socket.close_with(Some(reason)),
         }
     }
 }
 
-/// Drives the session's socket: reads and handles the client's frames,
-/// writes what is queued, and ends the session when the connection ends.
+/// Drives the session's socket: handles the client's messages as they
+/// come, and ends the session with the connection.
 struct Io;
-
-/// Reads handled in one turn before other work gets its chance.
-const READS_PER_TURN: usize = 16;
 
 impl ActorFuture<WsSession> for Io {
     type Output = ();
@@ -500,61 +353,18 @@ impl ActorFuture<WsSession> for Io {
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
         loop {
-            act.read_and_handle(ctx, task);
-            let was = act.conn.state();
-            match act.conn.poll_flush(task) {
-                Poll::Ready(Ok(())) => match act.conn.state() {
-                    State::Done => break,
-                    // The close frame just went out: start draining now.
-                    State::Draining if was != State::Draining => continue,
-                    _ => return Poll::Pending,
-                },
-                Poll::Ready(Err(FlushError::Overflow)) => {
-                    act.write_overflowed(ctx);
-                    break;
+            match act.socket.poll_event(task) {
+                Poll::Ready(Event::Text(text)) => act.on_text(&text),
+                Poll::Ready(Event::Binary) => act.send_error(&binary_refused(), None, None),
+                // The others should not wait for the close handshake to see
+                // this connection leave.
+                Poll::Ready(Event::Closing) => act.server.do_send(server::Disconnect { session: act.id }),
+                Poll::Ready(Event::Closed) => {
+                    ctx.stop();
+                    return Poll::Ready(());
                 }
-                Poll::Ready(Err(FlushError::Io(_))) => break,
                 Poll::Pending => return Poll::Pending,
             }
         }
-        ctx.stop();
-        Poll::Ready(())
-    }
-}
-
-impl WsSession {
-    /// Reads what the client sent and handles every complete frame, for a
-    /// bounded number of reads so one busy client cannot hold the thread.
-    fn read_and_handle(&mut self, ctx: &mut Context<Self>, task: &mut std::task::Context<'_>) {
-        for _ in 0..READS_PER_TURN {
-            loop {
-                match self.conn.next_frame() {
-                    Ok(Some(frame)) => self.on_frame(frame, ctx),
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.on_protocol_error(e, ctx);
-                        break;
-                    }
-                }
-            }
-            if !self.conn.reading() {
-                return;
-            }
-            match self.conn.poll_read(task) {
-                Poll::Ready(Ok(true)) => self.last_heard = Instant::now(),
-                // The client closed its side: what is queued for it still
-                // goes out, followed by our close frame.
-                Poll::Ready(Ok(false)) if self.conn.state() == State::Open => {
-                    self.close_with(ctx, None);
-                    return;
-                }
-                Poll::Ready(Ok(false) | Err(_)) => {
-                    self.conn.finished_reading();
-                    return;
-                }
-                Poll::Pending => return,
-            }
-        }
-        task.waker().wake_by_ref();
     }
 }

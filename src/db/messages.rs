@@ -6,9 +6,15 @@ use diesel::prelude::*;
 
 use super::schema::messages;
 use super::DbConnection;
-use crate::chat::history::DbRange;
-use crate::chat::ChatMessage;
-use crate::domain::RoomName;
+use crate::domain::{ChatMessage, RoomName};
+
+/// Ids in the open interval (`after`, `below`), the latest `limit` of them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct IdRange {
+    pub after: i64,
+    pub below: i64,
+    pub limit: usize,
+}
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = messages)]
@@ -53,7 +59,7 @@ pub fn insert_all(conn: &mut DbConnection, batch: &[NewMessage<'_>]) -> QueryRes
 
 /// The latest `range.limit` messages of `room` with ids strictly between
 /// `range.after` and `range.below`, oldest first.
-pub fn page(conn: &mut DbConnection, room: &RoomName, range: &DbRange) -> QueryResult<Vec<Arc<ChatMessage>>> {
+pub fn page(conn: &mut DbConnection, room: &RoomName, range: &IdRange) -> QueryResult<Vec<Arc<ChatMessage>>> {
     let rows: Vec<MessageRow> = messages::table
         .filter(messages::room.eq(room.as_str()))
         .filter(messages::id.gt(range.after))

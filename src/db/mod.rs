@@ -1,7 +1,9 @@
 //! The message log: one connection type over SQLite, PostgreSQL and
 //! MySQL/MariaDB (chosen by the database URL's scheme), a connection pool,
-//! the embedded migrations, the queries, and the writer thread that persists
-//! accepted messages in batches.
+//! the embedded migrations, the queries (one file per area, models beside
+//! them), and the writer thread that persists accepted messages in batches.
+//!
+//! It knows the domain's values and nothing of chat, sessions or HTTP.
 
 /// `INSERT` that skips rows whose primary key exists. Each backend spells it
 /// differently, so this is the one query written per backend.
@@ -21,11 +23,15 @@ macro_rules! insert_ignoring_existing {
 }
 
 pub mod accounts;
+pub mod chat_state;
 pub mod messages;
 pub mod moderation;
 pub mod rooms;
 pub mod schema;
+mod url;
 pub mod writer;
+
+pub use url::{Backend, DatabaseUrl};
 
 use std::time::Duration;
 
@@ -33,6 +39,8 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::{Connection, ConnectionError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::ChatError;
 
 /// A connection to whichever backend the URL names. Queries written once
 /// against it run on all three; the few that differ (inserts that skip
@@ -55,85 +63,6 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 #[cfg(feature = "mysql")]
 const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-    Mysql,
-}
-
-impl Backend {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Sqlite => "SQLite",
-            Self::Postgres => "PostgreSQL",
-            Self::Mysql => "MySQL/MariaDB",
-        }
-    }
-
-    /// Whether this build can talk to the backend (cargo features).
-    pub fn compiled_in(self) -> bool {
-        match self {
-            Self::Sqlite => true,
-            Self::Postgres => cfg!(feature = "postgres"),
-            Self::Mysql => cfg!(feature = "mysql"),
-        }
-    }
-}
-
-/// A database URL, split into the backend and what its driver is given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseUrl {
-    pub backend: Backend,
-    target: String,
-}
-
-impl DatabaseUrl {
-    /// `postgres://` or `postgresql://`, `mysql://`, and `sqlite://path`,
-    /// `sqlite:path` or a bare path. `:memory:` is refused: every pooled
-    /// connection would see a different database.
-    pub fn parse(url: &str) -> Result<Self, SetupError> {
-        let (backend, target) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url)
-        } else if url.starts_with("mysql://") {
-            (Backend::Mysql, url)
-        } else {
-            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-            if path.is_empty() || path.contains("://") || path == ":memory:" {
-                return Err(SetupError::UnsupportedUrl(redact(url)));
-            }
-            (Backend::Sqlite, path)
-        };
-        if !backend.compiled_in() {
-            return Err(SetupError::NotCompiledIn(backend.label(), feature_of(backend)));
-        }
-        Ok(Self { backend, target: target.to_string() })
-    }
-
-    /// The URL with any password hidden, for logs and errors.
-    pub fn display(&self) -> String {
-        redact(&self.target)
-    }
-}
-
-fn feature_of(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "",
-        Backend::Postgres => "postgres",
-        Backend::Mysql => "mysql",
-    }
-}
-
-/// `scheme://user:secret@host` → `scheme://user:***@host`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("unsupported DATABASE_URL '{0}': use sqlite://path, postgres://... or mysql://...")]
@@ -152,7 +81,7 @@ pub enum SetupError {
 pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionError> {
     match url.backend {
         Backend::Sqlite => {
-            let mut conn = diesel::SqliteConnection::establish(&url.target)?;
+            let mut conn = diesel::SqliteConnection::establish(url.target())?;
             // WAL lets readers run beside the writer; the busy timeout makes
             // a locked database wait instead of failing at once. NORMAL
             // syncs at checkpoints, not every commit: committed messages
@@ -165,9 +94,9 @@ pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionError> {
             Ok(DbConnection::Sqlite(conn))
         }
         #[cfg(feature = "postgres")]
-        Backend::Postgres => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(&url.target)?)),
+        Backend::Postgres => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(url.target())?)),
         #[cfg(feature = "mysql")]
-        Backend::Mysql => Ok(DbConnection::Mysql(diesel::MysqlConnection::establish(&url.target)?)),
+        Backend::Mysql => Ok(DbConnection::Mysql(diesel::MysqlConnection::establish(url.target())?)),
         #[allow(unreachable_patterns)]
         other => Err(ConnectionError::BadConnection(format!("{} is not compiled in", other.label()))),
     }
@@ -220,44 +149,34 @@ impl ManageConnection for Manager {
 /// Connects, applies pending migrations and builds the pool. A wrong URL or a
 /// server that refuses is reported at once, naming the backend and the
 /// reason, rather than after a pool timeout.
-pub fn connect(url: &str, pool_size: u32, timeout: Duration) -> Result<DbPool, SetupError> {
-    let url = DatabaseUrl::parse(url)?;
-    let (backend, shown) = (url.backend.label(), url.display());
-    let mut conn = establish(&url).map_err(|source| SetupError::Connect { backend, url: shown.clone(), source })?;
+pub fn connect(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<DbPool, SetupError> {
+    let (backend, shown) = (url.backend.label(), url.to_string());
+    let mut conn = establish(url).map_err(|source| SetupError::Connect { backend, url: shown.clone(), source })?;
     run_migrations(&mut conn).map_err(|source| SetupError::Migrate { backend, url: shown.clone(), source })?;
     Pool::builder()
         // One more than asked: the writer thread keeps one for itself.
         .max_size(pool_size.max(1) + 1)
         .min_idle(Some(1))
         .connection_timeout(timeout)
-        .build(Manager(url))
+        .build(Manager(url.clone()))
         .map_err(|source| SetupError::Pool { url: shown, source })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_name_their_backend() {
-        let sqlite = |u: &str| DatabaseUrl::parse(u).map(|d| (d.backend, d.target));
-        assert_eq!(sqlite("sqlite://parlor.db").unwrap(), (Backend::Sqlite, "parlor.db".into()));
-        assert_eq!(sqlite("sqlite:///var/lib/p.db").unwrap(), (Backend::Sqlite, "/var/lib/p.db".into()));
-        assert_eq!(sqlite("data/p.db").unwrap(), (Backend::Sqlite, "data/p.db".into()));
-        assert!(matches!(DatabaseUrl::parse("redis://localhost"), Err(SetupError::UnsupportedUrl(_))));
-        assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
-        for (url, backend) in [("postgres://h/db", Backend::Postgres), ("mysql://h/db", Backend::Mysql)] {
-            match DatabaseUrl::parse(url) {
-                Ok(parsed) => assert_eq!(parsed.backend, backend),
-                Err(e) => assert!(!backend.compiled_in() && matches!(e, SetupError::NotCompiledIn(..))),
-            }
-        }
-    }
-
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(redact("postgres://u:hunter2@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
-        assert_eq!(redact("parlor.db"), "parlor.db");
-    }
+/// Runs `query` with a pooled connection on a blocking thread, off the
+/// async workers; the one way handlers reach the database.
+pub async fn run<T, E>(
+    pool: &DbPool,
+    query: impl FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+) -> Result<T, ChatError>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    ChatError: From<E>,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        query(&mut conn).map_err(ChatError::from)
+    })
+    .await?
 }

@@ -12,16 +12,15 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use diesel::Connection;
+
 use super::messages::{self, NewMessage};
 use super::moderation;
 use super::rooms::{self, NewRoom};
-use diesel::Connection;
-
 use super::{DbPool, PooledDb};
-use crate::chat::message::now_ms;
-use crate::chat::ChatMessage;
-use crate::domain::RoomName;
-use crate::error::ChatError;
+use crate::clock::now_ms;
+use crate::domain::{ChatMessage, RoomName};
+use crate::error::DbError;
 
 /// Rows written per transaction at most. Large enough that a backlog drains
 /// in few commits, small enough to keep one transaction short.
@@ -90,7 +89,7 @@ fn run(pool: &DbPool, rx: &Receiver<WriteOp>, on_persisted: &dyn Fn(Watermarks))
         loop {
             let result = match conn.as_mut() {
                 Some(c) => write(c, &batch),
-                None => pool.get().map_err(ChatError::from).and_then(|c| write(conn.insert(c), &batch)),
+                None => pool.get().map_err(DbError::from).and_then(|c| write(conn.insert(c), &batch)),
             };
             match result {
                 Ok(()) => break,
@@ -111,7 +110,7 @@ fn run(pool: &DbPool, rx: &Receiver<WriteOp>, on_persisted: &dyn Fn(Watermarks))
     log::info!("message log writer stopped; its queue is flushed");
 }
 
-fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), ChatError> {
+fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), DbError> {
     let mut new_rooms = Vec::new();
     let mut new_messages = Vec::new();
     // Deletions and closings refer to rows this batch (or an earlier one)

@@ -36,6 +36,12 @@ impl DisplayName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What makes two names the same name: names are unique regardless of
+    /// case (accounts, and members of one room).
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
 }
 
 fn is_invisible_format(c: char) -> bool {

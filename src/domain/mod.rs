@@ -1,10 +1,13 @@
 //! Values that are valid by construction: once a `RoomName` or `DisplayName`
-//! exists, nothing downstream has to check it again.
+//! exists, nothing downstream has to check it again. And `ChatMessage`, a
+//! message the server accepted, made of such values.
 
+mod chat_message;
 mod display_name;
 mod message_text;
 mod room_name;
 
+pub use chat_message::ChatMessage;
 pub use display_name::DisplayName;
 pub use message_text::{MessageText, Nonce};
 pub use room_name::RoomName;

@@ -7,13 +7,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tera::Context;
 
-use super::pages::render;
+use super::pages::render_form;
+use super::{identity, AppState};
 use crate::accounts::{self, Password};
 use crate::chat::server::EndLogin;
 use crate::domain::DisplayName;
 use crate::error::ChatError;
-use crate::identity;
-use crate::startup::AppState;
+use crate::tokens::token_hash;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -51,18 +51,12 @@ fn page(
     name: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let (csrf, new_cookie) = identity::csrf_token(req);
     let mut context = Context::new();
     context.insert("signup", &(mode == Mode::SignUp));
     context.insert("action", mode.path());
     context.insert("name", name);
     context.insert("error", &error);
-    context.insert("csrf", &csrf);
-    let mut response = render(state, status, "account.html", &context);
-    if let Some(cookie) = new_cookie {
-        let _ = response.add_cookie(&cookie);
-    }
-    response
+    render_form(req, state, status, "account.html", context)
 }
 
 pub async fn signup_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -102,16 +96,11 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
         Err(_) if mode == Mode::LogIn => return again(StatusCode::UNAUTHORIZED, "wrong name or password"),
         Err(e) => return again(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let pool = state.pool.clone();
-    let registry = state.accounts.registry.clone();
     let ttl = state.accounts.session_ttl;
-    let result = web::block(move || match mode {
-        Mode::SignUp => accounts::sign_up(&pool, &registry, &name_value, &password, ttl),
-        Mode::LogIn => accounts::log_in(&pool, &name_value, &password, ttl),
-    })
-    .await
-    .map_err(ChatError::from)
-    .and_then(|r| r);
+    let result = match mode {
+        Mode::SignUp => accounts::sign_up(&state.pool, &state.accounts.registry, &name_value, password, ttl).await,
+        Mode::LogIn => accounts::log_in(&state.pool, &name_value, password, ttl).await,
+    };
     match result {
         Ok(token) => {
             let secure = req.connection_info().scheme() == "https";
@@ -131,14 +120,12 @@ pub async fn log_out(req: HttpRequest, form: web::Form<CsrfOnly>, state: web::Da
         return HttpResponse::Forbidden().body("the form had expired; please go back and log out again");
     }
     if let Some(token) = identity::auth_token(&req, &state.key) {
-        let pool = state.pool.clone();
-        let login = accounts::token_hash(&token);
-        if let Ok(Err(e)) = web::block(move || accounts::log_out(&pool, &token)).await {
+        if let Err(e) = accounts::log_out(&state.pool, &token).await {
             log::error!("logging out: {e}");
             return HttpResponse::ServiceUnavailable().body("could not log out; try again");
         }
         // Sockets opened with this login end with it.
-        state.chat.do_send(EndLogin { login });
+        state.chat.do_send(EndLogin { login: token_hash(&token) });
     }
     let mut response = HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish();
     let mut gone = actix_web::cookie::Cookie::build(identity::AUTH_COOKIE, "").path("/").finish();

@@ -1,107 +1,117 @@
-//! The admin console and its JSON API. An admin is a logged-in user with the
-//! admin role, or a request bearing the configured admin token
-//! (`Authorization: Bearer ...`). Every action is written to the audit log.
+//! The admin console and its JSON API. Every action is written to the
+//! audit log.
 //!
 //! Actions take JSON bodies: another site's page cannot send those with a
 //! visitor's cookie (CORS), which is this API's CSRF protection.
 
+use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use tera::Context;
 
+use super::body::{json_body, read_body, MAX_JSON_BODY};
 use super::pages::render;
-use crate::accounts::{self, name_key};
-use crate::chat::message::{format_timestamp, now_ms};
-use crate::chat::server::{
-    DeleteMessage, EndConnections, Invite, Kick, ListRooms, Mute, SetClosed, SetPrivate, SetRole,
-};
-use crate::db::moderation::{self, AuditEntry, NewAuditEntry};
+use super::{identity, AppState};
+use crate::accounts;
+use crate::chat::server::{BanAccount, DeleteMessage, Invite, Kick, ListRooms, Mute, SetClosed, SetPrivate, SetRole};
+use crate::clock::{format_timestamp, now_ms};
+use crate::db::{self, moderation};
 use crate::domain::{DisplayName, RoomName};
 use crate::error::ChatError;
-use crate::identity;
-use crate::startup::AppState;
+use crate::tokens::{constant_time_eq, random_hex};
 
-/// Who is acting, or the answer for someone who may not.
-async fn admin(req: &HttpRequest, state: &AppState) -> Result<String, HttpResponse> {
-    let unauthorized = || {
-        HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"parlor-admin\""))
-            .json(json!({ "error": "unauthorized", "message": "log in as an admin or send the admin bearer token" }))
-    };
+/// The caller of an admin route: a logged-in user with the admin role, or
+/// the bearer of the configured admin token (`Authorization: Bearer ...`).
+/// Anyone else is answered before the handler runs.
+pub struct Admin {
+    /// Who acts, for the audit log.
+    name: String,
+}
+
+/// An admin action with its JSON body, read only once the caller is known
+/// to be an admin.
+pub struct AdminJson<T>(Admin, T);
+
+impl FromRequest for Admin {
+    type Error = ChatError;
+    type Future = LocalBoxFuture<'static, Result<Self, ChatError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authorize(&req).await })
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for AdminJson<T> {
+    type Error = ChatError;
+    type Future = LocalBoxFuture<'static, Result<Self, ChatError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (req, payload) = (req.clone(), payload.take());
+        Box::pin(async move {
+            let admin = authorize(&req).await?;
+            let body = read_body(payload, MAX_JSON_BODY).await?;
+            Ok(AdminJson(admin, json_body(&req, &body)?))
+        })
+    }
+}
+
+async fn authorize(req: &HttpRequest) -> Result<Admin, ChatError> {
+    let state = req.app_data::<web::Data<AppState>>().expect("the app has its state");
+    let unauthorized = || ChatError::Unauthorized("log in as an admin or send the admin bearer token".into());
     if let Some(given) = identity::bearer_token(req) {
-        return match state.admin_token.as_deref() {
-            Some(token) if identity::constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok("admin token".into()),
+        return match &state.admin_token {
+            Some(token) if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) => {
+                Ok(Admin { name: "admin token".into() })
+            }
             Some(_) => Err(unauthorized()),
             // Without a configured token there is no token to match.
-            None => Err(HttpResponse::NotFound().finish()),
+            None => Err(ChatError::no_route(req)),
         };
     }
     match identity::current_user(req, state).await {
-        Some(user) if user.is_admin => Ok(user.name.to_string()),
-        Some(_) => Err(HttpResponse::Forbidden().json(json!({ "error": "forbidden", "message": "admins only" }))),
+        Some(user) if user.is_admin => Ok(Admin { name: user.name.to_string() }),
+        Some(_) => Err(ChatError::Forbidden("admins only".into())),
         // With no token configured the admin routes do not show themselves
         // to people who are not logged in.
-        None if state.admin_token.is_none() => Err(HttpResponse::NotFound().finish()),
+        None if state.admin_token.is_none() => Err(ChatError::no_route(req)),
         None => Err(unauthorized()),
     }
 }
 
-macro_rules! require_admin {
-    ($req:expr, $state:expr) => {
-        match admin(&$req, &$state).await {
-            Ok(actor) => actor,
-            Err(response) => return Ok(response),
-        }
-    };
-}
-
-fn unknown_user(user: &DisplayName) -> HttpResponse {
-    HttpResponse::NotFound().json(json!({ "error": "unknown_user", "message": format!("no account '{user}'") }))
-}
-
-/// An action's JSON body, read only once the caller is known to be an admin.
-/// It must say `application/json`: another site's page cannot send that with
-/// a visitor's cookie without CORS consent, which is the CSRF protection.
-fn json_body<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ChatError> {
-    let json = matches!(req.mime_type(), Ok(Some(m)) if m.essence_str().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(ChatError::BadRequest("send the body as application/json".into()));
-    }
-    serde_json::from_slice(body).map_err(|e| ChatError::BadRequest(format!("invalid JSON body: {e}")))
-}
-
-/// Writes the audit entry for an action that was carried out.
-async fn audit(
-    state: &AppState,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: Option<String>,
-) -> Result<(), ChatError> {
-    let pool = state.pool.clone();
-    let (actor, action, target) = (actor.to_string(), action.to_string(), target.to_string());
-    web::block(move || -> Result<(), ChatError> {
-        let id = identity::random_hex(16);
-        let entry = NewAuditEntry {
-            id: &id,
-            at: now_ms(),
-            actor: &actor,
-            action: &action,
-            target: &target,
-            detail: detail.as_deref(),
-        };
-        moderation::record(&mut *pool.get()?, &entry)?;
+impl Admin {
+    /// Writes the audit entry for an action that was carried out.
+    async fn record(
+        &self,
+        state: &AppState,
+        action: &str,
+        target: &str,
+        detail: Option<String>,
+    ) -> Result<(), ChatError> {
+        let (actor, action, target) = (self.name.clone(), action.to_string(), target.to_string());
+        db::run(&state.pool, move |conn| {
+            let id = random_hex(16);
+            let entry = moderation::NewAuditEntry {
+                id: &id,
+                at: now_ms(),
+                actor: &actor,
+                action: &action,
+                target: &target,
+                detail: detail.as_deref(),
+            };
+            moderation::record(conn, &entry)
+        })
+        .await?;
         Ok(())
-    })
-    .await??;
-    Ok(())
+    }
 }
 
-async fn recent_audit(state: &AppState) -> Result<Vec<AuditEntry>, ChatError> {
-    let pool = state.pool.clone();
-    web::block(move || moderation::recent(&mut *pool.get()?, 200).map_err(ChatError::from)).await?
+async fn recent_audit(state: &AppState) -> Result<Vec<moderation::AuditEntry>, ChatError> {
+    db::run(&state.pool, |conn| moderation::recent(conn, 200)).await
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
@@ -111,8 +121,7 @@ fn wants_json(req: &HttpRequest) -> bool {
 
 /// `GET /admin` and `GET /admin/rooms`: the active rooms and who is in them
 /// (HTML, or JSON when asked), with the audit log on the console.
-pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
-    let _actor = require_admin!(req, state);
+pub async fn rooms(_: Admin, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
     let rooms = state.chat.send(ListRooms { include_private: true }).await?;
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })));
@@ -129,8 +138,7 @@ pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 }
 
 /// `GET /admin/audit`: the latest 200 entries, newest first.
-pub async fn audit_log(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
-    let _actor = require_admin!(req, state);
+pub async fn audit_log(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
     Ok(HttpResponse::Ok().json(json!({ "entries": recent_audit(&state).await? })))
 }
 
@@ -139,70 +147,60 @@ pub struct UserBody {
     user: String,
 }
 
+/// Any JSON (`{}`): the actions that need no details still take a JSON body,
+/// which is what keeps other sites from sending them.
+type AnyJson = serde_json::Value;
+
 /// `POST /admin/rooms/{room}/kick` `{"user"}`
 pub async fn kick(
-    req: HttpRequest,
+    AdminJson(admin, body): AdminJson<UserBody>,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    let actor = require_admin!(req, state);
-    let body: UserBody = json_body(&req, &body)?;
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
     let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone() }).await?;
-    audit(&state, &actor, "kick", &format!("{user} from {room}"), Some(format!("{kicked} connections"))).await?;
+    admin.record(&state, "kick", &format!("{user} from {room}"), Some(format!("{kicked} connections"))).await?;
     Ok(HttpResponse::Ok().json(json!({ "kicked": kicked })))
 }
 
-async fn set_closed(
-    req: HttpRequest,
-    room: &str,
-    body: &[u8],
-    state: &AppState,
-    closed: bool,
-) -> Result<HttpResponse, ChatError> {
-    let actor = require_admin!(req, state);
-    let _: serde_json::Value = json_body(&req, body)?;
+async fn set_closed(admin: Admin, room: &str, state: &AppState, closed: bool) -> Result<HttpResponse, ChatError> {
     let room = RoomName::parse(room)?;
     if !state.chat.send(SetClosed { room: room.clone(), closed }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
     }
-    audit(state, &actor, if closed { "close_room" } else { "reopen_room" }, room.as_str(), None).await?;
+    admin.record(state, if closed { "close_room" } else { "reopen_room" }, room.as_str(), None).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "closed": closed })))
 }
 
 /// `POST /admin/rooms/{room}/close` `{}`
 pub async fn close_room(
-    req: HttpRequest,
+    AdminJson(admin, _): AdminJson<AnyJson>,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    set_closed(req, &path, &body, &state, true).await
+    set_closed(admin, &path, &state, true).await
 }
 
 /// `POST /admin/rooms/{room}/reopen` `{}`
 pub async fn reopen_room(
-    req: HttpRequest,
+    AdminJson(admin, _): AdminJson<AnyJson>,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    set_closed(req, &path, &body, &state, false).await
+    set_closed(admin, &path, &state, false).await
 }
 
 /// `DELETE /admin/rooms/{room}/messages/{id}`
 pub async fn delete_message(
-    req: HttpRequest,
+    admin: Admin,
     path: web::Path<(String, i64)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    let actor = require_admin!(req, state);
     let (room, id) = path.into_inner();
     let room = RoomName::parse(&room)?;
     state.chat.send(DeleteMessage { room: room.clone(), id }).await??;
-    audit(&state, &actor, "delete_message", &format!("{room}#{id}"), None).await?;
+    admin.record(&state, "delete_message", &format!("{room}#{id}"), None).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "deleted": id })))
 }
 
@@ -214,13 +212,10 @@ pub struct MuteBody {
 
 /// `POST /admin/rooms/{room}/mute` `{"user", "minutes"}`
 pub async fn mute(
-    req: HttpRequest,
+    AdminJson(admin, body): AdminJson<MuteBody>,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    let actor = require_admin!(req, state);
-    let body: MuteBody = json_body(&req, &body)?;
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
     if !(1..=7 * 24 * 60).contains(&body.minutes) {
@@ -228,31 +223,26 @@ pub async fn mute(
     }
     let until_ms = now_ms() + i64::try_from(body.minutes * 60_000).expect("a week of milliseconds fits");
     state.chat.send(Mute { room: room.clone(), user: user.clone(), until_ms }).await??;
-    audit(&state, &actor, "mute", &format!("{user} in {room}"), Some(format!("{} minutes", body.minutes))).await?;
+    admin.record(&state, "mute", &format!("{user} in {room}"), Some(format!("{} minutes", body.minutes))).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "minutes": body.minutes })))
 }
 
 /// `POST /admin/users/{name}/ban` `{}`: the account can no longer log in,
 /// its logins stop working, and its open connections end at once.
 pub async fn ban(
-    req: HttpRequest,
+    AdminJson(admin, _): AdminJson<AnyJson>,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    let actor = require_admin!(req, state);
-    let _: serde_json::Value = json_body(&req, &body)?;
     let user = DisplayName::parse(&path)?;
-    let key = name_key(&user);
-    let pool = state.pool.clone();
+    let key = user.key();
     let banned_key = key.clone();
-    let found = web::block(move || moderation::ban(&mut *pool.get()?, &banned_key, now_ms()).map_err(ChatError::from))
-        .await??;
+    let found = db::run(&state.pool, move |conn| moderation::ban(conn, &banned_key, now_ms())).await?;
     if found == 0 {
-        return Ok(unknown_user(&user));
+        return Err(ChatError::UnknownUser(user.to_string()));
     }
-    let ended = state.chat.send(EndConnections { user_key: key }).await?;
-    audit(&state, &actor, "ban", user.as_str(), Some(format!("{ended} connections ended"))).await?;
+    let ended = state.chat.send(BanAccount { user_key: key }).await?;
+    admin.record(&state, "ban", user.as_str(), Some(format!("{ended} connections ended"))).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": user, "banned": true, "connections_ended": ended })))
 }
 
@@ -263,25 +253,21 @@ pub struct RoleBody {
 
 /// `POST /admin/users/{name}/role` `{"admin": true|false}`
 pub async fn set_role(
-    req: HttpRequest,
+    AdminJson(admin, body): AdminJson<RoleBody>,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    let actor = require_admin!(req, state);
-    let body: RoleBody = json_body(&req, &body)?;
     let user = DisplayName::parse(&path)?;
-    let (pool, key, admin) = (state.pool.clone(), name_key(&user), body.admin);
+    let (key, role) = (user.key(), body.admin);
     let user_key = key.clone();
-    let found =
-        web::block(move || moderation::set_admin(&mut *pool.get()?, &key, admin).map_err(ChatError::from)).await??;
+    let found = db::run(&state.pool, move |conn| moderation::set_admin(conn, &key, role)).await?;
     if found == 0 {
-        return Ok(unknown_user(&user));
+        return Err(ChatError::UnknownUser(user.to_string()));
     }
     // Open connections of that account gain or lose the role at once.
-    state.chat.send(SetRole { user_key, admin }).await?;
-    audit(&state, &actor, if admin { "grant_admin" } else { "revoke_admin" }, user.as_str(), None).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user": user, "admin": admin })))
+    state.chat.send(SetRole { user_key, admin: role }).await?;
+    admin.record(&state, if role { "grant_admin" } else { "revoke_admin" }, user.as_str(), None).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": user, "admin": role })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,16 +278,12 @@ pub struct BotBody {
 /// `POST /admin/bots` `{"name"}`: a token for `POST /store_message`, shown
 /// this once (only its hash is kept).
 pub async fn create_bot(
-    req: HttpRequest,
-    body: web::Bytes,
+    AdminJson(admin, body): AdminJson<BotBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    let actor = require_admin!(req, state);
-    let body: BotBody = json_body(&req, &body)?;
     let bot = DisplayName::parse(&body.name)?;
-    let (pool, name, creator) = (state.pool.clone(), bot.to_string(), actor.clone());
-    let token = web::block(move || accounts::create_bot_token(&pool, &name, &creator)).await??;
-    audit(&state, &actor, "create_bot", bot.as_str(), None).await?;
+    let token = accounts::create_bot_token(&state.pool, &bot, &admin.name).await?;
+    admin.record(&state, "create_bot", bot.as_str(), None).await?;
     Ok(HttpResponse::Created().json(json!({ "bot": bot, "token": token })))
 }
 
@@ -313,44 +295,37 @@ pub struct PrivacyBody {
 /// `POST /admin/rooms/{room}/privacy` `{"private": true|false}`: invite-only
 /// or public. Members who may not stay in a room made private get `kicked`.
 pub async fn set_privacy(
-    req: HttpRequest,
+    AdminJson(admin, body): AdminJson<PrivacyBody>,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    let actor = require_admin!(req, state);
-    let body: PrivacyBody = json_body(&req, &body)?;
     let room = RoomName::parse(&path)?;
     if !state.chat.send(SetPrivate { room: room.clone(), private: body.private }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
     }
-    audit(&state, &actor, if body.private { "make_private" } else { "make_public" }, room.as_str(), None).await?;
+    admin.record(&state, if body.private { "make_private" } else { "make_public" }, room.as_str(), None).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "private": body.private })))
 }
 
 /// `POST /admin/rooms/{room}/invite` `{"user"}`: lets an account into the
 /// room while it is private.
 pub async fn invite(
-    req: HttpRequest,
+    AdminJson(admin, body): AdminJson<UserBody>,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
-    let actor = require_admin!(req, state);
-    let body: UserBody = json_body(&req, &body)?;
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
     // Only an existing account: inviting a free name would let in whoever
     // registers it first.
-    let (pool, key) = (state.pool.clone(), name_key(&user));
-    let account =
-        web::block(move || crate::db::accounts::find_user(&mut *pool.get()?, &key).map_err(ChatError::from)).await??;
-    if account.is_none() {
-        return Ok(unknown_user(&user));
+    let key = user.key();
+    if db::run(&state.pool, move |conn| db::accounts::find_user(conn, &key)).await?.is_none() {
+        return Err(ChatError::UnknownUser(user.to_string()));
     }
-    if !state.chat.send(Invite { room: room.clone(), user: user.clone(), by: actor.clone() }).await?? {
+    let by = admin.name.clone();
+    if !state.chat.send(Invite { room: room.clone(), user: user.clone(), by }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
     }
-    audit(&state, &actor, "invite", &format!("{user} to {room}"), None).await?;
+    admin.record(&state, "invite", &format!("{user} to {room}"), None).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "invited": user })))
 }

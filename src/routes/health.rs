@@ -4,19 +4,11 @@ use actix_web::{web, HttpResponse};
 use diesel::connection::SimpleConnection;
 use serde_json::json;
 
-use crate::error::ChatError;
-use crate::startup::AppState;
+use super::AppState;
+use crate::db;
 
 pub async fn check(state: web::Data<AppState>) -> HttpResponse {
-    let pool = state.pool.clone();
-    let db = web::block(move || -> Result<(), ChatError> {
-        pool.get()?.batch_execute("SELECT 1")?;
-        Ok(())
-    })
-    .await
-    .map_err(ChatError::from)
-    .and_then(|r| r);
-    match db {
+    match db::run(&state.pool, |conn| conn.batch_execute("SELECT 1")).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok", "database": "ok" })),
         Err(e) => {
             log::warn!("health check: {e}");

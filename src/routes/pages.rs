@@ -6,11 +6,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use tera::{Context, Tera};
 
+use super::{identity, AppState};
 use crate::chat::server::ListRooms;
 use crate::domain::RoomName;
 use crate::error::ChatError;
-use crate::identity;
-use crate::startup::AppState;
 
 pub fn templates() -> Result<Tera, tera::Error> {
     let mut tera = Tera::default();
@@ -32,6 +31,24 @@ pub fn render(state: &AppState, status: StatusCode, template: &str, context: &Co
             HttpResponse::InternalServerError().body("page rendering failed")
         }
     }
+}
+
+/// Renders a page with a form: the form carries the visitor's CSRF token,
+/// and a visitor without one gets its cookie.
+pub fn render_form(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    mut context: Context,
+) -> HttpResponse {
+    let (csrf, new_cookie) = identity::csrf_token(req);
+    context.insert("csrf", &csrf);
+    let mut page = render(state, status, template, &context);
+    if let Some(cookie) = new_cookie {
+        let _ = page.add_cookie(&cookie);
+    }
+    page
 }
 
 #[derive(Serialize)]
@@ -64,7 +81,6 @@ async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form
     };
     let user = identity::current_user(req, state).await;
     let cookie_name = identity::display_name(req, &state.key);
-    let (csrf, new_csrf_cookie) = identity::csrf_token(req);
     let mut context = Context::new();
     context.insert("rooms", &rooms);
     context.insert("user", &user.as_ref().map(|u| u.name.as_str()));
@@ -72,12 +88,7 @@ async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form
         user.as_ref().map(|u| u.name.as_str()).or(form.name.as_deref()).or(cookie_name.as_ref().map(|n| n.as_str()));
     context.insert("name", &name);
     context.insert("form", form);
-    context.insert("csrf", &csrf);
-    let mut page = render(state, status, "home.html", &context);
-    if let Some(cookie) = new_csrf_cookie {
-        let _ = page.add_cookie(&cookie);
-    }
-    page
+    render_form(req, state, status, "home.html", context)
 }
 
 /// `GET /`
@@ -111,6 +122,6 @@ pub async fn room(req: HttpRequest, path: web::Path<String>, state: web::Data<Ap
     context.insert("room", &room);
     context.insert("name", &name);
     context.insert("admin", &user.is_some_and(|u| u.is_admin));
-    context.insert("max_message_bytes", &state.limits.max_message_bytes);
+    context.insert("max_message_bytes", &state.sessions.max_message_bytes);
     render(&state, StatusCode::OK, "room.html", &context)
 }

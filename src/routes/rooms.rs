@@ -2,19 +2,18 @@
 //! active ones.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::pages;
+use super::body::{is_json, read_body, MAX_JSON_BODY};
+use super::{identity, pages, AppState};
 use crate::accounts;
 use crate::chat::history::{self, HistoryQuery};
-use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, Post, Who};
+use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, StoreMessage, Who};
 use crate::domain::{DisplayName, MessageText, RoomName};
 use crate::error::ChatError;
-use crate::identity;
 use crate::protocol::MessageView;
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct CreateRoomRequest {
@@ -30,27 +29,6 @@ fn room_url(room: &RoomName) -> String {
     format!("/chat/{room}")
 }
 
-/// JSON only when the content type says so (in any letter case): a request
-/// without one could come from another site's page, so it is treated as a
-/// form, which must carry the CSRF token.
-fn is_json(req: &HttpRequest) -> bool {
-    matches!(req.mime_type(), Ok(Some(mime)) if mime.essence_str().eq_ignore_ascii_case("application/json"))
-}
-
-/// The request body, refused with `too_large` past `limit` bytes.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ChatError> {
-    use futures_util::StreamExt;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ChatError::BadRequest(format!("reading the request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ChatError::TooLarge(format!("the request body is over {limit} bytes")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// `POST /create_room`, JSON or form. JSON gets `{room, url, created}`
 /// (201 when new); a form post is redirected into the room, or shown the
 /// home page again with each error next to its field.
@@ -59,7 +37,9 @@ pub async fn create_room(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let body = read_body(payload, super::MAX_JSON_BODY).await?;
+    let body = read_body(payload, MAX_JSON_BODY).await?;
+    // A request without a JSON content type could come from another site's
+    // page, so it is treated as a form, which must carry the CSRF token.
     let json = is_json(&req);
     let request: Result<CreateRoomRequest, ChatError> = if json {
         serde_json::from_slice(&body).map_err(|e| ChatError::BadRequest(format!("invalid JSON body: {e}")))
@@ -139,13 +119,12 @@ pub async fn store_message(
 ) -> Result<HttpResponse, ChatError> {
     let no_token = || ChatError::Unauthorized("a bot token is required: Authorization: Bearer <token>".into());
     let token = identity::bearer_token(&req).ok_or_else(no_token)?;
-    let pool = state.pool.clone();
-    let bot = web::block(move || accounts::bot_of(&pool, &token)).await??.ok_or_else(no_token)?;
+    let bot = accounts::bot_of(&state.pool, &token).await?.ok_or_else(no_token)?;
     let StoreMessageRequest { room, text, .. } = body.into_inner();
-    let post = Post {
+    let post = StoreMessage {
         room: RoomName::parse(&room)?,
         user: DisplayName::parse(&bot)?,
-        text: MessageText::parse(text, state.limits.max_message_bytes)?,
+        text: MessageText::parse(text, state.sessions.max_message_bytes)?,
     };
     let message = state.chat.send(post).await??;
     Ok(HttpResponse::Created().json(MessageView::public(&message)))
@@ -170,10 +149,9 @@ pub async fn messages(
     let limit = asked.limit();
     // One more than asked tells whether another page exists.
     let probe = asked.with_limit(limit + 1);
-    let viewer =
-        identity::current_user(&req, &state).await.map(|u| (Who::User(accounts::name_key(&u.name)), u.is_admin));
+    let viewer = identity::current_user(&req, &state).await.map(|u| (Who::User(u.name.key()), u.is_admin));
     let plan = state.chat.send(PlanHistory { room: room.clone(), query: probe, viewer }).await??;
-    let mut page = history::resolve(plan, probe, state.pool.clone()).await?;
+    let mut page = history::resolve(plan, probe, &state.pool).await?;
     let more = page.messages.len() > limit;
     if more {
         page.messages.remove(0);

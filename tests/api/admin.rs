@@ -27,7 +27,7 @@ const PASSWORD: &str = "correct horse battery";
 /// `parlor admin create NAME`, as an operator runs it, password on stdin.
 fn cli_create_admin(app: &TestApp, name: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_parlor"))
-        .args(["admin", "create", name, "--database-url", &app.settings.database_url])
+        .args(["admin", "create", name, "--database-url", app.settings.database_url.as_str()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -33,7 +33,7 @@ pub struct TestApp {
 pub fn test_settings(db: &TestDatabase) -> Settings {
     let mut settings = Settings::defaults();
     settings.bind = "127.0.0.1:0".into();
-    settings.database_url = db.url.clone();
+    settings.database_url = db.url.parse().expect("a valid database URL");
     settings.admin_token = Some(ADMIN_TOKEN.into());
     settings.secret_key = Some("a test secret that is long enough to sign cookies".into());
     settings.rate_per_sec = 0.0;
@@ -67,7 +67,7 @@ pub async fn spawn_app_on(backend: Backend, configure: impl FnOnce(&mut Settings
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub fn start_on(db: TestDatabase, proxy_port: u16, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&db);
-    settings.database_url = db.url_via(proxy_port);
+    settings.database_url = db.url_via(proxy_port).parse().expect("a valid database URL");
     configure(&mut settings);
     start(settings, Arc::new(db))
 }

@@ -221,7 +221,7 @@ async fn a_refused_connection_fails_start_up_with_the_reason(backend: Backend) {
     let mut settings = parlor::configuration::Settings::defaults();
     settings.bind = "127.0.0.1:0".into();
     // Port 1 on loopback: nothing listens there.
-    settings.database_url = format!("{scheme}://user@127.0.0.1:1/parlor");
+    settings.database_url = format!("{scheme}://user@127.0.0.1:1/parlor").parse().unwrap();
     let started = std::time::Instant::now();
     let err = parlor::startup::Application::build(settings).err().expect("start-up fails").to_string();
     assert!(err.contains(&format!("cannot connect to {}", backend.label())), "{err}");

@@ -1,23 +1,10 @@
-use std::sync::Arc;
+//! Wall-clock time as Parlor stores and shows it: Unix milliseconds, and
+//! RFC 3339 text for clients.
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::macros::format_description;
 use time::OffsetDateTime;
-
-use crate::domain::RoomName;
-
-/// A message the server has accepted: it has its room's next id and is, or
-/// soon will be, in the log. Shared (`Arc`) between the room's in-memory tail,
-/// the database writer's queue and history replies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage {
-    pub room: RoomName,
-    pub id: i64,
-    pub author: Arc<str>,
-    pub text: String,
-    pub created_at_ms: i64,
-    pub nonce: Option<String>,
-}
 
 pub fn now_ms() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");

@@ -1,62 +1,55 @@
-//! Cookies: the signed, HttpOnly session cookie that remembers a person's
-//! display name between visits and for the WebSocket handshake, and the
-//! CSRF token that HTML forms must echo.
+//! Who is asking: the signed, HttpOnly cookie that remembers a guest's
+//! display name between visits and for the WebSocket handshake, the login
+//! cookie, bearer tokens, and the CSRF token that HTML forms must echo.
 
 use actix_web::cookie::{time::Duration, Cookie, CookieJar, Key, SameSite};
 use actix_web::HttpRequest;
 
+use super::state::AppState;
 use crate::accounts::{self, User};
 use crate::domain::DisplayName;
-use crate::startup::AppState;
+use crate::tokens::{constant_time_eq, random_hex, to_hex};
 
 pub const COOKIE_NAME: &str = "parlor_session";
+pub const AUTH_COOKIE: &str = "parlor_auth";
 
 /// The display name from a validly signed cookie, if any. A cookie that was
 /// tampered with, or signed with another key, is ignored.
 pub fn display_name(req: &HttpRequest, key: &Key) -> Option<DisplayName> {
-    let mut jar = CookieJar::new();
-    jar.add_original(req.cookie(COOKIE_NAME)?);
-    let cookie = jar.signed(key).get(COOKIE_NAME)?;
-    DisplayName::parse(&from_hex(cookie.value())?).ok()
+    DisplayName::parse(&from_hex(&signed_value(req, key, COOKIE_NAME)?)?).ok()
 }
 
 /// A cookie holding `name`, signed with `key`. Names may hold any Unicode,
 /// which cookies cannot carry as is; hex passes through every cookie parser
 /// unchanged (percent-encoding would be decoded before the signature check).
 pub fn name_cookie(name: &DisplayName, key: &Key, secure: bool) -> Cookie<'static> {
-    let value = to_hex(name.as_str().as_bytes());
-    let cookie = Cookie::build(COOKIE_NAME, value)
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .max_age(Duration::days(365))
-        .finish();
-    let mut jar = CookieJar::new();
-    jar.signed_mut(key).add(cookie);
-    jar.delta().next().expect("the cookie just added").clone()
+    signed_cookie(COOKIE_NAME, to_hex(name.as_str().as_bytes()), key, secure, Duration::days(365))
 }
-
-pub const AUTH_COOKIE: &str = "parlor_auth";
 
 /// The login token from a validly signed auth cookie.
 pub fn auth_token(req: &HttpRequest, key: &Key) -> Option<String> {
-    let mut jar = CookieJar::new();
-    jar.add_original(req.cookie(AUTH_COOKIE)?);
-    Some(jar.signed(key).get(AUTH_COOKIE)?.value().to_string())
+    signed_value(req, key, AUTH_COOKIE)
 }
 
 /// The cookie that carries a login: signed, HttpOnly, gone when the login expires.
 pub fn auth_cookie(token: &str, key: &Key, secure: bool, ttl: std::time::Duration) -> Cookie<'static> {
-    let cookie = Cookie::build(AUTH_COOKIE, token.to_string())
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .max_age(Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)))
-        .finish();
+    let max_age = Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+    signed_cookie(AUTH_COOKIE, token.to_string(), key, secure, max_age)
+}
+
+fn signed_value(req: &HttpRequest, key: &Key, name: &str) -> Option<String> {
     let mut jar = CookieJar::new();
-    jar.signed_mut(key).add(cookie);
+    jar.add_original(req.cookie(name)?);
+    Some(jar.signed(key).get(name)?.value().to_string())
+}
+
+/// HttpOnly, sent on top-level navigation from other sites (so links into a
+/// room keep the visitor's name), signed so it cannot be forged.
+fn signed_cookie(name: &'static str, value: String, key: &Key, secure: bool, max_age: Duration) -> Cookie<'static> {
+    let cookie =
+        Cookie::build(name, value).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).max_age(max_age);
+    let mut jar = CookieJar::new();
+    jar.signed_mut(key).add(cookie.finish());
     jar.delta().next().expect("the cookie just added").clone()
 }
 
@@ -64,15 +57,10 @@ pub fn auth_cookie(token: &str, key: &Key, secure: bool, ttl: std::time::Duratio
 /// of a user who is not banned. One database query, off the worker thread.
 pub async fn current_user(req: &HttpRequest, state: &AppState) -> Option<User> {
     let token = auth_token(req, &state.key)?;
-    let pool = state.pool.clone();
-    match actix_web::web::block(move || accounts::user_of(&pool, &token)).await {
-        Ok(Ok(user)) => user,
-        Ok(Err(e)) => {
-            log::warn!("checking a login: {e}");
-            None
-        }
-        Err(_) => None,
-    }
+    accounts::user_of(&state.pool, &token).await.unwrap_or_else(|e| {
+        log::warn!("checking a login: {e}");
+        None
+    })
 }
 
 pub const CSRF_COOKIE: &str = "parlor_csrf";
@@ -101,21 +89,6 @@ pub fn csrf_valid(req: &HttpRequest, submitted: Option<&str>) -> bool {
     }
 }
 
-/// Compares without stopping at the first difference, so response timing does
-/// not reveal how much of a guessed secret was right.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `bytes` random bytes from the thread's CSPRNG, as hex: tokens and ids.
-pub fn random_hex(bytes: usize) -> String {
-    to_hex(&(0..bytes).map(|_| rand::random::<u8>()).collect::<Vec<_>>())
-}
-
 /// The token of an `Authorization: Bearer ...` header (scheme in any case).
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
@@ -134,15 +107,7 @@ fn from_hex(hex: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{constant_time_eq, from_hex};
-
-    #[test]
-    fn compares_secrets() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
-    }
+    use super::from_hex;
 
     #[test]
     fn hex_round_trip() {

@@ -1,0 +1,254 @@
+//! Everything the ChatServer is asked, and what it pushes to sessions.
+//! Sessions, routes and the writer talk to it only through these.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use serde::Serialize;
+
+use crate::chat::history::{HistoryPlan, HistoryQuery};
+use crate::db::writer::Watermarks;
+use crate::domain::{ChatMessage, DisplayName, MessageText, Nonce, RoomName};
+use crate::error::ChatError;
+use crate::ws::CloseReason;
+
+pub type SessionId = u64;
+
+/// Whose a name in a room is: an account's (the same in every tab), or one
+/// guest connection's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    User(String),
+    Guest(SessionId),
+}
+
+/// Whose a logged-in connection is, as the ChatServer keeps it: bans, role
+/// changes and logouts reach open connections through this.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub key: String,
+    pub admin: bool,
+    /// The login (its token's hash).
+    pub login: String,
+}
+
+/// What the ChatServer hands a session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum Push {
+    /// A ready frame, shared by every recipient.
+    Frame(ByteString),
+    /// The answer to `join_room`; the session completes the history.
+    Joined { room: RoomName, members: Vec<DisplayName>, query: HistoryQuery, plan: HistoryPlan },
+    /// The answer to `history`; the session completes it.
+    History { room: RoomName, query: HistoryQuery, plan: HistoryPlan },
+    /// Close the connection.
+    Close(CloseReason),
+}
+
+// What sessions ask, for their connection.
+
+/// A new connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    pub session: SessionId,
+    pub addr: Recipient<Push>,
+    /// The account of a logged-in connection.
+    pub account: Option<Account>,
+}
+
+/// The connection is closing: take it out of its rooms.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub session: SessionId,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub session: SessionId,
+    pub room: RoomName,
+    pub name: DisplayName,
+    pub who: Who,
+    /// Only messages after this id come with `joined`.
+    pub since: Option<i64>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub session: SessionId,
+    pub room: RoomName,
+}
+
+/// A member's message for its room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendMessage {
+    pub session: SessionId,
+    pub room: RoomName,
+    pub text: MessageText,
+    pub nonce: Option<Nonce>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Typing {
+    pub session: SessionId,
+    pub room: RoomName,
+}
+
+/// A member asks for a page of its room's history.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FetchHistory {
+    pub session: SessionId,
+    pub room: RoomName,
+    pub query: HistoryQuery,
+}
+
+// What HTTP asks.
+
+/// A bot's message (`POST /store_message`), delivered like a live one.
+#[derive(Message)]
+#[rtype(result = "Result<Arc<ChatMessage>, ChatError>")]
+pub struct StoreMessage {
+    pub room: RoomName,
+    pub user: DisplayName,
+    pub text: MessageText,
+}
+
+/// Creates a room (a fresh code when no name is given). Answers the room and
+/// whether it is new.
+#[derive(Message)]
+#[rtype(result = "Result<(RoomName, bool), ChatError>")]
+pub struct CreateRoom {
+    pub name: Option<RoomName>,
+    pub created_by: Option<DisplayName>,
+}
+
+/// History for HTTP, which needs no membership; a private room's only for
+/// those who may enter it (to others it does not exist).
+#[derive(Message)]
+#[rtype(result = "Result<HistoryPlan, ChatError>")]
+pub struct PlanHistory {
+    pub room: RoomName,
+    pub query: HistoryQuery,
+    /// Who asks: `None` for nobody in particular, else (who, admin).
+    pub viewer: Option<(Who, bool)>,
+}
+
+/// The rooms that have members, busiest first; private ones only for admins.
+#[derive(Message)]
+#[rtype(result = "Vec<RoomSummary>")]
+pub struct ListRooms {
+    pub include_private: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomSummary {
+    pub name: RoomName,
+    pub members: Vec<DisplayName>,
+    pub private: bool,
+    /// Each connection in the room and since when, oldest first (for admins).
+    pub connections: Vec<ConnectionSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionSummary {
+    pub name: DisplayName,
+    pub since: String,
+}
+
+// What admins ask.
+
+/// Takes everyone called `user` out of `room`; answers how many connections
+/// that was.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Kick {
+    pub room: RoomName,
+    pub user: DisplayName,
+}
+
+/// Closes a room (its members are sent out, no one may join) or reopens it.
+/// Answers whether the room exists.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ChatError>")]
+pub struct SetClosed {
+    pub room: RoomName,
+    pub closed: bool,
+}
+
+/// Removes a message from the room, its members' views and the log.
+#[derive(Message)]
+#[rtype(result = "Result<(), ChatError>")]
+pub struct DeleteMessage {
+    pub room: RoomName,
+    pub id: i64,
+}
+
+/// The account (banned in the database) may no longer connect, and its open
+/// connections end at once. Answers how many ended.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct BanAccount {
+    pub user_key: String,
+}
+
+/// A login ended (logout): its open connections end too.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EndLogin {
+    pub login: String,
+}
+
+/// An account gained or lost the admin role: its open connections follow.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRole {
+    pub user_key: String,
+    pub admin: bool,
+}
+
+/// `user` may not send in `room` until `until_ms` (Unix ms).
+#[derive(Message)]
+#[rtype(result = "Result<(), ChatError>")]
+pub struct Mute {
+    pub room: RoomName,
+    pub user: DisplayName,
+    pub until_ms: i64,
+}
+
+/// Makes a room invite-only (members who may not stay are sent out with
+/// `kicked`) or public again. Answers whether the room exists.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ChatError>")]
+pub struct SetPrivate {
+    pub room: RoomName,
+    pub private: bool,
+}
+
+/// Lets an account into a private room. Answers whether the room exists.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ChatError>")]
+pub struct Invite {
+    pub room: RoomName,
+    pub user: DisplayName,
+    pub by: String,
+}
+
+// What the application itself says.
+
+/// From the writer: these ids are durable.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Persisted(pub Watermarks);
+
+/// Stop accepting, close every session, and let the writer drain and end.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;

@@ -1,0 +1,242 @@
+//! `ChatServer`: the one actor that owns every room and its members.
+//!
+//! It never touches the database. It gives each accepted message its room's
+//! next id, fans it out, keeps it in the room's in-memory tail and hands it
+//! to the writer thread. Sessions get frames through a bounded mailbox: a
+//! session that cannot keep up is disconnected, so one stalled reader costs
+//! bounded memory and never slows anyone else down.
+//!
+//! - `messages`: what it is asked and what it pushes to sessions
+//! - `model`: rooms, members and connections
+//! - `rooms`: joining, leaving, sending, typing, history, rooms over HTTP
+//! - `moderation` and `policies`: what admins do, and the rules that follow
+
+mod messages;
+mod model;
+mod moderation;
+mod policies;
+mod rooms;
+
+use std::collections::HashMap;
+use std::sync::mpsc::{SyncSender, TrySendError};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+pub use messages::{
+    Account, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin, FetchHistory,
+    Invite, Join, Kick, Leave, ListRooms, Mute, Persisted, PlanHistory, Push, RoomSummary, SendMessage, SessionId,
+    SetClosed, SetPrivate, SetRole, Shutdown, StoreMessage, Typing, Who,
+};
+use model::{Room, SessionEntry};
+use policies::Policies;
+
+use crate::clock::now_ms;
+use crate::db::chat_state::ChatState;
+use crate::db::writer::WriteOp;
+use crate::domain::{DisplayName, RoomName};
+use crate::error::ChatError;
+use crate::protocol::{PresenceAction, ServerFrame};
+use crate::ws::{CloseCode, CloseReason};
+
+/// Rooms one connection may be in at once.
+pub const MAX_ROOMS_PER_SESSION: usize = 100;
+
+pub struct ChatServer {
+    rooms: HashMap<RoomName, Room>,
+    sessions: HashMap<SessionId, SessionEntry>,
+    /// `None` once shutting down.
+    writer: Option<SyncSender<WriteOp>>,
+    history_on_join: usize,
+    tail_len: usize,
+    /// Sessions whose mailbox overflowed during the current request.
+    overflowed: Vec<SessionId>,
+    policies: Policies,
+}
+
+impl Actor for ChatServer {
+    type Context = Context<Self>;
+}
+
+/// How the ChatServer carries out one of its messages. A single `Handler`
+/// serves them all, so that every request ends the same way: sessions whose
+/// mailbox overflowed while it ran are disconnected.
+pub trait Request: Message + Sized {
+    fn apply(self, server: &mut ChatServer) -> Self::Result;
+}
+
+impl<M: Request> Handler<M> for ChatServer {
+    type Result = MessageResult<M>;
+
+    fn handle(&mut self, msg: M, _: &mut Context<Self>) -> MessageResult<M> {
+        let result = msg.apply(self);
+        self.evict_overflowed();
+        MessageResult(result)
+    }
+}
+
+impl ChatServer {
+    /// Starts from what the log holds: its rooms (ids continue where they
+    /// stopped) and what admins decided.
+    pub fn new(mut saved: ChatState, writer: SyncSender<WriteOp>, history_on_join: usize) -> Self {
+        let rooms = std::mem::take(&mut saved.rooms).into_iter().map(|(name, last)| (name, Room::new(last))).collect();
+        Self {
+            rooms,
+            sessions: HashMap::new(),
+            writer: Some(writer),
+            history_on_join,
+            tail_len: history_on_join.max(100),
+            overflowed: Vec::new(),
+            policies: Policies::from_saved(saved),
+        }
+    }
+
+    /// Hands a session something; a full mailbox marks it a slow consumer.
+    fn push(&mut self, session: SessionId, push: Push) {
+        if let Some(entry) = self.sessions.get(&session) {
+            offer(&mut self.overflowed, session, &entry.addr, push);
+        }
+    }
+
+    fn push_error(&mut self, session: SessionId, err: &ChatError, room: Option<&RoomName>, nonce: Option<&str>) {
+        let frame = ServerFrame::error(err, room.map(RoomName::as_str), nonce);
+        self.push(session, Push::Frame(frame));
+    }
+
+    /// Sends `frame` to every member of `room` except `skip`.
+    fn broadcast(&mut self, room: &RoomName, frame: &ByteString, skip: Option<SessionId>) {
+        let Some(room) = self.rooms.get(room) else { return };
+        for (id, member) in &room.members {
+            if Some(*id) != skip {
+                offer(&mut self.overflowed, *id, &member.addr, Push::Frame(frame.clone()));
+            }
+        }
+    }
+
+    /// Disconnects sessions that overflowed, which may in turn overflow others
+    /// with the `leave` notices it sends.
+    fn evict_overflowed(&mut self) {
+        while let Some(session) = self.overflowed.pop() {
+            log::warn!("session {session}: outbound queue full; disconnecting a slow consumer");
+            self.disconnect(session, "slow consumer");
+        }
+    }
+
+    /// Closes a connection (1008 with `why`) and takes it out of its rooms.
+    /// `do_send` passes the mailbox bound, and a session's own writes never
+    /// block it, so even a session behind on its mailbox acts on this.
+    fn disconnect(&mut self, session: SessionId, why: &str) {
+        if let Some(entry) = self.forget(session) {
+            entry.addr.do_send(Push::Close(CloseReason { code: CloseCode::Policy, description: Some(why.into()) }));
+        }
+    }
+
+    /// Takes a connection out of its rooms and forgets it.
+    fn forget(&mut self, session: SessionId) -> Option<SessionEntry> {
+        let entry = self.sessions.remove(&session)?;
+        for room in &entry.rooms {
+            self.remove_member(session, room);
+        }
+        Some(entry)
+    }
+
+    /// Takes `session` out of `room`: it is told with `frame`, the others
+    /// see it leave.
+    fn eject(&mut self, session: SessionId, room: &RoomName, frame: &ByteString) {
+        if let Some(entry) = self.sessions.get_mut(&session) {
+            entry.rooms.remove(room);
+        }
+        self.push(session, Push::Frame(frame.clone()));
+        self.remove_member(session, room);
+    }
+
+    fn remove_member(&mut self, session: SessionId, room_name: &RoomName) {
+        let Some(room) = self.rooms.get_mut(room_name) else { return };
+        let Some(member) = room.members.remove(&session) else { return };
+        room.trim(self.tail_len);
+        self.announce(room_name, &member.name, PresenceAction::Leave, None);
+    }
+
+    /// Tells the members of `room` (but `skip`) that `name` came or went.
+    fn announce(&mut self, room: &RoomName, name: &DisplayName, action: PresenceAction, skip: Option<SessionId>) {
+        self.announce_counting(room, name, action, skip, 0);
+    }
+
+    /// Like `announce`, with `uncounted` members of the map left out of the
+    /// count that goes with it.
+    fn announce_counting(
+        &mut self,
+        room: &RoomName,
+        name: &DisplayName,
+        action: PresenceAction,
+        skip: Option<SessionId>,
+        uncounted: usize,
+    ) {
+        let Some(count) = self.rooms.get(room).map(|r| r.members.len() - uncounted) else { return };
+        let frame =
+            ServerFrame::Presence { room: room.as_str(), user: name.as_str(), action, members: count }.to_text();
+        self.broadcast(room, &frame, skip);
+    }
+
+    fn sessions_where(&self, matches: impl Fn(&Account) -> bool) -> Vec<SessionId> {
+        self.sessions
+            .iter()
+            .filter(|(_, entry)| entry.account.as_ref().is_some_and(&matches))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn member_name(&self, session: SessionId, room: &RoomName) -> Option<DisplayName> {
+        Some(self.rooms.get(room)?.members.get(&session)?.name.clone())
+    }
+
+    fn is_member(&self, session: SessionId, room: &RoomName) -> bool {
+        self.rooms.get(room).is_some_and(|r| r.members.contains_key(&session))
+    }
+
+    /// Creates `name` unless it exists; says whether it was created.
+    fn ensure_room(&mut self, name: &RoomName, created_by: Option<&DisplayName>) -> Result<bool, ChatError> {
+        if self.rooms.contains_key(name) {
+            return Ok(false);
+        }
+        self.enqueue(WriteOp::CreateRoom {
+            name: name.clone(),
+            created_at_ms: now_ms(),
+            created_by: created_by.map(|n| n.as_str().into()),
+        })?;
+        self.rooms.insert(name.clone(), Room::new(0));
+        Ok(true)
+    }
+
+    /// Hands a change to the writer; refused when its queue is full.
+    fn enqueue(&self, op: WriteOp) -> Result<(), ChatError> {
+        let writer = self.writer.as_ref().ok_or_else(shutting_down)?;
+        writer.try_send(op).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                ChatError::Unavailable("the message log is behind; nothing was stored, try again shortly".into())
+            }
+            TrySendError::Disconnected(_) => shutting_down(),
+        })
+    }
+}
+
+/// Delivers with `try_send`; a full mailbox puts the session on the list of
+/// slow consumers to disconnect.
+fn offer(overflowed: &mut Vec<SessionId>, session: SessionId, addr: &Recipient<Push>, push: Push) {
+    if let Err(SendError::Full(_)) = addr.try_send(push) {
+        overflowed.push(session);
+    }
+}
+
+/// What every session is closed with when the server stops.
+fn shutdown_close() -> CloseReason {
+    CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) }
+}
+
+fn shutting_down() -> ChatError {
+    ChatError::Unavailable("the server is shutting down".into())
+}
+
+fn unknown_room(room: &RoomName) -> ChatError {
+    ChatError::UnknownRoom(room.to_string())
+}

@@ -1,0 +1,78 @@
+//! Rooms, their members, and the connections the ChatServer knows.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use actix::Recipient;
+
+use super::messages::{Account, ConnectionSummary, Push, SessionId, Who};
+use crate::chat::history::{HistoryPlan, HistoryQuery};
+use crate::clock::format_timestamp;
+use crate::domain::{ChatMessage, DisplayName, RoomName};
+
+pub struct Member {
+    pub name: DisplayName,
+    /// `name.key()`, kept so that checking a joiner's name against a big
+    /// room allocates nothing per member.
+    pub key: String,
+    pub who: Who,
+    pub admin: bool,
+    /// When this connection joined the room (Unix ms).
+    pub joined_at_ms: i64,
+    pub addr: Recipient<Push>,
+}
+
+pub struct Room {
+    /// The last id given out; the next message gets `last_id + 1`.
+    pub last_id: i64,
+    /// Every id up to here is in the database.
+    pub persisted_id: i64,
+    pub members: HashMap<SessionId, Member>,
+    /// The latest messages, oldest first: everything not yet persisted, and
+    /// while the room has members at least `tail_len` more.
+    pub tail: VecDeque<Arc<ChatMessage>>,
+}
+
+impl Room {
+    pub fn new(last_id: i64) -> Self {
+        Self { last_id, persisted_id: last_id, members: HashMap::new(), tail: VecDeque::new() }
+    }
+
+    /// What the room can answer of `query` from memory, and from where on
+    /// the database must help.
+    pub fn plan(&self, name: &RoomName, query: HistoryQuery) -> HistoryPlan {
+        let db_below = self.tail.front().map_or(self.last_id + 1, |m| m.id);
+        query.plan(name, self.tail.iter(), db_below)
+    }
+
+    /// Drops persisted messages beyond what the tail keeps; an empty room
+    /// keeps only what is not persisted yet.
+    pub fn trim(&mut self, tail_len: usize) {
+        let keep = if self.members.is_empty() { 0 } else { tail_len };
+        while self.tail.len() > keep && self.tail.front().is_some_and(|m| m.id <= self.persisted_id) {
+            self.tail.pop_front();
+        }
+    }
+
+    pub fn connections(&self) -> Vec<ConnectionSummary> {
+        let mut members: Vec<_> = self.members.values().collect();
+        members.sort_by_key(|m| m.joined_at_ms);
+        members
+            .into_iter()
+            .map(|m| ConnectionSummary { name: m.name.clone(), since: format_timestamp(m.joined_at_ms) })
+            .collect()
+    }
+
+    pub fn member_names(&self) -> Vec<DisplayName> {
+        let mut names: Vec<_> = self.members.values().map(|m| m.name.clone()).collect();
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        names
+    }
+}
+
+/// A connection, and the rooms it is in.
+pub struct SessionEntry {
+    pub addr: Recipient<Push>,
+    pub rooms: HashSet<RoomName>,
+    pub account: Option<Account>,
+}

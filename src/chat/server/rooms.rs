@@ -1,0 +1,292 @@
+//! What members do in rooms (join, leave, send, type, page through
+//! history) and what HTTP asks of rooms (create, post, list, read).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::messages::*;
+use super::model::{Member, SessionEntry};
+use super::{shutdown_close, shutting_down, unknown_room, ChatServer, Request, MAX_ROOMS_PER_SESSION};
+use crate::chat::history::HistoryQuery;
+use crate::clock::now_ms;
+use crate::db::writer::WriteOp;
+use crate::domain::{ChatMessage, DisplayName, MessageText, Nonce, RoomName};
+use crate::error::ChatError;
+use crate::protocol::{MessageView, PresenceAction, ServerFrame};
+
+/// How far back a resent nonce is looked for.
+const RESEND_WINDOW: usize = 256;
+
+impl Request for Connect {
+    fn apply(self, server: &mut ChatServer) {
+        // A handshake that passed its login check just before a ban.
+        let banned = self.account.as_ref().is_some_and(|a| server.policies.banned.contains(&a.key));
+        if server.writer.is_none() && !banned {
+            self.addr.do_send(Push::Close(shutdown_close()));
+        }
+        let entry = SessionEntry { addr: self.addr, rooms: HashSet::new(), account: self.account };
+        server.sessions.insert(self.session, entry);
+        if banned {
+            server.disconnect(self.session, "banned");
+        }
+    }
+}
+
+impl Request for Disconnect {
+    fn apply(self, server: &mut ChatServer) {
+        server.forget(self.session);
+    }
+}
+
+impl Request for Join {
+    fn apply(self, server: &mut ChatServer) {
+        let (session, room) = (self.session, self.room.clone());
+        if let Err(e) = server.join(self) {
+            server.push_error(session, &e, Some(&room), None);
+        }
+    }
+}
+
+impl Request for Leave {
+    fn apply(self, server: &mut ChatServer) {
+        if server.is_member(self.session, &self.room) {
+            let left = ServerFrame::Left { room: self.room.as_str() }.to_text();
+            server.eject(self.session, &self.room, &left);
+        } else {
+            server.push_error(self.session, &ChatError::NotJoined(self.room.to_string()), Some(&self.room), None);
+        }
+    }
+}
+
+impl Request for SendMessage {
+    fn apply(self, server: &mut ChatServer) {
+        let SendMessage { session, room, text, nonce } = self;
+        let nonce_text = nonce.as_ref().map(|n| n.as_str().to_string());
+        let result = match server.member_name(session, &room) {
+            None => Err(ChatError::NotJoined(room.to_string())),
+            Some(author) => match server.policies.muted_for(&room, &author) {
+                Some(left) => Err(ChatError::Muted(left.as_secs() + 1)),
+                None => server.accept(&room, &author, text, nonce, Some(session)).map(drop),
+            },
+        };
+        if let Err(e) = result {
+            server.push_error(session, &e, Some(&room), nonce_text.as_deref());
+        }
+    }
+}
+
+impl Request for Typing {
+    fn apply(self, server: &mut ChatServer) {
+        match server.member_name(self.session, &self.room) {
+            Some(name) => {
+                let frame = ServerFrame::Typing { room: self.room.as_str(), user: name.as_str() }.to_text();
+                server.broadcast(&self.room, &frame, Some(self.session));
+            }
+            None => {
+                server.push_error(self.session, &ChatError::NotJoined(self.room.to_string()), Some(&self.room), None)
+            }
+        }
+    }
+}
+
+impl Request for FetchHistory {
+    fn apply(self, server: &mut ChatServer) {
+        let plan = server
+            .rooms
+            .get(&self.room)
+            .filter(|r| r.members.contains_key(&self.session))
+            .map(|r| r.plan(&self.room, self.query));
+        match plan {
+            Some(plan) => server.push(self.session, Push::History { room: self.room, query: self.query, plan }),
+            None => {
+                server.push_error(self.session, &ChatError::NotJoined(self.room.to_string()), Some(&self.room), None)
+            }
+        }
+    }
+}
+
+impl Request for StoreMessage {
+    fn apply(self, server: &mut ChatServer) -> Result<Arc<ChatMessage>, ChatError> {
+        if server.policies.closed.contains(&self.room) {
+            return Err(ChatError::RoomClosed(self.room.to_string()));
+        }
+        server.accept(&self.room, &self.user, self.text, None, None)
+    }
+}
+
+impl Request for CreateRoom {
+    fn apply(self, server: &mut ChatServer) -> Result<(RoomName, bool), ChatError> {
+        if server.writer.is_none() {
+            return Err(shutting_down());
+        }
+        let name = match self.name {
+            Some(name) => name,
+            None => std::iter::repeat_with(RoomName::generate)
+                .find(|code| !server.rooms.contains_key(code))
+                .expect("an endless supply of codes has a free one"),
+        };
+        let created = server.ensure_room(&name, self.created_by.as_ref())?;
+        Ok((name, created))
+    }
+}
+
+impl Request for PlanHistory {
+    fn apply(self, server: &mut ChatServer) -> Result<crate::chat::history::HistoryPlan, ChatError> {
+        let allowed = match &self.viewer {
+            Some((who, admin)) => server.policies.may_enter(&self.room, who, *admin),
+            None => !server.policies.private.contains(&self.room),
+        };
+        let room = server.rooms.get(&self.room).filter(|_| allowed).ok_or_else(|| unknown_room(&self.room))?;
+        Ok(room.plan(&self.room, self.query))
+    }
+}
+
+impl Request for ListRooms {
+    fn apply(self, server: &mut ChatServer) -> Vec<RoomSummary> {
+        let private = &server.policies.private;
+        let mut rooms: Vec<_> = server
+            .rooms
+            .iter()
+            .filter(|(name, room)| !room.members.is_empty() && (self.include_private || !private.contains(*name)))
+            .map(|(name, room)| RoomSummary {
+                name: name.clone(),
+                members: room.member_names(),
+                private: private.contains(name),
+                connections: room.connections(),
+            })
+            .collect();
+        rooms.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.name.cmp(&b.name)));
+        rooms
+    }
+}
+
+impl Request for Persisted {
+    fn apply(self, server: &mut ChatServer) {
+        for (name, id) in self.0 {
+            if let Some(room) = server.rooms.get_mut(&name) {
+                room.persisted_id = room.persisted_id.max(id);
+                room.trim(server.tail_len);
+            }
+        }
+    }
+}
+
+impl Request for Shutdown {
+    fn apply(self, server: &mut ChatServer) {
+        // Dropping the only sender lets the writer drain its queue and end.
+        server.writer = None;
+        for entry in server.sessions.values() {
+            entry.addr.do_send(Push::Close(shutdown_close()));
+        }
+    }
+}
+
+impl ChatServer {
+    fn join(&mut self, msg: Join) -> Result<(), ChatError> {
+        let Join { session, room: room_name, name, who, since } = msg;
+        let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
+        let admin = entry.account.as_ref().is_some_and(|a| a.admin);
+        if self.writer.is_none() {
+            return Err(shutting_down());
+        }
+        if self.policies.closed.contains(&room_name) {
+            return Err(ChatError::RoomClosed(room_name.to_string()));
+        }
+        if !self.policies.may_enter(&room_name, &who, admin) {
+            return Err(ChatError::PrivateRoom(room_name.to_string()));
+        }
+        if entry.rooms.len() >= MAX_ROOMS_PER_SESSION && !entry.rooms.contains(&room_name) {
+            return Err(ChatError::TooManyRooms(MAX_ROOMS_PER_SESSION));
+        }
+        let addr = entry.addr.clone();
+        let key = name.key();
+        let taken = self
+            .rooms
+            .get(&room_name)
+            .is_some_and(|room| room.members.iter().any(|(id, m)| *id != session && m.who != who && m.key == key));
+        if taken {
+            return Err(ChatError::InvalidName(format!("someone called '{name}' is already in this room")));
+        }
+        self.ensure_room(&room_name, Some(&name))?;
+        let room = self.rooms.get_mut(&room_name).expect("ensured above");
+        let member = Member { name: name.clone(), key, who, admin, joined_at_ms: now_ms(), addr };
+        let previous = room.members.insert(session, member);
+        let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.history_on_join };
+        let plan = room.plan(&room_name, query);
+        let members = room.member_names();
+        if let Some(entry) = self.sessions.get_mut(&session) {
+            entry.rooms.insert(room_name.clone());
+        }
+        self.push(session, Push::Joined { room: room_name.clone(), members, query, plan });
+        match previous {
+            None => self.announce(&room_name, &name, PresenceAction::Join, Some(session)),
+            // Joining again under another name: the others see the change.
+            Some(old) if old.name != name => {
+                // Counted as the old name leaving, then the new one joining.
+                self.announce_counting(&room_name, &old.name, PresenceAction::Leave, Some(session), 1);
+                self.announce(&room_name, &name, PresenceAction::Join, Some(session));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Gives the message its id, queues it for the log and delivers it.
+    /// Nothing is delivered unless the writer took it.
+    fn accept(
+        &mut self,
+        room_name: &RoomName,
+        author: &DisplayName,
+        text: MessageText,
+        nonce: Option<Nonce>,
+        sender: Option<SessionId>,
+    ) -> Result<Arc<ChatMessage>, ChatError> {
+        let room = self.rooms.get(room_name).ok_or_else(|| unknown_room(room_name))?;
+        if let (Some(sender), Some(nonce)) = (sender, &nonce) {
+            // A client that lost its connection before its own copy arrived
+            // sends again with the same nonce: answer with the stored one.
+            // Names are not identities (two guests may share one), so only
+            // the very same text from the same name counts as a resend.
+            let earlier = room
+                .tail
+                .iter()
+                .rev()
+                .take(RESEND_WINDOW)
+                .find(|m| {
+                    m.nonce.as_deref() == Some(nonce.as_str())
+                        && *m.author == *author.as_str()
+                        && m.text == text.as_str()
+                })
+                .cloned();
+            if let Some(earlier) = earlier {
+                let own = ServerFrame::Message(MessageView::for_sender(&earlier)).to_text();
+                self.push(sender, Push::Frame(own));
+                return Ok(earlier);
+            }
+        }
+        let message = Arc::new(ChatMessage {
+            room: room_name.clone(),
+            id: room.last_id + 1,
+            author: Arc::from(author.as_str()),
+            text: text.into_string(),
+            created_at_ms: now_ms(),
+            nonce: nonce.map(Nonce::into_string),
+        });
+        self.enqueue(WriteOp::Message(message.clone()))?;
+        let room = self.rooms.get_mut(room_name).expect("looked up above");
+        room.last_id = message.id;
+        room.tail.push_back(message.clone());
+        room.trim(self.tail_len);
+
+        let public = ServerFrame::Message(MessageView::public(&message)).to_text();
+        match sender {
+            Some(sender) if message.nonce.is_some() => {
+                self.broadcast(room_name, &public, Some(sender));
+                let own = ServerFrame::Message(MessageView::for_sender(&message)).to_text();
+                self.push(sender, Push::Frame(own));
+            }
+            _ => self.broadcast(room_name, &public, None),
+        }
+        Ok(message)
+    }
+}

@@ -1,0 +1,16 @@
+//! The WebSocket transport (RFC 6455): taking a connection over from HTTP
+//! (`upgrade`), the socket each session owns afterwards (`socket`), and the
+//! count of open connections that shutdown waits on (`live`).
+//!
+//! A session sees whole text messages and the end of the connection,
+//! nothing of frames, and nothing here knows about chat: replacing the
+//! transport touches this folder only.
+
+mod live;
+mod socket;
+mod upgrade;
+
+pub use actix_http::ws::{CloseCode, CloseReason};
+pub use live::LiveConnections;
+pub use socket::{Event, Limits, Socket};
+pub use upgrade::{handshake, http_service, Handshake};

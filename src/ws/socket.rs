@@ -1,0 +1,418 @@
+//! One WebSocket connection after the handshake: the socket and its
+//! buffers, and everything RFC 6455 asks of an endpoint (frames, fragments,
+//! pings and pongs, the close handshake, a heartbeat). The session that owns
+//! it sees only whole messages and the end of the connection.
+//!
+//! Writes never block: what the kernel does not take at once waits in the
+//! write buffer, and a client that lets too much wait there is dropped, so
+//! one reader that stopped reading costs bounded memory and stalls no one.
+
+use std::future::Future;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use actix_codec::{AsyncRead, AsyncWrite, ReadBuf};
+use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser, ProtocolError};
+use actix_web::rt::net::TcpStream;
+use bytes::{Buf, BytesMut};
+use bytestring::ByteString;
+use tokio::time::{Interval, MissedTickBehavior, Sleep};
+
+use super::live::Registered;
+
+/// Bytes read from the socket at a time (on the stack; only a frame split
+/// across reads is kept between them).
+const READ_CHUNK: usize = 4096;
+/// Reads handled in one turn before other connections get their chance.
+const READS_PER_TURN: usize = 16;
+/// A write buffer that grew past this for a burst is given back once empty,
+/// so a connection that once lagged does not keep its peak forever.
+const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
+/// The longest frame header: 2 bytes, 8 of length, 4 of mask.
+const MAX_HEADER: usize = 14;
+/// How long a closing connection may take to write its close frame and
+/// hear the client's.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// What every connection is held to; built once from the settings.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest message, whole or reassembled from fragments (1009 above).
+    pub max_frame_bytes: usize,
+    /// Bytes that may wait to be written to one connection, beyond what
+    /// the kernel's socket buffer holds, before its client counts as too
+    /// slow and is dropped.
+    pub max_buffered_bytes: usize,
+    /// How often the server pings.
+    pub heartbeat_interval: Duration,
+    /// Silence after which a client is closed (1001).
+    pub client_timeout: Duration,
+}
+
+/// What a connection has for its session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A whole text message (reassembled when it came in fragments).
+    Text(ByteString),
+    /// A whole binary message; its content is not kept.
+    Binary,
+    /// The connection began to close: the client closed or went away,
+    /// broke the protocol or fell silent, fell too far behind, or the
+    /// session closed it. Comes once; nothing more is read after it.
+    Closing,
+    /// The connection is over.
+    Closed,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Open,
+    /// A close frame is queued: write what is left, then shut our side.
+    Closing,
+    /// Our close frame is out and our side shut: read (and ignore) what the
+    /// client still sends until it closes too, so its last frames do not
+    /// meet a closed socket and reset the connection.
+    Draining,
+    /// Nothing more will be read or written.
+    Done,
+}
+
+/// A fragmented message being reassembled.
+enum Fragments {
+    Text(Vec<u8>),
+    Binary,
+}
+
+pub struct Socket {
+    stream: TcpStream,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    /// Wakes the task that flushes, after something was queued.
+    flusher: Option<Waker>,
+    state: State,
+    /// `Event::Closing` was handed out.
+    told_closing: bool,
+    /// The kernel's send buffer was full at the last write: what waits now
+    /// is waiting on the client.
+    blocked: bool,
+    fragments: Option<Fragments>,
+    limits: Arc<Limits>,
+    last_heard: Instant,
+    heartbeat: Interval,
+    /// Set once closing: the connection ends then, written or not.
+    grace: Option<Pin<Box<Sleep>>>,
+    reads_this_turn: usize,
+    _registered: Registered,
+}
+
+impl Socket {
+    /// `leftover`: bytes the client sent right behind its handshake.
+    pub(super) fn new(stream: TcpStream, leftover: BytesMut, limits: Arc<Limits>, registered: Registered) -> Self {
+        let period = limits.heartbeat_interval.max(Duration::from_millis(1));
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Socket {
+            stream,
+            read_buf: leftover,
+            write_buf: BytesMut::new(),
+            flusher: None,
+            state: State::Open,
+            told_closing: false,
+            blocked: false,
+            fragments: None,
+            limits,
+            last_heard: Instant::now(),
+            heartbeat,
+            grace: None,
+            reads_this_turn: 0,
+            _registered: registered,
+        }
+    }
+
+    /// Queues a text message. A client too far behind to take it is dropped
+    /// (it is not reading, so a close frame would never reach it either).
+    pub fn send_text(&mut self, text: &str) {
+        self.queue(OpCode::Text, text.as_bytes());
+    }
+
+    /// Closes with `code` and `why`; see `close_with`.
+    pub fn close(&mut self, code: CloseCode, why: &str) {
+        self.close_with(Some(CloseReason { code, description: Some(why.to_string()) }));
+    }
+
+    /// Queues a close frame; the connection ends once it is written and the
+    /// client has closed too, or after a grace period if the client does
+    /// not take it.
+    pub fn close_with(&mut self, reason: Option<CloseReason>) {
+        if self.state == State::Open {
+            Parser::write_close(&mut self.write_buf, reason, false);
+            self.state = State::Closing;
+            self.grace = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
+            self.wake_flusher();
+        }
+    }
+
+    /// Reads, writes and keeps the connection alive until there is
+    /// something for the session.
+    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        loop {
+            if self.state != State::Open && !self.told_closing {
+                self.told_closing = true;
+                return Poll::Ready(Event::Closing);
+            }
+            if self.state == State::Done {
+                return Poll::Ready(Event::Closed);
+            }
+            let before = self.state;
+            if let Some(message) = self.next_message() {
+                return Poll::Ready(message);
+            }
+            self.poll_timers(cx);
+            if self.state != before || self.read(cx) || self.flush(cx) {
+                continue;
+            }
+            if self.reads_this_turn >= READS_PER_TURN {
+                // More may be waiting: come back after the others had a turn.
+                cx.waker().wake_by_ref();
+            }
+            self.reads_this_turn = 0;
+            return Poll::Pending;
+        }
+    }
+
+    fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
+        if self.state != State::Open {
+            return;
+        }
+        Parser::write_message(&mut self.write_buf, payload, opcode, true, false);
+        self.wake_flusher();
+        // A burst (say, several `joined` answers with history) may exceed
+        // the bound for a moment while the kernel takes it; only a backlog
+        // behind a full socket means the client is not keeping up.
+        if self.blocked && self.write_buf.len() > self.limits.max_buffered_bytes {
+            self.drop_slow_consumer();
+        }
+    }
+
+    /// Ends the connection without writing what is queued: the client is
+    /// not reading it anyway.
+    fn drop_slow_consumer(&mut self) {
+        log::warn!("{}: too much waiting to be written; disconnecting a slow consumer", self.peer());
+        self.state = State::Done;
+        self.write_buf = BytesMut::new();
+        self.wake_flusher();
+    }
+
+    fn wake_flusher(&mut self) {
+        if let Some(waker) = self.flusher.take() {
+            waker.wake();
+        }
+    }
+
+    fn peer(&self) -> String {
+        self.stream.peer_addr().map_or_else(|_| "a WebSocket client".into(), |a| format!("WebSocket client {a}"))
+    }
+
+    /// The next whole message among the frames already read, answering
+    /// control frames on the way.
+    fn next_message(&mut self) -> Option<Event> {
+        while self.state == State::Open {
+            let max = self.limits.max_frame_bytes;
+            let (fin, opcode, payload) = match Parser::parse(&mut self.read_buf, true, max) {
+                Ok(Some((fin, opcode, payload))) => (fin, opcode, payload.unwrap_or_default()),
+                // The parser checks the size only once a frame is complete;
+                // a frame announced larger than the limit must not be
+                // buffered while it trickles in.
+                Ok(None) if self.read_buf.len() > max + MAX_HEADER => {
+                    self.close_oversize();
+                    return None;
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    self.on_protocol_error(e);
+                    return None;
+                }
+            };
+            if let Some(message) = self.on_frame(fin, opcode, payload) {
+                return Some(message);
+            }
+        }
+        None
+    }
+
+    fn on_frame(&mut self, fin: bool, opcode: OpCode, payload: BytesMut) -> Option<Event> {
+        let control = matches!(opcode, OpCode::Ping | OpCode::Pong | OpCode::Close);
+        if control && (!fin || payload.len() > 125) {
+            // RFC 6455 5.5: control frames are never fragmented and carry
+            // at most 125 bytes.
+            self.close(CloseCode::Protocol, "protocol error");
+            return None;
+        }
+        match opcode {
+            OpCode::Text if fin && self.fragments.is_none() => match ByteString::try_from(payload.freeze()) {
+                Ok(text) => return Some(Event::Text(text)),
+                Err(_) => self.close(CloseCode::Invalid, "text is not valid UTF-8"),
+            },
+            OpCode::Binary if fin && self.fragments.is_none() => return Some(Event::Binary),
+            OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
+                self.close(CloseCode::Protocol, "a new message inside a fragmented one")
+            }
+            OpCode::Text => self.fragments = Some(Fragments::Text(payload.to_vec())),
+            OpCode::Binary => self.fragments = Some(Fragments::Binary),
+            OpCode::Continue => return self.on_fragment(&payload, fin),
+            OpCode::Ping => self.queue(OpCode::Pong, &payload),
+            OpCode::Pong => {}
+            // Answer with the client's own close code, as RFC 6455 asks.
+            OpCode::Close => match Parser::try_parse_close_payload(&payload) {
+                Ok(reason) => self.close_with(reason),
+                Err(e) => self.on_protocol_error(e),
+            },
+            OpCode::Bad => self.close(CloseCode::Protocol, "protocol error"),
+        }
+        None
+    }
+
+    fn on_fragment(&mut self, chunk: &[u8], last: bool) -> Option<Event> {
+        match self.fragments.as_mut() {
+            None => {
+                self.close(CloseCode::Protocol, "continuation without a first fragment");
+                return None;
+            }
+            Some(Fragments::Text(text)) => {
+                if text.len() + chunk.len() > self.limits.max_frame_bytes {
+                    self.close_oversize();
+                    return None;
+                }
+                text.extend_from_slice(chunk);
+            }
+            Some(Fragments::Binary) => {}
+        }
+        if !last {
+            return None;
+        }
+        match self.fragments.take() {
+            Some(Fragments::Text(bytes)) => match String::from_utf8(bytes) {
+                Ok(text) => Some(Event::Text(text.into())),
+                Err(_) => {
+                    self.close(CloseCode::Invalid, "text is not valid UTF-8");
+                    None
+                }
+            },
+            _ => Some(Event::Binary),
+        }
+    }
+
+    /// 1009: a frame, or a fragmented message, over the limit.
+    fn close_oversize(&mut self) {
+        let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
+        self.close(CloseCode::Size, &why);
+    }
+
+    fn on_protocol_error(&mut self, error: ProtocolError) {
+        match error {
+            ProtocolError::Overflow => self.close_oversize(),
+            e => {
+                log::debug!("{}: protocol error: {e}", self.peer());
+                self.close(CloseCode::Protocol, "protocol error");
+            }
+        }
+    }
+
+    /// Pings on schedule, closes a client that fell silent, and ends a close
+    /// that took longer than its grace.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) {
+        if self.grace.as_mut().is_some_and(|grace| grace.as_mut().poll(cx).is_ready()) {
+            self.state = State::Done;
+            return;
+        }
+        while self.heartbeat.poll_tick(cx).is_ready() {
+            if self.state != State::Open {
+                continue;
+            }
+            if self.last_heard.elapsed() > self.limits.client_timeout {
+                log::info!("{}: no sign of life from the client; disconnecting", self.peer());
+                self.close(CloseCode::Away, "heartbeat timeout");
+            } else {
+                self.queue(OpCode::Ping, b"");
+            }
+        }
+    }
+
+    /// Reads what the socket has. True when something arrived or the state
+    /// changed: look again.
+    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+        if !matches!(self.state, State::Open | State::Draining) || self.reads_this_turn >= READS_PER_TURN {
+            return false;
+        }
+        // Uninitialised: zeroing 4 KiB on every read showed up in profiles.
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut chunk);
+        match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                // The client closed its side: what is queued for it still
+                // goes out, followed by our close frame.
+                if self.state == State::Open {
+                    self.close_with(None);
+                } else {
+                    self.state = State::Done;
+                }
+            }
+            Poll::Ready(Ok(())) => {
+                self.reads_this_turn += 1;
+                self.last_heard = Instant::now();
+                if self.state == State::Open {
+                    self.read_buf.extend_from_slice(buf.filled());
+                }
+            }
+            Poll::Ready(Err(_)) => self.state = State::Done,
+            Poll::Pending => return false,
+        }
+        true
+    }
+
+    /// Writes what is queued, then (closing) shuts our side. True when the
+    /// state changed: look again.
+    fn flush(&mut self, cx: &mut Context<'_>) -> bool {
+        while !self.write_buf.is_empty() {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.write_buf) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    self.write_buf.advance(n);
+                    self.blocked = false;
+                }
+                Poll::Ready(_) => {
+                    self.state = State::Done;
+                    return true;
+                }
+                Poll::Pending => {
+                    self.blocked = true;
+                    if self.state == State::Open && self.write_buf.len() > self.limits.max_buffered_bytes {
+                        self.drop_slow_consumer();
+                        return true;
+                    }
+                    self.flusher = Some(cx.waker().clone());
+                    return false;
+                }
+            }
+        }
+        if self.write_buf.capacity() > KEEP_WRITE_CAPACITY {
+            self.write_buf = BytesMut::new();
+        }
+        if self.read_buf.is_empty() && self.read_buf.capacity() > READ_CHUNK {
+            self.read_buf = BytesMut::new();
+        }
+        if !self.flusher.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.flusher = Some(cx.waker().clone());
+        }
+        if self.state == State::Closing {
+            if Pin::new(&mut self.stream).poll_shutdown(cx).is_pending() {
+                return false;
+            }
+            self.state = State::Draining;
+            return true;
+        }
+        false
+    }
+}
