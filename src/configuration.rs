@@ -1,12 +1,14 @@
 //! Settings from command-line flags, each with an environment fallback,
 //! parsed once into typed values.
 
-use std::fmt;
+use std::ffi::OsStr;
 use std::time::Duration;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 
 use crate::db::DatabaseUrl;
+use crate::tokens::Secret;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "parlor", version, about = "A real-time, room-based chat server")]
@@ -21,7 +23,14 @@ pub struct Settings {
 
     /// Where the message log lives: `sqlite://path` (or a bare path),
     /// `postgres://user@host/db` or `mysql://user@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://parlor.db", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://parlor.db",
+        global = true,
+        hide_env_values = true,
+        value_parser = DatabaseUrlParser
+    )]
     pub database_url: DatabaseUrl,
 
     /// Connections in the database pool.
@@ -110,32 +119,18 @@ pub struct Settings {
     pub workers: Option<usize>,
 }
 
-/// A value that must never reach a log: `Debug` shows `Secret(***)`, and
-/// only `expose` gives the value itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// Parses `--database-url` without echoing it: clap's own error would
+/// repeat the value, password and all.
+#[derive(Clone)]
+struct DatabaseUrlParser;
 
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
+impl clap::builder::TypedValueParser for DatabaseUrlParser {
+    type Value = DatabaseUrl;
 
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Self(value.to_string())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+    fn parse_ref(&self, cmd: &clap::Command, _: Option<&clap::Arg>, value: &OsStr) -> Result<DatabaseUrl, clap::Error> {
+        let refuse = |why: String| clap::Error::raw(ErrorKind::ValueValidation, format!("{why}\n")).with_cmd(cmd);
+        let url = value.to_str().ok_or_else(|| refuse("the database URL is not valid UTF-8".into()))?;
+        DatabaseUrl::parse(url).map_err(|e| refuse(e.to_string()))
     }
 }
 
@@ -207,9 +202,11 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_database_url_is_refused_when_parsed() {
-        let err = Settings::try_parse_from(["parlor", "--database-url", "redis://localhost"]).unwrap_err();
-        assert!(err.to_string().contains("unsupported DATABASE_URL"), "{err}");
+    fn a_bad_database_url_is_refused_when_parsed_without_its_password() {
+        let err = Settings::try_parse_from(["parlor", "--database-url", "postgress://u:hunter2@h/db"]).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("unsupported DATABASE_URL 'postgress://u:***@h/db'"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
         let settings = Settings::try_parse_from(["parlor", "--database-url", "sqlite://x.db"]).unwrap();
         assert_eq!(settings.database_url.as_str(), "sqlite://x.db");
     }

@@ -18,10 +18,11 @@ use crate::chat::server::{Persisted, Shutdown};
 use crate::chat::session::{SessionSettings, WsSession};
 use crate::chat::ChatServer;
 use crate::clock::now_ms;
-use crate::configuration::{Secret, Settings};
+use crate::configuration::Settings;
 use crate::db::{self, writer};
 use crate::rate_limit::KeyedLimiter;
 use crate::routes::{self, AccountSettings, AppState};
+use crate::tokens::Secret;
 use crate::ws::{self, LiveConnections};
 
 /// The largest message limit allowed: every backend's text column holds it.

@@ -1,7 +1,39 @@
 //! Random tokens (logins, bot tokens, CSRF, ids), the hashes under which
-//! they are stored, and comparing secrets without leaking how much matched.
+//! they are stored, comparing secrets without leaking how much matched, and
+//! holding configured secrets out of logs.
+
+use std::fmt;
 
 use sha2::{Digest, Sha256};
+
+/// A value that must never reach a log: `Debug` shows `Secret(***)`, and
+/// only `expose` gives the value itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
 
 pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

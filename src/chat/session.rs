@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -44,8 +43,6 @@ const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 /// join may create a room), so they are limited even where sends are not.
 const COMMAND_RATE: f64 = 20.0;
 const COMMAND_BURST: f64 = 60.0;
-
-static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 /// A frame waiting to be written behind a history answer that is still being
 /// looked up, so that frames leave in the order the ChatServer pushed them.
@@ -91,7 +88,9 @@ impl WsSession {
         socket: Socket,
     ) -> Self {
         Self {
-            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            // The transport's number for the connection, so that its log
+            // lines and the session's name the same one.
+            id: socket.id(),
             server,
             pool,
             sends: TokenBucket::new(settings.rate_per_sec, settings.rate_burst),

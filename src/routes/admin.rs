@@ -119,6 +119,38 @@ fn wants_json(req: &HttpRequest) -> bool {
     accept.contains("application/json") || req.query_string().split('&').any(|p| p == "format=json")
 }
 
+// The bodies of the actions.
+
+#[derive(Debug, Deserialize)]
+pub struct UserBody {
+    user: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MuteBody {
+    user: String,
+    minutes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleBody {
+    admin: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BotBody {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PrivacyBody {
+    private: bool,
+}
+
+/// Any JSON (`{}`): the actions that need no details still take a JSON body,
+/// which is what keeps other sites from sending them.
+type AnyJson = serde_json::Value;
+
 /// `GET /admin` and `GET /admin/rooms`: the active rooms and who is in them
 /// (HTML, or JSON when asked), with the audit log on the console.
 pub async fn rooms(_: Admin, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
@@ -142,15 +174,6 @@ pub async fn audit_log(_: Admin, state: web::Data<AppState>) -> Result<HttpRespo
     Ok(HttpResponse::Ok().json(json!({ "entries": recent_audit(&state).await? })))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct UserBody {
-    user: String,
-}
-
-/// Any JSON (`{}`): the actions that need no details still take a JSON body,
-/// which is what keeps other sites from sending them.
-type AnyJson = serde_json::Value;
-
 /// `POST /admin/rooms/{room}/kick` `{"user"}`
 pub async fn kick(
     AdminJson(admin, body): AdminJson<UserBody>,
@@ -164,31 +187,20 @@ pub async fn kick(
     Ok(HttpResponse::Ok().json(json!({ "kicked": kicked })))
 }
 
-async fn set_closed(admin: Admin, room: &str, state: &AppState, closed: bool) -> Result<HttpResponse, ChatError> {
-    let room = RoomName::parse(room)?;
+/// `POST /admin/rooms/{room}/close` `{}` and `POST /admin/rooms/{room}/reopen` `{}`
+pub async fn close_or_reopen(
+    AdminJson(admin, _): AdminJson<AnyJson>,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let (room, action) = path.into_inner();
+    let closed = action == "close";
+    let room = RoomName::parse(&room)?;
     if !state.chat.send(SetClosed { room: room.clone(), closed }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
     }
-    admin.record(state, if closed { "close_room" } else { "reopen_room" }, room.as_str(), None).await?;
+    admin.record(&state, if closed { "close_room" } else { "reopen_room" }, room.as_str(), None).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "closed": closed })))
-}
-
-/// `POST /admin/rooms/{room}/close` `{}`
-pub async fn close_room(
-    AdminJson(admin, _): AdminJson<AnyJson>,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ChatError> {
-    set_closed(admin, &path, &state, true).await
-}
-
-/// `POST /admin/rooms/{room}/reopen` `{}`
-pub async fn reopen_room(
-    AdminJson(admin, _): AdminJson<AnyJson>,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ChatError> {
-    set_closed(admin, &path, &state, false).await
 }
 
 /// `DELETE /admin/rooms/{room}/messages/{id}`
@@ -202,12 +214,6 @@ pub async fn delete_message(
     state.chat.send(DeleteMessage { room: room.clone(), id }).await??;
     admin.record(&state, "delete_message", &format!("{room}#{id}"), None).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "deleted": id })))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct MuteBody {
-    user: String,
-    minutes: u64,
 }
 
 /// `POST /admin/rooms/{room}/mute` `{"user", "minutes"}`
@@ -246,11 +252,6 @@ pub async fn ban(
     Ok(HttpResponse::Ok().json(json!({ "user": user, "banned": true, "connections_ended": ended })))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RoleBody {
-    admin: bool,
-}
-
 /// `POST /admin/users/{name}/role` `{"admin": true|false}`
 pub async fn set_role(
     AdminJson(admin, body): AdminJson<RoleBody>,
@@ -270,11 +271,6 @@ pub async fn set_role(
     Ok(HttpResponse::Ok().json(json!({ "user": user, "admin": role })))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct BotBody {
-    name: String,
-}
-
 /// `POST /admin/bots` `{"name"}`: a token for `POST /store_message`, shown
 /// this once (only its hash is kept).
 pub async fn create_bot(
@@ -285,11 +281,6 @@ pub async fn create_bot(
     let token = accounts::create_bot_token(&state.pool, &bot, &admin.name).await?;
     admin.record(&state, "create_bot", bot.as_str(), None).await?;
     Ok(HttpResponse::Created().json(json!({ "bot": bot, "token": token })))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PrivacyBody {
-    private: bool,
 }
 
 /// `POST /admin/rooms/{room}/privacy` `{"private": true|false}`: invite-only

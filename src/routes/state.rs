@@ -10,9 +10,9 @@ use tera::Tera;
 use crate::accounts::NameRegistry;
 use crate::chat::session::SessionSettings;
 use crate::chat::ChatServer;
-use crate::configuration::Secret;
 use crate::db::DbPool;
 use crate::rate_limit::KeyedLimiter;
+use crate::tokens::Secret;
 
 pub struct AppState {
     pub chat: Addr<ChatServer>,

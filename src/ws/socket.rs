@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser, ProtocolError};
 use actix_web::rt::net::TcpStream;
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
-use tokio::time::{Interval, MissedTickBehavior, Sleep};
+use tokio::time::Sleep;
 
 use super::live::Registered;
 
@@ -27,7 +28,7 @@ use super::live::Registered;
 /// across reads is kept between them).
 const READ_CHUNK: usize = 4096;
 /// Reads handled in one turn before other connections get their chance.
-const READS_PER_TURN: usize = 16;
+const READS_PER_TURN: u8 = 16;
 /// A write buffer that grew past this for a burst is given back once empty,
 /// so a connection that once lagged does not keep its peak forever.
 const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
@@ -36,6 +37,8 @@ const MAX_HEADER: usize = 14;
 /// How long a closing connection may take to write its close frame and
 /// hear the client's.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What every connection is held to; built once from the settings.
 #[derive(Debug, Clone)]
@@ -87,6 +90,8 @@ enum Fragments {
 }
 
 pub struct Socket {
+    /// Unique in this process; names the connection in logs.
+    id: u64,
     stream: TcpStream,
     read_buf: BytesMut,
     write_buf: BytesMut,
@@ -98,23 +103,23 @@ pub struct Socket {
     /// The kernel's send buffer was full at the last write: what waits now
     /// is waiting on the client.
     blocked: bool,
-    fragments: Option<Fragments>,
+    /// Boxed: rare, and an idle connection should stay small.
+    fragments: Option<Box<Fragments>>,
     limits: Arc<Limits>,
     last_heard: Instant,
-    heartbeat: Interval,
-    /// Set once closing: the connection ends then, written or not.
-    grace: Option<Pin<Box<Sleep>>>,
-    reads_this_turn: usize,
+    /// While open, the next heartbeat; once closing, the end of the grace
+    /// period. One timer for both keeps an idle connection small.
+    timer: Pin<Box<Sleep>>,
+    reads_this_turn: u8,
     _registered: Registered,
 }
 
 impl Socket {
     /// `leftover`: bytes the client sent right behind its handshake.
     pub(super) fn new(stream: TcpStream, leftover: BytesMut, limits: Arc<Limits>, registered: Registered) -> Self {
-        let period = limits.heartbeat_interval.max(Duration::from_millis(1));
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let heartbeat = limits.heartbeat_interval;
         Socket {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             stream,
             read_buf: leftover,
             write_buf: BytesMut::new(),
@@ -125,11 +130,15 @@ impl Socket {
             fragments: None,
             limits,
             last_heard: Instant::now(),
-            heartbeat,
-            grace: None,
+            timer: Box::pin(tokio::time::sleep(heartbeat)),
             reads_this_turn: 0,
             _registered: registered,
         }
+    }
+
+    /// This connection's number, unique in this process.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Queues a text message. A client too far behind to take it is dropped
@@ -150,7 +159,7 @@ impl Socket {
         if self.state == State::Open {
             Parser::write_close(&mut self.write_buf, reason, false);
             self.state = State::Closing;
-            self.grace = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
+            self.timer.as_mut().reset(tokio::time::Instant::now() + CLOSE_GRACE);
             self.wake_flusher();
         }
     }
@@ -200,7 +209,7 @@ impl Socket {
     /// Ends the connection without writing what is queued: the client is
     /// not reading it anyway.
     fn drop_slow_consumer(&mut self) {
-        log::warn!("{}: too much waiting to be written; disconnecting a slow consumer", self.peer());
+        log::warn!("connection {}: too much waiting to be written; disconnecting a slow consumer", self.id);
         self.state = State::Done;
         self.write_buf = BytesMut::new();
         self.wake_flusher();
@@ -210,10 +219,6 @@ impl Socket {
         if let Some(waker) = self.flusher.take() {
             waker.wake();
         }
-    }
-
-    fn peer(&self) -> String {
-        self.stream.peer_addr().map_or_else(|_| "a WebSocket client".into(), |a| format!("WebSocket client {a}"))
     }
 
     /// The next whole message among the frames already read, answering
@@ -260,8 +265,8 @@ impl Socket {
             OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
                 self.close(CloseCode::Protocol, "a new message inside a fragmented one")
             }
-            OpCode::Text => self.fragments = Some(Fragments::Text(payload.to_vec())),
-            OpCode::Binary => self.fragments = Some(Fragments::Binary),
+            OpCode::Text => self.fragments = Some(Box::new(Fragments::Text(payload.to_vec()))),
+            OpCode::Binary => self.fragments = Some(Box::new(Fragments::Binary)),
             OpCode::Continue => return self.on_fragment(&payload, fin),
             OpCode::Ping => self.queue(OpCode::Pong, &payload),
             OpCode::Pong => {}
@@ -276,7 +281,7 @@ impl Socket {
     }
 
     fn on_fragment(&mut self, chunk: &[u8], last: bool) -> Option<Event> {
-        match self.fragments.as_mut() {
+        match self.fragments.as_deref_mut() {
             None => {
                 self.close(CloseCode::Protocol, "continuation without a first fragment");
                 return None;
@@ -293,7 +298,7 @@ impl Socket {
         if !last {
             return None;
         }
-        match self.fragments.take() {
+        match self.fragments.take().map(|f| *f) {
             Some(Fragments::Text(bytes)) => match String::from_utf8(bytes) {
                 Ok(text) => Some(Event::Text(text.into())),
                 Err(_) => {
@@ -315,7 +320,7 @@ impl Socket {
         match error {
             ProtocolError::Overflow => self.close_oversize(),
             e => {
-                log::debug!("{}: protocol error: {e}", self.peer());
+                log::debug!("connection {}: protocol error: {e}", self.id);
                 self.close(CloseCode::Protocol, "protocol error");
             }
         }
@@ -324,16 +329,14 @@ impl Socket {
     /// Pings on schedule, closes a client that fell silent, and ends a close
     /// that took longer than its grace.
     fn poll_timers(&mut self, cx: &mut Context<'_>) {
-        if self.grace.as_mut().is_some_and(|grace| grace.as_mut().poll(cx).is_ready()) {
-            self.state = State::Done;
-            return;
-        }
-        while self.heartbeat.poll_tick(cx).is_ready() {
+        while self.timer.as_mut().poll(cx).is_ready() {
             if self.state != State::Open {
-                continue;
+                self.state = State::Done;
+                return;
             }
+            self.timer.as_mut().reset(tokio::time::Instant::now() + self.limits.heartbeat_interval);
             if self.last_heard.elapsed() > self.limits.client_timeout {
-                log::info!("{}: no sign of life from the client; disconnecting", self.peer());
+                log::info!("connection {}: no sign of life from the client; disconnecting", self.id);
                 self.close(CloseCode::Away, "heartbeat timeout");
             } else {
                 self.queue(OpCode::Ping, b"");

@@ -228,6 +228,30 @@ async fn admin_routes_are_off_without_a_token() {
     assert_eq!(resp.status(), 404);
 }
 
+/// Without a token the admin routes answer like a path that does not exist,
+/// so a visitor cannot tell that a console is there.
+#[actix_web::test]
+async fn hidden_admin_routes_look_like_missing_ones() {
+    let app = spawn_app_with(|s| s.admin_token = None).await;
+    let (status, missing) = app.get_json("/no/such/page").await;
+    assert_eq!(status, 404);
+    let (status, admin) = app.get_json("/admin/rooms").await;
+    assert_eq!(status, 404);
+    assert_eq!(admin["error"], missing["error"]);
+    assert_eq!(admin["message"], "no route for GET /admin/rooms");
+}
+
+/// Every 401 says which scheme would have worked (RFC 9110), bots included.
+#[actix_web::test]
+async fn unauthorized_answers_name_the_bearer_scheme() {
+    let app = spawn_app().await;
+    let resp =
+        app.http().post(app.url("/store_message")).send_json(&json!({"room": "lobby", "text": "hi"})).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let challenge = resp.headers().get("www-authenticate").expect("a challenge").to_str().unwrap();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+}
+
 #[actix_web::test]
 async fn hostile_names_are_escaped_on_every_page() {
     let app = spawn_app().await;
