@@ -8,6 +8,7 @@ use clap::error::ErrorKind;
 use clap::Parser;
 
 use crate::db::DatabaseUrl;
+use crate::ipnet::IpNet;
 use crate::tokens::Secret;
 
 #[derive(Debug, Clone, Parser)]
@@ -45,11 +46,18 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
 
-    /// Origins (`https://chat.example.com`) whose pages may open WebSockets,
-    /// comma-separated. Empty: only pages served by Parlor itself (the
-    /// `Origin` must name the host the request was sent to).
+    /// Other origins (`https://chat.example.com`) whose pages may open
+    /// WebSockets, comma-separated, besides the pages Parlor serves itself
+    /// (whose `Origin` names the host the request was sent to).
     #[arg(long, env = "PARLOR_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Reverse proxies (addresses or ranges like `10.0.0.0/8`,
+    /// comma-separated) whose `X-Forwarded-For`, `X-Forwarded-Host`,
+    /// `X-Forwarded-Proto` and `Forwarded` headers are believed. From anyone
+    /// else those headers are ignored.
+    #[arg(long, env = "PARLOR_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// Key that signs the session cookie (at least 32 bytes). Without one a
     /// random key is generated and cookies do not survive a restart.

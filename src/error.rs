@@ -43,11 +43,17 @@ pub enum ChatError {
     NotFound(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Too much of something expensive at once: try again in a moment.
+    #[error("{0}")]
+    Busy(String),
     /// The cause stays in the error (for the server log); clients get a
     /// plain `unavailable`.
     #[error(transparent)]
     Database(#[from] DbError),
 }
+
+/// Seconds a `Busy` answer asks the client to wait.
+pub const RETRY_BUSY_AFTER_SECS: u64 = 1;
 
 /// What went wrong talking to the database, kept whole for the server log.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +85,7 @@ impl ChatError {
             Self::Forbidden(_) => "forbidden",
             Self::ForbiddenOrigin => "forbidden_origin",
             Self::NotFound(_) => "not_found",
-            Self::Unavailable(_) | Self::Database(_) => "unavailable",
+            Self::Unavailable(_) | Self::Busy(_) | Self::Database(_) => "unavailable",
         }
     }
 
@@ -137,15 +143,21 @@ impl ResponseError for ChatError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Unavailable(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::Unauthorized(_) = self {
+        match self {
             // RFC 9110: a 401 names the scheme that would have worked.
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"parlor\""));
+            Self::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"parlor\""));
+            }
+            Self::Busy(_) => {
+                response.insert_header((header::RETRY_AFTER, RETRY_BUSY_AFTER_SECS.to_string()));
+            }
+            _ => {}
         }
         response.json(json!({ "error": self.code(), "message": self.client_message() }))
     }

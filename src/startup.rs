@@ -13,7 +13,7 @@ use actix_web::cookie::Key;
 use actix_web::dev::AppConfig;
 use actix_web::{middleware, web, App};
 
-use crate::accounts::NameRegistry;
+use crate::accounts::{Hasher, NameRegistry};
 use crate::chat::server::{Persisted, Shutdown};
 use crate::chat::session::{SessionSettings, WsSession};
 use crate::chat::ChatServer;
@@ -21,6 +21,7 @@ use crate::clock::now_ms;
 use crate::configuration::Settings;
 use crate::db::{self, writer};
 use crate::rate_limit::KeyedLimiter;
+use crate::routes::client::TrustedProxies;
 use crate::routes::{self, AccountSettings, AppState};
 use crate::tokens::Secret;
 use crate::ws::{self, LiveConnections};
@@ -101,10 +102,13 @@ impl Application {
             admin_token: settings.admin_token.clone().filter(|t| !t.expose().is_empty()),
             accounts: AccountSettings {
                 registry,
+                hasher: Hasher::for_this_machine(),
                 session_ttl: settings.session_ttl(),
                 attempts_per_name: KeyedLimiter::new(1.0 / 12.0, 5.0),
+                attempts_per_device: KeyedLimiter::new(1.0 / 12.0, 5.0),
                 attempts_per_ip: KeyedLimiter::new(1.0 / 3.0, 20.0),
             },
+            proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
             allowed_origins: settings
                 .allowed_origins
                 .iter()
@@ -196,7 +200,11 @@ fn http_server(
                 map_config(
                     App::new()
                         .app_data(app_state.clone())
-                        .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
+                        .wrap(
+                            middleware::Logger::new("%{client}xi \"%r\" %s %b %Dms")
+                                .custom_request_replace("client", client_for_log)
+                                .exclude("/healthz"),
+                        )
                         .configure(routes::configure)
                         .service(actix_files::Files::new("/static", &static_dir)),
                     |_| AppConfig::default(),
@@ -211,6 +219,12 @@ fn http_server(
         })?
         .run();
     Ok(server)
+}
+
+/// The client's address for the access log, through trusted proxies only.
+fn client_for_log(req: &actix_web::dev::ServiceRequest) -> String {
+    let proxies = req.app_data::<web::Data<AppState>>().map(|state| &state.proxies);
+    proxies.and_then(|p| p.client_ip(req.request())).map_or_else(|| "-".into(), |ip| ip.to_string())
 }
 
 fn signing_key(secret: Option<&Secret>) -> Result<Key, StartupError> {

@@ -81,11 +81,20 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
     if !identity::csrf_valid(&req, csrf.as_deref()) {
         return again(StatusCode::FORBIDDEN, "the form had expired; please send it again");
     }
-    // Guessing passwords is slowed per address and, for logins, per account.
+    // Guessing passwords is slowed per address and, for logins, per account,
+    // keyed on the account's own canonical name. A browser that logged in to
+    // the account before has an allowance of its own, so guessing from
+    // elsewhere cannot lock the owner out.
     let now = Instant::now();
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = state.proxies.client_ip(&req);
     let ip_ok = ip.is_none_or(|ip| state.accounts.attempts_per_ip.take(&ip, now));
-    let name_ok = mode == Mode::SignUp || state.accounts.attempts_per_name.take(&name.trim().to_lowercase(), now);
+    let account = DisplayName::parse(&name).map_or_else(|_| name.trim().to_lowercase(), |n| n.key());
+    let device = identity::device(&req, &state.key).filter(|(_, user)| *user == account);
+    let name_ok = match (mode, &device) {
+        (Mode::SignUp, _) => true,
+        (Mode::LogIn, Some((id, _))) => state.accounts.attempts_per_device.take(id, now),
+        (Mode::LogIn, None) => state.accounts.attempts_per_name.take(&account, now),
+    };
     if !ip_ok || !name_ok {
         return again(StatusCode::TOO_MANY_REQUESTS, "too many attempts; wait a minute and try again");
     }
@@ -98,15 +107,27 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
     };
     let ttl = state.accounts.session_ttl;
     let result = match mode {
-        Mode::SignUp => accounts::sign_up(&state.pool, &state.accounts.registry, &name_value, password, ttl).await,
-        Mode::LogIn => accounts::log_in(&state.pool, &name_value, password, ttl).await,
+        Mode::SignUp => {
+            let registry = &state.accounts.registry;
+            accounts::sign_up(&state.pool, &state.accounts.hasher, registry, &name_value, password, ttl).await
+        }
+        Mode::LogIn => accounts::log_in(&state.pool, &state.accounts.hasher, &name_value, password, ttl).await,
     };
     match result {
         Ok(token) => {
-            let secure = req.connection_info().scheme() == "https";
+            let secure = state.proxies.https(&req);
             let mut response = HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish();
             let _ = response.add_cookie(&identity::auth_cookie(&token, &state.key, secure, ttl));
+            if device.is_none() {
+                let _ = response.add_cookie(&identity::device_cookie(&account, &state.key, secure));
+            }
             response
+        }
+        Err(e @ ChatError::Busy(_)) => {
+            let mut page = again(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            let wait = header::HeaderValue::from(crate::error::RETRY_BUSY_AFTER_SECS);
+            page.headers_mut().insert(header::RETRY_AFTER, wait);
+            page
         }
         Err(e @ ChatError::Unauthorized(_)) => again(StatusCode::UNAUTHORIZED, &e.to_string()),
         Err(e @ ChatError::InvalidName(_)) => again(StatusCode::CONFLICT, &e.to_string()),

@@ -12,6 +12,7 @@ use crate::tokens::{constant_time_eq, random_hex, to_hex};
 
 pub const COOKIE_NAME: &str = "parlor_session";
 pub const AUTH_COOKIE: &str = "parlor_auth";
+pub const DEVICE_COOKIE: &str = "parlor_device";
 
 /// The display name from a validly signed cookie, if any. A cookie that was
 /// tampered with, or signed with another key, is ignored.
@@ -35,6 +36,21 @@ pub fn auth_token(req: &HttpRequest, key: &Key) -> Option<String> {
 pub fn auth_cookie(token: &str, key: &Key, secure: bool, ttl: std::time::Duration) -> Cookie<'static> {
     let max_age = Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
     signed_cookie(AUTH_COOKIE, token.to_string(), key, secure, max_age)
+}
+
+/// The cookie of a browser that logged in to an account: this device's own
+/// random id and the account's name key, signed. Login attempts from it are
+/// limited apart from everyone else's attempts on that account.
+pub fn device_cookie(user_key: &str, key: &Key, secure: bool) -> Cookie<'static> {
+    let value = format!("{}.{}", random_hex(16), to_hex(user_key.as_bytes()));
+    signed_cookie(DEVICE_COOKIE, value, key, secure, Duration::days(365))
+}
+
+/// The (device id, account name key) of a validly signed device cookie.
+pub fn device(req: &HttpRequest, key: &Key) -> Option<(String, String)> {
+    let value = signed_value(req, key, DEVICE_COOKIE)?;
+    let (id, user) = value.split_once('.')?;
+    Some((id.to_string(), from_hex(user)?))
 }
 
 fn signed_value(req: &HttpRequest, key: &Key, name: &str) -> Option<String> {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod body;
+pub mod client;
 pub mod health;
 pub mod identity;
 pub mod pages;

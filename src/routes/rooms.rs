@@ -96,7 +96,7 @@ pub async fn create_room(
         HttpResponse::SeeOther().insert_header((header::LOCATION, url)).finish()
     };
     if let Some(name) = &name {
-        let secure = req.connection_info().scheme() == "https";
+        let secure = state.proxies.https(&req);
         response.add_cookie(&identity::name_cookie(name, &state.key, secure))?;
     }
     Ok(response)

@@ -7,7 +7,8 @@ use actix::Addr;
 use actix_web::cookie::Key;
 use tera::Tera;
 
-use crate::accounts::NameRegistry;
+use super::client::TrustedProxies;
+use crate::accounts::{Hasher, NameRegistry};
 use crate::chat::session::SessionSettings;
 use crate::chat::ChatServer;
 use crate::db::DbPool;
@@ -22,16 +23,23 @@ pub struct AppState {
     pub templates: Tera,
     pub sessions: Arc<SessionSettings>,
     pub admin_token: Option<Secret>,
+    /// Other sites' pages that may open WebSockets, besides Parlor's own.
     pub allowed_origins: Vec<String>,
+    pub proxies: TrustedProxies,
     pub accounts: AccountSettings,
 }
 
 /// How people log in.
 pub struct AccountSettings {
     pub registry: Arc<NameRegistry>,
+    pub hasher: Hasher,
     pub session_ttl: Duration,
-    /// Login attempts per account: 5 at once, then one every 12 seconds.
+    /// Login attempts per account from browsers that never logged in to it:
+    /// 5 at once, then one every 12 seconds.
     pub attempts_per_name: KeyedLimiter<String>,
+    /// The same, per browser that did (its device cookie), so that guessing
+    /// cannot lock the owner out.
+    pub attempts_per_device: KeyedLimiter<String>,
     /// Log-in and sign-up attempts per address: 20 at once, then one every 3
     /// seconds (an office behind one address has several people).
     pub attempts_per_ip: KeyedLimiter<std::net::IpAddr>,

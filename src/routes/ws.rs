@@ -13,7 +13,7 @@ use crate::tokens::token_hash;
 use crate::ws;
 
 pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
-    if !origin_allowed(&req, &state.allowed_origins) {
+    if !origin_allowed(&req, &state) {
         return Err(ChatError::ForbiddenOrigin.into());
     }
     let handshake = ws::handshake(&req)?;
@@ -29,13 +29,12 @@ pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 
 /// Another site's page must not open a socket that carries our visitor's
 /// cookie. Browsers always send `Origin` on a WebSocket handshake; clients
-/// without one (bots, tools) have no visitor's cookie to abuse.
-fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+/// without one (bots, tools) have no visitor's cookie to abuse. Parlor's own
+/// pages may connect, and so may the pages of `--allowed-origins`.
+fn origin_allowed(req: &HttpRequest, state: &AppState) -> bool {
     let Some(origin) = req.headers().get(header::ORIGIN) else { return true };
     let Ok(origin) = origin.to_str() else { return false };
-    if allowed.is_empty() {
-        let host = req.connection_info().host().to_ascii_lowercase();
-        return origin.split_once("://").is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host));
-    }
-    allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
+    let host = state.proxies.host(req);
+    let own = origin.split_once("://").is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host));
+    own || state.allowed_origins.iter().any(|a| a.eq_ignore_ascii_case(origin))
 }

@@ -18,6 +18,8 @@ on_every_backend!(
     names_are_unique_in_a_room_but_one_account_may_have_several_tabs,
     guest_access_can_be_turned_off,
     login_attempts_are_rate_limited,
+    login_limits_count_a_name_however_it_is_spelled,
+    guessing_does_not_lock_the_owner_out,
     account_forms_need_the_pages_csrf_token,
     a_name_can_be_registered_once,
 );
@@ -185,6 +187,63 @@ async fn login_attempts_are_rate_limited(backend: Backend) {
     assert!(statuses.contains(&429), "{statuses:?}");
 }
 
+async fn login_limits_count_a_name_however_it_is_spelled(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    sign_up(&app, "Ann Lee", "correct horse battery").await;
+    let mut statuses = Vec::new();
+    // All the same account: spaces collapse and case does not count.
+    for name in ["Ann Lee", "Ann  Lee", " ann lee", "ANN LEE", "Ann \t Lee", "ann   lee"] {
+        statuses.push(account_form(&app, "/login", name, "guess guess").await.0);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+}
+
+async fn guessing_does_not_lock_the_owner_out(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    // The owner signs up; their browser keeps the device cookie it gets.
+    let (csrf_cookie, token) = form_token(&app, "/signup").await;
+    let resp = app
+        .http()
+        .post(app.url("/signup"))
+        .insert_header(("Cookie", csrf_cookie))
+        .send_form(&[("name", "owner"), ("password", "correct horse battery"), ("csrf", &token)])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let device = set_cookie(&resp, "parlor_device").expect("a device cookie");
+
+    // Someone else guesses until the account is closed to them.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(account_form(&app, "/login", "owner", "guess guess").await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+
+    // The owner's browser still gets in, and its own guesses are limited apart.
+    let log_in = |password: &'static str| {
+        let (app, device) = (&app, device.clone());
+        async move {
+            let (csrf_cookie, token) = form_token(app, "/login").await;
+            let resp = app
+                .http()
+                .post(app.url("/login"))
+                .insert_header(("Cookie", format!("{csrf_cookie}; {device}")))
+                .send_form(&[("name", "owner"), ("password", password), ("csrf", &token)])
+                .await
+                .unwrap();
+            (resp.status().as_u16(), set_cookie(&resp, "parlor_auth"))
+        }
+    };
+    let (status, cookie) = log_in("correct horse battery").await;
+    assert_eq!(status, 303);
+    assert!(cookie.is_some(), "logged in");
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(log_in("wrong wrong").await.0);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 429, 429], "one attempt of the device's five was the login");
+}
+
 async fn account_forms_need_the_pages_csrf_token(backend: Backend) {
     let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
     for path in ["/signup", "/login"] {
@@ -211,4 +270,36 @@ async fn a_name_can_be_registered_once(backend: Backend) {
     let (status, _, page) = account_form(&app, "/signup", "kim", "short").await;
     assert_eq!(status, 400);
     assert!(page.contains("at least 8 characters"));
+}
+
+/// Password hashing takes memory and a core: a flood of logins is refused
+/// at once with 503 and `Retry-After` beyond what the hashing threads and
+/// their short queue hold, and the server stays responsive.
+#[actix_web::test]
+async fn a_login_flood_is_refused_at_once_not_queued() {
+    let app = crate::helpers::spawn_app().await;
+    let (csrf_cookie, token) = form_token(&app, "/login").await;
+    let attempts = (0..16).map(|i| {
+        let (app, cookie, token) = (&app, csrf_cookie.clone(), token.clone());
+        async move {
+            let name = format!("flood{i}");
+            let resp = app
+                .http()
+                .post(app.url("/login"))
+                .insert_header(("Cookie", cookie))
+                .send_form(&[("name", name.as_str()), ("password", "guess guess"), ("csrf", token.as_str())])
+                .await
+                .unwrap();
+            let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            (resp.status().as_u16(), retry)
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let busy = answers.iter().filter(|(status, retry)| *status == 503 && retry.as_deref() == Some("1")).count();
+    let refused = answers.iter().filter(|(status, _)| *status == 401).count();
+    assert!(busy >= 1, "{answers:?}");
+    assert_eq!(busy + refused, 16, "{answers:?}");
+    let started = std::time::Instant::now();
+    assert_eq!(app.get_json("/healthz").await.0, 200);
+    assert!(started.elapsed() < Duration::from_secs(1), "health answers at once");
 }

@@ -395,7 +395,7 @@ async fn websockets_from_other_sites_are_refused() {
     assert!(handshake(Some(own)).await.is_ok(), "our own pages may connect");
     assert!(handshake(None).await.is_ok(), "non-browser clients send no Origin");
 
-    // With a configured list, exactly the origins on it.
+    // A configured list adds to Parlor's own pages.
     let app = spawn_app_with(|s| s.allowed_origins = vec!["https://chat.example.com".into()]).await;
     let allowed = |origin: &str| {
         let mut request = app.ws_url.as_str().into_client_request().unwrap();
@@ -404,5 +404,56 @@ async fn websockets_from_other_sites_are_refused() {
     };
     assert!(allowed("https://chat.example.com").await.is_ok());
     assert!(allowed("https://chat.example.com.evil.example").await.is_err());
-    assert!(allowed(&app.address).await.is_err(), "the list replaces the default");
+    assert!(allowed(&app.address).await.is_ok(), "the list adds to Parlor's own pages");
+}
+
+/// Forwarding headers count only from a trusted proxy: from anyone else
+/// they cannot pass the Origin check or dodge the per-address limits.
+#[actix_web::test]
+async fn forwarding_headers_count_only_from_trusted_proxies() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let handshake = |url: String, header: (&'static str, &'static str)| async move {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert("Origin", "http://evil.example".parse().unwrap());
+        request.headers_mut().insert(header.0, header.1.parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((mut ws, resp)) => {
+                let _ = ws.close(None).await;
+                resp.status().as_u16()
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let forged = [("X-Forwarded-Host", "evil.example"), ("Forwarded", "host=evil.example")];
+    let app = spawn_app().await;
+    for header in forged {
+        assert_eq!(handshake(app.ws_url.clone(), header).await, 403, "{header:?} from a client");
+    }
+    // Behind a proxy on loopback, its word on the host is taken.
+    let proxied = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    for header in forged {
+        assert_eq!(handshake(proxied.ws_url.clone(), header).await, 101, "{header:?} from a trusted proxy");
+    }
+
+    // One address with a new X-Forwarded-For on every attempt is still one address.
+    let (csrf_cookie, token) = home_form_token(&app).await;
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let mut resp = app
+            .http()
+            .post(app.url("/login"))
+            .insert_header(("Cookie", csrf_cookie.clone()))
+            .insert_header(("X-Forwarded-For", format!("198.51.100.{i}")))
+            .send_form(&[
+                ("name", format!("nobody{i}").as_str()),
+                ("password", "guess guess"),
+                ("csrf", token.as_str()),
+            ])
+            .await
+            .unwrap();
+        let _ = resp.body().await;
+        statuses.push(resp.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
 }

@@ -1,18 +1,21 @@
-//! Accounts: registered names with argon2id-hashed passwords, logins
-//! (sessions) kept server-side so that logging out really ends them, and
-//! bot tokens.
+//! Accounts: registered names with argon2id-hashed passwords
+//! (`passwords`), logins (sessions) kept server-side so that logging out
+//! really ends them, and bot tokens.
 //!
-//! Password hashing is deliberately slow, so it runs on a blocking thread
+//! Password hashing is deliberately slow, so it runs on threads of its own
 //! and never while holding a database connection.
+
+mod passwords;
+
+pub use passwords::{Hasher, Password};
 
 use std::collections::HashSet;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use diesel::Connection;
+
+use passwords::hash_password;
 
 use crate::clock::now_ms;
 use crate::db::accounts::{self as queries, NewSession, NewUser, UserRow};
@@ -27,19 +30,6 @@ use crate::tokens::{random_hex, token_hash};
 pub struct User {
     pub name: DisplayName,
     pub is_admin: bool,
-}
-
-/// A password as typed: 8 to 128 characters.
-pub struct Password(String);
-
-impl Password {
-    pub fn parse(raw: String) -> Result<Self, ChatError> {
-        match raw.chars().count() {
-            0..=7 => Err(ChatError::BadRequest("the password must have at least 8 characters".into())),
-            129.. => Err(ChatError::BadRequest("the password must have at most 128 characters".into())),
-            _ => Ok(Self(raw)),
-        }
-    }
 }
 
 /// The registered names (as keys), so that a guest's name can be checked
@@ -59,28 +49,6 @@ impl NameRegistry {
     fn add(&self, key: String) {
         self.0.write().expect("registry lock").insert(key);
     }
-}
-
-/// argon2id with the crate's defaults, the parameters OWASP recommends
-/// (19 MiB, 2 passes, 1 lane).
-fn hash_password(password: &Password) -> String {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(password.0.as_bytes(), &salt).expect("argon2 hashes any password").to_string()
-}
-
-/// Checks a password against a stored hash. Without a user the same work is
-/// done against a fixed hash, so an unknown name takes as long to refuse as a
-/// wrong password (the comparison inside argon2 is constant-time).
-fn verify_password(stored: Option<&str>, password: &Password) -> bool {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password(&Password("not a real password".into())));
-    let hash = PasswordHash::new(stored.unwrap_or(dummy)).expect("stored hashes are valid PHC strings");
-    Argon2::default().verify_password(password.0.as_bytes(), &hash).is_ok() && stored.is_some()
-}
-
-/// Runs password hashing on a blocking thread.
-async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ChatError> {
-    Ok(actix_web::web::block(work).await?)
 }
 
 fn wrong_credentials() -> ChatError {
@@ -107,12 +75,13 @@ fn to_user(row: UserRow) -> Option<User> {
 /// Registers `name` and logs it in.
 pub async fn sign_up(
     pool: &DbPool,
+    hasher: &Hasher,
     registry: &NameRegistry,
     name: &DisplayName,
     password: Password,
     ttl: Duration,
 ) -> Result<String, ChatError> {
-    let hash = off_thread(move || hash_password(&password)).await?;
+    let hash = hasher.hash(password).await?;
     let (key, shown) = (name.key(), name.to_string());
     let user_key = key.clone();
     let created = db::run(pool, move |conn| {
@@ -129,11 +98,17 @@ pub async fn sign_up(
 
 /// Logs `name` in and returns the token for the cookie; the same error for
 /// an unknown name and a wrong password.
-pub async fn log_in(pool: &DbPool, name: &DisplayName, password: Password, ttl: Duration) -> Result<String, ChatError> {
+pub async fn log_in(
+    pool: &DbPool,
+    hasher: &Hasher,
+    name: &DisplayName,
+    password: Password,
+    ttl: Duration,
+) -> Result<String, ChatError> {
     let key = name.key();
     let row = db::run(pool, move |conn| queries::find_user(conn, &key)).await?;
     let stored = row.as_ref().map(|r| r.password_hash.clone());
-    if !off_thread(move || verify_password(stored.as_deref(), &password)).await? {
+    if !hasher.verify(stored, password).await? {
         return Err(wrong_credentials());
     }
     let row = row.expect("verified against a stored hash");
@@ -194,27 +169,4 @@ pub fn create_admin(conn: &mut DbConnection, name: &DisplayName, password: &Pass
         moderation::set_admin(conn, &key, true)?;
         Ok(false)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_verify_only_against_their_hash() {
-        let right = Password::parse("correct horse".into()).unwrap();
-        let wrong = Password::parse("battery staple".into()).unwrap();
-        let hash = hash_password(&right);
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password(Some(&hash), &right));
-        assert!(!verify_password(Some(&hash), &wrong));
-        assert!(!verify_password(None, &right), "no user: never a match");
-    }
-
-    #[test]
-    fn password_length() {
-        assert!(Password::parse("short".into()).is_err());
-        assert!(Password::parse("x".repeat(129)).is_err());
-        assert!(Password::parse("long enough".into()).is_ok());
-    }
 }
