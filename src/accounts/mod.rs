@@ -81,7 +81,7 @@ pub async fn sign_up(
     password: Password,
     ttl: Duration,
 ) -> Result<String, ChatError> {
-    let hash = hasher.hash(password).await?;
+    let hash = hasher.hash(hasher.turn()?, password).await?;
     let (key, shown) = (name.key(), name.to_string());
     let user_key = key.clone();
     let created = db::run(pool, move |conn| {
@@ -105,10 +105,12 @@ pub async fn log_in(
     password: Password,
     ttl: Duration,
 ) -> Result<String, ChatError> {
+    // The turn first: a refused attempt costs not even a database lookup.
+    let turn = hasher.turn()?;
     let key = name.key();
     let row = db::run(pool, move |conn| queries::find_user(conn, &key)).await?;
     let stored = row.as_ref().map(|r| r.password_hash.clone());
-    if !hasher.verify(stored, password).await? {
+    if !hasher.verify(turn, stored, password).await? {
         return Err(wrong_credentials());
     }
     let row = row.expect("verified against a stored hash");

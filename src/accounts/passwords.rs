@@ -4,9 +4,11 @@
 //! Each hash takes about 19 MiB and tens of milliseconds of a core, on
 //! purpose. Unbounded, a flood of wrong logins takes the server's memory
 //! (every blocking thread keeps its own allocator arena) and its cores. So
-//! hashing runs on one thread per core, each reusing its memory, and when
-//! the queue in front of them is full an attempt is refused at once
-//! (`ChatError::Busy`, 503 with `Retry-After`) rather than waiting.
+//! hashing runs on one thread per core, each reusing its memory, and an
+//! attempt first takes a turn: when every turn is taken (the threads are
+//! busy and the short queue behind them is full) it is refused at once
+//! (`ChatError::Busy`, 503 with `Retry-After`) rather than waiting, before
+//! it costs even a database lookup.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,7 +17,7 @@ use std::thread;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ChatError;
 
@@ -57,23 +59,35 @@ enum Work {
 /// The hashing threads and the bounded queue in front of them.
 #[derive(Clone)]
 pub struct Hasher {
-    queue: SyncSender<Work>,
+    queue: SyncSender<(Work, Turn)>,
+    turns: Arc<Semaphore>,
 }
+
+/// A place at the hashing threads: one hash, given back when it is done.
+pub struct Turn(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Hasher {
     /// `threads` hashing threads, and room for `waiting` attempts queued
     /// behind them.
     pub fn start(threads: usize, waiting: usize) -> Self {
-        let (queue, jobs) = sync_channel(waiting);
+        let threads = threads.max(1);
+        // Every turn fits in the channel, so handing work over never waits.
+        let (queue, jobs) = sync_channel(threads + waiting);
         let jobs = Arc::new(Mutex::new(jobs));
-        for n in 0..threads.max(1) {
+        for n in 0..threads {
             let jobs = jobs.clone();
             thread::Builder::new()
                 .name(format!("parlor-hash-{n}"))
                 .spawn(move || work(&jobs))
                 .expect("can spawn a password hashing thread");
         }
-        Self { queue }
+        Self { queue, turns: Arc::new(Semaphore::new(threads + waiting)) }
+    }
+
+    /// A turn at hashing, or `Busy` at once when all are taken.
+    pub fn turn(&self) -> Result<Turn, ChatError> {
+        let busy = || ChatError::Busy("too many logins at once; try again in a moment".into());
+        self.turns.clone().try_acquire_owned().map(Turn).map_err(|_| busy())
     }
 
     /// One thread per core, and twice that many attempts waiting.
@@ -82,36 +96,37 @@ impl Hasher {
         Self::start(cores, 2 * cores)
     }
 
-    pub async fn hash(&self, password: Password) -> Result<String, ChatError> {
+    pub async fn hash(&self, turn: Turn, password: Password) -> Result<String, ChatError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Work::Hash(password, reply))?;
+        self.submit(Work::Hash(password, reply), turn)?;
         answer.await.map_err(|_| stopped())
     }
 
     /// Whether `password` matches `stored` (`None`: no such user, which
     /// takes as long and never matches).
-    pub async fn verify(&self, stored: Option<String>, password: Password) -> Result<bool, ChatError> {
+    pub async fn verify(&self, turn: Turn, stored: Option<String>, password: Password) -> Result<bool, ChatError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Work::Verify(stored, password, reply))?;
+        self.submit(Work::Verify(stored, password, reply), turn)?;
         answer.await.map_err(|_| stopped())
     }
 
-    fn submit(&self, work: Work) -> Result<(), ChatError> {
-        self.queue.try_send(work).map_err(|e| match e {
-            TrySendError::Full(_) => ChatError::Busy("too many logins at once; try again in a moment".into()),
+    fn submit(&self, work: Work, turn: Turn) -> Result<(), ChatError> {
+        self.queue.try_send((work, turn)).map_err(|e| match e {
+            TrySendError::Full(_) => unreachable!("the channel holds every turn"),
             TrySendError::Disconnected(_) => stopped(),
         })
     }
 }
 
-fn work(jobs: &Mutex<Receiver<Work>>) {
+fn work(jobs: &Mutex<Receiver<(Work, Turn)>>) {
     loop {
         let job = jobs.lock().expect("hashing queue lock").recv();
+        // The turn is given back when the work is done (dropped here).
         match job {
-            Ok(Work::Hash(password, reply)) => {
+            Ok((Work::Hash(password, reply), _turn)) => {
                 let _ = reply.send(hash_password(&password));
             }
-            Ok(Work::Verify(stored, password, reply)) => {
+            Ok((Work::Verify(stored, password, reply), _turn)) => {
                 let _ = reply.send(verify_password(stored.as_deref(), &password));
             }
             Err(_) => return,
@@ -146,17 +161,17 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_full_queue_refuses_at_once() {
+    async fn turns_are_refused_at_once_when_all_are_taken_and_come_back() {
         let hasher = Hasher::start(1, 1);
         let password = || Password::parse("correct horse".into()).unwrap();
-        // One hashing, one waiting: the rest are refused without waiting.
-        let attempts: Vec<_> = (0..6).map(|_| hasher.verify(None, password())).collect();
-        let results = futures_util::future::join_all(attempts).await;
-        let busy = results.iter().filter(|r| matches!(r, Err(ChatError::Busy(_)))).count();
-        assert!(busy >= 4, "{busy} of 6 refused");
-        assert!(results.iter().all(|r| matches!(r, Ok(false) | Err(ChatError::Busy(_)))));
-        // Once the queue has drained, attempts go through again.
-        let hash = hasher.hash(password()).await.unwrap();
-        assert!(hasher.verify(Some(hash), password()).await.unwrap());
+        // One hashing, one waiting: a third is refused without waiting.
+        let (first, second) = (hasher.turn().unwrap(), hasher.turn().unwrap());
+        assert!(matches!(hasher.turn(), Err(ChatError::Busy(_))));
+        let both =
+            futures_util::future::join(hasher.verify(first, None, password()), hasher.verify(second, None, password()));
+        assert!(matches!(both.await, (Ok(false), Ok(false))));
+        // Done: the turns are back.
+        let hash = hasher.hash(hasher.turn().unwrap(), password()).await.unwrap();
+        assert!(hasher.verify(hasher.turn().unwrap(), Some(hash), password()).await.unwrap());
     }
 }

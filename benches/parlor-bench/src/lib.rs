@@ -1,6 +1,7 @@
 //! `parlor-bench`: a load generator for Parlor. Every connection is a real
 //! WebSocket over TCP speaking the public protocol (`docs/protocol.md`).
 
+pub mod attacks;
 pub mod client;
 pub mod conns;
 pub mod load;

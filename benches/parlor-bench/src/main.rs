@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use parlor_bench::attacks::{self, LoginFloodConfig};
 use parlor_bench::conns::{self, ConnsConfig};
 use parlor_bench::load::{Pace, Rooms, RoomsConfig, Step};
 use parlor_bench::report;
@@ -89,6 +90,15 @@ enum Mode {
         #[arg(long, default_value_t = 3.0)]
         hold: f64,
     },
+    /// An attack: many wrong logins at once, each address within its
+    /// allowance. Reports answers, server memory and threads, and /healthz.
+    LoginFlood {
+        #[arg(long, default_value_t = 500)]
+        attempts: usize,
+        /// Spread the logins over 127.0.0.1 .. 127.0.0.N.
+        #[arg(long, default_value_t = 25)]
+        sources: u8,
+    },
 }
 
 fn main() {
@@ -168,6 +178,19 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
             print!("{}", report::conns_table(&result));
             let mut line = base("conns");
             line["result"] = report::conns_json(&result);
+            Ok(line)
+        }
+        Mode::LoginFlood { attempts, sources } => {
+            let config = LoginFloodConfig {
+                server: cli.server,
+                server_pid: cli.server_pid,
+                attempts: *attempts,
+                sources: *sources,
+            };
+            let result = attacks::login_flood(config).await?;
+            print!("{}", report::login_flood_table(&result));
+            let mut line = base("login-flood");
+            line["result"] = report::login_flood_json(&result);
             Ok(line)
         }
         Mode::Summary { .. } => unreachable!("handled before the runtime starts"),

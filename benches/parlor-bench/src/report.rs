@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+use crate::attacks::LoginFloodReport;
 use crate::conns::ConnsReport;
 use crate::load::{Pace, Step};
 use crate::stats::CpuUse;
@@ -132,6 +133,44 @@ pub fn conns_json(r: &ConnsReport) -> Value {
         "server_rss_after_kib": r.rss_after_kib,
         "server_rss_per_connection_kib": r.rss_per_connection_kib(),
         "cpu": cpu_json(&r.cpu),
+    })
+}
+
+pub fn login_flood_table(r: &LoginFloodReport) -> String {
+    let mut out = String::new();
+    let mib = |v: Option<u64>| v.map_or("-".into(), |v| format!("{:.1} MiB", v as f64 / 1024.0));
+    let answers: Vec<String> = r.statuses.iter().map(|(status, n)| format!("{n} x {status}")).collect();
+    let _ = writeln!(out, "logins        {} at once, answered in {:.2} s", r.attempts, r.seconds);
+    let _ = writeln!(out, "answers       {} ({} with Retry-After)", answers.join(", "), r.with_retry_after);
+    let _ = writeln!(
+        out,
+        "server RSS    {} before, {} at most, {} after",
+        mib(r.rss_before_kib),
+        mib(r.rss_peak_kib),
+        mib(r.rss_after_kib)
+    );
+    let _ = writeln!(out, "threads       {} at most", r.threads_peak.map_or("-".into(), |t| t.to_string()));
+    let _ = writeln!(
+        out,
+        "/healthz      p50 {:.1} ms, max {:.1} ms over {} checks during the flood",
+        r.health_p50_ms, r.health_max_ms, r.health_checks
+    );
+    out
+}
+
+pub fn login_flood_json(r: &LoginFloodReport) -> Value {
+    json!({
+        "attempts": r.attempts,
+        "statuses": r.statuses.iter().map(|(status, n)| (status.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "with_retry_after": r.with_retry_after,
+        "seconds": r.seconds,
+        "server_rss_before_kib": r.rss_before_kib,
+        "server_rss_peak_kib": r.rss_peak_kib,
+        "server_rss_after_kib": r.rss_after_kib,
+        "server_threads_peak": r.threads_peak,
+        "health_p50_ms": r.health_p50_ms,
+        "health_max_ms": r.health_max_ms,
+        "health_checks": r.health_checks,
     })
 }
 
@@ -306,6 +345,24 @@ pub fn summary(lines: &[Value]) -> String {
             r["dropped"],
             f(&r["connects_per_sec"]),
             f(&r["server_rss_per_connection_kib"]),
+        );
+    }
+    for line in lines.iter().filter(|l| l["mode"] == "login-flood") {
+        let r = &line["result"];
+        let mib = |v: &Value| v.as_f64().map_or("-".into(), |kib| format!("{:.0} MiB", kib / 1024.0));
+        let answers: Vec<String> = r["statuses"]
+            .as_object()
+            .map(|o| o.iter().map(|(status, n)| format!("{n} x {status}")).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\nLogin flood: {} wrong logins at once: {}; server RSS {} before, {} at most; {} threads at most; /healthz max {:.1} ms.",
+            r["attempts"],
+            answers.join(", "),
+            mib(&r["server_rss_before_kib"]),
+            mib(&r["server_rss_peak_kib"]),
+            r["server_threads_peak"],
+            f(&r["health_max_ms"]),
         );
     }
     out

@@ -81,8 +81,13 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 
 /// Resident memory of a process in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// A number from `/proc/<pid>/status` (`VmRSS:` in KiB, `Threads:`).
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
