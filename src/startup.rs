@@ -200,6 +200,7 @@ fn http_server(
                 map_config(
                     App::new()
                         .app_data(app_state.clone())
+                        .wrap(routes::security_headers())
                         .wrap(
                             middleware::Logger::new("%{client}xi \"%r\" %s %b %Dms")
                                 .custom_request_replace("client", client_for_log)

@@ -13,7 +13,9 @@ pub mod state;
 pub mod ws;
 
 use actix_web::error::InternalError;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
 pub use state::{AccountSettings, AppState};
 
@@ -31,16 +33,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         let e = ChatError::BadRequest(format!("invalid query: {err}"));
         InternalError::from_response(err, HttpResponse::from_error(e)).into()
     }))
-    .route("/", web::get().to(pages::home))
-    .route("/chat/{room}", web::get().to(pages::room))
+    .route("/", get().to(pages::home))
+    .route("/chat/{room}", get().to(pages::room))
     .route(WS_PATH, web::get().to(ws::connect))
     .route("/create_room", web::post().to(rooms::create_room))
     .route("/store_message", web::post().to(rooms::store_message))
-    .route("/api/rooms", web::get().to(rooms::active_rooms))
-    .route("/api/rooms/{room}/messages", web::get().to(rooms::messages))
-    .route("/admin", web::get().to(admin::rooms))
-    .route("/admin/rooms", web::get().to(admin::rooms))
-    .route("/admin/audit", web::get().to(admin::audit_log))
+    .route("/api/rooms", get().to(rooms::active_rooms))
+    .route("/api/rooms/{room}/messages", get().to(rooms::messages))
+    .route("/admin", get().to(admin::rooms))
+    .route("/admin/rooms", get().to(admin::rooms))
+    .route("/admin/audit", get().to(admin::audit_log))
     .route("/admin/rooms/{room}/kick", web::post().to(admin::kick))
     .route("/admin/rooms/{room}/{action:close|reopen}", web::post().to(admin::close_or_reopen))
     .route("/admin/rooms/{room}/mute", web::post().to(admin::mute))
@@ -50,13 +52,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/admin/users/{name}/ban", web::post().to(admin::ban))
     .route("/admin/users/{name}/role", web::post().to(admin::set_role))
     .route("/admin/bots", web::post().to(admin::create_bot))
-    .route("/signup", web::get().to(accounts::signup_page))
+    .route("/signup", get().to(accounts::signup_page))
     .route("/signup", web::post().to(accounts::sign_up))
-    .route("/login", web::get().to(accounts::login_page))
+    .route("/login", get().to(accounts::login_page))
     .route("/login", web::post().to(accounts::log_in))
     .route("/logout", web::post().to(accounts::log_out))
-    .route("/healthz", web::get().to(health::check))
+    .route("/healthz", get().to(health::check))
     .default_service(web::to(not_found));
+}
+
+/// A route for `GET`, and for `HEAD` (the same answer without its body).
+fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// The pages load their scripts and styles from `/static` only and open
+/// WebSockets to their own host: anything else a page tries (injected
+/// script, framing by another site) is refused by the browser.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// Headers every answer carries (a handler's own take precedence).
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ChatError> {

@@ -457,3 +457,27 @@ async fn forwarding_headers_count_only_from_trusted_proxies() {
     }
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+/// Every page tells the browser to run only Parlor's own scripts, never to
+/// be framed, not to guess content types and not to leak its address; and
+/// `HEAD` answers wherever `GET` does, without a body.
+#[actix_web::test]
+async fn pages_send_security_headers_and_answer_head() {
+    let app = spawn_app().await;
+    for path in ["/", "/chat/lobby", "/login", "/api/rooms", "/static/room.js"] {
+        let mut resp = app.http().get(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let header = |name: &str| resp.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+        let csp = header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        assert_eq!(header("referrer-policy").as_deref(), Some("same-origin"), "{path}");
+        let full = resp.body().await.unwrap();
+        assert!(!full.is_empty());
+
+        let mut head = app.http().head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert!(head.body().await.unwrap().is_empty(), "HEAD {path} has no body");
+    }
+}

@@ -65,7 +65,9 @@ export function expectNoScriptErrors(assert) {
 }
 
 /// A person: a browser context of their own, with a page that records
-/// dialogs and script errors (a hostile name must never cause either).
+/// dialogs and script errors (a hostile name must never cause either), and
+/// anything the page's Content-Security-Policy refused (the pages must work
+/// within it).
 export async function person(browser, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
@@ -76,6 +78,11 @@ export async function person(browser, viewport = { width: 1280, height: 800 }) {
     await dialog.dismiss();
   });
   page.on("pageerror", (error) => page.errors.push(String(error)));
+  page.on("console", (message) => {
+    if (message.type() === "error" && message.text().includes("Content Security Policy")) {
+      page.errors.push(message.text());
+    }
+  });
   pages.push(page);
   return { context, page };
 }
