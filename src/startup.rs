@@ -72,7 +72,7 @@ impl Application {
         let pool = db::connect(&settings.database_url, settings.db_pool_size, settings.db_timeout())?;
         let (saved, registered) = {
             let mut conn = pool.get()?;
-            (db::chat_state::load(&mut conn, now_ms())?, db::accounts::all_name_keys(&mut conn)?)
+            (db::chat_state::load(&mut conn, now_ms())?, db::accounts::all_names(&mut conn)?)
         };
         log::info!("message log: {} ({} rooms)", settings.database_url, saved.rooms.len());
 

@@ -21,7 +21,7 @@ use crate::clock::now_ms;
 use crate::db::accounts::{self as queries, NewSession, NewUser, UserRow};
 use crate::db::moderation::{self, NewBotToken};
 use crate::db::{self, DbConnection, DbPool};
-use crate::domain::DisplayName;
+use crate::domain::{skeleton_of, DisplayName};
 use crate::error::ChatError;
 use crate::tokens::{random_hex, token_hash};
 
@@ -32,22 +32,25 @@ pub struct User {
     pub is_admin: bool,
 }
 
-/// The registered names (as keys), so that a guest's name can be checked
-/// without a database query on the hot path.
+/// What the registered names look like (their skeletons), so that a
+/// guest's name can be checked without a database query on the hot path,
+/// and no one can take a name that looks like an account's.
 #[derive(Debug, Default)]
 pub struct NameRegistry(RwLock<HashSet<String>>);
 
 impl NameRegistry {
-    pub fn new(keys: impl IntoIterator<Item = String>) -> Self {
-        Self(RwLock::new(keys.into_iter().collect()))
+    /// From the names as stored.
+    pub fn new(names: impl IntoIterator<Item = String>) -> Self {
+        Self(RwLock::new(names.into_iter().map(|name| skeleton_of(&name)).collect()))
     }
 
-    pub fn is_registered(&self, name: &DisplayName) -> bool {
-        self.0.read().expect("registry lock").contains(&name.key())
+    /// Whether `name` is, or looks like, a registered account's name.
+    pub fn looks_registered(&self, name: &DisplayName) -> bool {
+        self.0.read().expect("registry lock").contains(&name.skeleton())
     }
 
-    fn add(&self, key: String) {
-        self.0.write().expect("registry lock").insert(key);
+    fn add(&self, name: &DisplayName) {
+        self.0.write().expect("registry lock").insert(name.skeleton());
     }
 }
 
@@ -81,6 +84,10 @@ pub async fn sign_up(
     password: Password,
     ttl: Duration,
 ) -> Result<String, ChatError> {
+    let taken = || ChatError::InvalidName(format!("the name '{name}' is taken, or too like one that is"));
+    if registry.looks_registered(name) {
+        return Err(taken());
+    }
     let hash = hasher.hash(hasher.turn()?, password).await?;
     let (key, shown) = (name.key(), name.to_string());
     let user_key = key.clone();
@@ -90,9 +97,9 @@ pub async fn sign_up(
     })
     .await?;
     if !created {
-        return Err(ChatError::InvalidName(format!("the name '{name}' is taken")));
+        return Err(taken());
     }
-    registry.add(user_key.clone());
+    registry.add(name);
     open_session(pool, user_key, ttl).await
 }
 

@@ -232,9 +232,9 @@ impl WsSession {
                         )
                     })?,
                 };
-                if self.settings.registry.is_registered(&name) {
+                if self.settings.registry.looks_registered(&name) {
                     return Err(ChatError::InvalidName(format!(
-                        "'{name}' belongs to a registered user: log in to use it"
+                        "'{name}' belongs to a registered user, or looks like their name: log in to use it"
                     )));
                 }
                 Ok((name, Who::Guest(self.id)))

@@ -62,8 +62,9 @@ pub fn unban(conn: &mut DbConnection, user_key: &str) -> QueryResult<usize> {
     diesel::update(users::table.find(user_key)).set(users::banned_at.eq(None::<i64>)).execute(conn)
 }
 
-pub fn all_name_keys(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
-    users::table.select(users::name_key).load(conn)
+/// Every registered name, as it was registered.
+pub fn all_names(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    users::table.select(users::name).load(conn)
 }
 
 pub fn insert_session(conn: &mut DbConnection, session: &NewSession<'_>) -> QueryResult<usize> {

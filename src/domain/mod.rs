@@ -8,6 +8,6 @@ mod message_text;
 mod room_name;
 
 pub use chat_message::ChatMessage;
-pub use display_name::DisplayName;
+pub use display_name::{skeleton_of, DisplayName};
 pub use message_text::{MessageText, Nonce};
 pub use room_name::RoomName;

@@ -15,6 +15,7 @@ on_every_backend!(
     logging_out_revokes_the_login_on_the_server,
     an_expired_login_no_longer_counts,
     guests_cannot_take_a_registered_name,
+    no_one_can_pose_as_a_registered_user_or_a_member,
     names_are_unique_in_a_room_but_one_account_may_have_several_tabs,
     guest_access_can_be_turned_off,
     login_attempts_are_rate_limited,
@@ -130,6 +131,39 @@ async fn guests_cannot_take_a_registered_name(backend: Backend) {
     let mut guest = app.ws().await;
     guest.send(json!({"type": "join_room", "room": "lobby", "name": "erin"})).await;
     assert_eq!(guest.recv_type("error").await["code"], "invalid_name");
+}
+
+async fn no_one_can_pose_as_a_registered_user_or_a_member(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    sign_up(&app, "boss", "correct horse battery").await;
+    let mut guest = app.ws().await;
+    let look_alikes = [
+        "b0ss",
+        "BOSS",
+        "\u{FF42}\u{FF4F}\u{FF53}\u{FF53}",     // fullwidth
+        "\u{1D41B}\u{1D428}\u{1D42C}\u{1D42C}", // mathematical bold
+        "boss\u{061C}",                         // Arabic letter mark
+        "boss\u{206A}",
+        "boss\u{180B}",
+        "b\u{043E}ss",              // Cyrillic o
+        "\u{2800}\u{2800}\u{2800}", // braille blanks
+    ];
+    for name in look_alikes {
+        guest.send(json!({"type": "join_room", "room": "lobby", "name": name})).await;
+        let err = guest.recv_type("error").await;
+        assert_eq!(err["code"], "invalid_name", "{name:?}");
+    }
+    // Nor can anyone register a name that looks like it.
+    let (status, cookie, page) = account_form(&app, "/signup", "B0SS", "another password").await;
+    assert_eq!((status, cookie), (409, None), "{page}");
+
+    // In a room, a name that looks like a member's is taken too.
+    let mut modern = app.ws().await;
+    modern.join("lobby", "modern").await;
+    guest.send(json!({"type": "join_room", "room": "lobby", "name": "rnodern"})).await;
+    let err = guest.recv_type("error").await;
+    assert_eq!(err["code"], "invalid_name");
+    assert!(err["message"].as_str().unwrap().contains("looks like"), "{err}");
 }
 
 async fn names_are_unique_in_a_room_but_one_account_may_have_several_tabs(backend: Backend) {

@@ -12,9 +12,9 @@ use crate::domain::{ChatMessage, DisplayName, RoomName};
 
 pub struct Member {
     pub name: DisplayName,
-    /// `name.key()`, kept so that checking a joiner's name against a big
-    /// room allocates nothing per member.
-    pub key: String,
+    /// `name.skeleton()`, kept so that checking a joiner's name against a
+    /// big room allocates nothing per member.
+    pub skeleton: String,
     pub who: Who,
     pub admin: bool,
     /// When this connection joined the room (Unix ms).

@@ -13,7 +13,7 @@ impl Request for Kick {
     fn apply(self, server: &mut ChatServer) -> usize {
         let key = self.user.key();
         let kicked: Vec<SessionId> = server.rooms.get(&self.room).map_or_else(Vec::new, |room| {
-            room.members.iter().filter(|(_, m)| m.key == key).map(|(id, _)| *id).collect()
+            room.members.iter().filter(|(_, m)| m.name.key() == key).map(|(id, _)| *id).collect()
         });
         let frame = ServerFrame::Kicked { room: self.room.as_str() }.to_text();
         for session in &kicked {

@@ -199,17 +199,20 @@ impl ChatServer {
             return Err(ChatError::TooManyRooms(MAX_ROOMS_PER_SESSION));
         }
         let addr = entry.addr.clone();
-        let key = name.key();
-        let taken = self
-            .rooms
-            .get(&room_name)
-            .is_some_and(|room| room.members.iter().any(|(id, m)| *id != session && m.who != who && m.key == key));
+        // Nobody else in the room may have this name, or one that looks
+        // like it.
+        let skeleton = name.skeleton();
+        let taken = self.rooms.get(&room_name).is_some_and(|room| {
+            room.members.iter().any(|(id, m)| *id != session && m.who != who && m.skeleton == skeleton)
+        });
         if taken {
-            return Err(ChatError::InvalidName(format!("someone called '{name}' is already in this room")));
+            return Err(ChatError::InvalidName(format!(
+                "someone called '{name}', or a name that looks like it, is already in this room"
+            )));
         }
         self.ensure_room(&room_name, Some(&name))?;
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
-        let member = Member { name: name.clone(), key, who, admin, joined_at_ms: now_ms(), addr };
+        let member = Member { name: name.clone(), skeleton, who, admin, joined_at_ms: now_ms(), addr };
         let previous = room.members.insert(session, member);
         let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.history_on_join };
         let plan = room.plan(&room_name, query);
