@@ -89,6 +89,17 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_CLIENT_TIMEOUT", default_value_t = 15)]
     pub client_timeout_secs: u64,
 
+    /// WebSocket connections open at once, in all. Default: what the
+    /// process's file limit leaves after 512 kept in reserve, so that pages,
+    /// logins, `/healthz` and the database still have descriptors at the cap.
+    #[arg(long, env = "PARLOR_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// WebSocket connections open at once from one client address (an IPv6
+    /// client: its /64). 0: no cap.
+    #[arg(long, env = "PARLOR_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1000)]
+    pub max_connections_per_address: u32,
+
     /// Outbound frames queued for one connection before it counts as a slow
     /// consumer and is disconnected.
     #[arg(long, env = "PARLOR_SESSION_QUEUE", default_value_t = 256)]
@@ -170,6 +181,13 @@ impl Settings {
         Self::from_arg_matches(&matches).expect("the defaults are valid settings")
     }
 
+    /// `--max-connections`, or what the file limit leaves after the reserve.
+    pub fn max_connections(&self) -> usize {
+        const RESERVE: usize = 512;
+        self.max_connections
+            .unwrap_or_else(|| open_file_limit().map_or(10_000, |limit| limit.saturating_sub(RESERVE).max(1)))
+    }
+
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_hours * 3600)
     }
@@ -193,6 +211,13 @@ impl Settings {
     pub fn max_frame_bytes(&self) -> usize {
         (self.max_message_bytes * 6 + 1024).max(64 * 1024)
     }
+}
+
+/// The process's soft limit on open files (Linux: from `/proc/self/limits`).
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 #[cfg(test)]

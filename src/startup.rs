@@ -86,6 +86,7 @@ impl Application {
         });
 
         let registry = Arc::new(NameRegistry::new(registered));
+        let connections = LiveConnections::new(settings.max_connections(), settings.max_connections_per_address);
         let state = web::Data::new(AppState {
             chat: chat.clone(),
             pool,
@@ -109,6 +110,7 @@ impl Application {
                 attempts_per_ip: KeyedLimiter::new(1.0 / 3.0, 20.0),
             },
             proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+            connections: connections.clone(),
             allowed_origins: settings
                 .allowed_origins
                 .iter()
@@ -120,8 +122,7 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
         let address =
             listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
-        let connections = LiveConnections::new();
-        let server = http_server(state, listener, &settings, &connections)
+        let server = http_server(state, listener, &settings)
             .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
         Ok(Self {
             address,
@@ -173,12 +174,7 @@ impl Application {
     }
 }
 
-fn http_server(
-    state: web::Data<AppState>,
-    listener: TcpListener,
-    settings: &Settings,
-    connections: &LiveConnections,
-) -> std::io::Result<Server> {
+fn http_server(state: web::Data<AppState>, listener: TcpListener, settings: &Settings) -> std::io::Result<Server> {
     let static_dir = settings.static_dir.clone();
     let limits = Arc::new(ws::Limits {
         max_frame_bytes: settings.max_frame_bytes(),
@@ -186,7 +182,6 @@ fn http_server(
         heartbeat_interval: settings.heartbeat_interval(),
         client_timeout: settings.client_timeout(),
     });
-    let connections = connections.clone();
     let mut server = Server::build();
     if let Some(workers) = settings.workers {
         server = server.workers(workers.max(1));
@@ -216,7 +211,7 @@ fn http_server(
                 let (chat, pool, settings) = (state.chat.clone(), state.pool.clone(), state.sessions.clone());
                 WsSession::new(chat, pool, settings, identity, socket).start();
             };
-            ws::http_service(make_app, routes::WS_PATH, limits.clone(), connections.clone(), start_session)
+            ws::http_service(make_app, routes::WS_PATH, limits.clone(), start_session)
         })?
         .run();
     Ok(server)

@@ -14,6 +14,7 @@ use crate::chat::ChatServer;
 use crate::db::DbPool;
 use crate::rate_limit::KeyedLimiter;
 use crate::tokens::Secret;
+use crate::ws::LiveConnections;
 
 pub struct AppState {
     pub chat: Addr<ChatServer>,
@@ -26,6 +27,8 @@ pub struct AppState {
     /// Other sites' pages that may open WebSockets, besides Parlor's own.
     pub allowed_origins: Vec<String>,
     pub proxies: TrustedProxies,
+    /// The open WebSockets, capped in all and per client address.
+    pub connections: LiveConnections,
     pub accounts: AccountSettings,
 }
 

@@ -16,7 +16,7 @@ pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     if !origin_allowed(&req, &state) {
         return Err(ChatError::ForbiddenOrigin.into());
     }
-    let handshake = ws::handshake(&req)?;
+    let handshake = ws::handshake(&req, &state.connections, state.proxies.client_ip(&req))?;
     let identity = match identity::current_user(&req, &state).await {
         Some(user) => {
             let token = identity::auth_token(&req, &state.key).expect("a logged-in request has a token");

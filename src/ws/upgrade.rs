@@ -7,6 +7,7 @@
 //! `Handshake::accept`, it writes the 101 and hands the socket to a new
 //! session; everything else gets its answer and the connection ends.
 
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
 
-use super::live::LiveConnections;
+use super::live::{LiveConnections, Refused, Registered};
 use super::socket::{Limits, Socket};
 use crate::error::ChatError;
 
@@ -30,19 +31,25 @@ use crate::error::ChatError;
 /// 101 can be followed by a session.
 struct ViaUpgrade;
 
-/// What the route decided for an accepted handshake, carried to `take_over`
-/// in the response's extensions.
-struct Accepted<T>(T);
+/// What the route decided for an accepted handshake, and the connection's
+/// place in the count, carried to `take_over` in the response's extensions.
+struct Accepted<T>(T, Registered);
 
 /// The most of an ordinary answer `take_over` buffers (its own errors and
 /// the handshake's refusals are small).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// A valid WebSocket handshake, not answered yet.
-pub struct Handshake(HttpResponse);
+/// A valid WebSocket handshake with a place among the open connections,
+/// not answered yet.
+pub struct Handshake(HttpResponse, Registered);
 
-/// Checks that `req` is a WebSocket handshake this server can take over.
-pub fn handshake(req: &HttpRequest) -> Result<Handshake, actix_web::Error> {
+/// Checks that `req` is a WebSocket handshake this server can take over,
+/// and that `client` may open one more connection (503 at once otherwise).
+pub fn handshake(
+    req: &HttpRequest,
+    live: &LiveConnections,
+    client: Option<IpAddr>,
+) -> Result<Handshake, actix_web::Error> {
     if req.extensions().get::<ViaUpgrade>().is_none() {
         // A handshake the HTTP layer does not treat as an upgrade (say,
         // `Upgrade: websocket, foo`) would get a 101 and no session.
@@ -50,14 +57,21 @@ pub fn handshake(req: &HttpRequest) -> Result<Handshake, actix_web::Error> {
         return Err(ChatError::BadRequest(why.into()).into());
     }
     let response = HttpResponse::from(actix_http::ws::handshake(req.head())?.finish()).map_into_boxed_body();
-    Ok(Handshake(response))
+    let place = live.register(client).map_err(|refused| {
+        ChatError::Busy(match refused {
+            Refused::Full => "the server has all the connections it takes; try again shortly".into(),
+            Refused::AddressFull => "too many connections from your address; close one first".into(),
+        })
+    })?;
+    Ok(Handshake(response, place))
 }
 
 impl Handshake {
     /// The 101 answer. `with` goes to the session that takes the socket.
-    pub fn accept<T: 'static>(mut self, with: T) -> HttpResponse {
-        self.0.extensions_mut().insert(Accepted(with));
-        self.0
+    pub fn accept<T: 'static>(self, with: T) -> HttpResponse {
+        let Handshake(mut response, place) = self;
+        response.extensions_mut().insert(Accepted(with, place));
+        response
     }
 }
 
@@ -65,7 +79,6 @@ impl Handshake {
 struct Handoff<F> {
     path: &'static str,
     limits: Arc<Limits>,
-    live: LiveConnections,
     start: F,
 }
 
@@ -76,7 +89,6 @@ pub fn http_service<A, S, B, T, F>(
     make_app: A,
     path: &'static str,
     limits: Arc<Limits>,
-    live: LiveConnections,
     start: F,
 ) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = actix_http::error::DispatchError, InitError = ()>
 where
@@ -92,7 +104,7 @@ where
 {
     let app = make_app();
     let make_app = Rc::new(make_app);
-    let handoff = Rc::new(Handoff { path, limits, live, start });
+    let handoff = Rc::new(Handoff { path, limits, start });
     let upgrade = fn_factory(move || {
         let (app, handoff) = (make_app(), handoff.clone());
         async move {
@@ -130,7 +142,7 @@ where
     let (mut head, body) = response.into_parts();
     let accepted = head.extensions_mut().remove::<Accepted<T>>();
     let sent = match accepted {
-        Some(Accepted(with)) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
+        Some(Accepted(with, place)) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
             framed.send(h1::Message::Item((head, BodySize::None))).await.map(|()| {
                 let parts = framed.into_parts();
                 // Chat frames are small and latency-bound: never hold them
@@ -141,7 +153,7 @@ where
                 // what the client sent after its handshake, if anything.
                 let leftover =
                     if parts.read_buf.is_empty() { BytesMut::new() } else { BytesMut::from(&parts.read_buf[..]) };
-                let socket = Socket::new(parts.io, leftover, handoff.limits.clone(), handoff.live.register());
+                let socket = Socket::new(parts.io, leftover, handoff.limits.clone(), place);
                 (handoff.start)(socket, with);
             })
         }

@@ -7,6 +7,7 @@ mod bad_input;
 mod chat;
 mod databases;
 mod helpers;
+mod hostile;
 mod http;
 mod load;
 mod persistence;

@@ -35,6 +35,9 @@ pub struct ConnsReport {
     pub rss_before_kib: Option<u64>,
     pub rss_after_kib: Option<u64>,
     pub cpu: CpuUse,
+    /// A `/healthz` round trip while the connections were held, in ms
+    /// (`None`: no answer within 10 s).
+    pub health_ms: Option<f64>,
 }
 
 impl ConnsReport {
@@ -75,6 +78,9 @@ pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
     }
     let connect_seconds = started.elapsed().as_secs_f64();
     let connected = held.len();
+    let asked = Instant::now();
+    let health = tokio::time::timeout(Duration::from_secs(10), crate::attacks::http(config.server, None, HEALTH)).await;
+    let health_ms = matches!(health, Ok(Ok((200, _, _)))).then(|| asked.elapsed().as_secs_f64() * 1e3);
     tokio::time::sleep(Duration::from_secs_f64(config.hold_seconds)).await;
     let rss_after_kib = config.server_pid.and_then(rss_kib);
     let cpu = cpu.read();
@@ -92,8 +98,11 @@ pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
         rss_before_kib,
         rss_after_kib,
         cpu,
+        health_ms,
     })
 }
+
+const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
 /// Keeps one connection open: answers pings, notes a close.
 async fn hold(mut client: Client, dropped: Rc<Cell<usize>>) {

@@ -117,6 +117,8 @@ pub fn conns_table(r: &ConnsReport) -> String {
     let _ = writeln!(out, "per conn      {per}");
     let _ =
         writeln!(out, "cpu           generator {}, server {}", percent(Some(r.cpu.generator)), percent(r.cpu.server));
+    let health = r.health_ms.map_or("no answer within 10 s".into(), |ms| format!("{ms:.1} ms"));
+    let _ = writeln!(out, "/healthz      {health} while they were held");
     out
 }
 
@@ -133,6 +135,7 @@ pub fn conns_json(r: &ConnsReport) -> Value {
         "server_rss_after_kib": r.rss_after_kib,
         "server_rss_per_connection_kib": r.rss_per_connection_kib(),
         "cpu": cpu_json(&r.cpu),
+        "health_ms": r.health_ms,
     })
 }
 
@@ -336,15 +339,17 @@ pub fn summary(lines: &[Value]) -> String {
     }
     for line in lines.iter().filter(|l| l["mode"] == "conns") {
         let r = &line["result"];
+        let label = line["label"].as_str().unwrap_or("conns");
         let _ = writeln!(
             out,
-            "\nIdle connections: {} of {} held ({} failed, {} dropped), {:.0} connects/s, server RSS {:.2} KiB per connection.",
+            "\n{label}: {} of {} held ({} refused or failed, {} dropped), {:.0} connects/s, server RSS {:.2} KiB per connection, /healthz {} ms while held.",
             r["connected"],
             r["attempted"],
             r["failures"],
             r["dropped"],
             f(&r["connects_per_sec"]),
             f(&r["server_rss_per_connection_kib"]),
+            r["health_ms"].as_f64().map_or("-".into(), |ms| format!("{ms:.1}")),
         );
     }
     for line in lines.iter().filter(|l| l["mode"] == "login-flood") {
