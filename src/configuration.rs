@@ -100,10 +100,12 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1000)]
     pub max_connections_per_address: u32,
 
-    /// Outbound frames queued for one connection before it counts as a slow
-    /// consumer and is disconnected.
-    #[arg(long, env = "PARLOR_SESSION_QUEUE", default_value_t = 256)]
-    pub session_queue: usize,
+    /// Bytes of frames that may wait for one connection's session to take
+    /// them (or behind a history lookup) before it counts as a slow consumer
+    /// and is disconnected. A burst of many small frames (a join storm's
+    /// presence notices) stays far below.
+    #[arg(long, env = "PARLOR_SESSION_QUEUE_BYTES", default_value_t = 4 << 20)]
+    pub session_queue_bytes: usize,
 
     /// Bytes waiting to be written to one connection (beyond what the
     /// kernel's socket buffer holds) before its client counts as a slow

@@ -3,8 +3,11 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::clock::now_ms;
 
 /// Allows `burst` sends at once and `rate` per second after that.
 #[derive(Debug)]
@@ -61,9 +64,66 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 }
 
+/// Lets a log line through at most once a second, counting what it held
+/// back meanwhile: a thousand connections failing the same way make one
+/// line a second, not a thousand.
+pub struct LogThrottle {
+    next_ms: AtomicI64,
+    held: AtomicU64,
+}
+
+impl LogThrottle {
+    pub const fn new() -> Self {
+        Self { next_ms: AtomicI64::new(0), held: AtomicU64::new(0) }
+    }
+
+    /// `Some(n)`: log now, saying that `n` more like it were held back since
+    /// the last line; `None`: hold this one back.
+    pub fn admit(&self) -> Option<u64> {
+        let now = now_ms();
+        let next = self.next_ms.load(Ordering::Relaxed);
+        if now < next || self.next_ms.compare_exchange(next, now + 1000, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            self.held.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(self.held.swap(0, Ordering::Relaxed))
+    }
+}
+
+impl Default for LogThrottle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A warning through a `LogThrottle` (a `static` at the call site).
+#[macro_export]
+macro_rules! warn_throttled {
+    ($($arg:tt)+) => {{
+        static THROTTLE: $crate::rate_limit::LogThrottle = $crate::rate_limit::LogThrottle::new();
+        if let Some(held) = THROTTLE.admit() {
+            if held > 0 {
+                log::warn!("{} ({held} more like it in the last second)", format_args!($($arg)+));
+            } else {
+                log::warn!($($arg)+);
+            }
+        }
+    }};
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{KeyedLimiter, TokenBucket};
+    use super::{KeyedLimiter, LogThrottle, TokenBucket};
+
+    #[test]
+    fn throttled_logs_let_one_through_and_count_the_rest() {
+        let throttle = LogThrottle::new();
+        assert_eq!(throttle.admit(), Some(0));
+        assert_eq!((0..999).filter_map(|_| throttle.admit()).count(), 0, "held back within the second");
+        throttle.next_ms.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(throttle.admit(), Some(999), "the next line says how many were held back");
+    }
     use std::time::{Duration, Instant};
 
     #[test]

@@ -77,12 +77,13 @@ impl Application {
         log::info!("message log: {} ({} rooms)", settings.database_url, saved.rooms.len());
 
         let (write_queue, history_on_join) = (settings.write_queue, settings.history_on_join);
+        let queue_bytes = settings.session_queue_bytes.max(1);
         let mut writer_thread = None;
         let chat = ChatServer::create(|ctx| {
             let addr = ctx.address();
             let (tx, handle) = writer::spawn(pool.clone(), write_queue, move |marks| addr.do_send(Persisted(marks)));
             writer_thread = Some(handle);
-            ChatServer::new(saved, tx, history_on_join)
+            ChatServer::new(saved, tx, history_on_join, queue_bytes)
         });
 
         let registry = Arc::new(NameRegistry::new(registered));
@@ -96,7 +97,7 @@ impl Application {
                 guests: settings.guests,
                 registry: registry.clone(),
                 max_message_bytes: settings.max_message_bytes,
-                outbound_queue: settings.session_queue.max(1),
+                max_queued_bytes: settings.session_queue_bytes.max(1),
                 rate_per_sec: settings.rate_per_sec,
                 rate_burst: settings.rate_burst,
             }),

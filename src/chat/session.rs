@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -29,9 +30,9 @@ pub struct SessionSettings {
     /// Registered names, which guests may not use.
     pub registry: Arc<NameRegistry>,
     pub max_message_bytes: usize,
-    /// Frames the ChatServer may queue for one session before it counts as
-    /// a slow consumer and is disconnected.
-    pub outbound_queue: usize,
+    /// Bytes of frames that may wait for a session (in its mailbox, or held
+    /// behind a history lookup) before it counts as a slow consumer.
+    pub max_queued_bytes: usize,
     pub rate_per_sec: f64,
     pub rate_burst: f64,
 }
@@ -76,6 +77,11 @@ pub struct WsSession {
     last_typing: HashMap<RoomName, Instant>,
     /// Frames held while a history lookup is in flight; empty otherwise.
     outbox: VecDeque<Outgoing>,
+    /// The bytes of the frames held there.
+    held_bytes: usize,
+    /// Bytes of frames the ChatServer queued in this session's mailbox and
+    /// the session has not taken yet (the ChatServer's slow-consumer bound).
+    queued_bytes: Arc<AtomicUsize>,
     next_ticket: u64,
 }
 
@@ -100,6 +106,8 @@ impl WsSession {
             socket,
             last_typing: HashMap::new(),
             outbox: VecDeque::new(),
+            held_bytes: 0,
+            queued_bytes: Arc::default(),
             next_ticket: 0,
         }
     }
@@ -113,10 +121,16 @@ impl WsSession {
         }
     }
 
+    /// Holds a frame behind a history lookup in flight; too many bytes held
+    /// (the database is that slow, or the room that busy) count as a slow
+    /// consumer, as they do in the mailbox.
     fn hold(&mut self, item: Outgoing) {
-        if self.outbox.len() >= self.settings.outbound_queue {
-            log::warn!("session {}: too many frames held behind a history lookup; disconnecting", self.id);
-            return self.socket.close(CloseCode::Policy, "slow consumer");
+        if let Outgoing::Frame(frame) = &item {
+            self.held_bytes += frame.len();
+            if self.held_bytes > self.settings.max_queued_bytes {
+                crate::warn_throttled!("session {}: too much held behind a history lookup; disconnecting", self.id);
+                return self.socket.close(CloseCode::Policy, "slow consumer");
+            }
         }
         self.outbox.push_back(item);
     }
@@ -128,7 +142,10 @@ impl WsSession {
                 break;
             }
             match self.outbox.pop_front() {
-                Some(Outgoing::Frame(frame)) => self.socket.send_text(&frame),
+                Some(Outgoing::Frame(frame)) => {
+                    self.held_bytes -= frame.len();
+                    self.socket.send_text(&frame);
+                }
                 Some(Outgoing::Answer(frames)) => frames.iter().for_each(|f| self.socket.send_text(f)),
                 _ => unreachable!("checked above"),
             }
@@ -253,6 +270,11 @@ impl WsSession {
         plan: HistoryPlan,
         render: impl FnOnce(Result<HistoryPage, ChatError>) -> Vec<ByteString> + 'static,
     ) {
+        // Most answers come from the room's tail: written at once, no lookup.
+        let plan = match plan.answer_from_memory(query) {
+            Ok(page) => return render(Ok(page)).into_iter().for_each(|frame| self.emit(frame)),
+            Err(plan) => plan,
+        };
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.hold(Outgoing::Awaiting(ticket));
@@ -276,9 +298,6 @@ impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // The bound that makes a slow consumer visible: once this many frames
-        // wait here, the ChatServer's `try_send` fails and it disconnects us.
-        ctx.set_mailbox_capacity(self.settings.outbound_queue);
         ctx.spawn(Io);
         let account = match &self.identity {
             Identity::User { user, login } => {
@@ -286,7 +305,8 @@ impl Actor for WsSession {
             }
             Identity::Guest { .. } => None,
         };
-        self.server.do_send(server::Connect { session: self.id, addr: ctx.address().recipient(), account });
+        let outbox = server::Outbox { addr: ctx.address().recipient(), queued_bytes: self.queued_bytes.clone() };
+        self.server.do_send(server::Connect { session: self.id, outbox, account });
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -299,7 +319,10 @@ impl Handler<Push> for WsSession {
 
     fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
         match push {
-            Push::Frame(frame) => self.emit(frame),
+            Push::Frame(frame) => {
+                self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+                self.emit(frame);
+            }
             Push::Joined { room, members, query, plan } => {
                 self.answer_history(ctx, query, plan, move |result| {
                     // The session is a member either way: a `joined` always

@@ -209,7 +209,7 @@ impl Socket {
     /// Ends the connection without writing what is queued: the client is
     /// not reading it anyway.
     fn drop_slow_consumer(&mut self) {
-        log::warn!("connection {}: too much waiting to be written; disconnecting a slow consumer", self.id);
+        crate::warn_throttled!("connection {}: too much waiting to be written; disconnecting a slow consumer", self.id);
         self.state = State::Done;
         self.write_buf = BytesMut::new();
         self.wake_flusher();

@@ -37,10 +37,6 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.admin_token = Some(ADMIN_TOKEN.into());
     settings.secret_key = Some("a test secret that is long enough to sign cookies".into());
     settings.rate_per_sec = 0.0;
-    // Tests send bursts without reading in between, which real clients'
-    // rate limit rules out; a roomy queue keeps them from counting as slow
-    // consumers on a busy machine. The slow-consumer test sets its own.
-    settings.session_queue = 4096;
     settings.workers = Some(2);
     settings
 }

@@ -55,3 +55,15 @@ async fn one_address_cannot_take_every_connection() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A burst of joins sends every member a burst of presence notices: no
+/// member who keeps reading may be dropped for it, and every joiner gets in.
+#[actix_web::test]
+async fn a_join_storm_evicts_no_one_who_reads() {
+    use parlor_bench::attacks::{join_storm, JoinStormConfig};
+    let app = spawn_app_with(|_| {}).await;
+    let config = JoinStormConfig { server: app.socket_addr(), server_pid: None, members: 20, joiners: 600, sources: 4 };
+    let report = tokio::task::LocalSet::new().run_until(join_storm(config)).await.unwrap();
+    assert_eq!(report.members_kept, 20, "{report:?}");
+    assert_eq!(report.joined, 600, "{report:?}");
+}

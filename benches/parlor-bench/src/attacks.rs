@@ -1,5 +1,9 @@
 //! Attacks on a running server, as scenarios anyone can rerun.
 //!
+//! `join-storm`: members who read everything sit in a room; then many
+//! connections join it at once. Reports how many members were kept and how
+//! long the joins took.
+//!
 //! `login-flood`: many wrong logins at once, spread over several source
 //! addresses so that each stays within the per-address allowance. Reports
 //! the answers by status, the server's resident memory (before, at its
@@ -131,4 +135,124 @@ pub async fn login_flood(config: LoginFloodConfig) -> io::Result<LoginFloodRepor
     report.health_p50_ms = health.quantile_ms(0.5);
     report.health_max_ms = health.max_ms();
     Ok(report)
+}
+
+#[derive(Clone, Debug)]
+pub struct JoinStormConfig {
+    pub server: SocketAddr,
+    pub server_pid: Option<u32>,
+    /// Members in the room before the storm, each reading everything.
+    pub members: usize,
+    /// Connections that then join it at once.
+    pub joiners: usize,
+    /// Spread the connections over 127.0.0.1 .. 127.0.0.N.
+    pub sources: u8,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct JoinStormReport {
+    pub members: usize,
+    pub joiners: usize,
+    /// Members who were still connected when every joiner was in.
+    pub members_kept: usize,
+    /// Joiners answered `joined`.
+    pub joined: usize,
+    /// From the first joiner's connect to the last `joined`.
+    pub seconds: f64,
+    pub cpu_server: Option<f64>,
+    pub first_failure: Option<String>,
+}
+
+pub async fn join_storm(config: JoinStormConfig) -> io::Result<JoinStormReport> {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use crate::client::Client;
+
+    let room = format!("storm-{:x}", crate::stats::now_ns());
+    let source = |i: usize| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(config.sources.max(1))) as u8));
+    let join = |name: String| format!(r#"{{"type":"join_room","room":"{room}","name":"{name}"}}"#);
+    let dropped = Rc::new(Cell::new(0usize));
+    let mut readers = Vec::new();
+    for i in 0..config.members {
+        let mut client = Client::connect(config.server, Some(source(i)), 16 * 1024).await?;
+        client.send_text(join(format!("m{i}")).as_bytes()).await?;
+        until_joined(&mut client).await?;
+        let dropped = dropped.clone();
+        // A member who keeps up: reads everything, answers pings.
+        readers.push(tokio::task::spawn_local(async move {
+            loop {
+                if client.handle_frames(|_| {}).await.is_err() || client.read_more().await.is_err() {
+                    dropped.set(dropped.get() + 1);
+                    return;
+                }
+            }
+        }));
+    }
+    let cpu = crate::stats::CpuMeter::start(config.server_pid);
+    let started = Instant::now();
+    let joiners: Vec<_> = (0..config.joiners)
+        .map(|i| {
+            let hello = join(format!("j{i}"));
+            let from = source(config.members + i);
+            tokio::task::spawn_local(async move {
+                let mut client = Client::connect(config.server, Some(from), 16 * 1024).await?;
+                client.send_text(hello.as_bytes()).await?;
+                until_joined(&mut client).await?;
+                // Stay in the room (and keep reading) until the storm is over.
+                Ok::<_, io::Error>(client)
+            })
+        })
+        .collect();
+    let mut joined = Vec::new();
+    let mut first_failure = None;
+    for joiner in joiners {
+        match joiner.await {
+            Ok(Ok(client)) => joined.push(client),
+            Ok(Err(e)) => first_failure = first_failure.or(Some(e.to_string())),
+            Err(e) => first_failure = first_failure.or(Some(e.to_string())),
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu.read();
+    // Give evictions in flight a moment to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = JoinStormReport {
+        members: config.members,
+        joiners: config.joiners,
+        members_kept: config.members - dropped.get(),
+        joined: joined.len(),
+        seconds,
+        cpu_server: cpu.server,
+        first_failure,
+    };
+    for reader in readers {
+        reader.abort();
+    }
+    Ok(report)
+}
+
+/// Reads until the server answers `joined` (an error frame or a close
+/// first is an error).
+async fn until_joined(client: &mut crate::client::Client) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut answer = None;
+        client
+            .handle_frames(|text| {
+                if answer.is_none() && text.starts_with(br#"{"type":"joined""#) {
+                    answer = Some(Ok(()));
+                } else if answer.is_none() && text.starts_with(br#"{"type":"error""#) {
+                    answer = Some(Err(io::Error::other(String::from_utf8_lossy(text).into_owned())));
+                }
+            })
+            .await?;
+        if let Some(answer) = answer {
+            return answer;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::timeout(left, client.read_more())
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no joined within 60 s"))??;
+    }
 }

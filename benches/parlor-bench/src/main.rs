@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use parlor_bench::attacks::{self, LoginFloodConfig};
+use parlor_bench::attacks::{self, JoinStormConfig, LoginFloodConfig};
 use parlor_bench::conns::{self, ConnsConfig};
 use parlor_bench::load::{Pace, Rooms, RoomsConfig, Step};
 use parlor_bench::report;
@@ -89,6 +89,17 @@ enum Mode {
         /// Seconds to hold them before reading the server's memory.
         #[arg(long, default_value_t = 3.0)]
         hold: f64,
+    },
+    /// An attack: members who read everything sit in a room, then many
+    /// connections join it at once. Reports members kept and join time.
+    JoinStorm {
+        #[arg(long, default_value_t = 50)]
+        members: usize,
+        #[arg(long, default_value_t = 1000)]
+        joiners: usize,
+        /// Spread the connections over 127.0.0.1 .. 127.0.0.N.
+        #[arg(long, default_value_t = 8)]
+        sources: u8,
     },
     /// An attack: many wrong logins at once, each address within its
     /// allowance. Reports answers, server memory and threads, and /healthz.
@@ -178,6 +189,34 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
             print!("{}", report::conns_table(&result));
             let mut line = base("conns");
             line["result"] = report::conns_json(&result);
+            Ok(line)
+        }
+        Mode::JoinStorm { members, joiners, sources } => {
+            let config = JoinStormConfig {
+                server: cli.server,
+                server_pid: cli.server_pid,
+                members: *members,
+                joiners: *joiners,
+                sources: *sources,
+            };
+            let r = attacks::join_storm(config).await?;
+            println!(
+                "join storm    {} joined of {} in {:.2} s; members kept {} of {}; server CPU {}",
+                r.joined,
+                r.joiners,
+                r.seconds,
+                r.members_kept,
+                r.members,
+                r.cpu_server.map_or("-".into(), |c| format!("{:.0}%", c * 100.0)),
+            );
+            if let Some(e) = &r.first_failure {
+                println!("first failure {e}");
+            }
+            let mut line = base("join-storm");
+            line["result"] = json!({
+                "members": r.members, "joiners": r.joiners, "members_kept": r.members_kept,
+                "joined": r.joined, "seconds": r.seconds, "server_core_share": r.cpu_server,
+            });
             Ok(line)
         }
         Mode::LoginFlood { attempts, sources } => {

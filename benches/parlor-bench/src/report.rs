@@ -352,6 +352,18 @@ pub fn summary(lines: &[Value]) -> String {
             r["health_ms"].as_f64().map_or("-".into(), |ms| format!("{ms:.1}")),
         );
     }
+    for line in lines.iter().filter(|l| l["mode"] == "join-storm") {
+        let r = &line["result"];
+        let _ = writeln!(
+            out,
+            "\nJoin storm: {} of {} joined in {:.2} s; members who read everything kept: {} of {}.",
+            r["joined"],
+            r["joiners"],
+            f(&r["seconds"]),
+            r["members_kept"],
+            r["members"],
+        );
+    }
     for line in lines.iter().filter(|l| l["mode"] == "login-flood") {
         let r = &line["result"];
         let mib = |v: &Value| v.as_f64().map_or("-".into(), |kib| format!("{:.0} MiB", kib / 1024.0));

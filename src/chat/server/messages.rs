@@ -1,6 +1,7 @@
 //! Everything the ChatServer is asked, and what it pushes to sessions.
 //! Sessions, routes and the writer talk to it only through these.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -49,12 +50,22 @@ pub enum Push {
 
 // What sessions ask, for their connection.
 
+/// Where the ChatServer delivers to one session: its mailbox, and the bytes
+/// of the frames waiting there, which the session counts off as it takes
+/// them. A session is dropped as a slow consumer when too many bytes wait
+/// for it, never for how many frames a burst queued.
+#[derive(Clone)]
+pub struct Outbox {
+    pub addr: Recipient<Push>,
+    pub queued_bytes: Arc<AtomicUsize>,
+}
+
 /// A new connection.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Connect {
     pub session: SessionId,
-    pub addr: Recipient<Push>,
+    pub outbox: Outbox,
     /// The account of a logged-in connection.
     pub account: Option<Account>,
 }

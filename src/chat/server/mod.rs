@@ -18,6 +18,7 @@ mod policies;
 mod rooms;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError};
 
 use actix::prelude::*;
@@ -25,8 +26,8 @@ use bytestring::ByteString;
 
 pub use messages::{
     Account, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin, FetchHistory,
-    Invite, Join, Kick, Leave, ListRooms, Mute, Persisted, PlanHistory, Push, RoomSummary, SendMessage, SessionId,
-    SetClosed, SetPrivate, SetRole, Shutdown, StoreMessage, Typing, Who,
+    Invite, Join, Kick, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory, Push, RoomSummary, SendMessage,
+    SessionId, SetClosed, SetPrivate, SetRole, Shutdown, StoreMessage, Typing, Who,
 };
 use model::{Room, SessionEntry};
 use policies::Policies;
@@ -51,6 +52,8 @@ pub struct ChatServer {
     tail_len: usize,
     /// Sessions whose mailbox overflowed during the current request.
     overflowed: Vec<SessionId>,
+    /// Bytes of frames that may wait in one session's mailbox.
+    max_queued_bytes: usize,
     policies: Policies,
 }
 
@@ -78,7 +81,12 @@ impl<M: Request> Handler<M> for ChatServer {
 impl ChatServer {
     /// Starts from what the log holds: its rooms (ids continue where they
     /// stopped) and what admins decided.
-    pub fn new(mut saved: ChatState, writer: SyncSender<WriteOp>, history_on_join: usize) -> Self {
+    pub fn new(
+        mut saved: ChatState,
+        writer: SyncSender<WriteOp>,
+        history_on_join: usize,
+        max_queued_bytes: usize,
+    ) -> Self {
         let rooms = std::mem::take(&mut saved.rooms).into_iter().map(|(name, last)| (name, Room::new(last))).collect();
         Self {
             rooms,
@@ -87,6 +95,7 @@ impl ChatServer {
             history_on_join,
             tail_len: history_on_join.max(100),
             overflowed: Vec::new(),
+            max_queued_bytes,
             policies: Policies::from_saved(saved),
         }
     }
@@ -94,7 +103,7 @@ impl ChatServer {
     /// Hands a session something; a full mailbox marks it a slow consumer.
     fn push(&mut self, session: SessionId, push: Push) {
         if let Some(entry) = self.sessions.get(&session) {
-            offer(&mut self.overflowed, session, &entry.addr, push);
+            offer(&mut self.overflowed, self.max_queued_bytes, session, &entry.outbox, push);
         }
     }
 
@@ -108,7 +117,7 @@ impl ChatServer {
         let Some(room) = self.rooms.get(room) else { return };
         for (id, member) in &room.members {
             if Some(*id) != skip {
-                offer(&mut self.overflowed, *id, &member.addr, Push::Frame(frame.clone()));
+                offer(&mut self.overflowed, self.max_queued_bytes, *id, &member.outbox, Push::Frame(frame.clone()));
             }
         }
     }
@@ -117,7 +126,7 @@ impl ChatServer {
     /// with the `leave` notices it sends.
     fn evict_overflowed(&mut self) {
         while let Some(session) = self.overflowed.pop() {
-            log::warn!("session {session}: outbound queue full; disconnecting a slow consumer");
+            crate::warn_throttled!("session {session}: too much queued for it; disconnecting a slow consumer");
             self.disconnect(session, "slow consumer");
         }
     }
@@ -127,7 +136,8 @@ impl ChatServer {
     /// block it, so even a session behind on its mailbox acts on this.
     fn disconnect(&mut self, session: SessionId, why: &str) {
         if let Some(entry) = self.forget(session) {
-            entry.addr.do_send(Push::Close(CloseReason { code: CloseCode::Policy, description: Some(why.into()) }));
+            let reason = CloseReason { code: CloseCode::Policy, description: Some(why.into()) };
+            entry.outbox.addr.do_send(Push::Close(reason));
         }
     }
 
@@ -220,12 +230,22 @@ impl ChatServer {
     }
 }
 
-/// Delivers with `try_send`; a full mailbox puts the session on the list of
-/// slow consumers to disconnect.
-fn offer(overflowed: &mut Vec<SessionId>, session: SessionId, addr: &Recipient<Push>, push: Push) {
-    if let Err(SendError::Full(_)) = addr.try_send(push) {
+/// Delivers to a session's mailbox, unless more than `max_bytes` of frames
+/// already wait there: then the session goes on the list of slow consumers
+/// to disconnect. A burst of small frames (a join storm's presence notices)
+/// is no reason to drop anyone who keeps up.
+fn offer(overflowed: &mut Vec<SessionId>, max_bytes: usize, session: SessionId, outbox: &Outbox, push: Push) {
+    let size = match &push {
+        Push::Frame(frame) => frame.len(),
+        _ => 0,
+    };
+    let waiting = outbox.queued_bytes.fetch_add(size, Ordering::Relaxed);
+    if waiting + size > max_bytes {
+        outbox.queued_bytes.fetch_sub(size, Ordering::Relaxed);
         overflowed.push(session);
+        return;
     }
+    outbox.addr.do_send(push);
 }
 
 /// What every session is closed with when the server stops.

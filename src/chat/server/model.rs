@@ -3,9 +3,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use actix::Recipient;
-
-use super::messages::{Account, ConnectionSummary, Push, SessionId, Who};
+use super::messages::{Account, ConnectionSummary, Outbox, SessionId, Who};
 use crate::chat::history::{HistoryPlan, HistoryQuery};
 use crate::clock::format_timestamp;
 use crate::domain::{ChatMessage, DisplayName, RoomName};
@@ -19,7 +17,7 @@ pub struct Member {
     pub admin: bool,
     /// When this connection joined the room (Unix ms).
     pub joined_at_ms: i64,
-    pub addr: Recipient<Push>,
+    pub outbox: Outbox,
 }
 
 pub struct Room {
@@ -72,7 +70,7 @@ impl Room {
 
 /// A connection, and the rooms it is in.
 pub struct SessionEntry {
-    pub addr: Recipient<Push>,
+    pub outbox: Outbox,
     pub rooms: HashSet<RoomName>,
     pub account: Option<Account>,
 }

@@ -22,9 +22,9 @@ impl Request for Connect {
         // A handshake that passed its login check just before a ban.
         let banned = self.account.as_ref().is_some_and(|a| server.policies.banned.contains(&a.key));
         if server.writer.is_none() && !banned {
-            self.addr.do_send(Push::Close(shutdown_close()));
+            self.outbox.addr.do_send(Push::Close(shutdown_close()));
         }
-        let entry = SessionEntry { addr: self.addr, rooms: HashSet::new(), account: self.account };
+        let entry = SessionEntry { outbox: self.outbox, rooms: HashSet::new(), account: self.account };
         server.sessions.insert(self.session, entry);
         if banned {
             server.disconnect(self.session, "banned");
@@ -176,7 +176,7 @@ impl Request for Shutdown {
         // Dropping the only sender lets the writer drain its queue and end.
         server.writer = None;
         for entry in server.sessions.values() {
-            entry.addr.do_send(Push::Close(shutdown_close()));
+            entry.outbox.addr.do_send(Push::Close(shutdown_close()));
         }
     }
 }
@@ -198,7 +198,7 @@ impl ChatServer {
         if entry.rooms.len() >= MAX_ROOMS_PER_SESSION && !entry.rooms.contains(&room_name) {
             return Err(ChatError::TooManyRooms(MAX_ROOMS_PER_SESSION));
         }
-        let addr = entry.addr.clone();
+        let outbox = entry.outbox.clone();
         // Nobody else in the room may have this name, or one that looks
         // like it.
         let skeleton = name.skeleton();
@@ -212,7 +212,7 @@ impl ChatServer {
         }
         self.ensure_room(&room_name, Some(&name))?;
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
-        let member = Member { name: name.clone(), skeleton, who, admin, joined_at_ms: now_ms(), addr };
+        let member = Member { name: name.clone(), skeleton, who, admin, joined_at_ms: now_ms(), outbox };
         let previous = room.members.insert(session, member);
         let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.history_on_join };
         let plan = room.plan(&room_name, query);
