@@ -49,8 +49,15 @@ impl NameRegistry {
         self.0.read().expect("registry lock").contains(&name.skeleton())
     }
 
-    fn add(&self, name: &DisplayName) {
-        self.0.write().expect("registry lock").insert(name.skeleton());
+    /// Takes `name`'s look for a new account; false when it is taken. Two
+    /// look-alike sign-ups at once cannot both get it.
+    fn claim(&self, name: &DisplayName) -> bool {
+        self.0.write().expect("registry lock").insert(name.skeleton())
+    }
+
+    /// Gives back a claim whose sign-up failed.
+    fn release(&self, name: &DisplayName) {
+        self.0.write().expect("registry lock").remove(&name.skeleton());
     }
 }
 
@@ -85,22 +92,28 @@ pub async fn sign_up(
     ttl: Duration,
 ) -> Result<String, ChatError> {
     let taken = || ChatError::InvalidName(format!("the name '{name}' is taken, or too like one that is"));
-    if registry.looks_registered(name) {
+    if !registry.claim(name) {
         return Err(taken());
     }
+    let created = register(pool, hasher, name, password).await;
+    if !matches!(created, Ok(true)) {
+        registry.release(name);
+    }
+    if !created? {
+        return Err(taken());
+    }
+    open_session(pool, name.key(), ttl).await
+}
+
+/// Stores a new account; false when its key is taken.
+async fn register(pool: &DbPool, hasher: &Hasher, name: &DisplayName, password: Password) -> Result<bool, ChatError> {
     let hash = hasher.hash(hasher.turn()?, password).await?;
     let (key, shown) = (name.key(), name.to_string());
-    let user_key = key.clone();
-    let created = db::run(pool, move |conn| {
+    db::run(pool, move |conn| {
         let user = NewUser { name_key: &key, name: &shown, password_hash: &hash, is_admin: 0, created_at: now_ms() };
         queries::insert_user(conn, &user)
     })
-    .await?;
-    if !created {
-        return Err(taken());
-    }
-    registry.add(name);
-    open_session(pool, user_key, ttl).await
+    .await
 }
 
 /// Logs `name` in and returns the token for the cookie; the same error for

@@ -47,8 +47,13 @@ pub fn hash_password(password: &Password) -> String {
 pub fn verify_password(stored: Option<&str>, password: &Password) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash_password(&Password("not a real password".into())));
-    let hash = PasswordHash::new(stored.unwrap_or(dummy)).expect("stored hashes are valid PHC strings");
-    Argon2::default().verify_password(password.0.as_bytes(), &hash).is_ok() && stored.is_some()
+    // A stored hash that does not parse matches nothing (after the same
+    // work, so it cannot be told apart).
+    let (hash, usable) = match PasswordHash::new(stored.unwrap_or(dummy)) {
+        Ok(hash) => (hash, stored.is_some()),
+        Err(_) => (PasswordHash::new(dummy).expect("the fixed hash parses"), false),
+    };
+    Argon2::default().verify_password(password.0.as_bytes(), &hash).is_ok() && usable
 }
 
 enum Work {
@@ -121,16 +126,20 @@ impl Hasher {
 fn work(jobs: &Mutex<Receiver<(Work, Turn)>>) {
     loop {
         let job = jobs.lock().expect("hashing queue lock").recv();
-        // The turn is given back when the work is done (dropped here).
-        match job {
-            Ok((Work::Hash(password, reply), _turn)) => {
+        // The turn is given back when the work is done (dropped here). A
+        // panic must not take a hashing thread away for good.
+        let job = match job {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
+            (Work::Hash(password, reply), _turn) => {
                 let _ = reply.send(hash_password(&password));
             }
-            Ok((Work::Verify(stored, password, reply), _turn)) => {
+            (Work::Verify(stored, password, reply), _turn) => {
                 let _ = reply.send(verify_password(stored.as_deref(), &password));
             }
-            Err(_) => return,
-        }
+        }));
     }
 }
 
@@ -151,6 +160,7 @@ mod tests {
         assert!(verify_password(Some(&hash), &right));
         assert!(!verify_password(Some(&hash), &wrong));
         assert!(!verify_password(None, &right), "no user: never a match");
+        assert!(!verify_password(Some("not a PHC string"), &right), "a damaged hash matches nothing");
     }
 
     #[test]

@@ -126,11 +126,11 @@ impl WsSession {
     /// consumer, as they do in the mailbox.
     fn hold(&mut self, item: Outgoing) {
         if let Outgoing::Frame(frame) = &item {
-            self.held_bytes += frame.len();
-            if self.held_bytes > self.settings.max_queued_bytes {
+            if self.held_bytes + frame.len() > self.settings.max_queued_bytes {
                 crate::warn_throttled!("session {}: too much held behind a history lookup; disconnecting", self.id);
                 return self.socket.close(CloseCode::Policy, "slow consumer");
             }
+            self.held_bytes += frame.len();
         }
         self.outbox.push_back(item);
     }

@@ -21,6 +21,11 @@ impl DisplayName {
     pub const MAX_CHARS: usize = 32;
 
     pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        // Normalization can multiply a text's length: refuse absurd input
+        // before it (no name needs more than a few bytes per character).
+        if raw.len() > Self::MAX_CHARS * 16 {
+            return Err(ChatError::InvalidName(format!("display name is longer than {} characters", Self::MAX_CHARS)));
+        }
         // NFKC first: fullwidth `ｂｏｓｓ` and mathematical `𝐛𝐨𝐬𝐬` are `boss`.
         // Then runs of spaces, which look like one on a page: "Ann  Lee"
         // must not pose as "Ann Lee".
@@ -64,9 +69,10 @@ impl DisplayName {
 }
 
 /// The skeleton of any text (see `DisplayName::skeleton`); also for names
-/// stored before the rules above.
+/// stored before the rules above, hence NFKC here too.
 pub fn skeleton_of(name: &str) -> String {
-    skeleton(&name.to_lowercase()).collect::<String>().to_lowercase()
+    let normalized: String = name.nfkc().collect();
+    skeleton(&normalized.to_lowercase()).collect::<String>().to_lowercase()
 }
 
 /// Characters that show nothing, or can be mistaken for nothing, or change

@@ -86,17 +86,22 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
     // the account before has an allowance of its own, so guessing from
     // elsewhere cannot lock the owner out.
     let now = Instant::now();
+    let too_many = || again(StatusCode::TOO_MANY_REQUESTS, "too many attempts; wait a minute and try again");
     let ip = state.proxies.client_ip(&req);
-    let ip_ok = ip.is_none_or(|ip| state.accounts.attempts_per_ip.take(&ip, now));
-    let account = DisplayName::parse(&name).map_or_else(|_| name.trim().to_lowercase(), |n| n.key());
-    let device = identity::device(&req, &state.key).filter(|(_, user)| *user == account);
-    let name_ok = match (mode, &device) {
-        (Mode::SignUp, _) => true,
-        (Mode::LogIn, Some((id, _))) => state.accounts.attempts_per_device.take(id, now),
-        (Mode::LogIn, None) => state.accounts.attempts_per_name.take(&account, now),
+    if !ip.is_none_or(|ip| state.accounts.attempts_per_ip.take(&ip, now)) {
+        return too_many();
+    }
+    // Only a valid name can be an account: other names get the same answer
+    // as a wrong password and never grow the per-account limiter.
+    let account = DisplayName::parse(&name).ok().map(|n| n.key());
+    let device = identity::device(&req, &state.key).filter(|(_, user)| Some(user) == account.as_ref());
+    let name_ok = match (mode, &device, &account) {
+        (Mode::SignUp, _, _) | (Mode::LogIn, None, None) => true,
+        (Mode::LogIn, Some((id, _)), _) => state.accounts.attempts_per_device.take(id, now),
+        (Mode::LogIn, None, Some(account)) => state.accounts.attempts_per_name.take(account, now),
     };
-    if !ip_ok || !name_ok {
-        return again(StatusCode::TOO_MANY_REQUESTS, "too many attempts; wait a minute and try again");
+    if !name_ok {
+        return too_many();
     }
     let parsed = DisplayName::parse(&name).and_then(|n| Ok((n, Password::parse(password)?)));
     let (name_value, password) = match parsed {
@@ -119,7 +124,7 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
             let mut response = HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish();
             let _ = response.add_cookie(&identity::auth_cookie(&token, &state.key, secure, ttl));
             if device.is_none() {
-                let _ = response.add_cookie(&identity::device_cookie(&account, &state.key, secure));
+                let _ = response.add_cookie(&identity::device_cookie(&name_value.key(), &state.key, secure));
             }
             response
         }

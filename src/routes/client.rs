@@ -5,6 +5,11 @@
 //! count only when the request comes from a proxy listed in
 //! `--trusted-proxies`; from anyone else they are ignored, so a client can
 //! neither pass the Origin check nor dodge per-address limits with them.
+//!
+//! The client's address comes from `X-Forwarded-For` alone, read from the
+//! right: proxies append the address they received from, so the rightmost
+//! entry that is not itself a trusted proxy is the client. Entries further
+//! left were written by the client and are not believed.
 
 use std::net::IpAddr;
 
@@ -24,15 +29,38 @@ impl TrustedProxies {
     }
 
     fn trust(&self, req: &HttpRequest) -> Option<ConnectionInfo> {
-        let peer = req.peer_addr()?.ip();
-        self.0.iter().any(|net| net.contains(peer)).then(|| req.connection_info().clone())
+        self.trusts(req.peer_addr()?.ip()).then(|| req.connection_info().clone())
     }
 
     /// The client's address: the socket's peer, or what a trusted proxy
     /// says it forwarded for.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let forwarded = self.trust(req).and_then(|info| parse_ip(info.realip_remote_addr()?));
-        forwarded.or_else(|| req.peer_addr().map(|a| canonical(a.ip())))
+        let peer = canonical(req.peer_addr()?.ip());
+        if !self.trusts(peer) {
+            return Some(peer);
+        }
+        // Every value of every X-Forwarded-For header, in order.
+        let hops: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match parse_ip(hop) {
+                Some(ip) if self.trusts(ip) => client = ip,
+                Some(ip) => return Some(ip),
+                // Garbage: nothing to its left can be believed either.
+                None => break,
+            }
+        }
+        Some(client)
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(ip))
     }
 
     /// The host the client asked for: its `Host` header, or what a trusted
@@ -66,4 +94,34 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
         return Some(canonical(ip));
     }
     text.parse::<std::net::SocketAddr>().ok().map(|a| canonical(a.ip()))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_hop_that_is_not_a_trusted_proxy() {
+        let proxies = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let via = |peer: &str, forwarded: &str| {
+            TestRequest::default()
+                .peer_addr(peer.parse().unwrap())
+                .insert_header(("X-Forwarded-For", forwarded))
+                .to_http_request()
+        };
+        // The client wrote 1.2.3.4 itself; the proxies saw 203.0.113.9.
+        assert_eq!(proxies.client_ip(&via("10.0.0.5:80", "1.2.3.4, 203.0.113.9, 10.0.0.7")), ip("203.0.113.9"));
+        // Only proxies: the leftmost of them.
+        assert_eq!(proxies.client_ip(&via("10.0.0.5:80", "10.0.0.9")), ip("10.0.0.9"));
+        // Garbage stops the walk at the last hop believed.
+        assert_eq!(proxies.client_ip(&via("10.0.0.5:80", "203.0.113.9, unknown")), ip("10.0.0.5"));
+        // From anyone else, the header is ignored.
+        assert_eq!(proxies.client_ip(&via("198.51.100.1:80", "1.2.3.4")), ip("198.51.100.1"));
+    }
 }

@@ -456,6 +456,28 @@ async fn forwarding_headers_count_only_from_trusted_proxies() {
         statuses.push(resp.status().as_u16());
     }
     assert!(statuses.contains(&429), "{statuses:?}");
+
+    // Behind a trusted proxy, what the client wrote into X-Forwarded-For
+    // itself (left of what the proxy appended) does not make it someone else.
+    let (csrf_cookie, token) = home_form_token(&proxied).await;
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let mut resp = proxied
+            .http()
+            .post(proxied.url("/login"))
+            .insert_header(("Cookie", csrf_cookie.clone()))
+            .insert_header(("X-Forwarded-For", format!("198.51.100.{i}, 203.0.113.9")))
+            .send_form(&[
+                ("name", format!("nobody{i}").as_str()),
+                ("password", "guess guess"),
+                ("csrf", token.as_str()),
+            ])
+            .await
+            .unwrap();
+        let _ = resp.body().await;
+        statuses.push(resp.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
 }
 
 /// Every page tells the browser to run only Parlor's own scripts, never to
