@@ -77,6 +77,12 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub max_message_bytes: usize,
 
+    /// Rooms with more members than this announce comings and goings in
+    /// batches (`presence_batch`, a few times a second) instead of one
+    /// `presence` frame per change for every member.
+    #[arg(long, env = "PARLOR_PRESENCE_BATCH_ABOVE", default_value_t = 100)]
+    pub presence_batch_above: usize,
+
     /// Messages sent with `joined` (the latest N, or N after `since`).
     #[arg(long, env = "PARLOR_HISTORY_ON_JOIN", default_value_t = 50)]
     pub history_on_join: usize,

@@ -101,6 +101,14 @@ pub enum ServerFrame<'a> {
         action: PresenceAction,
         members: usize,
     },
+    /// A busy room's presence changes of the last moment, as state: each
+    /// name in `joined` is in the room now, each in `left` is not.
+    PresenceBatch {
+        room: &'a str,
+        joined: Vec<&'a str>,
+        left: Vec<&'a str>,
+        members: usize,
+    },
     History {
         room: &'a str,
         messages: Vec<MessageView<'a>>,

@@ -14,7 +14,7 @@ use actix_web::dev::AppConfig;
 use actix_web::{middleware, web, App};
 
 use crate::accounts::{Hasher, NameRegistry};
-use crate::chat::server::{Persisted, Shutdown};
+use crate::chat::server::{ChatSettings, Persisted, Shutdown};
 use crate::chat::session::{SessionSettings, WsSession};
 use crate::chat::ChatServer;
 use crate::clock::now_ms;
@@ -76,14 +76,18 @@ impl Application {
         };
         log::info!("message log: {} ({} rooms)", settings.database_url, saved.rooms.len());
 
-        let (write_queue, history_on_join) = (settings.write_queue, settings.history_on_join);
-        let queue_bytes = settings.session_queue_bytes.max(1);
+        let write_queue = settings.write_queue;
+        let chat_settings = ChatSettings {
+            history_on_join: settings.history_on_join,
+            max_queued_bytes: settings.session_queue_bytes.max(1),
+            presence_batch_above: settings.presence_batch_above,
+        };
         let mut writer_thread = None;
         let chat = ChatServer::create(|ctx| {
             let addr = ctx.address();
             let (tx, handle) = writer::spawn(pool.clone(), write_queue, move |marks| addr.do_send(Persisted(marks)));
             writer_thread = Some(handle);
-            ChatServer::new(saved, tx, history_on_join, queue_bytes)
+            ChatServer::new(saved, tx, chat_settings)
         });
 
         let registry = Arc::new(NameRegistry::new(registered));

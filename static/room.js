@@ -199,7 +199,9 @@ function updateTitle() {
   document.title = state.unread > 0 ? `(${state.unread}) ${base}` : base;
 }
 
-function renderMembers() {
+/// `total`: the server's count of connections, when it sent one (a busy
+/// room's names are kept once each, however many tabs share them).
+function renderMembers(total) {
   els.members.replaceChildren();
   const names = [...state.members.keys()].sort((a, b) => a.localeCompare(b));
   for (const name of names) {
@@ -207,7 +209,7 @@ function renderMembers() {
     li.textContent = name === myName ? `${name} (you)` : name;
     els.members.append(li);
   }
-  const count = [...state.members.values()].reduce((a, b) => a + b, 0);
+  const count = total ?? [...state.members.values()].reduce((a, b) => a + b, 0);
   els.memberCount.textContent = `(${count})`;
   els.membersToggle.textContent = `Members (${count})`;
 }
@@ -340,6 +342,17 @@ function handle(frame) {
       }
       renderMembers();
       break;
+    case "presence_batch": {
+      // A busy room: the state of every name that came or went lately.
+      for (const name of frame.joined) if (!state.members.has(name)) state.members.set(name, 1);
+      for (const name of frame.left) state.members.delete(name);
+      const parts = [];
+      if (frame.joined.length) parts.push(`${frame.joined.length} joined`);
+      if (frame.left.length) parts.push(`${frame.left.length} left`);
+      if (parts.length) notice(parts.join(", "));
+      renderMembers(frame.members);
+      break;
+    }
     case "typing": {
       clearTimeout(state.typers.get(frame.user));
       state.typers.set(

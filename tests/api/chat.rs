@@ -293,3 +293,50 @@ async fn stopping_the_server_closes_every_socket_with_1001_first() {
         assert_eq!((close.code, &*close.reason), (CloseCode::Away, "server shutting down"));
     }
 }
+
+/// In a busy room comings and goings go out as batches a few times a
+/// second, as state (who is in the room now), instead of a frame per change
+/// for every member; applied to any member's view, they give the room.
+#[actix_web::test]
+async fn busy_rooms_get_presence_in_batches() {
+    use std::collections::BTreeSet;
+
+    /// Applies batches to `view` until it is `want` (at most ten of them).
+    async fn follow(client: &mut crate::helpers::WsClient, mut view: BTreeSet<String>, want: &BTreeSet<String>) {
+        for _ in 0..10 {
+            if &view == want {
+                return;
+            }
+            let batch = client.recv_type("presence_batch").await;
+            for name in batch["joined"].as_array().unwrap() {
+                view.insert(name.as_str().unwrap().to_string());
+            }
+            for name in batch["left"].as_array().unwrap() {
+                view.remove(name.as_str().unwrap());
+            }
+            assert!(batch["members"].as_u64().unwrap() >= 3, "{batch}");
+        }
+        assert_eq!(&view, want);
+    }
+    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+
+    let app = crate::helpers::spawn_app_with(|s| s.presence_batch_above = 2).await;
+    let mut ann = app.ws().await;
+    ann.join("busy", "ann").await;
+    let mut bob = app.ws().await;
+    bob.join("busy", "bob").await;
+    // Two members: still one frame per change.
+    let frame = ann.recv_type("presence").await;
+    assert_eq!((frame["user"].as_str(), frame["members"].as_u64()), (Some("bob"), Some(2)));
+
+    let mut cat = app.ws().await;
+    cat.join("busy", "cat").await;
+    let mut dan = app.ws().await;
+    let joined = dan.join("busy", "dan").await;
+    bob.close().await;
+    let want = names(&["ann", "cat", "dan"]);
+    follow(&mut ann, names(&["ann", "bob"]), &want).await;
+    // A newcomer starts from its own `joined` list; the batches agree with it.
+    let dans_view = joined["members"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
+    follow(&mut dan, dans_view, &want).await;
+}

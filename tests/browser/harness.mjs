@@ -14,12 +14,16 @@ export const BIN = process.env.PARLOR_BIN || join(ROOT, "target/debug/parlor");
 export const SHOTS = join(ROOT, "target/browser-shots");
 mkdirSync(SHOTS, { recursive: true });
 
-/// Parlor on `port` (0: a free one) with the log at `db` (default: a new file).
-export async function startServer({ port = 0, db } = {}) {
+/// Parlor on `port` (0: a free one) with the log at `db` (default: a new
+/// file), and any further flags in `args`.
+export async function startServer({ port = 0, db, args = [] } = {}) {
   db ??= join(mkdtempSync(join(tmpdir(), "parlor-browser-")), "parlor.db");
   const child = spawn(
     BIN,
-    ["--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, "--rate-per-sec", "0", "--admin-token", ADMIN_TOKEN],
+    [
+      "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, "--rate-per-sec", "0",
+      "--admin-token", ADMIN_TOKEN, ...args,
+    ],
     { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] },
   );
   const lines = createInterface({ input: child.stderr });

@@ -42,23 +42,43 @@ use crate::ws::{CloseCode, CloseReason};
 
 /// Rooms one connection may be in at once.
 pub const MAX_ROOMS_PER_SESSION: usize = 100;
+/// How often a busy room's presence changes go out, batched.
+const PRESENCE_BATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How the ChatServer treats rooms and sessions; from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatSettings {
+    /// Messages sent with `joined`.
+    pub history_on_join: usize,
+    /// Bytes of frames that may wait in one session's mailbox.
+    pub max_queued_bytes: usize,
+    /// Rooms with more members than this get presence in batches.
+    pub presence_batch_above: usize,
+}
 
 pub struct ChatServer {
     rooms: HashMap<RoomName, Room>,
     sessions: HashMap<SessionId, SessionEntry>,
     /// `None` once shutting down.
     writer: Option<SyncSender<WriteOp>>,
-    history_on_join: usize,
+    settings: ChatSettings,
     tail_len: usize,
     /// Sessions whose mailbox overflowed during the current request.
     overflowed: Vec<SessionId>,
-    /// Bytes of frames that may wait in one session's mailbox.
-    max_queued_bytes: usize,
+    /// Busy rooms' names whose presence changed since the last batch.
+    presence_pending: HashMap<RoomName, Vec<DisplayName>>,
     policies: Policies,
 }
 
 impl Actor for ChatServer {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(PRESENCE_BATCH_EVERY, |server, _| {
+            server.flush_presence();
+            server.evict_overflowed();
+        });
+    }
 }
 
 /// How the ChatServer carries out one of its messages. A single `Handler`
@@ -81,21 +101,16 @@ impl<M: Request> Handler<M> for ChatServer {
 impl ChatServer {
     /// Starts from what the log holds: its rooms (ids continue where they
     /// stopped) and what admins decided.
-    pub fn new(
-        mut saved: ChatState,
-        writer: SyncSender<WriteOp>,
-        history_on_join: usize,
-        max_queued_bytes: usize,
-    ) -> Self {
+    pub fn new(mut saved: ChatState, writer: SyncSender<WriteOp>, settings: ChatSettings) -> Self {
         let rooms = std::mem::take(&mut saved.rooms).into_iter().map(|(name, last)| (name, Room::new(last))).collect();
         Self {
             rooms,
             sessions: HashMap::new(),
             writer: Some(writer),
-            history_on_join,
-            tail_len: history_on_join.max(100),
+            settings,
+            tail_len: settings.history_on_join.max(100),
             overflowed: Vec::new(),
-            max_queued_bytes,
+            presence_pending: HashMap::new(),
             policies: Policies::from_saved(saved),
         }
     }
@@ -103,7 +118,7 @@ impl ChatServer {
     /// Hands a session something; a full mailbox marks it a slow consumer.
     fn push(&mut self, session: SessionId, push: Push) {
         if let Some(entry) = self.sessions.get(&session) {
-            offer(&mut self.overflowed, self.max_queued_bytes, session, &entry.outbox, push);
+            offer(&mut self.overflowed, self.settings.max_queued_bytes, session, &entry.outbox, push);
         }
     }
 
@@ -117,7 +132,13 @@ impl ChatServer {
         let Some(room) = self.rooms.get(room) else { return };
         for (id, member) in &room.members {
             if Some(*id) != skip {
-                offer(&mut self.overflowed, self.max_queued_bytes, *id, &member.outbox, Push::Frame(frame.clone()));
+                offer(
+                    &mut self.overflowed,
+                    self.settings.max_queued_bytes,
+                    *id,
+                    &member.outbox,
+                    Push::Frame(frame.clone()),
+                );
             }
         }
     }
@@ -183,9 +204,33 @@ impl ChatServer {
         uncounted: usize,
     ) {
         let Some(count) = self.rooms.get(room).map(|r| r.members.len() - uncounted) else { return };
+        // A busy room gets one batch a moment instead of a frame per change
+        // for every member: a thousand joins would be a million frames.
+        if count > self.settings.presence_batch_above || self.presence_pending.contains_key(room) {
+            self.presence_pending.entry(room.clone()).or_default().push(name.clone());
+            return;
+        }
         let frame =
             ServerFrame::Presence { room: room.as_str(), user: name.as_str(), action, members: count }.to_text();
         self.broadcast(room, &frame, skip);
+    }
+
+    /// Sends each busy room's batch: every name whose presence changed,
+    /// with whether it is in the room now. As state rather than events, a
+    /// batch is right whatever its receiver saw before (its own `joined`
+    /// included).
+    fn flush_presence(&mut self) {
+        for (room_name, mut names) in std::mem::take(&mut self.presence_pending) {
+            let Some(room) = self.rooms.get(&room_name) else { continue };
+            let present: std::collections::HashSet<&str> = room.members.values().map(|m| m.name.as_str()).collect();
+            names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            names.dedup();
+            let (joined, left): (Vec<&str>, Vec<&str>) =
+                names.iter().map(DisplayName::as_str).partition(|name| present.contains(name));
+            let members = room.members.len();
+            let frame = ServerFrame::PresenceBatch { room: room_name.as_str(), joined, left, members }.to_text();
+            self.broadcast(&room_name, &frame, None);
+        }
     }
 
     fn sessions_where(&self, matches: impl Fn(&Account) -> bool) -> Vec<SessionId> {

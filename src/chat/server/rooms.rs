@@ -214,7 +214,7 @@ impl ChatServer {
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
         let member = Member { name: name.clone(), skeleton, who, admin, joined_at_ms: now_ms(), outbox };
         let previous = room.members.insert(session, member);
-        let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.history_on_join };
+        let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.settings.history_on_join };
         let plan = room.plan(&room_name, query);
         let members = room.member_names();
         if let Some(entry) = self.sessions.get_mut(&session) {
