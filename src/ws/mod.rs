@@ -1,11 +1,13 @@
 //! The WebSocket transport (RFC 6455): taking a connection over from HTTP
-//! (`upgrade`), the socket each session owns afterwards (`socket`), and the
-//! count of open connections that shutdown waits on (`live`).
+//! (`upgrade`), the socket each session owns afterwards (`socket`) with its
+//! frame decoder (`frames`), and the open connections, capped and counted
+//! (`live`).
 //!
 //! A session sees whole text messages and the end of the connection,
 //! nothing of frames, and nothing here knows about chat: replacing the
 //! transport touches this folder only.
 
+pub mod frames;
 mod live;
 mod socket;
 mod upgrade;

@@ -16,12 +16,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use actix_codec::{AsyncRead, AsyncWrite, ReadBuf};
-use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser, ProtocolError};
+use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser};
 use actix_web::rt::net::TcpStream;
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
 use tokio::time::Sleep;
 
+use super::frames::{Decoded, Decoder};
 use super::live::Registered;
 
 /// Bytes read from the socket at a time (on the stack; only a frame split
@@ -32,8 +33,6 @@ const READS_PER_TURN: u8 = 16;
 /// A write buffer that grew past this for a burst is given back once empty,
 /// so a connection that once lagged does not keep its peak forever.
 const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
-/// The longest frame header: 2 bytes, 8 of length, 4 of mask.
-const MAX_HEADER: usize = 14;
 /// How long a closing connection may take to write its close frame and
 /// hear the client's.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -83,12 +82,6 @@ enum State {
     Done,
 }
 
-/// A fragmented message being reassembled.
-enum Fragments {
-    Text(Vec<u8>),
-    Binary,
-}
-
 pub struct Socket {
     /// Unique in this process; names the connection in logs.
     id: u64,
@@ -103,8 +96,7 @@ pub struct Socket {
     /// The kernel's send buffer was full at the last write: what waits now
     /// is waiting on the client.
     blocked: bool,
-    /// Boxed: rare, and an idle connection should stay small.
-    fragments: Option<Box<Fragments>>,
+    decoder: Decoder,
     limits: Arc<Limits>,
     last_heard: Instant,
     /// While open, the next heartbeat; once closing, the end of the grace
@@ -127,7 +119,7 @@ impl Socket {
             state: State::Open,
             told_closing: false,
             blocked: false,
-            fragments: None,
+            decoder: Decoder::default(),
             limits,
             last_heard: Instant::now(),
             timer: Box::pin(tokio::time::sleep(heartbeat)),
@@ -225,105 +217,15 @@ impl Socket {
     /// control frames on the way.
     fn next_message(&mut self) -> Option<Event> {
         while self.state == State::Open {
-            let max = self.limits.max_frame_bytes;
-            let (fin, opcode, payload) = match Parser::parse(&mut self.read_buf, true, max) {
-                Ok(Some((fin, opcode, payload))) => (fin, opcode, payload.unwrap_or_default()),
-                // The parser checks the size only once a frame is complete;
-                // a frame announced larger than the limit must not be
-                // buffered while it trickles in.
-                Ok(None) if self.read_buf.len() > max + MAX_HEADER => {
-                    self.close_oversize();
-                    return None;
-                }
-                Ok(None) => return None,
-                Err(e) => {
-                    self.on_protocol_error(e);
-                    return None;
-                }
-            };
-            if let Some(message) = self.on_frame(fin, opcode, payload) {
-                return Some(message);
+            match self.decoder.decode(&mut self.read_buf, self.limits.max_frame_bytes)? {
+                Decoded::Text(text) => return Some(Event::Text(text)),
+                Decoded::Binary => return Some(Event::Binary),
+                Decoded::Ping(payload) => self.queue(OpCode::Pong, &payload),
+                Decoded::Close(reason) => self.close_with(reason),
+                Decoded::Fail(code, why) => self.close(code, &why),
             }
         }
         None
-    }
-
-    fn on_frame(&mut self, fin: bool, opcode: OpCode, payload: BytesMut) -> Option<Event> {
-        let control = matches!(opcode, OpCode::Ping | OpCode::Pong | OpCode::Close);
-        if control && (!fin || payload.len() > 125) {
-            // RFC 6455 5.5: control frames are never fragmented and carry
-            // at most 125 bytes.
-            self.close(CloseCode::Protocol, "protocol error");
-            return None;
-        }
-        match opcode {
-            OpCode::Text if fin && self.fragments.is_none() => match ByteString::try_from(payload.freeze()) {
-                Ok(text) => return Some(Event::Text(text)),
-                Err(_) => self.close(CloseCode::Invalid, "text is not valid UTF-8"),
-            },
-            OpCode::Binary if fin && self.fragments.is_none() => return Some(Event::Binary),
-            OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
-                self.close(CloseCode::Protocol, "a new message inside a fragmented one")
-            }
-            OpCode::Text => self.fragments = Some(Box::new(Fragments::Text(payload.to_vec()))),
-            OpCode::Binary => self.fragments = Some(Box::new(Fragments::Binary)),
-            OpCode::Continue => return self.on_fragment(&payload, fin),
-            OpCode::Ping => self.queue(OpCode::Pong, &payload),
-            OpCode::Pong => {}
-            // Answer with the client's own close code, as RFC 6455 asks.
-            OpCode::Close => match Parser::try_parse_close_payload(&payload) {
-                Ok(reason) => self.close_with(reason),
-                Err(e) => self.on_protocol_error(e),
-            },
-            OpCode::Bad => self.close(CloseCode::Protocol, "protocol error"),
-        }
-        None
-    }
-
-    fn on_fragment(&mut self, chunk: &[u8], last: bool) -> Option<Event> {
-        match self.fragments.as_deref_mut() {
-            None => {
-                self.close(CloseCode::Protocol, "continuation without a first fragment");
-                return None;
-            }
-            Some(Fragments::Text(text)) => {
-                if text.len() + chunk.len() > self.limits.max_frame_bytes {
-                    self.close_oversize();
-                    return None;
-                }
-                text.extend_from_slice(chunk);
-            }
-            Some(Fragments::Binary) => {}
-        }
-        if !last {
-            return None;
-        }
-        match self.fragments.take().map(|f| *f) {
-            Some(Fragments::Text(bytes)) => match String::from_utf8(bytes) {
-                Ok(text) => Some(Event::Text(text.into())),
-                Err(_) => {
-                    self.close(CloseCode::Invalid, "text is not valid UTF-8");
-                    None
-                }
-            },
-            _ => Some(Event::Binary),
-        }
-    }
-
-    /// 1009: a frame, or a fragmented message, over the limit.
-    fn close_oversize(&mut self) {
-        let why = format!("frame exceeds {} bytes", self.limits.max_frame_bytes);
-        self.close(CloseCode::Size, &why);
-    }
-
-    fn on_protocol_error(&mut self, error: ProtocolError) {
-        match error {
-            ProtocolError::Overflow => self.close_oversize(),
-            e => {
-                log::debug!("connection {}: protocol error: {e}", self.id);
-                self.close(CloseCode::Protocol, "protocol error");
-            }
-        }
     }
 
     /// Pings on schedule, closes a client that fell silent, and ends a close
