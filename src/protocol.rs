@@ -86,7 +86,10 @@ pub enum PresenceAction {
 pub enum ServerFrame<'a> {
     Joined {
         room: &'a str,
+        /// Sorted; in a busy room only the first names (`member_count`
+        /// says how many there are).
         members: Vec<&'a str>,
+        member_count: usize,
         history: Vec<MessageView<'a>>,
         truncated: bool,
     },

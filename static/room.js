@@ -280,7 +280,8 @@ function handle(frame) {
       state.attempt = 0;
       state.members = new Map();
       for (const name of frame.members) state.members.set(name, (state.members.get(name) || 0) + 1);
-      renderMembers();
+      // A busy room lists only its first names; the count is the server's.
+      renderMembers(frame.member_count > frame.members.length ? frame.member_count : undefined);
       const reconnect = state.lastId > 0;
       const floor = state.seenThrough; // nothing is missing up to here
       els.messages.setAttribute("aria-busy", "true");

@@ -323,7 +323,7 @@ impl Handler<Push> for WsSession {
                 self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
                 self.emit(frame);
             }
-            Push::Joined { room, members, query, plan } => {
+            Push::Joined { room, members, member_count, query, plan } => {
                 self.answer_history(ctx, query, plan, move |result| {
                     // The session is a member either way: a `joined` always
                     // comes before the room's live frames. Without history
@@ -335,6 +335,7 @@ impl Handler<Push> for WsSession {
                     let joined = ServerFrame::Joined {
                         room: room.as_str(),
                         members: members.iter().map(DisplayName::as_str).collect(),
+                        member_count,
                         history: MessageView::list(&page.messages),
                         truncated: page.truncated,
                     }

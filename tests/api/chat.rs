@@ -340,3 +340,20 @@ async fn busy_rooms_get_presence_in_batches() {
     let dans_view = joined["members"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
     follow(&mut dan, dans_view, &want).await;
 }
+
+/// A busy room's `joined` lists a page of names, not thousands, and says
+/// how many are in the room.
+#[actix_web::test]
+async fn a_busy_rooms_joined_lists_the_first_names_and_the_count() {
+    let app = crate::helpers::spawn_app_with(|s| s.presence_batch_above = 2).await;
+    let mut clients = Vec::new();
+    for name in ["dora", "bea", "cleo"] {
+        let mut client = app.ws().await;
+        client.join("big", name).await;
+        clients.push(client);
+    }
+    let mut ada = app.ws().await;
+    let joined = ada.join("big", "ada").await;
+    assert_eq!(joined["members"], json!(["ada", "bea"]));
+    assert_eq!(joined["member_count"], 4);
+}

@@ -41,7 +41,7 @@ pub enum Push {
     /// A ready frame, shared by every recipient.
     Frame(ByteString),
     /// The answer to `join_room`; the session completes the history.
-    Joined { room: RoomName, members: Vec<DisplayName>, query: HistoryQuery, plan: HistoryPlan },
+    Joined { room: RoomName, members: Vec<DisplayName>, member_count: usize, query: HistoryQuery, plan: HistoryPlan },
     /// The answer to `history`; the session completes it.
     History { room: RoomName, query: HistoryQuery, plan: HistoryPlan },
     /// Close the connection.

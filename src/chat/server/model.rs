@@ -62,8 +62,19 @@ impl Room {
     }
 
     pub fn member_names(&self) -> Vec<DisplayName> {
+        self.first_member_names(usize::MAX)
+    }
+
+    /// The first `limit` member names in order: a busy room's `joined`
+    /// lists a page of them, not thousands, in time linear in the room.
+    pub fn first_member_names(&self, limit: usize) -> Vec<DisplayName> {
         let mut names: Vec<_> = self.members.values().map(|m| m.name.clone()).collect();
-        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let by_name = |a: &DisplayName, b: &DisplayName| a.as_str().cmp(b.as_str());
+        if names.len() > limit {
+            names.select_nth_unstable_by(limit, by_name);
+            names.truncate(limit);
+        }
+        names.sort_by(by_name);
         names
     }
 }

@@ -216,11 +216,12 @@ impl ChatServer {
         let previous = room.members.insert(session, member);
         let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.settings.history_on_join };
         let plan = room.plan(&room_name, query);
-        let members = room.member_names();
+        let members = room.first_member_names(self.settings.presence_batch_above);
+        let member_count = room.members.len();
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.rooms.insert(room_name.clone());
         }
-        self.push(session, Push::Joined { room: room_name.clone(), members, query, plan });
+        self.push(session, Push::Joined { room: room_name.clone(), members, member_count, query, plan });
         match previous {
             None => self.announce(&room_name, &name, PresenceAction::Join, Some(session)),
             // Joining again under another name: the others see the change.
