@@ -129,10 +129,15 @@ impl HistoryPlan {
 /// Completes a plan: from memory at once when the tail covers the range,
 /// otherwise with one query for what lies below the tail.
 pub async fn resolve(plan: HistoryPlan, query: HistoryQuery, pool: &DbPool) -> Result<HistoryPage, ChatError> {
-    let plan = match plan.answer_from_memory(query) {
-        Ok(page) => return Ok(page),
-        Err(plan) => plan,
-    };
+    match plan.answer_from_memory(query) {
+        Ok(page) => Ok(page),
+        Err(plan) => from_database(plan, query, pool).await,
+    }
+}
+
+/// Completes a plan the tail does not cover, with one query for what lies
+/// below it.
+pub async fn from_database(plan: HistoryPlan, query: HistoryQuery, pool: &DbPool) -> Result<HistoryPage, ChatError> {
     let older = match plan.missing(query) {
         Some(range) => {
             let room = plan.room.clone();

@@ -279,7 +279,7 @@ impl WsSession {
         self.next_ticket += 1;
         self.hold(Outgoing::Awaiting(ticket));
         let pool = self.pool.clone();
-        let lookup = async move { history::resolve(plan, query, &pool).await };
+        let lookup = async move { history::from_database(plan, query, &pool).await };
         ctx.spawn(lookup.into_actor(self).map(move |result, act, _| {
             let slot = act.outbox.iter_mut().find(|item| matches!(item, Outgoing::Awaiting(t) if *t == ticket));
             if let Some(slot) = slot {

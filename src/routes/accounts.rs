@@ -93,7 +93,8 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
     }
     // Only a valid name can be an account: other names get the same answer
     // as a wrong password and never grow the per-account limiter.
-    let account = DisplayName::parse(&name).ok().map(|n| n.key());
+    let parsed_name = DisplayName::parse(&name);
+    let account = parsed_name.as_ref().ok().map(DisplayName::key);
     let device = identity::device(&req, &state.key).filter(|(_, user)| Some(user) == account.as_ref());
     let name_ok = match (mode, &device, &account) {
         (Mode::SignUp, _, _) | (Mode::LogIn, None, None) => true,
@@ -103,7 +104,7 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
     if !name_ok {
         return too_many();
     }
-    let parsed = DisplayName::parse(&name).and_then(|n| Ok((n, Password::parse(password)?)));
+    let parsed = parsed_name.and_then(|n| Ok((n, Password::parse(password)?)));
     let (name_value, password) = match parsed {
         Ok(ok) => ok,
         // Say no more about a login than "wrong": an invalid name is no user.
