@@ -134,16 +134,18 @@ struct WriterRun {
 
 /// Feeds `count` messages to the writer, at `rate` per second (or as fast as
 /// it takes them when `None`), and times each until its commit is reported.
-fn run_writer(pool: &db::DbPool, room: &str, count: usize, rate: Option<f64>) -> WriterRun {
+fn run_writer(url: &DatabaseUrl, room: &str, count: usize, rate: Option<f64>) -> WriterRun {
     let room = RoomName::parse(room).unwrap();
     let marks: Arc<Mutex<Vec<(Instant, i64)>>> = Arc::default();
     let sink = marks.clone();
-    let (tx, handle) = writer::spawn(pool.clone(), 10_000, move |w| {
+    let metrics = Arc::new(parlor::metrics::Metrics::new());
+    let (tx, handle) = writer::spawn(url.clone(), 10_000, metrics, move |committed: writer::Committed| {
         let now = Instant::now();
         let mut sink = sink.lock().unwrap();
-        sink.extend(w.into_iter().map(|(_, id)| (now, id)));
+        sink.extend(committed.watermarks.into_iter().map(|(_, id)| (now, id)));
     });
-    tx.send(WriteOp::CreateRoom { name: room.clone(), created_at_ms: 0, created_by: None }).unwrap();
+    let epoch = "bench".to_string();
+    tx.send(WriteOp::CreateRoom { name: room.clone(), created_at_ms: 0, created_by: None, epoch }).unwrap();
     let mut sent_at = Vec::with_capacity(count);
     let start = Instant::now();
     for i in 0..count {
@@ -304,9 +306,10 @@ fn main() {
             }
         };
         let pool = db::connect(&DatabaseUrl::parse(&bench_db.url).unwrap(), 4, Duration::from_secs(5)).unwrap();
-        let batched = run_writer(&pool, "batched", opts.messages, None);
+        let url = DatabaseUrl::parse(&bench_db.url).unwrap();
+        let batched = run_writer(&url, "batched", opts.messages, None);
         let durable_count = (opts.rate * 3.0) as usize;
-        let mut paced = run_writer(&pool, "paced", durable_count, Some(opts.rate));
+        let mut paced = run_writer(&url, "paced", durable_count, Some(opts.rate));
         paced.latencies.sort();
         let single = single_inserts(&pool, opts.single);
         slowest_batched = slowest_batched.min(batched.per_sec);

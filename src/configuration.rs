@@ -124,6 +124,20 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_WRITE_QUEUE", default_value_t = 10_000)]
     pub write_queue: usize,
 
+    /// Wait for the commit before a message is confirmed to its sender or
+    /// delivered to its room: an acknowledged message survives a crash of
+    /// Parlor (and, on PostgreSQL and MySQL, of the machine), at the cost of
+    /// one commit's latency per message (group commit shares it).
+    #[arg(long, env = "PARLOR_DURABLE_ACK", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub durable_ack: bool,
+
+    /// Seconds the oldest uncommitted message may wait for the database
+    /// before new sends are refused with `unavailable`: without
+    /// `--durable-ack`, the most a crash during a database stall can lose.
+    #[arg(long, env = "PARLOR_MAX_UNWRITTEN_SECS", default_value_t = 10)]
+    pub max_unwritten_secs: u64,
+
     /// Messages one connection may send per second on average (0: no limit).
     #[arg(long, env = "PARLOR_RATE_PER_SEC", default_value_t = 10.0)]
     pub rate_per_sec: f64,
@@ -198,6 +212,10 @@ impl Settings {
 
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_hours * 3600)
+    }
+
+    pub fn max_unwritten(&self) -> Duration {
+        Duration::from_secs(self.max_unwritten_secs.max(1))
     }
 
     pub fn db_timeout(&self) -> Duration {

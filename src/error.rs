@@ -43,6 +43,8 @@ pub enum ChatError {
     NotFound(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("the message log refused this message: it was not stored, and no one received it")]
+    NotStored,
     /// Too much of something expensive at once: try again in a moment.
     #[error("{0}")]
     Busy(String),
@@ -62,6 +64,8 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("no database connection: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
 }
 
 impl ChatError {
@@ -74,6 +78,7 @@ impl ChatError {
             Self::InvalidName(_) => "invalid_name",
             Self::TooLarge(_) => "too_large",
             Self::NotJoined(_) => "not_joined",
+            Self::NotStored => "not_stored",
             Self::UnknownRoom(_) => "unknown_room",
             Self::UnknownUser(_) => "unknown_user",
             Self::TooManyRooms(_) => "too_many_rooms",
@@ -137,6 +142,7 @@ impl ResponseError for ChatError {
         match self {
             Self::BadRequest(_) | Self::InvalidRoom(_) | Self::InvalidName(_) => StatusCode::BAD_REQUEST,
             Self::NotJoined(_) | Self::TooManyRooms(_) => StatusCode::CONFLICT,
+            Self::NotStored => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UnknownRoom(_) | Self::UnknownUser(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RoomClosed(_) => StatusCode::GONE,
             Self::PrivateRoom(_) | Self::Muted(_) | Self::Forbidden(_) | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,

@@ -10,7 +10,7 @@
 //! - `protocol`: the JSON frames of the public wire protocol
 //! - `db`: the message log (diesel) and its batching writer
 //! - `domain`: validated names, texts and messages
-//! - `error`, `clock`, `tokens`, `rate_limit`, `ipnet`: small pieces every layer uses
+//! - `error`, `clock`, `tokens`, `rate_limit`, `ipnet`, `metrics`: small pieces every layer uses
 
 pub mod accounts;
 pub mod chat;
@@ -20,6 +20,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod ipnet;
+pub mod metrics;
 pub mod protocol;
 pub mod rate_limit;
 pub mod routes;

@@ -19,7 +19,7 @@ pub const DEFAULT_HISTORY_LIMIT: i64 = 50;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    JoinRoom { room: String, name: Option<String>, since: Option<i64> },
+    JoinRoom { room: String, name: Option<String>, since: Option<i64>, epoch: Option<String> },
     LeaveRoom { room: String },
     SendMessage { room: String, text: String, nonce: Option<String> },
     History { room: String, before: Option<i64>, limit: Option<i64> },
@@ -92,6 +92,9 @@ pub enum ServerFrame<'a> {
         member_count: usize,
         history: Vec<MessageView<'a>>,
         truncated: bool,
+        /// The room's run of ids: when it differs from the one a client
+        /// holds, its ids for the room mean nothing and it reloads.
+        epoch: &'a str,
     },
     /// Answers `leave_room`.
     Left {

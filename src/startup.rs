@@ -20,6 +20,7 @@ use crate::chat::ChatServer;
 use crate::clock::now_ms;
 use crate::configuration::Settings;
 use crate::db::{self, writer};
+use crate::metrics::Metrics;
 use crate::rate_limit::KeyedLimiter;
 use crate::routes::client::TrustedProxies;
 use crate::routes::{self, AccountSettings, AppState};
@@ -28,6 +29,10 @@ use crate::ws::{self, LiveConnections};
 
 /// The largest message limit allowed: every backend's text column holds it.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// `/healthz` reports `degraded` once a message has waited this long for the
+/// database (or less, when `--max-unwritten-secs` is shorter).
+const DEGRADED_AFTER: Duration = Duration::from_secs(2);
 
 /// How long shutdown waits for WebSocket connections to close.
 const SESSIONS_CLOSE_WITHIN: Duration = Duration::from_secs(2);
@@ -57,6 +62,7 @@ pub struct Application {
     chat: Addr<ChatServer>,
     connections: LiveConnections,
     writer: JoinHandle<()>,
+    pool: db::DbPool,
     flush_timeout: Duration,
 }
 
@@ -81,13 +87,18 @@ impl Application {
             history_on_join: settings.history_on_join,
             max_queued_bytes: settings.session_queue_bytes.max(1),
             presence_batch_above: settings.presence_batch_above,
+            durable_ack: settings.durable_ack,
+            max_unwritten: settings.max_unwritten(),
         };
+        let metrics = Arc::new(Metrics::new());
         let mut writer_thread = None;
         let chat = ChatServer::create(|ctx| {
             let addr = ctx.address();
-            let (tx, handle) = writer::spawn(pool.clone(), write_queue, move |marks| addr.do_send(Persisted(marks)));
+            let url = settings.database_url.clone();
+            let on_commit = move |committed| addr.do_send(Persisted(committed));
+            let (queue, handle) = writer::spawn(url, write_queue, metrics.clone(), on_commit);
             writer_thread = Some(handle);
-            ChatServer::new(saved, tx, chat_settings)
+            ChatServer::new(saved, queue, chat_settings, metrics.clone())
         });
 
         let registry = Arc::new(NameRegistry::new(registered));
@@ -121,12 +132,15 @@ impl Application {
                 .iter()
                 .map(|o| o.trim().trim_end_matches('/').to_string())
                 .collect(),
+            metrics,
+            degraded_after: DEGRADED_AFTER.min(settings.max_unwritten()),
         });
 
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
         let address =
             listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
+        let pool = state.pool.clone();
         let server = http_server(state, listener, &settings)
             .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
         Ok(Self {
@@ -136,6 +150,7 @@ impl Application {
             chat,
             connections,
             writer: writer_thread.expect("ChatServer::create runs its closure at once"),
+            pool,
             flush_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         })
     }
@@ -169,7 +184,14 @@ impl Application {
         let _ = self.running.await;
         let writer = self.writer;
         match actix_web::rt::time::timeout(self.flush_timeout, web::block(move || writer.join())).await {
-            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Ok(()))) => {
+                // Everything handed out is in the log: the next start may
+                // keep every room's epoch.
+                let ended = db::run(&self.pool, |conn| db::server_state::end_run(conn, now_ms())).await;
+                if let Err(e) = ended {
+                    log::warn!("cannot record the clean stop (the next start will renew every epoch): {e}");
+                }
+            }
             Ok(_) => log::error!("the message log writer ended abnormally"),
             Err(_) => log::error!(
                 "the message log did not take the queued messages within {:?}; exiting without them",

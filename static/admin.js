@@ -46,3 +46,47 @@ for (const kind of ["mousemove", "keydown", "scroll"]) document.addEventListener
 setInterval(() => {
   if (!document.hidden && Date.now() - lastActivity > 10000) location.reload();
 }, 10000);
+
+// Live figures: /admin/stats every 2 s, rates from the counters' change, and
+// the last two minutes as a small line under each figure.
+const HISTORY = 60;
+const series = { connections: [], messages_per_sec: [], deliveries_per_sec: [], writer_queue_depth: [] };
+let previous = null;
+
+function draw(name, value, text) {
+  const figure = document.querySelector(`#live-figures [data-figure="${name}"]`);
+  if (!figure) return;
+  const values = series[name];
+  values.push(value);
+  if (values.length > HISTORY) values.shift();
+  figure.querySelector("strong").textContent = text ?? Math.round(value).toLocaleString();
+  const top = Math.max(1, ...values);
+  const points = values.map((v, i) => `${(i * 120) / (HISTORY - 1)},${30 - (v / top) * 28 - 1}`).join(" ");
+  figure.querySelector("polyline").setAttribute("points", points);
+}
+
+async function poll() {
+  try {
+    const response = await fetch("/admin/stats", { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const now = await response.json();
+    if (previous) {
+      const seconds = Math.max(0.001, (now.at_ms - previous.at_ms) / 1000);
+      draw("messages_per_sec", (now.messages_accepted - previous.messages_accepted) / seconds);
+      draw("deliveries_per_sec", (now.deliveries - previous.deliveries) / seconds);
+    }
+    draw("connections", now.connections);
+    draw("writer_queue_depth", now.writer_queue_depth);
+    const notes = [`${now.rooms} active rooms, ${now.members} memberships`];
+    if (now.oldest_unwritten_ms > 0) notes.push(`oldest unwritten message ${(now.oldest_unwritten_ms / 1000).toFixed(1)} s`);
+    if (now.dead_letters > 0) notes.push(`${now.dead_letters} writes set aside (GET /admin/dead-letters)`);
+    document.getElementById("live-notes").textContent = notes.join(" · ");
+    previous = now;
+  } catch {
+    // The next poll tries again.
+  }
+}
+if (document.getElementById("live-figures")) {
+  poll();
+  setInterval(poll, 2000);
+}

@@ -30,6 +30,9 @@ const state = {
   socket: null,
   joined: false,
   attempt: 0,
+  // The room's run of ids; a new one means the ids shown may have been
+  // given again, so the page starts over from the server's history.
+  epoch: null,
   lastId: 0, // the newest id shown
   // The newest id with nothing missing before it (since the first page):
   // sent as `since` when reconnecting, so a gap is asked for again until filled.
@@ -240,6 +243,18 @@ function send(frame) {
   return false;
 }
 
+// The ids shown belong to another epoch: drop every confirmed message and
+// take the server's history as if the page had just loaded.
+function forgetMessages() {
+  for (const el of els.messages.querySelectorAll(".msg[data-id]")) el.remove();
+  state.byId.clear();
+  state.lastId = 0;
+  state.seenThrough = 0;
+  state.oldestId = null;
+  state.moreOlder = true;
+  notice("the server lost track of this room's latest messages; history was reloaded");
+}
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/ws`);
@@ -249,7 +264,10 @@ function connect() {
     state.historyRequest = null; // any request in flight died with the old socket
     state.resendPending = true;
     const join = { type: "join_room", room: ROOM, name: myName };
-    if (state.lastId > 0) join.since = state.seenThrough;
+    if (state.lastId > 0) {
+      join.since = state.seenThrough;
+      join.epoch = state.epoch;
+    }
     send(join);
   });
   socket.addEventListener("message", (event) => {
@@ -282,6 +300,8 @@ function handle(frame) {
       for (const name of frame.members) state.members.set(name, (state.members.get(name) || 0) + 1);
       // A busy room lists only its first names; the count is the server's.
       renderMembers(frame.member_count > frame.members.length ? frame.member_count : undefined);
+      if (state.epoch !== null && frame.epoch !== state.epoch) forgetMessages();
+      state.epoch = frame.epoch;
       const reconnect = state.lastId > 0;
       const floor = state.seenThrough; // nothing is missing up to here
       els.messages.setAttribute("aria-busy", "true");

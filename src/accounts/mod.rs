@@ -20,6 +20,7 @@ use passwords::hash_password;
 use crate::clock::now_ms;
 use crate::db::accounts::{self as queries, NewSession, NewUser, UserRow};
 use crate::db::moderation::{self, NewBotToken};
+use crate::db::writer::Audit;
 use crate::db::{self, DbConnection, DbPool};
 use crate::domain::{skeleton_of, DisplayName};
 use crate::error::ChatError;
@@ -155,13 +156,16 @@ pub async fn user_of(pool: &DbPool, token: &str) -> Result<Option<User>, ChatErr
 }
 
 /// A new token for a bot; only its hash is stored.
-pub async fn create_bot_token(pool: &DbPool, bot: &DisplayName, created_by: &str) -> Result<String, ChatError> {
+pub async fn create_bot_token(pool: &DbPool, bot: &DisplayName, audit: Audit) -> Result<String, ChatError> {
     let token = random_hex(32);
     let hash = token_hash(&token);
-    let (bot, created_by) = (bot.to_string(), created_by.to_string());
+    let bot = bot.to_string();
     db::run(pool, move |conn| {
-        let row = NewBotToken { token_hash: &hash, bot_name: &bot, created_by: &created_by, created_at: now_ms() };
-        moderation::insert_bot_token(conn, &row)
+        conn.transaction(|conn| {
+            let row = NewBotToken { token_hash: &hash, bot_name: &bot, created_by: &audit.actor, created_at: now_ms() };
+            moderation::insert_bot_token(conn, &row)?;
+            audit.write(conn)
+        })
     })
     .await?;
     Ok(token)

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -15,7 +15,7 @@ use bytestring::ByteString;
 use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery};
 use super::server::{self, ChatServer, Push, SessionId, Who};
 use crate::accounts::{NameRegistry, User};
-use crate::db::DbPool;
+use crate::db::{self, DbPool};
 use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::protocol::{ClientFrame, MessageView, ServerFrame};
@@ -36,6 +36,17 @@ pub struct SessionSettings {
     pub rate_per_sec: f64,
     pub rate_burst: f64,
 }
+
+/// Sends with a nonce that are looked for in the log first, per connection.
+/// A client resends what it has not seen confirmed first thing after it
+/// reconnects, and whatever happened in between (a restart, an emptied
+/// room, thousands of later messages) the log knows whether it was stored.
+/// Later sends are checked against the room's memory only, which keeps the
+/// database out of the path of a busy connection.
+const RESEND_CHECKS: u32 = 64;
+/// Resends matching a nonce and text in the log, looked at: at most one
+/// per author in practice.
+const RESEND_CANDIDATES: i64 = 8;
 
 /// Typing notices from one session are passed on at most this often per room.
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
@@ -83,6 +94,12 @@ pub struct WsSession {
     /// the session has not taken yet (the ChatServer's slow-consumer bound).
     queued_bytes: Arc<AtomicUsize>,
     next_ticket: u64,
+    /// Sends left that look in the log for an earlier copy.
+    resend_checks: u32,
+    /// While a resend check is in flight the client's later frames wait
+    /// (in the socket), so that everything stays in the order it was sent;
+    /// this wakes the reader when the check is done.
+    checking: Option<Option<Waker>>,
 }
 
 impl WsSession {
@@ -109,6 +126,8 @@ impl WsSession {
             held_bytes: 0,
             queued_bytes: Arc::default(),
             next_ticket: 0,
+            resend_checks: RESEND_CHECKS,
+            checking: None,
         }
     }
 
@@ -156,12 +175,39 @@ impl WsSession {
         self.emit(ServerFrame::error(err, room, nonce));
     }
 
-    fn on_text(&mut self, text: &str) {
+    /// Hands a send to the ChatServer; one of the first sends with a nonce
+    /// goes after the log has been asked for an earlier copy.
+    fn send(&mut self, ctx: &mut Context<Self>, mut msg: server::SendMessage) {
+        let Some(nonce) = msg.nonce.as_ref().filter(|_| self.resend_checks > 0) else {
+            return self.server.do_send(msg);
+        };
+        self.resend_checks -= 1;
+        self.checking = Some(None);
+        let (pool, room, nonce, text) =
+            (self.pool.clone(), msg.room.clone(), nonce.as_str().to_string(), msg.text.as_str().to_string());
+        let lookup = async move {
+            db::run(&pool, move |conn| db::messages::find_resend(conn, &room, &nonce, &text, RESEND_CANDIDATES)).await
+        };
+        ctx.spawn(lookup.into_actor(self).map(move |found, act, _| {
+            match found {
+                Ok(earlier) => msg.earlier = earlier,
+                // Without the log the room's memory still catches a quick
+                // resend; refusing the send would lose more than it saves.
+                Err(e) => crate::warn_throttled!("cannot look for an earlier copy of a resend: {e}"),
+            }
+            act.server.do_send(msg);
+            if let Some(Some(waker)) = act.checking.take() {
+                waker.wake();
+            }
+        }));
+    }
+
+    fn on_text(&mut self, ctx: &mut Context<Self>, text: &str) {
         let mut frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,
             Err(e) => return self.send_error(&e, None, None),
         };
-        if let Err(e) = self.forward(&mut frame) {
+        if let Err(e) = self.forward(ctx, &mut frame) {
             let (room, nonce) = match &frame {
                 ClientFrame::JoinRoom { room, .. }
                 | ClientFrame::LeaveRoom { room }
@@ -176,7 +222,7 @@ impl WsSession {
 
     /// Validates a frame and hands it to the ChatServer. The frame is taken
     /// by reference so an error can still name its room and nonce.
-    fn forward(&mut self, frame: &mut ClientFrame) -> Result<(), ChatError> {
+    fn forward(&mut self, ctx: &mut Context<Self>, frame: &mut ClientFrame) -> Result<(), ChatError> {
         let session = self.id;
         let now = Instant::now();
         let is_command = !matches!(frame, ClientFrame::SendMessage { .. } | ClientFrame::Ping);
@@ -184,14 +230,17 @@ impl WsSession {
             return Err(ChatError::RateLimited("too many requests; slow down".into()));
         }
         match frame {
-            ClientFrame::JoinRoom { room, name, since } => {
+            ClientFrame::JoinRoom { room, name, since, epoch } => {
                 let room = RoomName::parse(room)?;
                 let (name, who) = self.who_joins(name.as_deref())?;
                 if since.is_some_and(|s| s < 0) {
                     return Err(ChatError::BadRequest("`since` must not be negative".into()));
                 }
-                let since = *since;
-                self.server.do_send(server::Join { session, room, name, who, since });
+                if epoch.as_ref().is_some_and(|e| e.len() > 64) {
+                    return Err(ChatError::BadRequest("`epoch` is at most 64 bytes".into()));
+                }
+                let (since, epoch) = (*since, epoch.take());
+                self.server.do_send(server::Join { session, room, name, who, since, epoch });
             }
             ClientFrame::LeaveRoom { room } => {
                 let room = RoomName::parse(room)?;
@@ -208,7 +257,7 @@ impl WsSession {
                 // Members stop showing "typing" when the message arrives, so
                 // the next typing notice in this room may go out at once.
                 self.last_typing.remove(&room);
-                self.server.do_send(server::SendMessage { session, room, text, nonce });
+                self.send(ctx, server::SendMessage { session, room, text, nonce, earlier: Vec::new() });
             }
             ClientFrame::History { room, before, limit } => {
                 let room = RoomName::parse(room)?;
@@ -323,7 +372,7 @@ impl Handler<Push> for WsSession {
                 self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
                 self.emit(frame);
             }
-            Push::Joined { room, members, member_count, query, plan } => {
+            Push::Joined { room, epoch, members, member_count, query, plan } => {
                 self.answer_history(ctx, query, plan, move |result| {
                     // The session is a member either way: a `joined` always
                     // comes before the room's live frames. Without history
@@ -338,6 +387,7 @@ impl Handler<Push> for WsSession {
                         member_count,
                         history: MessageView::list(&page.messages),
                         truncated: page.truncated,
+                        epoch: &epoch,
                     }
                     .to_text();
                     match error {
@@ -376,8 +426,12 @@ impl ActorFuture<WsSession> for Io {
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
         loop {
+            if let Some(waker) = act.checking.as_mut() {
+                *waker = Some(task.waker().clone());
+                return Poll::Pending;
+            }
             match act.socket.poll_event(task) {
-                Poll::Ready(Event::Text(text)) => act.on_text(&text),
+                Poll::Ready(Event::Text(text)) => act.on_text(ctx, &text),
                 Poll::Ready(Event::Binary) => act.send_error(&binary_refused(), None, None),
                 // The others should not wait for the close handshake to see
                 // this connection leave.

@@ -1,16 +1,19 @@
-//! What the ChatServer starts from: every room in the log with its last
-//! message id (so ids continue where they stopped), and what admins decided
-//! about rooms and accounts.
+//! What the ChatServer starts from: every room in the log with its epoch
+//! and the highest id it gave out (so ids continue and never repeat), and
+//! what admins decided about rooms and accounts.
 
-use diesel::QueryResult;
+use diesel::{Connection, QueryResult};
 
-use super::{accounts, messages, moderation, rooms, DbConnection};
+use super::{accounts, messages, moderation, rooms, server_state, DbConnection};
 use crate::domain::RoomName;
+use crate::tokens::random_hex;
 
 #[derive(Debug, Default)]
 pub struct ChatState {
-    /// Every room with its highest message id (0 for none yet).
-    pub rooms: Vec<(RoomName, i64)>,
+    /// Every room.
+    pub rooms: Vec<RoomState>,
+    /// The previous process stopped cleanly, so every room kept its epoch.
+    pub clean_start: bool,
     pub closed: Vec<RoomName>,
     /// Private rooms with the accounts (name keys) invited to them.
     pub private: Vec<(RoomName, Vec<String>)>,
@@ -20,27 +23,62 @@ pub struct ChatState {
     pub banned: Vec<String>,
 }
 
-/// Reads the state as of `now_ms` (mutes that ran out are left behind).
-/// Rooms whose stored name is not a valid room name are skipped with a
-/// warning: nobody could join them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomState {
+    pub name: RoomName,
+    /// The run of ids the room is in; see `rooms::SavedRoom`.
+    pub epoch: String,
+    /// The highest id the room ever gave out (0 for none yet).
+    pub last_id: i64,
+}
+
+/// A fresh epoch: random, so that no two runs share one.
+pub fn new_epoch() -> String {
+    random_hex(8)
+}
+
+/// Marks this process as running and reads the state as of `now_ms` (mutes
+/// that ran out are left behind). When the previous process did not stop
+/// cleanly, ids it handed out may be missing from the log, so every room
+/// starts a new epoch before anyone is served. Rooms whose stored name is
+/// not a valid room name are skipped with a warning: nobody could join them.
 pub fn load(conn: &mut DbConnection, now_ms: i64) -> QueryResult<ChatState> {
-    let mut last_ids: std::collections::HashMap<String, i64> =
-        rooms::all_names(conn)?.into_iter().map(|name| (name, 0)).collect();
-    for (room, last) in messages::last_ids(conn)? {
-        last_ids.insert(room, last.unwrap_or(0));
+    let clean_start = conn.transaction(|conn| {
+        let clean = server_state::begin_run(conn, now_ms)?;
+        if !clean {
+            rooms::renew_all_epochs(conn, &new_epoch())?;
+        }
+        Ok::<_, diesel::result::Error>(clean)
+    })?;
+    if !clean_start {
+        log::warn!("the previous run did not stop cleanly: every room starts a new epoch, so clients reload history");
     }
-    let rooms = last_ids
-        .into_iter()
-        .filter_map(|(name, last)| match RoomName::parse(&name) {
-            Ok(room) => Some((room, last)),
-            Err(_) => {
-                log::warn!("ignoring room {name:?} in the log: not a valid room name");
-                None
-            }
-        })
-        .collect();
+    let mut saved: std::collections::HashMap<String, (String, i64)> =
+        rooms::all(conn)?.into_iter().map(|r| (r.name, (r.epoch, r.last_id))).collect();
+    // Logs written before rooms kept their highest id count by their messages.
+    for (room, last) in messages::last_ids(conn)? {
+        let entry = saved.entry(room).or_insert_with(|| (String::new(), 0));
+        entry.1 = entry.1.max(last.unwrap_or(0));
+    }
+    let mut rooms = Vec::with_capacity(saved.len());
+    for (name, (epoch, last_id)) in saved {
+        let Ok(room) = RoomName::parse(&name) else {
+            log::warn!("ignoring room {name:?} in the log: not a valid room name");
+            continue;
+        };
+        let epoch = if epoch.is_empty() {
+            // A room from before epochs existed.
+            let epoch = new_epoch();
+            rooms::set_epoch(conn, &name, &epoch)?;
+            epoch
+        } else {
+            epoch
+        };
+        rooms.push(RoomState { name: room, epoch, last_id });
+    }
     Ok(ChatState {
         rooms,
+        clean_start,
         closed: moderation::closed_rooms(conn)?.into_iter().filter_map(|name| RoomName::parse(&name).ok()).collect(),
         private: moderation::private_rooms(conn)?
             .into_iter()

@@ -26,6 +26,19 @@ struct MessageRow {
     nonce: Option<String>,
 }
 
+impl MessageRow {
+    fn into_message(self, room: &RoomName) -> Arc<ChatMessage> {
+        Arc::new(ChatMessage {
+            room: room.clone(),
+            id: self.id,
+            author: self.author.into(),
+            text: self.body,
+            created_at_ms: self.created_at,
+            nonce: self.nonce,
+        })
+    }
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = messages)]
 pub struct NewMessage<'a> {
@@ -68,20 +81,27 @@ pub fn page(conn: &mut DbConnection, room: &RoomName, range: &IdRange) -> QueryR
         .limit(i64::try_from(range.limit).unwrap_or(i64::MAX))
         .select(MessageRow::as_select())
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .rev()
-        .map(|r| {
-            Arc::new(ChatMessage {
-                room: room.clone(),
-                id: r.id,
-                author: r.author.into(),
-                text: r.body,
-                created_at_ms: r.created_at,
-                nonce: r.nonce,
-            })
-        })
-        .collect())
+    Ok(rows.into_iter().rev().map(|r| r.into_message(room)).collect())
+}
+
+/// Stored messages of `room` with this nonce and text, newest first: a
+/// resend of one of them must not be stored again.
+pub fn find_resend(
+    conn: &mut DbConnection,
+    room: &RoomName,
+    nonce: &str,
+    text: &str,
+    limit: i64,
+) -> QueryResult<Vec<Arc<ChatMessage>>> {
+    let rows: Vec<MessageRow> = messages::table
+        .filter(messages::room.eq(room.as_str()))
+        .filter(messages::nonce.eq(nonce))
+        .filter(messages::body.eq(text))
+        .order(messages::id.desc())
+        .limit(limit)
+        .select(MessageRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.into_message(room)).collect())
 }
 
 /// The highest message id of every room that has messages.

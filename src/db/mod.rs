@@ -24,10 +24,12 @@ macro_rules! insert_ignoring_existing {
 
 pub mod accounts;
 pub mod chat_state;
+pub mod dead_letters;
 pub mod messages;
 pub mod moderation;
 pub mod rooms;
 pub mod schema;
+pub mod server_state;
 mod url;
 pub mod writer;
 
@@ -94,12 +96,37 @@ pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionError> {
             Ok(DbConnection::Sqlite(conn))
         }
         #[cfg(feature = "postgres")]
-        Backend::Postgres => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(url.target())?)),
+        Backend::Postgres => {
+            Ok(DbConnection::Postgresql(diesel::PgConnection::establish(&with_link_timeouts(url.target()))?))
+        }
         #[cfg(feature = "mysql")]
         Backend::Mysql => Ok(DbConnection::Mysql(diesel::MysqlConnection::establish(url.target())?)),
         #[allow(unreachable_patterns)]
         other => Err(ConnectionError::BadConnection(format!("{} is not compiled in", other.label()))),
     }
+}
+
+/// A PostgreSQL URL with timeouts for its link, unless the URL sets them:
+/// a server that does not answer fails the connection in 5 s, and TCP
+/// keepalives (and the unacknowledged-data timeout) notice a link dropped
+/// silently within about 20 s, instead of a query waiting forever.
+#[cfg(feature = "postgres")]
+fn with_link_timeouts(url: &str) -> String {
+    const TIMEOUTS: [(&str, &str); 5] = [
+        ("connect_timeout", "5"),
+        ("keepalives_idle", "5"),
+        ("keepalives_interval", "5"),
+        ("keepalives_count", "3"),
+        ("tcp_user_timeout", "20000"),
+    ];
+    let mut url = url.to_string();
+    for (key, value) in TIMEOUTS {
+        if !url.contains(&format!("{key}=")) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{key}={value}"));
+        }
+    }
+    url
 }
 
 /// Applies the backend's pending migrations.
@@ -154,8 +181,7 @@ pub fn connect(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<D
     let mut conn = establish(url).map_err(|source| SetupError::Connect { backend, url: shown.clone(), source })?;
     run_migrations(&mut conn).map_err(|source| SetupError::Migrate { backend, url: shown.clone(), source })?;
     Pool::builder()
-        // One more than asked: the writer thread keeps one for itself.
-        .max_size(pool_size.max(1) + 1)
+        .max_size(pool_size.max(1))
         .min_idle(Some(1))
         .connection_timeout(timeout)
         .build(Manager(url.clone()))

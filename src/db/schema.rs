@@ -22,6 +22,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    dead_letters (id) {
+        id -> Text,
+        at -> BigInt,
+        room -> Text,
+        message_id -> Nullable<BigInt>,
+        what -> Text,
+        error -> Text,
+    }
+}
+
+diesel::table! {
     messages (room, id) {
         room -> Text,
         id -> BigInt,
@@ -56,6 +67,17 @@ diesel::table! {
         created_by -> Nullable<Text>,
         closed_at -> Nullable<BigInt>,
         private -> SmallInt,
+        epoch -> Text,
+        last_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    server_state (id) {
+        id -> SmallInt,
+        running -> SmallInt,
+        started_at -> BigInt,
+        stopped_at -> Nullable<BigInt>,
     }
 }
 
@@ -83,10 +105,12 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     bot_tokens,
+    dead_letters,
     messages,
     mutes,
     room_invites,
     rooms,
+    server_state,
     sessions,
     users,
 );

@@ -1,26 +1,36 @@
-//! The database writer: one thread that persists accepted messages in order,
-//! many per transaction, so delivery never waits for the disk.
+//! The database writer: one thread with a connection of its own that
+//! persists accepted messages in order, many per transaction (group commit),
+//! so delivery never waits for the disk unless `--durable-ack` asks it to.
 //!
-//! The queue is bounded: when it is full the ChatServer refuses new messages
-//! (`unavailable`) instead of accepting what it could not keep. A failed write
-//! is retried with backoff until it succeeds; inserts skip rows already
-//! stored, so a retried batch is written once.
+//! The queue is bounded in count, and the ChatServer bounds it in time with
+//! `oldest_unwritten`: past either bound new messages are refused
+//! (`unavailable`) instead of accepted without a way to keep them.
+//!
+//! A failed batch is retried with backoff while the database is unreachable
+//! or locked. When the database answers but refuses the batch, the writes
+//! are tried one by one and any it refuses on its own is set aside in
+//! `dead_letters`, so one bad row cannot stop the log. Inserts skip rows
+//! already stored, so a retried batch is written once.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::Connection;
 
+use super::dead_letters::{self, NewDeadLetter};
 use super::messages::{self, NewMessage};
-use super::moderation;
+use super::moderation::{self, NewAuditEntry};
 use super::rooms::{self, NewRoom};
-use super::{DbPool, PooledDb};
+use super::{establish, DatabaseUrl, DbConnection};
 use crate::clock::now_ms;
 use crate::domain::{ChatMessage, RoomName};
 use crate::error::DbError;
+use crate::metrics::Metrics;
+use crate::tokens::random_hex;
 
 /// Rows written per transaction at most. Large enough that a backlog drains
 /// in few commits, small enough to keep one transaction short.
@@ -33,13 +43,60 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub enum WriteOp {
-    CreateRoom { name: RoomName, created_at_ms: i64, created_by: Option<Arc<str>> },
+    CreateRoom {
+        name: RoomName,
+        created_at_ms: i64,
+        created_by: Option<Arc<str>>,
+        epoch: String,
+    },
     Message(Arc<ChatMessage>),
+    SetEpoch {
+        room: RoomName,
+        epoch: String,
+    },
+    /// An admin's change, committed in one transaction with its audit entry.
+    Moderation {
+        change: Change,
+        audit: Audit,
+    },
+    /// Answered once everything queued before it is committed.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// What admins change in the log.
+#[derive(Debug)]
+pub enum Change {
     DeleteMessage { room: RoomName, id: i64 },
     SetClosed { room: RoomName, closed_at: Option<i64> },
     SetPrivate { room: RoomName, private: bool },
     Invite { room: RoomName, user_key: String, invited_by: String },
     Mute { room: RoomName, user_key: String, until_ms: i64 },
+}
+
+/// An audit log entry: who did what to what.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+}
+
+impl Audit {
+    pub fn write(&self, conn: &mut DbConnection) -> diesel::QueryResult<usize> {
+        let id = random_hex(16);
+        moderation::record(
+            conn,
+            &NewAuditEntry {
+                id: &id,
+                at: now_ms(),
+                actor: &self.actor,
+                action: &self.action,
+                target: &self.target,
+                detail: self.detail.as_deref(),
+            },
+        )
+    }
 }
 
 impl WriteOp {
@@ -49,68 +106,268 @@ impl WriteOp {
             _ => 0,
         }
     }
+
+    fn room(&self) -> Option<&RoomName> {
+        Some(match self {
+            Self::CreateRoom { name, .. } => name,
+            Self::Message(m) => &m.room,
+            Self::SetEpoch { room, .. } => room,
+            Self::Moderation { change, .. } => match change {
+                Change::DeleteMessage { room, .. }
+                | Change::SetClosed { room, .. }
+                | Change::SetPrivate { room, .. }
+                | Change::Invite { room, .. }
+                | Change::Mute { room, .. } => room,
+            },
+            Self::Barrier(_) => return None,
+        })
+    }
+
+    /// The op as an admin reads it in `dead_letters`.
+    fn describe(&self) -> String {
+        match self {
+            Self::Message(m) => serde_json::json!({
+                "message": { "id": m.id, "user": &*m.author, "text": m.text, "created_at": m.created_at_ms, "nonce": m.nonce }
+            })
+            .to_string(),
+            other => serde_json::json!({ "change": format!("{other:?}") }).to_string(),
+        }
+    }
 }
 
-/// For each room in a committed batch, the highest message id now durable.
-pub type Watermarks = Vec<(RoomName, i64)>;
+struct Queued {
+    op: WriteOp,
+    at_ms: i64,
+}
 
-/// Starts the writer. It runs until every sender is dropped, then writes
-/// what is still queued and ends.
+/// What the writer reports after each commit.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// For each room in the batch, the highest message id now settled.
+    pub watermarks: Vec<(RoomName, i64)>,
+    /// Messages the database refused (now in `dead_letters`), by room and id.
+    pub refused: Vec<(RoomName, i64)>,
+}
+
+/// The sending side of the writer's queue, with what the ChatServer and
+/// `/healthz` need to know of its backlog.
+#[derive(Clone)]
+pub struct WriteQueue {
+    tx: SyncSender<Queued>,
+    backlog: Arc<Backlog>,
+}
+
+#[derive(Default)]
+struct Backlog {
+    depth: AtomicUsize,
+    /// When the oldest write not yet committed was queued (Unix ms; 0: none).
+    oldest_ms: AtomicI64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum QueueError {
+    Full,
+    Closed,
+}
+
+impl WriteQueue {
+    pub fn try_send(&self, op: WriteOp) -> Result<(), QueueError> {
+        let queued = Queued { op, at_ms: now_ms() };
+        self.backlog.depth.fetch_add(1, Ordering::Relaxed);
+        self.tx.try_send(queued).map_err(|e| {
+            self.backlog.depth.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => QueueError::Full,
+                TrySendError::Disconnected(_) => QueueError::Closed,
+            }
+        })
+    }
+
+    /// Queues `op`, waiting while the queue is full (for tools that feed
+    /// the writer as fast as it takes writes; the server never waits).
+    pub fn send(&self, op: WriteOp) -> Result<(), QueueError> {
+        let queued = Queued { op, at_ms: now_ms() };
+        self.backlog.depth.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(queued).map_err(|_| {
+            self.backlog.depth.fetch_sub(1, Ordering::Relaxed);
+            QueueError::Closed
+        })
+    }
+
+    /// Writes waiting, committing included.
+    pub fn depth(&self) -> usize {
+        self.backlog.depth.load(Ordering::Relaxed)
+    }
+
+    /// How long the oldest uncommitted write has waited.
+    pub fn oldest_unwritten(&self) -> Duration {
+        match self.backlog.oldest_ms.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            at => Duration::from_millis(u64::try_from(now_ms() - at).unwrap_or(0)),
+        }
+    }
+}
+
+/// Starts the writer with a connection of its own, so readers holding every
+/// pooled connection cannot starve it. It runs until every `WriteQueue`
+/// is dropped, then writes what is still queued and ends.
 pub fn spawn(
-    pool: DbPool,
+    url: DatabaseUrl,
     capacity: usize,
-    on_persisted: impl Fn(Watermarks) + Send + 'static,
-) -> (SyncSender<WriteOp>, JoinHandle<()>) {
+    metrics: Arc<Metrics>,
+    on_commit: impl Fn(Committed) + Send + 'static,
+) -> (WriteQueue, JoinHandle<()>) {
     let (tx, rx) = sync_channel(capacity.max(1));
+    let backlog = Arc::new(Backlog::default());
+    let writer = Writer { url, conn: None, backlog: backlog.clone(), metrics };
     let handle = thread::Builder::new()
         .name("parlor-db-writer".into())
-        .spawn(move || run(&pool, &rx, &on_persisted))
+        .spawn(move || writer.run(&rx, &on_commit))
         .expect("can spawn the database writer thread");
-    (tx, handle)
+    (WriteQueue { tx, backlog }, handle)
 }
 
-fn run(pool: &DbPool, rx: &Receiver<WriteOp>, on_persisted: &dyn Fn(Watermarks)) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    // The writer keeps a connection of its own, so readers holding every
-    // other pooled connection cannot starve it; it is replaced after an error.
-    let mut conn: Option<PooledDb> = None;
-    // Group commit: block for the first op, then take whatever queued up
-    // meanwhile. Under light load a message is written at once; under heavy
-    // load batches grow by themselves while the previous commit runs.
-    while let Ok(op) = rx.recv() {
-        let mut bytes = op.text_len();
-        batch.push(op);
-        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-            let Ok(op) = rx.try_recv() else { break };
-            bytes += op.text_len();
-            batch.push(op);
-        }
-        let mut wait = FIRST_RETRY;
-        loop {
-            let result = match conn.as_mut() {
-                Some(c) => write(c, &batch),
-                None => pool.get().map_err(DbError::from).and_then(|c| write(conn.insert(c), &batch)),
-            };
-            match result {
-                Ok(()) => break,
-                Err(e) => {
-                    conn = None;
-                    log::warn!(
-                        "writing {} queued changes to the message log failed, retrying in {wait:?}: {e}",
-                        batch.len()
-                    );
-                    thread::sleep(wait);
-                    wait = (wait * 2).min(MAX_RETRY);
+struct Writer {
+    url: DatabaseUrl,
+    /// Replaced after an error.
+    conn: Option<DbConnection>,
+    backlog: Arc<Backlog>,
+    metrics: Arc<Metrics>,
+}
+
+impl Writer {
+    fn run(mut self, rx: &Receiver<Queued>, on_commit: &dyn Fn(Committed)) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        // Group commit: block for the first op, then take whatever queued up
+        // meanwhile. Under light load a message is written at once; under
+        // heavy load batches grow by themselves while the previous commit runs.
+        while let Ok(first) = rx.recv() {
+            self.backlog.oldest_ms.store(first.at_ms, Ordering::Relaxed);
+            let mut bytes = first.op.text_len();
+            batch.push(first.op);
+            while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                let Ok(next) = rx.try_recv() else { break };
+                bytes += next.op.text_len();
+                batch.push(next.op);
+            }
+            let refused = self.commit(&batch);
+            let done = batch.len();
+            self.backlog.depth.fetch_sub(done, Ordering::Relaxed);
+            self.backlog.oldest_ms.store(0, Ordering::Relaxed);
+            on_commit(Committed { watermarks: watermarks(&batch), refused });
+            for op in batch.drain(..) {
+                if let WriteOp::Barrier(committed) = op {
+                    let _ = committed.send(());
                 }
             }
         }
-        on_persisted(watermarks(&batch));
-        batch.clear();
+        log::info!("message log writer stopped; its queue is flushed");
     }
-    log::info!("message log writer stopped; its queue is flushed");
+
+    /// Commits the batch, whatever it takes; answers the messages set aside.
+    fn commit(&mut self, batch: &[WriteOp]) -> Vec<(RoomName, i64)> {
+        let mut wait = FIRST_RETRY;
+        loop {
+            let started = Instant::now();
+            let error = match self.with_conn(|conn| write(conn, batch)) {
+                Ok(()) => {
+                    self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                    self.metrics.commit_batch_size.observe(batch.len() as f64);
+                    return Vec::new();
+                }
+                Err(e) => e,
+            };
+            self.metrics.database_errors.inc();
+            // A database that takes a write of its own refuses something in
+            // the batch, not every write: find what, one write at a time.
+            if self.with_conn(probe).is_ok() {
+                log::warn!("the message log refused a batch of {}: {error}; writing it one by one", batch.len());
+                return self.commit_one_by_one(batch);
+            }
+            self.conn = None;
+            log::warn!(
+                "writing {} queued changes to the message log failed, retrying in {wait:?}: {error}",
+                batch.len()
+            );
+            thread::sleep(wait);
+            wait = (wait * 2).min(MAX_RETRY);
+        }
+    }
+
+    fn commit_one_by_one(&mut self, batch: &[WriteOp]) -> Vec<(RoomName, i64)> {
+        let mut refused = Vec::new();
+        for op in batch {
+            let mut wait = FIRST_RETRY;
+            loop {
+                let error = match self.with_conn(|conn| write(conn, std::slice::from_ref(op))) {
+                    Ok(()) => break,
+                    Err(e) => e,
+                };
+                self.metrics.database_errors.inc();
+                if self.with_conn(probe).is_ok() {
+                    match self.with_conn(|conn| set_aside(conn, op, &error)) {
+                        Ok(()) => {
+                            log::error!(
+                                "the message log refused a write on its own; set aside in dead_letters: {error}"
+                            );
+                            self.metrics.dead_letters.inc();
+                            if let WriteOp::Message(m) = op {
+                                refused.push((m.room.clone(), m.id));
+                            }
+                            break;
+                        }
+                        Err(e) => log::warn!("cannot set a refused write aside, retrying: {e}"),
+                    }
+                }
+                self.conn = None;
+                thread::sleep(wait);
+                wait = (wait * 2).min(MAX_RETRY);
+            }
+        }
+        refused
+    }
+
+    fn with_conn<T>(&mut self, f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> Result<T, DbError> {
+        let conn = match self.conn.as_mut() {
+            Some(conn) => conn,
+            None => self.conn.insert(establish(&self.url).map_err(|e| DbError::Connect(e.to_string()))?),
+        };
+        f(conn)
+    }
 }
 
-fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), DbError> {
+/// A write of no consequence: it succeeds when the database takes writes.
+fn probe(conn: &mut DbConnection) -> Result<(), DbError> {
+    use super::schema::server_state;
+    use diesel::prelude::*;
+    diesel::update(server_state::table.filter(server_state::id.eq(0)))
+        .set(server_state::running.eq(0))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn set_aside(conn: &mut DbConnection, op: &WriteOp, error: &DbError) -> Result<(), DbError> {
+    let (id, what, error) = (random_hex(16), op.describe(), error.to_string());
+    let message_id = match op {
+        WriteOp::Message(m) => Some(m.id),
+        _ => None,
+    };
+    let room = op.room().map_or("", RoomName::as_str);
+    conn.transaction(|conn| {
+        dead_letters::insert(
+            conn,
+            &NewDeadLetter { id: &id, at: now_ms(), room, message_id, what: &what, error: &error },
+        )?;
+        // The id stays given out, so it is never given again.
+        if let Some(id) = message_id {
+            rooms::raise_last_id(conn, room, id)?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    Ok(())
+}
+
+fn write(conn: &mut DbConnection, batch: &[WriteOp]) -> Result<(), DbError> {
     let mut new_rooms = Vec::new();
     let mut new_messages = Vec::new();
     // Deletions and closings refer to rows this batch (or an earlier one)
@@ -118,34 +375,31 @@ fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), DbError> {
     let mut changes = Vec::new();
     for op in batch {
         match op {
-            WriteOp::DeleteMessage { .. }
-            | WriteOp::SetClosed { .. }
-            | WriteOp::SetPrivate { .. }
-            | WriteOp::Invite { .. }
-            | WriteOp::Mute { .. } => changes.push(op),
-            WriteOp::CreateRoom { name, created_at_ms, created_by } => new_rooms.push(NewRoom {
+            WriteOp::CreateRoom { name, created_at_ms, created_by, epoch } => new_rooms.push(NewRoom {
                 name: name.as_str(),
                 created_at: *created_at_ms,
                 created_by: created_by.as_deref(),
+                epoch,
             }),
             WriteOp::Message(m) => new_messages.push(NewMessage::from(&**m)),
+            WriteOp::SetEpoch { .. } | WriteOp::Moderation { .. } => changes.push(op),
+            WriteOp::Barrier(_) => {}
         }
     }
+    let marks = watermarks(batch);
     conn.transaction(|conn| {
         rooms::insert_all(conn, &new_rooms)?;
         messages::insert_all(conn, &new_messages)?;
-        for change in &changes {
-            match change {
-                WriteOp::DeleteMessage { room, id } => moderation::delete_message(conn, room.as_str(), *id)?,
-                WriteOp::SetClosed { room, closed_at } => moderation::set_room_closed(conn, room.as_str(), *closed_at)?,
-                WriteOp::SetPrivate { room, private } => moderation::set_private(conn, room.as_str(), *private)?,
-                WriteOp::Mute { room, user_key, until_ms } => {
-                    moderation::mute(conn, room.as_str(), user_key, *until_ms)?
+        for (room, id) in &marks {
+            rooms::raise_last_id(conn, room.as_str(), *id)?;
+        }
+        for op in changes {
+            match op {
+                WriteOp::SetEpoch { room, epoch } => rooms::set_epoch(conn, room.as_str(), epoch)?,
+                WriteOp::Moderation { change, audit } => {
+                    apply(conn, change)?;
+                    audit.write(conn)?
                 }
-                WriteOp::Invite { room, user_key, invited_by } => moderation::invite(
-                    conn,
-                    &moderation::NewInvite { room: room.as_str(), user_key, invited_by, created_at: now_ms() },
-                )?,
                 _ => 0,
             };
         }
@@ -154,7 +408,21 @@ fn write(conn: &mut PooledDb, batch: &[WriteOp]) -> Result<(), DbError> {
     Ok(())
 }
 
-fn watermarks(batch: &[WriteOp]) -> Watermarks {
+fn apply(conn: &mut DbConnection, change: &Change) -> diesel::QueryResult<usize> {
+    match change {
+        Change::DeleteMessage { room, id } => moderation::delete_message(conn, room.as_str(), *id),
+        Change::SetClosed { room, closed_at } => moderation::set_room_closed(conn, room.as_str(), *closed_at),
+        Change::SetPrivate { room, private } => moderation::set_private(conn, room.as_str(), *private),
+        Change::Mute { room, user_key, until_ms } => moderation::mute(conn, room.as_str(), user_key, *until_ms),
+        Change::Invite { room, user_key, invited_by } => moderation::invite(
+            conn,
+            &moderation::NewInvite { room: room.as_str(), user_key, invited_by, created_at: now_ms() },
+        ),
+    }
+}
+
+/// For each room in the batch, its highest message id.
+fn watermarks(batch: &[WriteOp]) -> Vec<(RoomName, i64)> {
     let mut highest: HashMap<&RoomName, i64> = HashMap::new();
     for op in batch {
         if let WriteOp::Message(m) = op {

@@ -13,6 +13,7 @@ use crate::accounts::{self, Password};
 use crate::chat::server::EndLogin;
 use crate::domain::DisplayName;
 use crate::error::ChatError;
+use crate::metrics::Reason;
 use crate::tokens::token_hash;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +87,18 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
     // the account before has an allowance of its own, so guessing from
     // elsewhere cannot lock the owner out.
     let now = Instant::now();
-    let too_many = || again(StatusCode::TOO_MANY_REQUESTS, "too many attempts; wait a minute and try again");
+    let refused = |reason| {
+        if mode == Mode::LogIn {
+            state.metrics.login_refusals.get_or_create(&Reason { reason }).inc();
+        }
+    };
+    if mode == Mode::LogIn {
+        state.metrics.login_attempts.inc();
+    }
+    let too_many = || {
+        refused("rate_limited");
+        again(StatusCode::TOO_MANY_REQUESTS, "too many attempts; wait a minute and try again")
+    };
     let ip = state.proxies.client_ip(&req);
     if !ip.is_none_or(|ip| state.accounts.attempts_per_ip.take(&ip, now)) {
         return too_many();
@@ -108,7 +120,10 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
     let (name_value, password) = match parsed {
         Ok(ok) => ok,
         // Say no more about a login than "wrong": an invalid name is no user.
-        Err(_) if mode == Mode::LogIn => return again(StatusCode::UNAUTHORIZED, "wrong name or password"),
+        Err(_) if mode == Mode::LogIn => {
+            refused("wrong_name_or_password");
+            return again(StatusCode::UNAUTHORIZED, "wrong name or password");
+        }
         Err(e) => return again(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let ttl = state.accounts.session_ttl;
@@ -130,12 +145,16 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
             response
         }
         Err(e @ ChatError::Busy(_)) => {
+            refused("busy");
             let mut page = again(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
             let wait = header::HeaderValue::from(crate::error::RETRY_BUSY_AFTER_SECS);
             page.headers_mut().insert(header::RETRY_AFTER, wait);
             page
         }
-        Err(e @ ChatError::Unauthorized(_)) => again(StatusCode::UNAUTHORIZED, &e.to_string()),
+        Err(e @ ChatError::Unauthorized(_)) => {
+            refused("wrong_name_or_password");
+            again(StatusCode::UNAUTHORIZED, &e.to_string())
+        }
         Err(e @ ChatError::InvalidName(_)) => again(StatusCode::CONFLICT, &e.to_string()),
         Err(e) => again(actix_web::ResponseError::status_code(&e), &e.client_message()),
     }

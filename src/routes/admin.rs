@@ -7,6 +7,7 @@
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use diesel::Connection;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -17,12 +18,17 @@ use super::body::{json_body, read_body, MAX_JSON_BODY};
 use super::pages::render;
 use super::{identity, AppState};
 use crate::accounts;
-use crate::chat::server::{BanAccount, DeleteMessage, Invite, Kick, ListRooms, Mute, SetClosed, SetPrivate, SetRole};
+use crate::chat::server::{
+    AwaitCommitted, BanAccount, DeleteMessage, Invite, Kick, ListRooms, Mute, SetClosed, SetPrivate, SetRole,
+    TakeSnapshot,
+};
 use crate::clock::{format_timestamp, now_ms};
+use crate::db::writer::Audit;
+use crate::db::DbConnection;
 use crate::db::{self, moderation};
 use crate::domain::{DisplayName, RoomName};
-use crate::error::ChatError;
-use crate::tokens::{constant_time_eq, random_hex};
+use crate::error::{ChatError, DbError};
+use crate::tokens::constant_time_eq;
 
 /// The caller of an admin route: a logged-in user with the admin role, or
 /// the bearer of the configured admin token (`Authorization: Bearer ...`).
@@ -60,7 +66,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for AdminJson<T> {
     }
 }
 
-async fn authorize(req: &HttpRequest) -> Result<Admin, ChatError> {
+pub(super) async fn authorize(req: &HttpRequest) -> Result<Admin, ChatError> {
     let state = req.app_data::<web::Data<AppState>>().expect("the app has its state");
     let unauthorized = || ChatError::Unauthorized("log in as an admin or send the admin bearer token".into());
     if let Some(given) = identity::bearer_token(req) {
@@ -84,34 +90,64 @@ async fn authorize(req: &HttpRequest) -> Result<Admin, ChatError> {
 }
 
 impl Admin {
-    /// Writes the audit entry for an action that was carried out.
-    async fn record(
+    /// The audit entry for an action; it is written in the same transaction
+    /// as the action's own change.
+    fn audit(&self, action: &str, target: &str, detail: Option<String>) -> Audit {
+        Audit { actor: self.name.clone(), action: action.into(), target: target.into(), detail }
+    }
+
+    /// Writes the audit entry for an action that changes nothing stored (a
+    /// kick), once it was carried out.
+    async fn record(&self, state: &AppState, audit: Audit) -> Result<(), ChatError> {
+        db::run(&state.pool, move |conn| audit.write(conn)).await?;
+        Ok(())
+    }
+
+    /// Runs `change` and writes its audit entry in one transaction.
+    async fn commit<T: Send + 'static>(
         &self,
         state: &AppState,
-        action: &str,
-        target: &str,
-        detail: Option<String>,
-    ) -> Result<(), ChatError> {
-        let (actor, action, target) = (self.name.clone(), action.to_string(), target.to_string());
+        audit: Audit,
+        change: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> Result<T, ChatError> {
         db::run(&state.pool, move |conn| {
-            let id = random_hex(16);
-            let entry = moderation::NewAuditEntry {
-                id: &id,
-                at: now_ms(),
-                actor: &actor,
-                action: &action,
-                target: &target,
-                detail: detail.as_deref(),
-            };
-            moderation::record(conn, &entry)
+            conn.transaction(|conn| {
+                let done = change(conn)?;
+                audit.write(conn)?;
+                Ok::<_, diesel::result::Error>(done)
+            })
         })
-        .await?;
-        Ok(())
+        .await
     }
 }
 
 async fn recent_audit(state: &AppState) -> Result<Vec<moderation::AuditEntry>, ChatError> {
     db::run(&state.pool, |conn| moderation::recent(conn, 200)).await
+}
+
+/// Waits until the action the ChatServer queued, and its audit entry, are
+/// committed: an admin's 200 means it is in the log.
+async fn committed(state: &AppState) -> Result<(), ChatError> {
+    let commit = state.chat.send(AwaitCommitted).await??;
+    commit.await.map_err(|_| ChatError::Unavailable("the server stopped before the change was stored".into()))
+}
+
+/// A change to one account: none changed rolls the transaction (and its
+/// audit entry) back.
+fn exactly_one(changed: usize) -> diesel::QueryResult<()> {
+    match changed {
+        0 => Err(diesel::result::Error::NotFound),
+        _ => Ok(()),
+    }
+}
+
+fn unknown_user_if_not_found(e: ChatError, user: &DisplayName) -> ChatError {
+    match e {
+        ChatError::Database(DbError::Query(diesel::result::Error::NotFound)) => {
+            ChatError::UnknownUser(user.to_string())
+        }
+        other => other,
+    }
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
@@ -169,6 +205,35 @@ pub async fn rooms(_: Admin, req: HttpRequest, state: web::Data<AppState>) -> Re
     Ok(render(&state, StatusCode::OK, "admin_rooms.html", &context))
 }
 
+/// `GET /admin/stats`: the live figures the console charts (and its
+/// counters, from which it works out rates).
+pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
+    let s = state.chat.send(TakeSnapshot).await?;
+    let m = &state.metrics;
+    Ok(HttpResponse::Ok().json(json!({
+        "at_ms": now_ms(),
+        "connections": s.connections,
+        "rooms": s.rooms,
+        "members": s.members,
+        "writer_queue_depth": s.writer_queue_depth,
+        "oldest_unwritten_ms": s.oldest_unwritten_ms,
+        "messages_accepted": m.messages_accepted.get(),
+        "deliveries": m.deliveries.get(),
+        "dead_letters": m.dead_letters.get(),
+        "slow_consumers": m.slow_consumers.get(),
+    })))
+}
+
+/// `GET /admin/dead-letters`: how many writes the database refused and set
+/// aside, and the latest 200 of them, newest first.
+pub async fn dead_letters(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
+    let (count, recent) = db::run(&state.pool, |conn| {
+        Ok::<_, diesel::result::Error>((db::dead_letters::count(conn)?, db::dead_letters::recent(conn, 200)?))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "count": count, "entries": recent })))
+}
+
 /// `GET /admin/audit`: the latest 200 entries, newest first.
 pub async fn audit_log(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
     Ok(HttpResponse::Ok().json(json!({ "entries": recent_audit(&state).await? })))
@@ -183,7 +248,8 @@ pub async fn kick(
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
     let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone() }).await?;
-    admin.record(&state, "kick", &format!("{user} from {room}"), Some(format!("{kicked} connections"))).await?;
+    let audit = admin.audit("kick", &format!("{user} from {room}"), Some(format!("{kicked} connections")));
+    admin.record(&state, audit).await?;
     Ok(HttpResponse::Ok().json(json!({ "kicked": kicked })))
 }
 
@@ -196,10 +262,11 @@ pub async fn close_or_reopen(
     let (room, action) = path.into_inner();
     let closed = action == "close";
     let room = RoomName::parse(&room)?;
-    if !state.chat.send(SetClosed { room: room.clone(), closed }).await?? {
+    let audit = admin.audit(if closed { "close_room" } else { "reopen_room" }, room.as_str(), None);
+    if !state.chat.send(SetClosed { room: room.clone(), closed, audit }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
     }
-    admin.record(&state, if closed { "close_room" } else { "reopen_room" }, room.as_str(), None).await?;
+    committed(&state).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "closed": closed })))
 }
 
@@ -211,8 +278,9 @@ pub async fn delete_message(
 ) -> Result<HttpResponse, ChatError> {
     let (room, id) = path.into_inner();
     let room = RoomName::parse(&room)?;
-    state.chat.send(DeleteMessage { room: room.clone(), id }).await??;
-    admin.record(&state, "delete_message", &format!("{room}#{id}"), None).await?;
+    let audit = admin.audit("delete_message", &format!("{room}#{id}"), None);
+    state.chat.send(DeleteMessage { room: room.clone(), id, audit }).await??;
+    committed(&state).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "deleted": id })))
 }
 
@@ -228,8 +296,9 @@ pub async fn mute(
         return Err(ChatError::BadRequest("`minutes` must be 1 to 10080 (a week)".into()));
     }
     let until_ms = now_ms() + i64::try_from(body.minutes * 60_000).expect("a week of milliseconds fits");
-    state.chat.send(Mute { room: room.clone(), user: user.clone(), until_ms }).await??;
-    admin.record(&state, "mute", &format!("{user} in {room}"), Some(format!("{} minutes", body.minutes))).await?;
+    let audit = admin.audit("mute", &format!("{user} in {room}"), Some(format!("{} minutes", body.minutes)));
+    state.chat.send(Mute { room: room.clone(), user: user.clone(), until_ms, audit }).await??;
+    committed(&state).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "minutes": body.minutes })))
 }
 
@@ -243,12 +312,12 @@ pub async fn ban(
     let user = DisplayName::parse(&path)?;
     let key = user.key();
     let banned_key = key.clone();
-    let found = db::run(&state.pool, move |conn| moderation::ban(conn, &banned_key, now_ms())).await?;
-    if found == 0 {
-        return Err(ChatError::UnknownUser(user.to_string()));
-    }
+    let audit = admin.audit("ban", user.as_str(), None);
+    admin
+        .commit(&state, audit, move |conn| exactly_one(moderation::ban(conn, &banned_key, now_ms())?))
+        .await
+        .map_err(|e| unknown_user_if_not_found(e, &user))?;
     let ended = state.chat.send(BanAccount { user_key: key }).await?;
-    admin.record(&state, "ban", user.as_str(), Some(format!("{ended} connections ended"))).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": user, "banned": true, "connections_ended": ended })))
 }
 
@@ -261,13 +330,13 @@ pub async fn set_role(
     let user = DisplayName::parse(&path)?;
     let (key, role) = (user.key(), body.admin);
     let user_key = key.clone();
-    let found = db::run(&state.pool, move |conn| moderation::set_admin(conn, &key, role)).await?;
-    if found == 0 {
-        return Err(ChatError::UnknownUser(user.to_string()));
-    }
+    let audit = admin.audit(if role { "grant_admin" } else { "revoke_admin" }, user.as_str(), None);
+    admin
+        .commit(&state, audit, move |conn| exactly_one(moderation::set_admin(conn, &key, role)?))
+        .await
+        .map_err(|e| unknown_user_if_not_found(e, &user))?;
     // Open connections of that account gain or lose the role at once.
     state.chat.send(SetRole { user_key, admin: role }).await?;
-    admin.record(&state, if role { "grant_admin" } else { "revoke_admin" }, user.as_str(), None).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": user, "admin": role })))
 }
 
@@ -278,8 +347,7 @@ pub async fn create_bot(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let bot = DisplayName::parse(&body.name)?;
-    let token = accounts::create_bot_token(&state.pool, &bot, &admin.name).await?;
-    admin.record(&state, "create_bot", bot.as_str(), None).await?;
+    let token = accounts::create_bot_token(&state.pool, &bot, admin.audit("create_bot", bot.as_str(), None)).await?;
     Ok(HttpResponse::Created().json(json!({ "bot": bot, "token": token })))
 }
 
@@ -291,10 +359,11 @@ pub async fn set_privacy(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let room = RoomName::parse(&path)?;
-    if !state.chat.send(SetPrivate { room: room.clone(), private: body.private }).await?? {
+    let audit = admin.audit(if body.private { "make_private" } else { "make_public" }, room.as_str(), None);
+    if !state.chat.send(SetPrivate { room: room.clone(), private: body.private, audit }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
     }
-    admin.record(&state, if body.private { "make_private" } else { "make_public" }, room.as_str(), None).await?;
+    committed(&state).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "private": body.private })))
 }
 
@@ -313,10 +382,10 @@ pub async fn invite(
     if db::run(&state.pool, move |conn| db::accounts::find_user(conn, &key)).await?.is_none() {
         return Err(ChatError::UnknownUser(user.to_string()));
     }
-    let by = admin.name.clone();
-    if !state.chat.send(Invite { room: room.clone(), user: user.clone(), by }).await?? {
+    let audit = admin.audit("invite", &format!("{user} to {room}"), None);
+    if !state.chat.send(Invite { room: room.clone(), user: user.clone(), audit }).await?? {
         return Err(ChatError::UnknownRoom(room.to_string()));
     }
-    admin.record(&state, "invite", &format!("{user} to {room}"), None).await?;
+    committed(&state).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "invited": user })))
 }

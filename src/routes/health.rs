@@ -1,18 +1,70 @@
-//! `GET /healthz`: up, and the message log answers.
+//! `GET /healthz`: up, the message log answers and keeps up. `GET /metrics`:
+//! the figures operators watch, in Prometheus' text format.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::connection::SimpleConnection;
 use serde_json::json;
 
+use super::admin::authorize;
 use super::AppState;
+use crate::chat::server::{Snapshot, TakeSnapshot};
 use crate::db;
 
+/// 200 with `"status":"ok"`; 503 with `"status":"degraded"` when the
+/// database does not answer, or when a message has waited for it longer
+/// than a moment (a stall: sends are refused once it lasts longer still).
 pub async fn check(state: web::Data<AppState>) -> HttpResponse {
-    match db::run(&state.pool, |conn| conn.batch_execute("SELECT 1")).await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok", "database": "ok" })),
-        Err(e) => {
-            log::warn!("health check: {e}");
-            HttpResponse::ServiceUnavailable().json(json!({ "status": "degraded", "database": "unavailable" }))
-        }
+    let database = db::run(&state.pool, |conn| conn.batch_execute("SELECT 1")).await;
+    let snapshot = state.chat.send(TakeSnapshot).await.unwrap_or_default();
+    let stalled = u128::from(snapshot.oldest_unwritten_ms) > state.degraded_after.as_millis();
+    if let Err(e) = &database {
+        log::warn!("health check: {e}");
     }
+    let database_ok = database.is_ok();
+    let body = |status| {
+        json!({
+            "status": status,
+            "database": if database_ok { "ok" } else { "unavailable" },
+            "writer": if stalled { "stalled" } else { "ok" },
+            "oldest_unwritten_ms": snapshot.oldest_unwritten_ms,
+            "writer_queue_depth": snapshot.writer_queue_depth,
+        })
+    };
+    if database_ok && !stalled {
+        HttpResponse::Ok().json(body("ok"))
+    } else {
+        HttpResponse::ServiceUnavailable().json(body("degraded"))
+    }
+}
+
+/// `GET /metrics`: open to clients on this machine (a Prometheus agent
+/// beside Parlor), and otherwise to admins (the admin bearer token).
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
+    // Through a proxy on this machine, the client is not local.
+    let proxied = ["x-forwarded-for", "forwarded"].iter().any(|h| req.headers().contains_key(*h));
+    let local = req.peer_addr().is_some_and(|a| a.ip().is_loopback()) && !proxied;
+    if !local {
+        authorize(&req).await?;
+    }
+    let snapshot = state.chat.send(TakeSnapshot).await.unwrap_or_default();
+    sample(&state, &snapshot);
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.encode()))
+}
+
+/// Copies the state figures into the gauges.
+pub fn sample(state: &AppState, s: &Snapshot) {
+    use crate::metrics::Kind;
+    let m = &state.metrics;
+    let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    m.connections
+        .get_or_create(&Kind { kind: "guest" })
+        .set(gauge(s.connections.saturating_sub(s.account_connections)));
+    m.connections.get_or_create(&Kind { kind: "account" }).set(gauge(s.account_connections));
+    m.rooms.set(gauge(s.rooms));
+    m.members.set(gauge(s.members));
+    m.session_queue_bytes.set(gauge(s.session_queue_bytes));
+    m.writer_queue_depth.set(gauge(s.writer_queue_depth));
+    m.oldest_unwritten_seconds.set(s.oldest_unwritten_ms as f64 / 1000.0);
 }

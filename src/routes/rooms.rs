@@ -126,8 +126,12 @@ pub async fn store_message(
         user: DisplayName::parse(&bot)?,
         text: MessageText::parse(text, state.sessions.max_message_bytes)?,
     };
-    let message = state.chat.send(post).await??;
-    Ok(HttpResponse::Created().json(MessageView::public(&message)))
+    let stored = state.chat.send(post).await??;
+    if let Some(committed) = stored.committed {
+        // `--durable-ack`: answered once the log has it.
+        committed.await.map_err(|_| ChatError::Unavailable("the server is shutting down".into()))??;
+    }
+    Ok(HttpResponse::Created().json(MessageView::public(&stored.message)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,7 @@ use crate::accounts::{Hasher, NameRegistry};
 use crate::chat::session::SessionSettings;
 use crate::chat::ChatServer;
 use crate::db::DbPool;
+use crate::metrics::Metrics;
 use crate::rate_limit::KeyedLimiter;
 use crate::tokens::Secret;
 use crate::ws::LiveConnections;
@@ -30,6 +31,9 @@ pub struct AppState {
     /// The open WebSockets, capped in all and per client address.
     pub connections: LiveConnections,
     pub accounts: AccountSettings,
+    pub metrics: Arc<Metrics>,
+    /// `/healthz` says `degraded` once the oldest uncommitted message is older.
+    pub degraded_after: Duration,
 }
 
 /// How people log in.

@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::{identity, AppState};
 use crate::chat::session::Identity;
 use crate::error::ChatError;
+use crate::metrics::Reason;
 use crate::tokens::token_hash;
 use crate::ws;
 
@@ -16,7 +17,11 @@ pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     if !origin_allowed(&req, &state) {
         return Err(ChatError::ForbiddenOrigin.into());
     }
-    let handshake = ws::handshake(&req, &state.connections, state.proxies.client_ip(&req))?;
+    let handshake = ws::handshake(&req, &state.connections, state.proxies.client_ip(&req)).inspect_err(|e| {
+        if e.as_error::<ChatError>().is_some_and(|e| matches!(e, ChatError::Busy(_))) {
+            state.metrics.connections_refused.get_or_create(&Reason { reason: "connection_cap" }).inc();
+        }
+    })?;
     let identity = match identity::current_user(&req, &state).await {
         Some(user) => {
             let token = identity::auth_token(&req, &state.key).expect("a logged-in request has a token");

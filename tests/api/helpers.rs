@@ -130,6 +130,25 @@ impl TestApp {
         (status, resp.json().await.expect("JSON body"))
     }
 
+    pub async fn get_json_as_admin(&self, path: &str) -> (u16, Value) {
+        let mut resp = self.http().get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.expect("GET");
+        let status = resp.status().as_u16();
+        (status, resp.json().limit(16 << 20).await.expect("JSON body"))
+    }
+
+    pub async fn post_json_as_admin(&self, path: &str, body: &Value) -> (u16, Value) {
+        let mut resp = self.http().post(self.url(path)).bearer_auth(ADMIN_TOKEN).send_json(body).await.expect("POST");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("JSON body"))
+    }
+
+    /// `GET /metrics` from this machine: the Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let mut resp = self.http().get(self.url("/metrics")).send().await.expect("GET /metrics");
+        assert_eq!(resp.status(), 200);
+        String::from_utf8(resp.body().await.expect("body").to_vec()).expect("UTF-8")
+    }
+
     /// A bot token made through the admin API.
     pub async fn bot_token(&self, bot: &str) -> String {
         let mut resp = self
@@ -190,6 +209,16 @@ impl WsClient {
 
     pub async fn send_raw(&mut self, message: Message) {
         self.stream.send(message).await.expect("send frame");
+    }
+
+    /// Sends a frame; `false` once the connection is gone.
+    pub async fn try_send(&mut self, frame: Value) -> bool {
+        self.stream.send(Message::Text(frame.to_string())).await.is_ok()
+    }
+
+    /// The next text frame, or `None` once the connection is gone.
+    pub async fn try_recv(&mut self, within: Duration) -> Option<Value> {
+        tokio::time::timeout(within, self.next_text()).await.ok().flatten()
     }
 
     /// The next text frame as JSON; control frames are answered and skipped.

@@ -6,6 +6,7 @@ mod admin;
 mod bad_input;
 mod chat;
 mod databases;
+mod durability;
 mod helpers;
 mod hostile;
 mod http;

@@ -100,3 +100,53 @@ test("a message in flight when the connection drops is neither lost nor doubled"
   );
   await context.close();
 });
+
+test("a message whose confirmation never arrived is resent after a restart and stored once", async () => {
+  const { context, page } = await person(browser);
+  // Between the page and the server: count the page's sends, and drop the
+  // server's confirmations (the sender's copy carries its nonce) while
+  // `dropping` holds, so the page is left with a pending message.
+  let dropping = true;
+  let sends = 0;
+  let dropped = 0;
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (String(message).includes('"type":"send_message"')) sends += 1;
+      server.send(message);
+    });
+    server.onMessage((message) => {
+      const text = String(message);
+      if (dropping && text.includes('"type":"message"') && text.includes('"nonce"')) {
+        dropped += 1;
+        return;
+      }
+      ws.send(message);
+    });
+  });
+  await enterRoom(page, server.url, "Kim", "unconfirmed");
+  await say(page, "only once");
+  const stored = async () =>
+    (await (await fetch(`${server.url}/api/rooms/unconfirmed/messages`)).json()).messages.map((m) => m.text);
+  // Stored, confirmed to nobody: the page still shows it pending.
+  for (let i = 0; (await stored()).length === 0; i++) {
+    assert.ok(i < 200, "the message reached the log");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(dropped, 1);
+  assert.equal(await page.locator("#messages .msg.pending").count(), 1);
+
+  dropping = false;
+  const { port, db } = server;
+  await server.stop();
+  await page.waitForFunction(() => document.getElementById("status").classList.contains("offline"));
+  server = await startServer({ port, db });
+  await connected(page, 60000);
+  await page.waitForFunction(() => document.querySelectorAll("#messages .msg.pending").length === 0, null, {
+    timeout: 20000,
+  });
+  assert.equal(sends, 2, "the page sent it again after reconnecting");
+  assert.deepEqual(await bodies(page), ["only once"]);
+  assert.deepEqual(await stored(), ["only once"], "the log holds it once");
+  await context.close();
+});

@@ -6,4 +6,5 @@ pub mod client;
 pub mod conns;
 pub mod load;
 pub mod report;
+pub mod server_metrics;
 pub mod stats;

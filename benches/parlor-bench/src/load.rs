@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant, MissedTickBehavior};
 
 use crate::client::Client;
+use crate::server_metrics::ServerCounts;
 use crate::stats::{now_ns, CpuMeter, CpuUse, Histogram};
 
 #[derive(Clone, Debug)]
@@ -63,6 +64,9 @@ pub struct Step {
     pub errors: BTreeMap<String, u64>,
     pub disconnects: u64,
     pub cpu: CpuUse,
+    /// What the server itself counted meanwhile, when it lets us read its
+    /// `/metrics`.
+    pub server: Option<ServerCounts>,
 }
 
 impl Step {
@@ -211,6 +215,7 @@ impl Rooms {
             errors: counters.errors.borrow().clone(),
             disconnects: counters.disconnects.get(),
             cpu,
+            server: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use parlor_bench::attacks::{self, JoinStormConfig, LoginFloodConfig};
 use parlor_bench::conns::{self, ConnsConfig};
 use parlor_bench::load::{Pace, Rooms, RoomsConfig, Step};
 use parlor_bench::report;
+use parlor_bench::server_metrics::{self, ServerCounts};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -253,8 +254,13 @@ async fn run_steps(cli: &Cli, args: &RoomArgs, paces: &[Pace]) -> std::io::Resul
     let rooms = Rooms::set_up(config).await?;
     let mut steps = Vec::with_capacity(paces.len());
     for &pace in paces {
-        let step = rooms.run(pace, args.seconds).await;
+        let before = server_metrics::scrape(cli.server).await;
+        let mut step = rooms.run(pace, args.seconds).await;
+        if let (Some(before), Some(after)) = (before, server_metrics::scrape(cli.server).await) {
+            step.server = Some(ServerCounts::between(&before, &after));
+        }
         eprint!("{}", report::steps_table(std::slice::from_ref(&step)));
+        eprint!("{}", report::server_counts(&step));
         let lost = step.loss() > 0 || step.disconnects > 0;
         steps.push(step);
         if lost && matches!(pace, Pace::Window { .. }) {
@@ -267,6 +273,7 @@ async fn run_steps(cli: &Cli, args: &RoomArgs, paces: &[Pace]) -> std::io::Resul
         args.rooms, args.members, args.senders, args.seconds
     );
     print!("{}", report::steps_table(&steps));
+    steps.iter().for_each(|step| print!("{}", report::server_counts(step)));
     if let Some(path) = &cli.plot {
         let rooms = if args.rooms == 1 { "1 room".to_string() } else { format!("{} rooms", args.rooms) };
         let title = format!("{rooms} x {} members, {} senders per room", args.members, args.senders);

@@ -79,6 +79,25 @@ fn cpu_json(cpu: &CpuUse) -> Value {
     })
 }
 
+/// The server's own counts of a load beside the generator's, when the
+/// server let us read them; nothing otherwise.
+pub fn server_counts(s: &Step) -> String {
+    let Some(server) = &s.server else { return String::new() };
+    format!(
+        "{:>12} server counted: accepted {:.0} (generator sent {}, refused {}), refused {:.0}, deliveries {:.0} \
+         (generator received {}), slow consumers {:.0}, commits {:.0}\n",
+        pace_label(s.pace),
+        server.accepted,
+        s.sent,
+        s.refused,
+        server.refused,
+        server.deliveries,
+        s.received,
+        server.slow_consumers,
+        server.commits,
+    )
+}
+
 pub fn step_json(s: &Step) -> Value {
     let (rate, window) = match s.pace {
         Pace::Rate { per_sec } => (Some(per_sec), None),
@@ -94,6 +113,7 @@ pub fn step_json(s: &Step) -> Value {
         "deliveries_received": s.received,
         "loss": s.loss(),
         "deliveries_per_sec": s.deliveries_per_sec,
+        "server_counted": s.server.as_ref().map(|c| c.json()),
         "latency_ms": {"p50": s.p50_ms, "p90": s.p90_ms, "p99": s.p99_ms, "max": s.max_ms},
         "send_lag_p99_ms": s.send_lag_p99_ms,
         "errors": s.errors,

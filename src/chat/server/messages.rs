@@ -9,7 +9,7 @@ use bytestring::ByteString;
 use serde::Serialize;
 
 use crate::chat::history::{HistoryPlan, HistoryQuery};
-use crate::db::writer::Watermarks;
+use crate::db::writer::{Audit, Committed};
 use crate::domain::{ChatMessage, DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::ws::CloseReason;
@@ -41,7 +41,14 @@ pub enum Push {
     /// A ready frame, shared by every recipient.
     Frame(ByteString),
     /// The answer to `join_room`; the session completes the history.
-    Joined { room: RoomName, members: Vec<DisplayName>, member_count: usize, query: HistoryQuery, plan: HistoryPlan },
+    Joined {
+        room: RoomName,
+        epoch: String,
+        members: Vec<DisplayName>,
+        member_count: usize,
+        query: HistoryQuery,
+        plan: HistoryPlan,
+    },
     /// The answer to `history`; the session completes it.
     History { room: RoomName, query: HistoryQuery, plan: HistoryPlan },
     /// Close the connection.
@@ -84,8 +91,10 @@ pub struct Join {
     pub room: RoomName,
     pub name: DisplayName,
     pub who: Who,
-    /// Only messages after this id come with `joined`.
+    /// Only messages after this id come with `joined`...
     pub since: Option<i64>,
+    /// ...when they are ids of this epoch (or no epoch is given).
+    pub epoch: Option<String>,
 }
 
 #[derive(Message)]
@@ -103,6 +112,9 @@ pub struct SendMessage {
     pub room: RoomName,
     pub text: MessageText,
     pub nonce: Option<Nonce>,
+    /// Messages in the log with the same nonce and text: if one is the
+    /// sender's, this send is a resend of it.
+    pub earlier: Vec<Arc<ChatMessage>>,
 }
 
 #[derive(Message)]
@@ -125,11 +137,19 @@ pub struct FetchHistory {
 
 /// A bot's message (`POST /store_message`), delivered like a live one.
 #[derive(Message)]
-#[rtype(result = "Result<Arc<ChatMessage>, ChatError>")]
+#[rtype(result = "Result<Stored, ChatError>")]
 pub struct StoreMessage {
     pub room: RoomName,
     pub user: DisplayName,
     pub text: MessageText,
+}
+
+/// A message accepted over HTTP.
+pub struct Stored {
+    pub message: Arc<ChatMessage>,
+    /// With `--durable-ack`: answers once the message is committed (or
+    /// refused by the database).
+    pub committed: Option<tokio::sync::oneshot::Receiver<Result<(), ChatError>>>,
 }
 
 /// Creates a room (a fresh code when no name is given). Answers the room and
@@ -192,6 +212,7 @@ pub struct Kick {
 pub struct SetClosed {
     pub room: RoomName,
     pub closed: bool,
+    pub audit: Audit,
 }
 
 /// Removes a message from the room, its members' views and the log.
@@ -200,6 +221,7 @@ pub struct SetClosed {
 pub struct DeleteMessage {
     pub room: RoomName,
     pub id: i64,
+    pub audit: Audit,
 }
 
 /// The account (banned in the database) may no longer connect, and its open
@@ -232,6 +254,7 @@ pub struct Mute {
     pub room: RoomName,
     pub user: DisplayName,
     pub until_ms: i64,
+    pub audit: Audit,
 }
 
 /// Makes a room invite-only (members who may not stay are sent out with
@@ -241,6 +264,7 @@ pub struct Mute {
 pub struct SetPrivate {
     pub room: RoomName,
     pub private: bool,
+    pub audit: Audit,
 }
 
 /// Lets an account into a private room. Answers whether the room exists.
@@ -249,15 +273,40 @@ pub struct SetPrivate {
 pub struct Invite {
     pub room: RoomName,
     pub user: DisplayName,
-    pub by: String,
+    pub audit: Audit,
 }
+
+/// Answers once every change queued so far (an admin's action and its
+/// audit entry, say) is committed.
+#[derive(Message)]
+#[rtype(result = "Result<tokio::sync::oneshot::Receiver<()>, ChatError>")]
+pub struct AwaitCommitted;
 
 // What the application itself says.
 
-/// From the writer: these ids are durable.
+/// From the writer: these ids are settled (committed, or set aside).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Persisted(pub Watermarks);
+pub struct Persisted(pub Committed);
+
+/// The figures `/metrics` and the admin console sample.
+#[derive(Message)]
+#[rtype(result = "Snapshot")]
+pub struct TakeSnapshot;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub connections: usize,
+    /// Of those, logged in.
+    pub account_connections: usize,
+    /// Rooms with members.
+    pub rooms: usize,
+    /// Room memberships.
+    pub members: usize,
+    pub session_queue_bytes: usize,
+    pub writer_queue_depth: usize,
+    pub oldest_unwritten_ms: u64,
+}
 
 /// Stop accepting, close every session, and let the writer drain and end.
 #[derive(Message)]

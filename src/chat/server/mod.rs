@@ -19,24 +19,27 @@ mod rooms;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use bytestring::ByteString;
 
 pub use messages::{
-    Account, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin, FetchHistory,
-    Invite, Join, Kick, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory, Push, RoomSummary, SendMessage,
-    SessionId, SetClosed, SetPrivate, SetRole, Shutdown, StoreMessage, Typing, Who,
+    Account, AwaitCommitted, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin,
+    FetchHistory, Invite, Join, Kick, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory, Push, RoomSummary,
+    SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown, Snapshot, StoreMessage, Stored, TakeSnapshot,
+    Typing, Who,
 };
 use model::{Room, SessionEntry};
 use policies::Policies;
 
 use crate::clock::now_ms;
-use crate::db::chat_state::ChatState;
-use crate::db::writer::WriteOp;
+use crate::db::chat_state::{new_epoch, ChatState};
+use crate::db::writer::{QueueError, WriteOp, WriteQueue};
 use crate::domain::{DisplayName, RoomName};
 use crate::error::ChatError;
+use crate::metrics::Metrics;
 use crate::protocol::{PresenceAction, ServerFrame};
 use crate::ws::{CloseCode, CloseReason};
 
@@ -54,13 +57,18 @@ pub struct ChatSettings {
     pub max_queued_bytes: usize,
     /// Rooms with more members than this get presence in batches.
     pub presence_batch_above: usize,
+    /// Senders and rooms see a message only once it is committed.
+    pub durable_ack: bool,
+    /// Sends are refused while the oldest uncommitted write is older.
+    pub max_unwritten: Duration,
 }
 
 pub struct ChatServer {
     rooms: HashMap<RoomName, Room>,
     sessions: HashMap<SessionId, SessionEntry>,
     /// `None` once shutting down.
-    writer: Option<SyncSender<WriteOp>>,
+    writer: Option<WriteQueue>,
+    metrics: Arc<Metrics>,
     settings: ChatSettings,
     tail_len: usize,
     /// Sessions whose mailbox overflowed during the current request.
@@ -100,13 +108,15 @@ impl<M: Request> Handler<M> for ChatServer {
 
 impl ChatServer {
     /// Starts from what the log holds: its rooms (ids continue where they
-    /// stopped) and what admins decided.
-    pub fn new(mut saved: ChatState, writer: SyncSender<WriteOp>, settings: ChatSettings) -> Self {
-        let rooms = std::mem::take(&mut saved.rooms).into_iter().map(|(name, last)| (name, Room::new(last))).collect();
+    /// stopped, in the epoch the log gives) and what admins decided.
+    pub fn new(mut saved: ChatState, writer: WriteQueue, settings: ChatSettings, metrics: Arc<Metrics>) -> Self {
+        let rooms =
+            std::mem::take(&mut saved.rooms).into_iter().map(|r| (r.name, Room::new(r.epoch, r.last_id))).collect();
         Self {
             rooms,
             sessions: HashMap::new(),
             writer: Some(writer),
+            metrics,
             settings,
             tail_len: settings.history_on_join.max(100),
             overflowed: Vec::new(),
@@ -130,6 +140,9 @@ impl ChatServer {
     /// Sends `frame` to every member of `room` except `skip`.
     fn broadcast(&mut self, room: &RoomName, frame: &ByteString, skip: Option<SessionId>) {
         let Some(room) = self.rooms.get(room) else { return };
+        let recipients = room.members.len() - usize::from(skip.is_some_and(|s| room.members.contains_key(&s)));
+        self.metrics.deliveries.inc_by(recipients as u64);
+        self.metrics.bytes_out.inc_by((recipients * frame.len()) as u64);
         for (id, member) in &room.members {
             if Some(*id) != skip {
                 offer(
@@ -148,6 +161,7 @@ impl ChatServer {
     fn evict_overflowed(&mut self) {
         while let Some(session) = self.overflowed.pop() {
             crate::warn_throttled!("session {session}: too much queued for it; disconnecting a slow consumer");
+            self.metrics.slow_consumers.inc();
             self.disconnect(session, "slow consumer");
         }
     }
@@ -185,6 +199,7 @@ impl ChatServer {
         let Some(room) = self.rooms.get_mut(room_name) else { return };
         let Some(member) = room.members.remove(&session) else { return };
         room.trim(self.tail_len);
+        self.metrics.leaves.inc();
         self.announce(room_name, &member.name, PresenceAction::Leave, None);
     }
 
@@ -254,12 +269,14 @@ impl ChatServer {
         if self.rooms.contains_key(name) {
             return Ok(false);
         }
+        let epoch = new_epoch();
         self.enqueue(WriteOp::CreateRoom {
             name: name.clone(),
             created_at_ms: now_ms(),
             created_by: created_by.map(|n| n.as_str().into()),
+            epoch: epoch.clone(),
         })?;
-        self.rooms.insert(name.clone(), Room::new(0));
+        self.rooms.insert(name.clone(), Room::new(epoch, 0));
         Ok(true)
     }
 
@@ -267,11 +284,26 @@ impl ChatServer {
     fn enqueue(&self, op: WriteOp) -> Result<(), ChatError> {
         let writer = self.writer.as_ref().ok_or_else(shutting_down)?;
         writer.try_send(op).map_err(|e| match e {
-            TrySendError::Full(_) => {
+            QueueError::Full => {
                 ChatError::Unavailable("the message log is behind; nothing was stored, try again shortly".into())
             }
-            TrySendError::Disconnected(_) => shutting_down(),
+            QueueError::Closed => shutting_down(),
         })
+    }
+
+    /// Refuses new messages while the message log has not been able to
+    /// commit for longer than the configured bound: what a crash could lose
+    /// stays bounded in time, not only in count.
+    fn check_log_keeps_up(&self) -> Result<(), ChatError> {
+        let writer = self.writer.as_ref().ok_or_else(shutting_down)?;
+        let waited = writer.oldest_unwritten();
+        if waited > self.settings.max_unwritten {
+            return Err(ChatError::Unavailable(format!(
+                "the message log has not been able to write for {} s; nothing was stored, try again shortly",
+                waited.as_secs()
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ use super::messages::{Account, ConnectionSummary, Outbox, SessionId, Who};
 use crate::chat::history::{HistoryPlan, HistoryQuery};
 use crate::clock::format_timestamp;
 use crate::domain::{ChatMessage, DisplayName, RoomName};
+use crate::error::ChatError;
 
 pub struct Member {
     pub name: DisplayName,
@@ -21,25 +22,48 @@ pub struct Member {
 }
 
 pub struct Room {
+    /// The run of ids this room is in. Clients that hold ids of another
+    /// epoch reload instead of trusting them.
+    pub epoch: String,
     /// The last id given out; the next message gets `last_id + 1`.
     pub last_id: i64,
     /// Every id up to here is in the database.
     pub persisted_id: i64,
     pub members: HashMap<SessionId, Member>,
-    /// The latest messages, oldest first: everything not yet persisted, and
-    /// while the room has members at least `tail_len` more.
+    /// The latest delivered messages, oldest first: everything not yet
+    /// persisted, and while the room has members at least `tail_len` more.
     pub tail: VecDeque<Arc<ChatMessage>>,
+    /// With `--durable-ack`: accepted messages waiting for their commit
+    /// before anyone sees them, oldest first.
+    pub unconfirmed: VecDeque<Unconfirmed>,
+}
+
+/// A message accepted under `--durable-ack`, not committed yet.
+pub struct Unconfirmed {
+    pub message: Arc<ChatMessage>,
+    /// The connection that sent it, told once it is kept.
+    pub sender: Option<SessionId>,
+    /// An HTTP request waiting for the same.
+    pub waiter: Option<tokio::sync::oneshot::Sender<Result<(), ChatError>>>,
 }
 
 impl Room {
-    pub fn new(last_id: i64) -> Self {
-        Self { last_id, persisted_id: last_id, members: HashMap::new(), tail: VecDeque::new() }
+    pub fn new(epoch: String, last_id: i64) -> Self {
+        Self {
+            epoch,
+            last_id,
+            persisted_id: last_id,
+            members: HashMap::new(),
+            tail: VecDeque::new(),
+            unconfirmed: VecDeque::new(),
+        }
     }
 
     /// What the room can answer of `query` from memory, and from where on
     /// the database must help.
     pub fn plan(&self, name: &RoomName, query: HistoryQuery) -> HistoryPlan {
-        let db_below = self.tail.front().map_or(self.last_id + 1, |m| m.id);
+        // An empty tail means everything delivered is in the database.
+        let db_below = self.tail.front().map_or(self.persisted_id + 1, |m| m.id);
         query.plan(name, self.tail.iter(), db_below)
     }
 

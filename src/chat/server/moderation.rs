@@ -5,7 +5,7 @@
 use super::messages::*;
 use super::{unknown_room, ChatServer, Request};
 use crate::clock::now_ms;
-use crate::db::writer::WriteOp;
+use crate::db::writer::{Audit, Change, WriteOp};
 use crate::error::ChatError;
 use crate::protocol::ServerFrame;
 
@@ -28,7 +28,8 @@ impl Request for SetClosed {
         if !server.rooms.contains_key(&self.room) {
             return Ok(false);
         }
-        server.enqueue(WriteOp::SetClosed { room: self.room.clone(), closed_at: self.closed.then(now_ms) })?;
+        let change = Change::SetClosed { room: self.room.clone(), closed_at: self.closed.then(now_ms) };
+        server.moderate(change, self.audit)?;
         if !self.closed {
             server.policies.closed.remove(&self.room);
             return Ok(true);
@@ -59,7 +60,7 @@ impl Request for DeleteMessage {
             return Err(ChatError::BadRequest(format!("room '{}' has no message {}", self.room, self.id)));
         }
         // Through the writer, so it lands after the message's own insert.
-        server.enqueue(WriteOp::DeleteMessage { room: self.room.clone(), id: self.id })?;
+        server.moderate(Change::DeleteMessage { room: self.room.clone(), id: self.id }, self.audit)?;
         if let Some(room) = server.rooms.get_mut(&self.room) {
             room.tail.retain(|m| m.id != self.id);
         }
@@ -107,7 +108,8 @@ impl Request for SetRole {
 impl Request for Mute {
     fn apply(self, server: &mut ChatServer) -> Result<(), ChatError> {
         let key = self.user.key();
-        server.enqueue(WriteOp::Mute { room: self.room.clone(), user_key: key.clone(), until_ms: self.until_ms })?;
+        let change = Change::Mute { room: self.room.clone(), user_key: key.clone(), until_ms: self.until_ms };
+        server.moderate(change, self.audit)?;
         server.policies.mutes.insert((self.room, key), self.until_ms);
         Ok(())
     }
@@ -118,7 +120,7 @@ impl Request for SetPrivate {
         if !server.rooms.contains_key(&self.room) {
             return Ok(false);
         }
-        server.enqueue(WriteOp::SetPrivate { room: self.room.clone(), private: self.private })?;
+        server.moderate(Change::SetPrivate { room: self.room.clone(), private: self.private }, self.audit)?;
         if !self.private {
             server.policies.private.remove(&self.room);
             return Ok(true);
@@ -146,8 +148,25 @@ impl Request for Invite {
             return Ok(false);
         }
         let key = self.user.key();
-        server.enqueue(WriteOp::Invite { room: self.room.clone(), user_key: key.clone(), invited_by: self.by })?;
+        let invited_by = self.audit.actor.clone();
+        server.moderate(Change::Invite { room: self.room.clone(), user_key: key.clone(), invited_by }, self.audit)?;
         server.policies.invites.entry(self.room).or_default().insert(key);
         Ok(true)
+    }
+}
+
+impl ChatServer {
+    /// Queues an admin's change with its audit entry: the writer commits
+    /// both in one transaction, after the messages queued before it.
+    fn moderate(&self, change: Change, audit: Audit) -> Result<(), ChatError> {
+        self.enqueue(WriteOp::Moderation { change, audit })
+    }
+}
+
+impl Request for AwaitCommitted {
+    fn apply(self, server: &mut ChatServer) -> Result<tokio::sync::oneshot::Receiver<()>, ChatError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        server.enqueue(WriteOp::Barrier(tx))?;
+        Ok(rx)
     }
 }

@@ -5,10 +5,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::messages::*;
-use super::model::{Member, SessionEntry};
+use super::model::{Member, SessionEntry, Unconfirmed};
 use super::{shutdown_close, shutting_down, unknown_room, ChatServer, Request, MAX_ROOMS_PER_SESSION};
 use crate::chat::history::HistoryQuery;
 use crate::clock::now_ms;
+use crate::db::chat_state::new_epoch;
 use crate::db::writer::WriteOp;
 use crate::domain::{ChatMessage, DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
@@ -60,16 +61,17 @@ impl Request for Leave {
 
 impl Request for SendMessage {
     fn apply(self, server: &mut ChatServer) {
-        let SendMessage { session, room, text, nonce } = self;
+        let SendMessage { session, room, text, nonce, earlier } = self;
         let nonce_text = nonce.as_ref().map(|n| n.as_str().to_string());
         let result = match server.member_name(session, &room) {
             None => Err(ChatError::NotJoined(room.to_string())),
             Some(author) => match server.policies.muted_for(&room, &author) {
                 Some(left) => Err(ChatError::Muted(left.as_secs() + 1)),
-                None => server.accept(&room, &author, text, nonce, Some(session)).map(drop),
+                None => server.accept_send(&room, &author, text, nonce, session, &earlier),
             },
         };
         if let Err(e) = result {
+            server.metrics.refused(e.code());
             server.push_error(session, &e, Some(&room), nonce_text.as_deref());
         }
     }
@@ -106,11 +108,23 @@ impl Request for FetchHistory {
 }
 
 impl Request for StoreMessage {
-    fn apply(self, server: &mut ChatServer) -> Result<Arc<ChatMessage>, ChatError> {
+    fn apply(self, server: &mut ChatServer) -> Result<Stored, ChatError> {
         if server.policies.closed.contains(&self.room) {
             return Err(ChatError::RoomClosed(self.room.to_string()));
         }
-        server.accept(&self.room, &self.user, self.text, None, None)
+        let message = server.accept(&self.room, &self.user, self.text, None, None).inspect_err(|e| {
+            server.metrics.refused(e.code());
+        })?;
+        // Under `--durable-ack` the answer waits for the commit too.
+        let committed = match server.rooms.get_mut(&self.room).and_then(|r| r.unconfirmed.back_mut()) {
+            Some(pending) if pending.message.id == message.id => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                pending.waiter = Some(tx);
+                Some(rx)
+            }
+            _ => None,
+        };
+        Ok(Stored { message, committed })
     }
 }
 
@@ -162,11 +176,34 @@ impl Request for ListRooms {
 
 impl Request for Persisted {
     fn apply(self, server: &mut ChatServer) {
-        for (name, id) in self.0 {
+        let refused: HashSet<(RoomName, i64)> = self.0.refused.into_iter().collect();
+        for (name, id) in self.0.watermarks {
+            server.deliver_committed(&name, id, &refused);
             if let Some(room) = server.rooms.get_mut(&name) {
                 room.persisted_id = room.persisted_id.max(id);
                 room.trim(server.tail_len);
             }
+        }
+    }
+}
+
+impl Request for TakeSnapshot {
+    fn apply(self, server: &mut ChatServer) -> Snapshot {
+        let active = server.rooms.values().filter(|r| !r.members.is_empty());
+        let (rooms, members) = active.fold((0, 0), |(rooms, members), r| (rooms + 1, members + r.members.len()));
+        let writer = server.writer.as_ref();
+        Snapshot {
+            connections: server.sessions.len(),
+            account_connections: server.sessions.values().filter(|s| s.account.is_some()).count(),
+            rooms,
+            members,
+            session_queue_bytes: server
+                .sessions
+                .values()
+                .map(|s| s.outbox.queued_bytes.load(std::sync::atomic::Ordering::Relaxed))
+                .sum(),
+            writer_queue_depth: writer.map_or(0, |w| w.depth()),
+            oldest_unwritten_ms: writer.map_or(0, |w| u64::try_from(w.oldest_unwritten().as_millis()).unwrap_or(0)),
         }
     }
 }
@@ -183,7 +220,7 @@ impl Request for Shutdown {
 
 impl ChatServer {
     fn join(&mut self, msg: Join) -> Result<(), ChatError> {
-        let Join { session, room: room_name, name, who, since } = msg;
+        let Join { session, room: room_name, name, who, mut since, epoch } = msg;
         let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
         let admin = entry.account.as_ref().is_some_and(|a| a.admin);
         if self.writer.is_none() {
@@ -211,6 +248,22 @@ impl ChatServer {
             )));
         }
         self.ensure_room(&room_name, Some(&name))?;
+        let room = self.rooms.get(&room_name).expect("ensured above");
+        if let Some(epoch) = epoch {
+            if epoch != room.epoch {
+                // Ids of another run: the client starts over with this one.
+                since = None;
+            } else if since.is_some_and(|s| s > room.last_id) {
+                // The client saw ids this room never gave out as far as the
+                // log knows: a restored backup, or a crash the log missed.
+                // A new epoch tells every client holding such ids to reload.
+                let epoch = new_epoch();
+                log::warn!("room {room_name}: a client saw ids beyond the log's last; starting epoch {epoch}");
+                self.enqueue(WriteOp::SetEpoch { room: room_name.clone(), epoch: epoch.clone() })?;
+                self.rooms.get_mut(&room_name).expect("ensured above").epoch = epoch;
+                since = None;
+            }
+        }
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
         let member = Member { name: name.clone(), skeleton, who, admin, joined_at_ms: now_ms(), outbox };
         let previous = room.members.insert(session, member);
@@ -221,7 +274,9 @@ impl ChatServer {
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.rooms.insert(room_name.clone());
         }
-        self.push(session, Push::Joined { room: room_name.clone(), members, member_count, query, plan });
+        let epoch = room.epoch.clone();
+        self.metrics.joins.inc();
+        self.push(session, Push::Joined { room: room_name.clone(), epoch, members, member_count, query, plan });
         match previous {
             None => self.announce(&room_name, &name, PresenceAction::Join, Some(session)),
             // Joining again under another name: the others see the change.
@@ -235,8 +290,29 @@ impl ChatServer {
         Ok(())
     }
 
-    /// Gives the message its id, queues it for the log and delivers it.
-    /// Nothing is delivered unless the writer took it.
+    /// A member's send: a resend of a message the log already holds is
+    /// answered with it; any other is accepted.
+    fn accept_send(
+        &mut self,
+        room: &RoomName,
+        author: &DisplayName,
+        text: MessageText,
+        nonce: Option<Nonce>,
+        session: SessionId,
+        earlier: &[Arc<ChatMessage>],
+    ) -> Result<(), ChatError> {
+        if let Some(stored) = earlier.iter().find(|m| *m.author == *author.as_str()) {
+            self.metrics.resends.inc();
+            let own = ServerFrame::Message(MessageView::for_sender(stored)).to_text();
+            self.push(session, Push::Frame(own));
+            return Ok(());
+        }
+        self.accept(room, author, text, nonce, Some(session)).map(drop)
+    }
+
+    /// Gives the message its id, queues it for the log and delivers it
+    /// (under `--durable-ack`, once the log has it). Nothing is delivered
+    /// unless the writer took it.
     fn accept(
         &mut self,
         room_name: &RoomName,
@@ -245,52 +321,93 @@ impl ChatServer {
         nonce: Option<Nonce>,
         sender: Option<SessionId>,
     ) -> Result<Arc<ChatMessage>, ChatError> {
-        let room = self.rooms.get(room_name).ok_or_else(|| unknown_room(room_name))?;
+        let room = self.rooms.get_mut(room_name).ok_or_else(|| unknown_room(room_name))?;
         if let (Some(sender), Some(nonce)) = (sender, &nonce) {
             // A client that lost its connection before its own copy arrived
             // sends again with the same nonce: answer with the stored one.
             // Names are not identities (two guests may share one), so only
             // the very same text from the same name counts as a resend.
-            let earlier = room
-                .tail
-                .iter()
-                .rev()
-                .take(RESEND_WINDOW)
-                .find(|m| {
-                    m.nonce.as_deref() == Some(nonce.as_str())
-                        && *m.author == *author.as_str()
-                        && m.text == text.as_str()
-                })
-                .cloned();
+            // (The session has already looked in the log for older ones.)
+            let same = |m: &&Arc<ChatMessage>| {
+                m.nonce.as_deref() == Some(nonce.as_str()) && *m.author == *author.as_str() && m.text == text.as_str()
+            };
+            if let Some(pending) = room.unconfirmed.iter_mut().find(|u| same(&&u.message)) {
+                // Still being committed: its copy goes to this connection.
+                pending.sender = Some(sender);
+                return Ok(pending.message.clone());
+            }
+            let earlier = room.tail.iter().rev().take(RESEND_WINDOW).find(same).cloned();
             if let Some(earlier) = earlier {
+                self.metrics.resends.inc();
                 let own = ServerFrame::Message(MessageView::for_sender(&earlier)).to_text();
                 self.push(sender, Push::Frame(own));
                 return Ok(earlier);
             }
         }
+        let last_id = room.last_id;
+        self.check_log_keeps_up()?;
         let message = Arc::new(ChatMessage {
             room: room_name.clone(),
-            id: room.last_id + 1,
+            id: last_id + 1,
             author: Arc::from(author.as_str()),
             text: text.into_string(),
             created_at_ms: now_ms(),
             nonce: nonce.map(Nonce::into_string),
         });
         self.enqueue(WriteOp::Message(message.clone()))?;
+        self.metrics.messages_accepted.inc();
         let room = self.rooms.get_mut(room_name).expect("looked up above");
         room.last_id = message.id;
+        if self.settings.durable_ack {
+            room.unconfirmed.push_back(Unconfirmed { message: message.clone(), sender, waiter: None });
+            return Ok(message);
+        }
         room.tail.push_back(message.clone());
         room.trim(self.tail_len);
+        self.deliver(&message, sender);
+        Ok(message)
+    }
 
-        let public = ServerFrame::Message(MessageView::public(&message)).to_text();
+    /// Sends a message to its room; the sender's copy carries its nonce.
+    fn deliver(&mut self, message: &ChatMessage, sender: Option<SessionId>) {
+        let public = ServerFrame::Message(MessageView::public(message)).to_text();
         match sender {
             Some(sender) if message.nonce.is_some() => {
-                self.broadcast(room_name, &public, Some(sender));
-                let own = ServerFrame::Message(MessageView::for_sender(&message)).to_text();
+                self.broadcast(&message.room, &public, Some(sender));
+                let own = ServerFrame::Message(MessageView::for_sender(message)).to_text();
+                self.metrics.deliveries.inc();
+                self.metrics.bytes_out.inc_by(own.len() as u64);
                 self.push(sender, Push::Frame(own));
             }
-            _ => self.broadcast(room_name, &public, None),
+            _ => self.broadcast(&message.room, &public, None),
         }
-        Ok(message)
+    }
+
+    /// Under `--durable-ack`: delivers the room's messages committed up to
+    /// `id`, in order; a message the database refused is delivered to no
+    /// one, and its sender is told.
+    fn deliver_committed(&mut self, room_name: &RoomName, id: i64, refused: &HashSet<(RoomName, i64)>) {
+        loop {
+            let Some(room) = self.rooms.get_mut(room_name) else { return };
+            if room.unconfirmed.front().is_none_or(|u| u.message.id > id) {
+                return;
+            }
+            let Unconfirmed { message, sender, waiter } = room.unconfirmed.pop_front().expect("checked above");
+            if refused.contains(&(room_name.clone(), message.id)) {
+                let error = ChatError::NotStored;
+                if let Some(sender) = sender {
+                    self.push_error(sender, &error, Some(room_name), message.nonce.as_deref());
+                }
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(Err(error));
+                }
+                continue;
+            }
+            room.tail.push_back(message.clone());
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(Ok(()));
+            }
+            self.deliver(&message, sender);
+        }
     }
 }

@@ -1,0 +1,102 @@
+//! The server's own counters (`GET /metrics`, open to a client on the same
+//! machine), read before and after each load so that a report shows whether
+//! the server and the generator agree on what happened.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What the server counted during one load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServerCounts {
+    pub accepted: f64,
+    pub refused: f64,
+    /// Frames the server handed its sessions (messages, and any presence).
+    pub deliveries: f64,
+    pub slow_consumers: f64,
+    pub commits: f64,
+}
+
+/// Every sample of the exposition, by its name and labels.
+pub type Samples = BTreeMap<String, f64>;
+
+/// Reads `/metrics`; `None` when the server does not serve it to us.
+pub async fn scrape(server: SocketAddr) -> Option<Samples> {
+    let read = async {
+        let mut stream = TcpStream::connect(server).await.ok()?;
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        Some(answer)
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(5), read).await.ok()??;
+    let text = String::from_utf8(answer).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") || head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return None;
+    }
+    Some(parse(body))
+}
+
+pub fn parse(exposition: &str) -> Samples {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+impl ServerCounts {
+    pub fn between(before: &Samples, after: &Samples) -> Self {
+        let delta = |name: &str| after.get(name).unwrap_or(&0.0) - before.get(name).unwrap_or(&0.0);
+        let refused: f64 = after
+            .iter()
+            .filter(|(name, _)| name.starts_with("parlor_messages_refused_total"))
+            .map(|(name, value)| value - before.get(name).unwrap_or(&0.0))
+            .fold(0.0, |sum, n| sum + n);
+        Self {
+            accepted: delta("parlor_messages_accepted_total"),
+            refused,
+            deliveries: delta("parlor_deliveries_total"),
+            slow_consumers: delta("parlor_slow_consumers_total"),
+            commits: delta("parlor_commit_seconds_count"),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "accepted": self.accepted,
+            "refused": self.refused,
+            "deliveries": self.deliveries,
+            "slow_consumers": self.slow_consumers,
+            "commits": self.commits,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_the_difference_of_two_scrapes() {
+        let before = parse("# HELP x\nparlor_messages_accepted_total 10\nparlor_deliveries_total 100\n");
+        let after = parse(
+            "parlor_messages_accepted_total 15\nparlor_deliveries_total 600\n\
+             parlor_messages_refused_total{reason=\"rate_limited\"} 2\nparlor_commit_seconds_count 3\n",
+        );
+        let counts = ServerCounts::between(&before, &after);
+        assert_eq!(
+            counts,
+            ServerCounts { accepted: 5.0, refused: 2.0, deliveries: 500.0, slow_consumers: 0.0, commits: 3.0 }
+        );
+    }
+}
