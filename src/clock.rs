@@ -1,14 +1,26 @@
 //! Wall-clock time as Parlor stores and shows it: Unix milliseconds, and
 //! RFC 3339 text for clients.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+/// How far tests have moved the clock forward (0 outside tests).
+static SHIFT_MS: AtomicI64 = AtomicI64::new(0);
+
 pub fn now_ms() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
-    i64::try_from(since_epoch.as_millis()).expect("milliseconds fit in i64")
+    i64::try_from(since_epoch.as_millis()).expect("milliseconds fit in i64") + SHIFT_MS.load(Ordering::Relaxed)
+}
+
+/// Moves Parlor's wall clock forward by `by`, for the whole process: tests
+/// of what expires (logins, mutes) move time instead of waiting for it, or
+/// giving things no lifetime at all. Only for a test process of its own.
+#[doc(hidden)]
+pub fn advance_for_tests(by: Duration) {
+    SHIFT_MS.fetch_add(i64::try_from(by.as_millis()).expect("a test's shift fits"), Ordering::Relaxed);
 }
 
 /// `2026-11-24T13:00:00.123Z`: RFC 3339 in UTC with milliseconds, the form

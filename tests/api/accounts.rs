@@ -7,13 +7,12 @@ use parlor::db::Backend;
 use serde_json::json;
 
 use crate::databases::on_every_backend;
-use crate::helpers::{form_token, set_cookie, spawn_app_on, TestApp, WsClient};
+use crate::helpers::{account_form, form_token, logged_in_as, set_cookie, sign_up, spawn_app_on, WsClient};
 
 on_every_backend!(
     a_logged_in_socket_speaks_only_for_its_account,
     a_wrong_password_and_an_unknown_name_get_the_same_answer,
     logging_out_revokes_the_login_on_the_server,
-    an_expired_login_no_longer_counts,
     guests_cannot_take_a_registered_name,
     no_one_can_pose_as_a_registered_user_or_a_member,
     names_are_unique_in_a_room_but_one_account_may_have_several_tabs,
@@ -24,34 +23,6 @@ on_every_backend!(
     account_forms_need_the_pages_csrf_token,
     a_name_can_be_registered_once,
 );
-
-/// Posts the sign-up or log-in form as a browser does; returns the status,
-/// the login cookie (if one was set) and the page.
-async fn account_form(app: &TestApp, path: &str, name: &str, password: &str) -> (u16, Option<String>, String) {
-    let (csrf_cookie, token) = form_token(app, path).await;
-    let mut resp = app
-        .http()
-        .post(app.url(path))
-        .insert_header(("Cookie", csrf_cookie))
-        .send_form(&[("name", name), ("password", password), ("csrf", &token)])
-        .await
-        .unwrap();
-    let cookie = set_cookie(&resp, "parlor_auth");
-    let body = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
-    (resp.status().as_u16(), cookie, body)
-}
-
-async fn sign_up(app: &TestApp, name: &str, password: &str) -> String {
-    let (status, cookie, body) = account_form(app, "/signup", name, password).await;
-    assert_eq!(status, 303, "{body}");
-    cookie.expect("a login cookie")
-}
-
-/// The name the home page says is logged in, if any.
-async fn logged_in_as(app: &TestApp, cookie: &str) -> Option<String> {
-    let (_, html) = app.get_html("/", Some(cookie)).await;
-    html.split("Logged in as <strong>").nth(1).map(|rest| rest.split('<').next().unwrap().to_string())
-}
 
 async fn a_logged_in_socket_speaks_only_for_its_account(backend: Backend) {
     let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
@@ -107,13 +78,6 @@ async fn logging_out_revokes_the_login_on_the_server(backend: Backend) {
     let mut ws = WsClient::connect(&app.ws_url, Some(&cookie)).await;
     ws.send(json!({"type": "join_room", "room": "lobby"})).await;
     assert_eq!(ws.recv_type("error").await["code"], "invalid_name", "a guest without a name, not carol");
-}
-
-async fn an_expired_login_no_longer_counts(backend: Backend) {
-    let Some(app) = spawn_app_on(backend, |s| s.session_hours = 0).await else { return };
-    let cookie = sign_up(&app, "dave", "correct horse battery").await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    assert_eq!(logged_in_as(&app, &cookie).await, None);
 }
 
 async fn guests_cannot_take_a_registered_name(backend: Backend) {

@@ -254,9 +254,12 @@ impl WsClient {
     }
 
     /// Asserts that no text frame arrives for `quiet`.
+    /// A connection that closed is not silent: that fails too.
     pub async fn expect_silence(&mut self, quiet: Duration) {
-        if let Ok(Some(frame)) = tokio::time::timeout(quiet, self.next_text()).await {
-            panic!("expected no frame, got {frame}");
+        match tokio::time::timeout(quiet, self.next_text()).await {
+            Ok(Some(frame)) => panic!("expected no frame, got {frame}"),
+            Ok(None) => panic!("expected silence on an open connection, but it closed"),
+            Err(_) => {}
         }
     }
 
@@ -371,4 +374,32 @@ pub fn set_cookie(resp: &awc::ClientResponse<impl Sized>, name: &str) -> Option<
         .get_all("set-cookie")
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
         .find(|pair| pair.starts_with(&format!("{name}=")))
+}
+
+/// Posts the sign-up or log-in form as a browser does; returns the status,
+/// the login cookie (if one was set) and the page.
+pub async fn account_form(app: &TestApp, path: &str, name: &str, password: &str) -> (u16, Option<String>, String) {
+    let (csrf_cookie, token) = form_token(app, path).await;
+    let mut resp = app
+        .http()
+        .post(app.url(path))
+        .insert_header(("Cookie", csrf_cookie))
+        .send_form(&[("name", name), ("password", password), ("csrf", &token)])
+        .await
+        .unwrap();
+    let cookie = set_cookie(&resp, "parlor_auth");
+    let body = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
+    (resp.status().as_u16(), cookie, body)
+}
+
+pub async fn sign_up(app: &TestApp, name: &str, password: &str) -> String {
+    let (status, cookie, body) = account_form(app, "/signup", name, password).await;
+    assert_eq!(status, 303, "{body}");
+    cookie.expect("a login cookie")
+}
+
+/// The name the home page says is logged in, if any.
+pub async fn logged_in_as(app: &TestApp, cookie: &str) -> Option<String> {
+    let (_, html) = app.get_html("/", Some(cookie)).await;
+    html.split("Logged in as <strong>").nth(1).map(|rest| rest.split('<').next().unwrap().to_string())
 }

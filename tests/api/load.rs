@@ -24,6 +24,7 @@ async fn fanout_counts_every_delivery_once_at_every_member() {
     assert_eq!((step.refused, step.disconnects), (0, 0), "errors: {:?}", step.errors);
     assert_eq!(step.expected, step.sent * 6);
     assert_eq!(step.received, step.expected, "every member got every message");
+    assert_eq!(step.duplicates, 0, "and none twice");
     assert!(step.p50_ms > 0.0 && step.p50_ms <= step.p99_ms && step.p99_ms <= step.max_ms);
     assert!(step.cpu.server.is_some());
 
@@ -49,6 +50,7 @@ async fn refused_messages_are_not_expected_anywhere() {
     assert_eq!(step.errors.get("rate_limited"), Some(&step.refused));
     assert_eq!(step.expected, (step.sent - step.refused) * 4);
     assert_eq!(step.received, step.expected);
+    assert_eq!(step.duplicates, 0);
     assert_eq!(step.loss(), 0);
 }
 

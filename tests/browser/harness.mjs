@@ -42,6 +42,12 @@ export async function startServer({ port = 0, db, args = [] } = {}) {
     url,
     port: Number(new URL(url).port),
     db,
+    /// SIGKILL: a crash, no clean stop recorded.
+    async kill() {
+      if (child.exitCode !== null) return;
+      child.kill("SIGKILL");
+      await once(child, "exit");
+    },
     async stop() {
       if (child.exitCode !== null) return;
       child.kill("SIGTERM");

@@ -63,6 +63,8 @@ pub struct Step {
     pub send_lag_p99_ms: f64,
     pub errors: BTreeMap<String, u64>,
     pub disconnects: u64,
+    /// Messages a member got twice; never counted as received.
+    pub duplicates: u64,
     pub cpu: CpuUse,
     /// What the server itself counted meanwhile, when it lets us read its
     /// `/metrics`.
@@ -92,7 +94,11 @@ enum Phase {
 struct Counters {
     sent: Cell<u64>,
     refused: Cell<u64>,
+    /// Distinct messages received, counted per (member, sender, sequence):
+    /// a duplicate cannot make up for a loss.
     received: Cell<u64>,
+    /// Messages a member received again (a sequence it already had).
+    duplicates: Cell<u64>,
     frames: Cell<u64>,
     joined: Cell<usize>,
     disconnects: Cell<u64>,
@@ -152,6 +158,7 @@ impl Rooms {
                     room: format!("bench-{run:x}-{room}"),
                     name: format!("m{room}-{seat}"),
                     sender: (seat < config.senders).then_some((seat * config.rooms + room) as u32),
+                    last_seq: RefCell::default(),
                     // Senders of all rooms take turns evenly: no two rooms'
                     // messages are sent in lockstep.
                     phase_offset: (seat * config.rooms + room) as f64 / (config.senders * config.rooms).max(1) as f64,
@@ -178,7 +185,8 @@ impl Rooms {
         *counters.latency.borrow_mut() = Histogram::default();
         *counters.send_lag.borrow_mut() = Histogram::default();
         counters.errors.borrow_mut().clear();
-        for cell in [&counters.sent, &counters.refused, &counters.received, &counters.disconnects] {
+        for cell in [&counters.sent, &counters.refused, &counters.received, &counters.duplicates, &counters.disconnects]
+        {
             cell.set(0);
         }
         self.shared.pace.set(pace);
@@ -214,6 +222,7 @@ impl Rooms {
             send_lag_p99_ms: counters.send_lag.borrow().quantile_ms(0.99),
             errors: counters.errors.borrow().clone(),
             disconnects: counters.disconnects.get(),
+            duplicates: counters.duplicates.get(),
             cpu,
             server: None,
         }
@@ -257,6 +266,8 @@ struct Connection {
     name: String,
     /// The sender id written into message texts, for members who send.
     sender: Option<u32>,
+    /// The highest sequence received from each sender.
+    last_seq: RefCell<std::collections::HashMap<u32, u64>>,
     /// Where in the send period this sender starts, 0..1: the senders'
     /// starts are spread evenly over the period, so arrivals are steady
     /// (neither bursts of simultaneous sends nor idle gaps).
@@ -374,12 +385,21 @@ impl Connection {
         if text.starts_with(br#"{"type":"message""#) {
             let Some(at) = shared.message_prefix.find(text) else { return Seen::Nothing };
             let mut fields = text[at + br#""text":"pb "#.len()..].split(|&b| b == b' ' || b == b'"');
-            let (Some(sender), _, Some(sent_ns)) = (fields.next(), fields.next(), fields.next()) else {
+            let (Some(sender), Some(seq), Some(sent_ns)) = (fields.next(), fields.next(), fields.next()) else {
                 return Seen::Nothing;
             };
-            let (Some(sender), Some(sent_ns)) = (parse_u64(sender), parse_u64(sent_ns)) else {
+            let (Some(sender), Some(seq), Some(sent_ns)) = (parse_u64(sender), parse_u64(seq), parse_u64(sent_ns))
+            else {
                 return Seen::Nothing;
             };
+            // One room, one order: each sender's messages arrive in sequence.
+            let mut last_seq = self.last_seq.borrow_mut();
+            let last = last_seq.entry(sender as u32).or_insert(0);
+            if seq <= *last {
+                counters.duplicates.set(counters.duplicates.get() + 1);
+                return Seen::Nothing;
+            }
+            *last = seq;
             let now = now_ns();
             counters.latency.borrow_mut().record(now.saturating_sub(sent_ns));
             counters.received.set(counters.received.get() + 1);

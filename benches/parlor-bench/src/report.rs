@@ -44,7 +44,10 @@ pub fn steps_table(steps: &[Step]) -> String {
         "server/dlv"
     );
     for s in steps {
-        let errors: Vec<String> = s.errors.iter().map(|(code, n)| format!("{code}={n}")).collect();
+        let mut errors: Vec<String> = s.errors.iter().map(|(code, n)| format!("{code}={n}")).collect();
+        if s.duplicates > 0 {
+            errors.push(format!("duplicates={}", s.duplicates));
+        }
         let _ = writeln!(
             out,
             "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11.0} {:>7.3} {:>7.3} {:>7.3} {:>8.3} {:>7.3} {:>5} {:>5} {:>7} {:>11}  {}",
@@ -113,6 +116,7 @@ pub fn step_json(s: &Step) -> Value {
         "deliveries_received": s.received,
         "loss": s.loss(),
         "deliveries_per_sec": s.deliveries_per_sec,
+        "duplicates": s.duplicates,
         "server_counted": s.server.as_ref().map(|c| c.json()),
         "latency_ms": {"p50": s.p50_ms, "p90": s.p90_ms, "p99": s.p99_ms, "max": s.max_ms},
         "send_lag_p99_ms": s.send_lag_p99_ms,
