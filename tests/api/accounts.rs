@@ -234,7 +234,7 @@ async fn guessing_does_not_lock_the_owner_out(backend: Backend) {
     };
     let (status, cookie) = log_in("correct horse battery").await;
     assert_eq!(status, 303);
-    assert!(cookie.is_some(), "logged in");
+    assert_eq!(logged_in_as(&app, &cookie.expect("a login cookie")).await.as_deref(), Some("owner"), "logged in");
     let mut statuses = Vec::new();
     for _ in 0..6 {
         statuses.push(log_in("wrong wrong").await.0);

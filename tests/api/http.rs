@@ -191,7 +191,7 @@ async fn admin_rooms_needs_the_token() {
     let http = app.http();
     let resp = http.get(app.url("/admin/rooms")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    assert!(resp.headers().get("www-authenticate").is_some());
+    assert_eq!(resp.headers().get("www-authenticate").unwrap(), "Bearer realm=\"parlor\"");
     let resp = http.get(app.url("/admin/rooms")).bearer_auth("wrong-token").send().await.unwrap();
     assert_eq!(resp.status(), 401);
 
