@@ -29,7 +29,10 @@ async fn main() -> ExitCode {
     };
     log::info!("Parlor is listening on http://{}", app.address());
     match app.run_until_stopped().await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // The writer is still retrying on a blocking thread, which the
+        // runtime would wait for on its way out: leave now, as promised.
+        Ok(false) => std::process::exit(1),
         Err(e) => {
             log::error!("{e}");
             ExitCode::FAILURE

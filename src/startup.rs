@@ -159,17 +159,26 @@ impl Application {
         self.address
     }
 
-    /// Serves until SIGINT or SIGTERM, then stops gracefully.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    /// Serves until SIGINT or SIGTERM, then stops gracefully; a second
+    /// signal meanwhile ends the process at once. Answers whether every
+    /// accepted message reached the log.
+    pub async fn run_until_stopped(self) -> std::io::Result<bool> {
         wait_for_signal().await?;
-        log::info!("shutting down: closing connections and flushing the message log");
-        self.stop().await;
-        Ok(())
+        log::info!("shutting down: closing connections and flushing the message log (a second Ctrl-C exits at once)");
+        actix_web::rt::spawn(async {
+            if wait_for_signal().await.is_ok() {
+                log::warn!("second signal: exiting at once, without what the message log had not taken");
+                std::process::exit(130);
+            }
+        });
+        Ok(self.stop().await)
     }
 
     /// Stops accepting, closes every WebSocket (1001), waits for connections
-    /// to finish, and returns once every accepted message is in the log.
-    pub async fn stop(self) {
+    /// to finish, and returns once every accepted message is in the log
+    /// (`true`), or once `--shutdown-timeout-secs` passed without that
+    /// (`false`: the writer is still trying, and the process should exit).
+    pub async fn stop(self) -> bool {
         // No new connections from here on; the ChatServer closes any that
         // were accepted but had not registered yet.
         self.server.pause().await;
@@ -191,12 +200,19 @@ impl Application {
                 if let Err(e) = ended {
                     log::warn!("cannot record the clean stop (the next start will renew every epoch): {e}");
                 }
+                true
             }
-            Ok(_) => log::error!("the message log writer ended abnormally"),
-            Err(_) => log::error!(
-                "the message log did not take the queued messages within {:?}; exiting without them",
-                self.flush_timeout
-            ),
+            Ok(_) => {
+                log::error!("the message log writer ended abnormally");
+                false
+            }
+            Err(_) => {
+                log::error!(
+                    "the message log did not take the queued messages within {:?}; exiting without them",
+                    self.flush_timeout
+                );
+                false
+            }
         }
     }
 }

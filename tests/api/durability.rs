@@ -4,7 +4,6 @@
 //! reported and bounded, and rows the database refuses set aside.
 
 use std::collections::{BTreeMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -14,59 +13,9 @@ use parlor::db::Backend;
 use rand::Rng;
 use serde_json::{json, Value};
 
+use crate::binary::Binary;
 use crate::databases::TestDatabase;
 use crate::helpers::{ids, spawn_app_with, WsClient, ADMIN_TOKEN, PATIENCE};
-
-/// One run of the real binary on a database of its own.
-struct Binary {
-    child: Child,
-    port: u16,
-}
-
-impl Binary {
-    fn start(db: &TestDatabase, extra: &[&str]) -> Self {
-        // A port that was free a moment ago; the server binds it itself.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_parlor"))
-            .args(["--bind", &format!("127.0.0.1:{port}"), "--database-url", &db.url, "--rate-per-sec", "0"])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the parlor binary starts");
-        Self { child, port }
-    }
-
-    async fn ws(&self) -> WsClient {
-        let start = Instant::now();
-        loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-                return WsClient::connect(&format!("ws://127.0.0.1:{}/ws", self.port), None).await;
-            }
-            assert!(start.elapsed() < PATIENCE, "the binary never listened");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().unwrap();
-    }
-
-    fn terminate(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        assert!(self.child.wait().unwrap().success(), "a graceful stop exits 0");
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// (id, text) of every message stored for `room`.
 fn stored(db: &TestDatabase, room: &str) -> BTreeMap<i64, String> {

@@ -107,14 +107,14 @@ impl TestApp {
     /// (on a new port).
     pub async fn restart(self) -> TestApp {
         let TestApp { mut settings, app, db, .. } = self;
-        app.stop().await;
+        assert!(app.stop().await, "every accepted message reached the log before the restart");
         settings.bind = "127.0.0.1:0".into();
         start(settings, db)
     }
 
     /// Stops the app; its database stays until the returned handle is dropped.
     pub async fn stop(self) -> Arc<TestDatabase> {
-        self.app.stop().await;
+        assert!(self.app.stop().await, "every accepted message reached the log before the stop");
         self.db
     }
 
@@ -166,6 +166,11 @@ impl TestApp {
     /// `POST /store_message` as `bot` (a token is made for it on first use).
     pub async fn post_as(&self, bot: &str, room: &str, text: &str) -> (u16, Value) {
         let token = self.bot_token(bot).await;
+        self.post_with_token(&token, room, text).await
+    }
+
+    /// `POST /store_message` with a bot token made earlier.
+    pub async fn post_with_token(&self, token: &str, room: &str, text: &str) -> (u16, Value) {
         let mut resp = self
             .http()
             .post(self.url("/store_message"))
@@ -288,6 +293,18 @@ impl WsClient {
         let joined = self.recv_type("joined").await;
         assert_eq!(joined["room"], room, "joined the room asked for");
         joined
+    }
+
+    /// Sends every text at once, then reads the copies of them all.
+    pub async fn say_all(&mut self, room: &str, texts: impl IntoIterator<Item = String>) {
+        let mut sent = 0;
+        for text in texts {
+            self.send(json!({"type": "send_message", "room": room, "text": text})).await;
+            sent += 1;
+        }
+        for _ in 0..sent {
+            self.recv_type("message").await;
+        }
     }
 
     /// Sends a message and returns the sender's own copy.

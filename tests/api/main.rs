@@ -4,6 +4,7 @@
 mod accounts;
 mod admin;
 mod bad_input;
+mod binary;
 mod chat;
 mod databases;
 mod durability;
@@ -12,5 +13,6 @@ mod hostile;
 mod http;
 mod load;
 mod persistence;
+mod promises;
 mod slow_clients;
 mod transport;

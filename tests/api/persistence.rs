@@ -126,12 +126,7 @@ async fn history_beyond_the_in_memory_tail_comes_from_the_database(backend: Back
     let Some(app) = spawn_app_on(backend, |s| s.history_on_join = 100).await else { return };
     let mut alice = app.ws().await;
     alice.join("lobby", "alice").await;
-    for i in 1..=150 {
-        alice.send(json!({"type": "send_message", "room": "lobby", "text": format!("m{i}")})).await;
-    }
-    for _ in 1..=150 {
-        alice.recv_type("message").await;
-    }
+    alice.say_all("lobby", (1..=150).map(|i| format!("m{i}"))).await;
     app.db.wait_for_ids("lobby", &(1..=150).collect::<Vec<_>>()).await;
 
     // Straddling the tail's edge: part from the database, part from memory.
