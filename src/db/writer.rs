@@ -39,6 +39,9 @@ const MAX_BATCH: usize = 1024;
 /// 16 MiB statement limit whatever the message size limit.
 const MAX_BATCH_BYTES: usize = 4 << 20;
 const FIRST_RETRY: Duration = Duration::from_millis(50);
+/// How often one write must be refused, while the database takes others,
+/// before it is set aside.
+const REFUSALS_BEFORE_SETTING_ASIDE: u32 = 3;
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
@@ -298,13 +301,20 @@ impl Writer {
         let mut refused = Vec::new();
         for op in batch {
             let mut wait = FIRST_RETRY;
+            // Refusals of this write while the database took the probe.
+            let mut refusals = 0;
             loop {
                 let error = match self.with_conn(|conn| write(conn, std::slice::from_ref(op))) {
                     Ok(()) => break,
                     Err(e) => e,
                 };
                 self.metrics.database_errors.inc();
-                if self.with_conn(probe).is_ok() {
+                if self.with_conn(probe).is_ok() && !looks_transient(&error) {
+                    refusals += 1;
+                }
+                // Set aside only what is refused again and again: a lock or
+                // a deadlock on this one row passes, a bad value does not.
+                if refusals >= REFUSALS_BEFORE_SETTING_ASIDE {
                     match self.with_conn(|conn| set_aside(conn, op, &error)) {
                         Ok(()) => {
                             log::error!(
@@ -333,6 +343,23 @@ impl Writer {
             None => self.conn.insert(establish(&self.url).map_err(|e| DbError::Connect(e.to_string()))?),
         };
         f(conn)
+    }
+}
+
+/// Errors that say "try again" rather than "never": a write that fails
+/// with one is retried, never set aside.
+fn looks_transient(error: &DbError) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        DbError::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
+        DbError::Query(Error::DatabaseError(_, info)) => {
+            let message = info.message().to_ascii_lowercase();
+            ["lock", "deadlock", "busy", "timeout", "timed out", "connection", "read-only", "disk"]
+                .iter()
+                .any(|word| message.contains(word))
+        }
+        DbError::Query(_) => false,
+        DbError::Pool(_) | DbError::Connect(_) => true,
     }
 }
 
