@@ -115,6 +115,7 @@ impl Application {
                 max_queued_bytes: settings.session_queue_bytes.max(1),
                 rate_per_sec: settings.rate_per_sec,
                 rate_burst: settings.rate_burst,
+                metrics: metrics.clone(),
             }),
             admin_token: settings.admin_token.clone().filter(|t| !t.expose().is_empty()),
             accounts: AccountSettings {

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -18,6 +18,7 @@ use crate::accounts::{NameRegistry, User};
 use crate::db::{self, DbPool};
 use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
+use crate::metrics::Metrics;
 use crate::protocol::{ClientFrame, MessageView, ServerFrame};
 use crate::rate_limit::TokenBucket;
 use crate::ws::{CloseCode, Event, Socket};
@@ -35,6 +36,7 @@ pub struct SessionSettings {
     pub max_queued_bytes: usize,
     pub rate_per_sec: f64,
     pub rate_burst: f64,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Sends with a nonce that are looked for in the log first, per connection.
@@ -96,10 +98,12 @@ pub struct WsSession {
     next_ticket: u64,
     /// Sends left that look in the log for an earlier copy.
     resend_checks: u32,
-    /// While a resend check is in flight the client's later frames wait
-    /// (in the socket), so that everything stays in the order it was sent;
-    /// this wakes the reader when the check is done.
-    checking: Option<Option<Waker>>,
+    /// A resend check is in flight: the client's later frames wait in
+    /// `waiting`, so that everything is handled in the order it was sent,
+    /// while the socket goes on writing, pinging and closing as usual.
+    checking: bool,
+    waiting: VecDeque<ByteString>,
+    waiting_bytes: usize,
 }
 
 impl WsSession {
@@ -127,7 +131,9 @@ impl WsSession {
             queued_bytes: Arc::default(),
             next_ticket: 0,
             resend_checks: RESEND_CHECKS,
-            checking: None,
+            checking: false,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
         }
     }
 
@@ -182,13 +188,13 @@ impl WsSession {
             return self.server.do_send(msg);
         };
         self.resend_checks -= 1;
-        self.checking = Some(None);
+        self.checking = true;
         let (pool, room, nonce, text) =
             (self.pool.clone(), msg.room.clone(), nonce.as_str().to_string(), msg.text.as_str().to_string());
         let lookup = async move {
             db::run(&pool, move |conn| db::messages::find_resend(conn, &room, &nonce, &text, RESEND_CANDIDATES)).await
         };
-        ctx.spawn(lookup.into_actor(self).map(move |found, act, _| {
+        ctx.spawn(lookup.into_actor(self).map(move |found, act, ctx| {
             match found {
                 Ok(earlier) => msg.earlier = earlier,
                 // Without the log the room's memory still catches a quick
@@ -196,10 +202,26 @@ impl WsSession {
                 Err(e) => crate::warn_throttled!("cannot look for an earlier copy of a resend: {e}"),
             }
             act.server.do_send(msg);
-            if let Some(Some(waker)) = act.checking.take() {
-                waker.wake();
+            act.checking = false;
+            // The frames that came meanwhile, until one starts another check.
+            while !act.checking {
+                let Some(text) = act.waiting.pop_front() else { break };
+                act.waiting_bytes -= text.len();
+                act.on_text(ctx, &text);
             }
         }));
+    }
+
+    /// A frame read while a resend check is in flight waits for it; a
+    /// client that piles up more than the session's queue bound meanwhile
+    /// counts as a slow consumer.
+    fn hold_incoming(&mut self, text: ByteString) {
+        if self.waiting_bytes + text.len() > self.settings.max_queued_bytes {
+            crate::warn_throttled!("session {}: too much sent during a resend check; disconnecting", self.id);
+            return self.socket.close(CloseCode::Policy, "slow consumer");
+        }
+        self.waiting_bytes += text.len();
+        self.waiting.push_back(text);
     }
 
     fn on_text(&mut self, ctx: &mut Context<Self>, text: &str) {
@@ -213,7 +235,10 @@ impl WsSession {
                 | ClientFrame::LeaveRoom { room }
                 | ClientFrame::History { room, .. }
                 | ClientFrame::Typing { room } => (Some(room.as_str()), None),
-                ClientFrame::SendMessage { room, nonce, .. } => (Some(room.as_str()), nonce.as_deref()),
+                ClientFrame::SendMessage { room, nonce, .. } => {
+                    self.settings.metrics.refused(e.code());
+                    (Some(room.as_str()), nonce.as_deref())
+                }
                 ClientFrame::Ping => (None, None),
             };
             self.send_error(&e, room, nonce);
@@ -426,11 +451,8 @@ impl ActorFuture<WsSession> for Io {
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
         loop {
-            if let Some(waker) = act.checking.as_mut() {
-                *waker = Some(task.waker().clone());
-                return Poll::Pending;
-            }
             match act.socket.poll_event(task) {
+                Poll::Ready(Event::Text(text)) if act.checking => act.hold_incoming(text),
                 Poll::Ready(Event::Text(text)) => act.on_text(ctx, &text),
                 Poll::Ready(Event::Binary) => act.send_error(&binary_refused(), None, None),
                 // The others should not wait for the close handshake to see

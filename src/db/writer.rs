@@ -62,8 +62,10 @@ pub enum WriteOp {
         change: Change,
         audit: Audit,
     },
-    /// Answered once everything queued before it is committed.
-    Barrier(tokio::sync::oneshot::Sender<()>),
+    /// Answered once everything queued before it is settled: `Ok` when it
+    /// was all committed, `Err` when the database refused some of the batch
+    /// (set aside in `dead_letters`).
+    Barrier(tokio::sync::oneshot::Sender<Result<(), ()>>),
 }
 
 /// What admins change in the log.
@@ -140,7 +142,16 @@ impl WriteOp {
 
 struct Queued {
     op: WriteOp,
+    /// When it was queued, on `monotonic_ms`'s clock.
     at_ms: i64,
+}
+
+/// Milliseconds since the first call, never less than 1 (0 means "none"):
+/// a wall-clock step must not make a healthy writer look stalled.
+fn monotonic_ms() -> i64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX).max(1)
 }
 
 /// What the writer reports after each commit.
@@ -175,7 +186,7 @@ pub enum QueueError {
 
 impl WriteQueue {
     pub fn try_send(&self, op: WriteOp) -> Result<(), QueueError> {
-        let queued = Queued { op, at_ms: now_ms() };
+        let queued = Queued { op, at_ms: monotonic_ms() };
         self.backlog.depth.fetch_add(1, Ordering::Relaxed);
         self.tx.try_send(queued).map_err(|e| {
             self.backlog.depth.fetch_sub(1, Ordering::Relaxed);
@@ -189,7 +200,7 @@ impl WriteQueue {
     /// Queues `op`, waiting while the queue is full (for tools that feed
     /// the writer as fast as it takes writes; the server never waits).
     pub fn send(&self, op: WriteOp) -> Result<(), QueueError> {
-        let queued = Queued { op, at_ms: now_ms() };
+        let queued = Queued { op, at_ms: monotonic_ms() };
         self.backlog.depth.fetch_add(1, Ordering::Relaxed);
         self.tx.send(queued).map_err(|_| {
             self.backlog.depth.fetch_sub(1, Ordering::Relaxed);
@@ -206,7 +217,7 @@ impl WriteQueue {
     pub fn oldest_unwritten(&self) -> Duration {
         match self.backlog.oldest_ms.load(Ordering::Relaxed) {
             0 => Duration::ZERO,
-            at => Duration::from_millis(u64::try_from(now_ms() - at).unwrap_or(0)),
+            at => Duration::from_millis(u64::try_from(monotonic_ms() - at).unwrap_or(0)),
         }
     }
 }
@@ -253,22 +264,23 @@ impl Writer {
                 bytes += next.op.text_len();
                 batch.push(next.op);
             }
-            let refused = self.commit(&batch);
+            let (refused, all_stored) = self.commit(&batch);
             let done = batch.len();
             self.backlog.depth.fetch_sub(done, Ordering::Relaxed);
             self.backlog.oldest_ms.store(0, Ordering::Relaxed);
             on_commit(Committed { watermarks: watermarks(&batch), refused });
             for op in batch.drain(..) {
-                if let WriteOp::Barrier(committed) = op {
-                    let _ = committed.send(());
+                if let WriteOp::Barrier(settled) = op {
+                    let _ = settled.send(if all_stored { Ok(()) } else { Err(()) });
                 }
             }
         }
         log::info!("message log writer stopped; its queue is flushed");
     }
 
-    /// Commits the batch, whatever it takes; answers the messages set aside.
-    fn commit(&mut self, batch: &[WriteOp]) -> Vec<(RoomName, i64)> {
+    /// Commits the batch, whatever it takes; answers the messages set aside,
+    /// and whether nothing at all was.
+    fn commit(&mut self, batch: &[WriteOp]) -> (Vec<(RoomName, i64)>, bool) {
         let mut wait = FIRST_RETRY;
         loop {
             let started = Instant::now();
@@ -276,7 +288,7 @@ impl Writer {
                 Ok(()) => {
                     self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
                     self.metrics.commit_batch_size.observe(batch.len() as f64);
-                    return Vec::new();
+                    return (Vec::new(), true);
                 }
                 Err(e) => e,
             };
@@ -297,8 +309,9 @@ impl Writer {
         }
     }
 
-    fn commit_one_by_one(&mut self, batch: &[WriteOp]) -> Vec<(RoomName, i64)> {
+    fn commit_one_by_one(&mut self, batch: &[WriteOp]) -> (Vec<(RoomName, i64)>, bool) {
         let mut refused = Vec::new();
+        let mut all_stored = true;
         for op in batch {
             let mut wait = FIRST_RETRY;
             // Refusals of this write while the database took the probe.
@@ -321,6 +334,7 @@ impl Writer {
                                 "the message log refused a write on its own; set aside in dead_letters: {error}"
                             );
                             self.metrics.dead_letters.inc();
+                            all_stored = false;
                             if let WriteOp::Message(m) = op {
                                 refused.push((m.room.clone(), m.id));
                             }
@@ -334,7 +348,7 @@ impl Writer {
                 wait = (wait * 2).min(MAX_RETRY);
             }
         }
-        refused
+        (refused, all_stored)
     }
 
     fn with_conn<T>(&mut self, f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> Result<T, DbError> {
@@ -354,7 +368,7 @@ fn looks_transient(error: &DbError) -> bool {
         DbError::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
         DbError::Query(Error::DatabaseError(_, info)) => {
             let message = info.message().to_ascii_lowercase();
-            ["lock", "deadlock", "busy", "timeout", "timed out", "connection", "read-only", "disk"]
+            ["lock", "deadlock", "busy", "timeout", "timed out", "connection", "read-only", "disk", "space"]
                 .iter()
                 .any(|word| message.contains(word))
         }
@@ -363,13 +377,14 @@ fn looks_transient(error: &DbError) -> bool {
     }
 }
 
-/// A write of no consequence: it succeeds when the database takes writes.
+/// A write of no consequence (a row set to what it holds): it succeeds when
+/// the database takes writes, and fails when it is locked, read-only or full.
 fn probe(conn: &mut DbConnection) -> Result<(), DbError> {
     use super::schema::server_state;
     use diesel::prelude::*;
-    diesel::update(server_state::table.filter(server_state::id.eq(0)))
-        .set(server_state::running.eq(0))
-        .execute(conn)?;
+    conn.transaction(|conn| {
+        diesel::update(server_state::table).set(server_state::running.eq(server_state::running)).execute(conn)
+    })?;
     Ok(())
 }
 

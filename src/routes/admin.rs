@@ -129,8 +129,19 @@ async fn recent_audit(state: &AppState) -> Result<Vec<moderation::AuditEntry>, C
 /// committed: an admin's 200 means it is in the log.
 async fn committed(state: &AppState) -> Result<(), ChatError> {
     let commit = state.chat.send(AwaitCommitted).await??;
-    commit.await.map_err(|_| ChatError::Unavailable("the server stopped before the change was stored".into()))
+    match actix_web::rt::time::timeout(COMMIT_WAIT, commit).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(()))) => Err(ChatError::Unavailable(
+            "the database refused the change: it holds until a restart, and /admin/dead-letters lists it".into(),
+        )),
+        Ok(Err(_)) => Err(ChatError::Unavailable("the server stopped before the change was stored".into())),
+        Err(_) => Err(ChatError::Unavailable("the change is in effect and queued, but not stored yet".into())),
+    }
 }
+
+/// How long an admin action waits for its commit before answering that it
+/// is only queued.
+const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A change to one account: none changed rolls the transaction (and its
 /// audit entry) back.

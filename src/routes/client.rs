@@ -59,7 +59,7 @@ impl TrustedProxies {
         Some(client)
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(ip))
     }
 

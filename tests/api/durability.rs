@@ -176,8 +176,16 @@ async fn a_client_beyond_the_log_gets_a_new_epoch_and_the_latest_history() {
     assert_eq!(joined["epoch"], epoch.as_str());
     assert_eq!(ids(&joined["history"]), [1]);
 
-    // A client of this epoch that saw ids the log never had (a restored
-    // backup): the room starts a new epoch.
+    // An epoch this process began has no ids beyond the room's last: such a
+    // `since` is no evidence of anything, and renews nothing.
+    let mut eve = app.ws().await;
+    eve.send(json!({"type": "join_room", "room": "lobby", "name": "eve", "since": 50, "epoch": epoch})).await;
+    let joined = eve.recv_type("joined").await;
+    assert_eq!((joined["epoch"].as_str(), ids(&joined["history"])), (Some(epoch.as_str()), vec![1]));
+
+    // After a restart, a client of this epoch that saw ids the log never
+    // had (a restored backup): the room starts a new epoch.
+    let app = app.restart().await;
     let mut carol = app.ws().await;
     carol.send(json!({"type": "join_room", "room": "lobby", "name": "carol", "since": 50, "epoch": epoch})).await;
     let joined = carol.recv_type("joined").await;
@@ -369,12 +377,15 @@ async fn metrics_count_what_happened_and_are_only_for_this_machine_or_admins() {
         bob.recv_type("message").await;
     }
     app.db.wait_for_ids("lobby", &[1, 2]).await;
+    alice.send(json!({"type": "send_message", "room": "lobby", "text": "x".repeat(5000), "nonce": "big"})).await;
+    assert_eq!(alice.recv_type("error").await["code"], "too_large");
     let metrics = app.metrics().await;
     let value = |name: &str| -> f64 {
         let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {metrics}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     assert_eq!(value("parlor_messages_accepted_total "), 2.0);
+    assert_eq!(value("parlor_messages_refused_total{reason=\"too_large\"} "), 1.0);
     assert_eq!(value("parlor_joins_total "), 2.0);
     assert_eq!(value("parlor_rooms "), 1.0);
     assert_eq!(value("parlor_members "), 2.0);

@@ -279,7 +279,7 @@ pub struct Invite {
 /// Answers once every change queued so far (an admin's action and its
 /// audit entry, say) is committed.
 #[derive(Message)]
-#[rtype(result = "Result<tokio::sync::oneshot::Receiver<()>, ChatError>")]
+#[rtype(result = "Result<tokio::sync::oneshot::Receiver<Result<(), ()>>, ChatError>")]
 pub struct AwaitCommitted;
 
 // What the application itself says.

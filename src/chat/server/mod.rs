@@ -276,7 +276,9 @@ impl ChatServer {
             created_by: created_by.map(|n| n.as_str().into()),
             epoch: epoch.clone(),
         })?;
-        self.rooms.insert(name.clone(), Room::new(epoch, 0));
+        let mut room = Room::new(epoch, 0);
+        room.epoch_is_new = true;
+        self.rooms.insert(name.clone(), room);
         Ok(true)
     }
 

@@ -25,6 +25,9 @@ pub struct Room {
     /// The run of ids this room is in. Clients that hold ids of another
     /// epoch reload instead of trusting them.
     pub epoch: String,
+    /// The epoch began in this process: no client can hold an id of it
+    /// beyond `last_id`, so a `since` beyond it is not a reason to renew.
+    pub epoch_is_new: bool,
     /// The last id given out; the next message gets `last_id + 1`.
     pub last_id: i64,
     /// Every id up to here is in the database.
@@ -51,6 +54,7 @@ impl Room {
     pub fn new(epoch: String, last_id: i64) -> Self {
         Self {
             epoch,
+            epoch_is_new: false,
             last_id,
             persisted_id: last_id,
             members: HashMap::new(),

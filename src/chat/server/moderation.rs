@@ -164,7 +164,7 @@ impl ChatServer {
 }
 
 impl Request for AwaitCommitted {
-    fn apply(self, server: &mut ChatServer) -> Result<tokio::sync::oneshot::Receiver<()>, ChatError> {
+    fn apply(self, server: &mut ChatServer) -> Result<tokio::sync::oneshot::Receiver<Result<(), ()>>, ChatError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         server.enqueue(WriteOp::Barrier(tx))?;
         Ok(rx)

@@ -253,14 +253,19 @@ impl ChatServer {
             if epoch != room.epoch {
                 // Ids of another run: the client starts over with this one.
                 since = None;
+            } else if since.is_some_and(|s| s > room.last_id) && room.epoch_is_new {
+                // Not an id this epoch gave out: the client starts over.
+                since = None;
             } else if since.is_some_and(|s| s > room.last_id) {
                 // The client saw ids this room never gave out as far as the
                 // log knows: a restored backup, or a crash the log missed.
                 // A new epoch tells every client holding such ids to reload.
                 let epoch = new_epoch();
-                log::warn!("room {room_name}: a client saw ids beyond the log's last; starting epoch {epoch}");
+                crate::warn_throttled!("room {room_name}: a client saw ids beyond the log's last; new epoch {epoch}");
                 self.enqueue(WriteOp::SetEpoch { room: room_name.clone(), epoch: epoch.clone() })?;
-                self.rooms.get_mut(&room_name).expect("ensured above").epoch = epoch;
+                let room = self.rooms.get_mut(&room_name).expect("ensured above");
+                room.epoch = epoch;
+                room.epoch_is_new = true;
                 since = None;
             }
         }
@@ -275,7 +280,9 @@ impl ChatServer {
             entry.rooms.insert(room_name.clone());
         }
         let epoch = room.epoch.clone();
-        self.metrics.joins.inc();
+        if previous.is_none() {
+            self.metrics.joins.inc();
+        }
         self.push(session, Push::Joined { room: room_name.clone(), epoch, members, member_count, query, plan });
         match previous {
             None => self.announce(&room_name, &name, PresenceAction::Join, Some(session)),
