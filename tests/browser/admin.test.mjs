@@ -36,6 +36,15 @@ test("an admin kicks a member from the console; the member's page says so and st
   await admin.page.fill("#password", "correct horse battery");
   await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
   await admin.page.goto(server.url + "/admin");
+  // The live figures: one connection (the troll's page; the console has no
+  // WebSocket) and one room, with the rates drawn as lines.
+  await admin.page.waitForFunction(
+    () => document.querySelector('#live-figures [data-figure="connections"] strong').textContent === "1",
+  );
+  await admin.page.waitForFunction(
+    () => document.querySelector('#live-figures [data-figure="messages_per_sec"] polyline').getAttribute("points") !== "",
+  );
+  assert.match(await admin.page.textContent("#live-notes"), /1 active rooms, 1 memberships/);
   const row = admin.page.locator('tr[data-room="moderated"] [data-user="Troll"]');
   await row.waitFor();
   assert.match(await row.locator("time").textContent(), /Z$/, "the connection time is shown");
