@@ -243,12 +243,7 @@ async fn a_resend_is_stored_once_after_a_restart_an_emptied_room_and_many_later_
 #[actix_web::test]
 async fn with_durable_ack_nothing_is_confirmed_or_delivered_before_the_commit() {
     let app = spawn_app_with(|s| s.durable_ack = true).await;
-    let mut alice = app.ws().await;
-    alice.join("lobby", "alice").await;
-    let mut bob = app.ws().await;
-    bob.join("lobby", "bob").await;
-    alice.recv_type("presence").await;
-    app.db.wait_for_room("lobby").await;
+    let (mut alice, mut bob) = app.alice_and_bob_in_lobby().await;
 
     let lock = app.db.lock_out_writer();
     alice.send(json!({"type": "send_message", "room": "lobby", "text": "kept", "nonce": "k1"})).await;
@@ -349,12 +344,7 @@ async fn a_row_the_database_refuses_is_set_aside_and_the_log_goes_on() {
 #[actix_web::test]
 async fn with_durable_ack_a_refused_row_is_delivered_to_no_one_and_its_sender_is_told() {
     let app = spawn_app_with(|s| s.durable_ack = true).await;
-    let mut alice = app.ws().await;
-    alice.join("lobby", "alice").await;
-    let mut bob = app.ws().await;
-    bob.join("lobby", "bob").await;
-    alice.recv_type("presence").await;
-    app.db.wait_for_room("lobby").await;
+    let (mut alice, mut bob) = app.alice_and_bob_in_lobby().await;
     poison(&app.db);
     alice.send(json!({"type": "send_message", "room": "lobby", "text": "poison", "nonce": "p"})).await;
     let error = alice.recv_type("error").await;

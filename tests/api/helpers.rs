@@ -103,6 +103,17 @@ impl TestApp {
         WsClient::connect(&self.ws_url, None).await
     }
 
+    /// Alice and Bob in the lobby, Alice told of Bob, and the room in the log.
+    pub async fn alice_and_bob_in_lobby(&self) -> (WsClient, WsClient) {
+        let mut alice = self.ws().await;
+        alice.join("lobby", "alice").await;
+        let mut bob = self.ws().await;
+        bob.join("lobby", "bob").await;
+        alice.recv_type("presence").await;
+        self.db.wait_for_room("lobby").await;
+        (alice, bob)
+    }
+
     /// Stops the app gracefully and starts it again on the same database
     /// (on a new port).
     pub async fn restart(self) -> TestApp {

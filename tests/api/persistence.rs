@@ -72,12 +72,7 @@ async fn graceful_shutdown_writes_every_accepted_message(backend: Backend) {
 
 async fn a_full_write_queue_refuses_new_messages_and_loses_none(backend: Backend) {
     let Some(app) = spawn_app_on(backend, |s| s.write_queue = 4).await else { return };
-    let mut alice = app.ws().await;
-    alice.join("lobby", "alice").await;
-    let mut bob = app.ws().await;
-    bob.join("lobby", "bob").await;
-    alice.recv_type("presence").await;
-    app.db.wait_for_room("lobby").await;
+    let (mut alice, mut bob) = app.alice_and_bob_in_lobby().await;
 
     let lock = app.db.lock_out_writer();
     for i in 0..20 {
