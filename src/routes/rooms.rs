@@ -131,7 +131,9 @@ pub async fn store_message(
         // `--durable-ack`: answered once the log has it.
         committed.await.map_err(|_| ChatError::Unavailable("the server is shutting down".into()))??;
     }
-    Ok(HttpResponse::Created().json(MessageView::public(&stored.message)))
+    let mut answer = serde_json::to_value(MessageView::public(&stored.message)).expect("a message is JSON");
+    answer["epoch"] = stored.epoch.into();
+    Ok(HttpResponse::Created().json(answer))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +156,7 @@ pub async fn messages(
     // One more than asked tells whether another page exists.
     let probe = asked.with_limit(limit + 1);
     let viewer = identity::current_user(&req, &state).await.map(|u| (Who::User(u.name.key()), u.is_admin));
-    let plan = state.chat.send(PlanHistory { room: room.clone(), query: probe, viewer }).await??;
+    let (plan, epoch) = state.chat.send(PlanHistory { room: room.clone(), query: probe, viewer }).await??;
     let mut page = history::resolve(plan, probe, &state.pool).await?;
     let more = page.messages.len() > limit;
     if more {
@@ -162,7 +164,8 @@ pub async fn messages(
     }
     let next_before = more.then(|| page.messages[0].id);
     let newest_first: Vec<_> = page.messages.iter().rev().map(|m| MessageView::public(m)).collect();
-    Ok(HttpResponse::Ok().json(json!({ "room": room, "messages": newest_first, "next_before": next_before })))
+    let page = json!({ "room": room, "epoch": epoch, "messages": newest_first, "next_before": next_before });
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// `GET /api/rooms`: rooms with members, busiest first, with counts only.

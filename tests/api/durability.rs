@@ -196,6 +196,11 @@ async fn a_client_beyond_the_log_gets_a_new_epoch_and_the_latest_history() {
     let app = app.restart().await;
     let mut dave = app.ws().await;
     assert_eq!(dave.join("lobby", "dave").await["epoch"], renewed.as_str());
+    // HTTP clients see the same epoch beside the ids.
+    let (_, page) = app.get_json("/api/rooms/lobby/messages").await;
+    assert_eq!((page["epoch"].as_str(), ids(&page["messages"])), (Some(renewed.as_str()), vec![1]));
+    let (status, posted) = app.post_as("bot", "lobby", "two").await;
+    assert_eq!((status, posted["id"].as_i64(), posted["epoch"].as_str()), (201, Some(2), Some(renewed.as_str())));
 }
 
 /// Sends `text` with `nonce` and answers the sender's copy.
@@ -252,6 +257,9 @@ async fn with_durable_ack_nothing_is_confirmed_or_delivered_before_the_commit() 
     assert_eq!(alice.recv().await["type"], "pong");
     bob.expect_silence(Duration::from_millis(300)).await;
     assert!(app.db.stored_ids("lobby").is_empty());
+    // Nobody has seen it: an admin cannot delete it before it is stored.
+    let resp = app.http().delete(app.url("/admin/rooms/lobby/messages/1")).bearer_auth(ADMIN_TOKEN).send().await;
+    assert_eq!(resp.unwrap().status(), 503);
 
     lock.release();
     let own = alice.recv_type("message").await;

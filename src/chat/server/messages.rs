@@ -147,6 +147,8 @@ pub struct StoreMessage {
 /// A message accepted over HTTP.
 pub struct Stored {
     pub message: Arc<ChatMessage>,
+    /// The room's epoch, which the message's id belongs to.
+    pub epoch: String,
     /// With `--durable-ack`: answers once the message is committed (or
     /// refused by the database).
     pub committed: Option<tokio::sync::oneshot::Receiver<Result<(), ChatError>>>,
@@ -162,9 +164,10 @@ pub struct CreateRoom {
 }
 
 /// History for HTTP, which needs no membership; a private room's only for
-/// those who may enter it (to others it does not exist).
+/// those who may enter it (to others it does not exist). Answers the plan
+/// and the room's epoch.
 #[derive(Message)]
-#[rtype(result = "Result<HistoryPlan, ChatError>")]
+#[rtype(result = "Result<(HistoryPlan, String), ChatError>")]
 pub struct PlanHistory {
     pub room: RoomName,
     pub query: HistoryQuery,

@@ -59,6 +59,11 @@ impl Request for DeleteMessage {
         if self.id < 1 || self.id > room.last_id {
             return Err(ChatError::BadRequest(format!("room '{}' has no message {}", self.room, self.id)));
         }
+        if room.unconfirmed.iter().any(|u| u.message.id == self.id) {
+            // No one has seen it yet: deleting it now would leave its
+            // delivery at the commit to undo.
+            return Err(ChatError::Busy(format!("message {} is being stored; try again in a moment", self.id)));
+        }
         // Through the writer, so it lands after the message's own insert.
         server.moderate(Change::DeleteMessage { room: self.room.clone(), id: self.id }, self.audit)?;
         if let Some(room) = server.rooms.get_mut(&self.room) {

@@ -115,6 +115,7 @@ impl Request for StoreMessage {
         let message = server.accept(&self.room, &self.user, self.text, None, None).inspect_err(|e| {
             server.metrics.refused(e.code());
         })?;
+        let epoch = server.rooms.get(&self.room).map(|r| r.epoch.clone()).unwrap_or_default();
         // Under `--durable-ack` the answer waits for the commit too.
         let committed = match server.rooms.get_mut(&self.room).and_then(|r| r.unconfirmed.back_mut()) {
             Some(pending) if pending.message.id == message.id => {
@@ -124,7 +125,7 @@ impl Request for StoreMessage {
             }
             _ => None,
         };
-        Ok(Stored { message, committed })
+        Ok(Stored { message, epoch, committed })
     }
 }
 
@@ -145,13 +146,13 @@ impl Request for CreateRoom {
 }
 
 impl Request for PlanHistory {
-    fn apply(self, server: &mut ChatServer) -> Result<crate::chat::history::HistoryPlan, ChatError> {
+    fn apply(self, server: &mut ChatServer) -> Result<(crate::chat::history::HistoryPlan, String), ChatError> {
         let allowed = match &self.viewer {
             Some((who, admin)) => server.policies.may_enter(&self.room, who, *admin),
             None => !server.policies.private.contains(&self.room),
         };
         let room = server.rooms.get(&self.room).filter(|_| allowed).ok_or_else(|| unknown_room(&self.room))?;
-        Ok(room.plan(&self.room, self.query))
+        Ok((room.plan(&self.room, self.query), room.epoch.clone()))
     }
 }
 
