@@ -151,6 +151,12 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
 
+    /// On SIGTERM, answer `/readyz` with 503 and refuse new WebSockets for
+    /// this many seconds before closing the open ones, so that a load
+    /// balancer stops sending clients here first (0: close at once).
+    #[arg(long, env = "PARLOR_DRAIN_SECS", default_value_t = 0)]
+    pub drain_secs: u64,
+
     /// Folder served under /static.
     #[arg(long, env = "PARLOR_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
     pub static_dir: String,

@@ -2,6 +2,7 @@
 //! binary and the tests start Parlor through the same `Application::build`.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -63,6 +64,10 @@ pub struct Application {
     connections: LiveConnections,
     writer: JoinHandle<()>,
     pool: db::DbPool,
+    /// Set when stopping begins; see `AppState::draining`.
+    draining: Arc<AtomicBool>,
+    /// How long to drain before closing the open connections.
+    drain: Duration,
     flush_timeout: Duration,
 }
 
@@ -102,6 +107,7 @@ impl Application {
         });
 
         let registry = Arc::new(NameRegistry::new(registered));
+        let draining = Arc::new(AtomicBool::new(false));
         let connections = LiveConnections::new(settings.max_connections(), settings.max_connections_per_address);
         let state = web::Data::new(AppState {
             chat: chat.clone(),
@@ -135,6 +141,7 @@ impl Application {
                 .collect(),
             metrics,
             degraded_after: DEGRADED_AFTER.min(settings.max_unwritten()),
+            draining: draining.clone(),
         });
 
         let listener = TcpListener::bind(&settings.bind)
@@ -152,6 +159,8 @@ impl Application {
             connections,
             writer: writer_thread.expect("ChatServer::create runs its closure at once"),
             pool,
+            draining,
+            drain: Duration::from_secs(settings.drain_secs),
             flush_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         })
     }
@@ -165,13 +174,18 @@ impl Application {
     /// accepted message reached the log.
     pub async fn run_until_stopped(self) -> std::io::Result<bool> {
         wait_for_signal().await?;
-        log::info!("shutting down: closing connections and flushing the message log (a second Ctrl-C exits at once)");
         actix_web::rt::spawn(async {
             if wait_for_signal().await.is_ok() {
                 log::warn!("second signal: exiting at once, without what the message log had not taken");
                 std::process::exit(130);
             }
         });
+        self.draining.store(true, Ordering::Relaxed);
+        if !self.drain.is_zero() {
+            log::info!("draining for {:?}: /readyz answers 503 and new WebSockets are refused", self.drain);
+            actix_web::rt::time::sleep(self.drain).await;
+        }
+        log::info!("shutting down: closing connections and flushing the message log (a second Ctrl-C exits at once)");
         Ok(self.stop().await)
     }
 
@@ -180,6 +194,7 @@ impl Application {
     /// (`true`), or once `--shutdown-timeout-secs` passed without that
     /// (`false`: the writer is still trying, and the process should exit).
     pub async fn stop(self) -> bool {
+        self.draining.store(true, Ordering::Relaxed);
         // No new connections from here on; the ChatServer closes any that
         // were accepted but had not registered yet.
         self.server.pause().await;

@@ -37,6 +37,16 @@ pub async fn check(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// `GET /readyz`: whether a load balancer should send new clients here: 200
+/// while serving, 503 from the moment the server begins to stop.
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        HttpResponse::ServiceUnavailable().json(json!({ "status": "draining" }))
+    } else {
+        HttpResponse::Ok().json(json!({ "status": "ready" }))
+    }
+}
+
 /// `GET /metrics`: open to clients on this machine (a Prometheus agent
 /// beside Parlor), and otherwise to admins (the admin bearer token).
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {

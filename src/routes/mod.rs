@@ -58,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login", web::post().to(accounts::log_in))
     .route("/logout", web::post().to(accounts::log_out))
     .route("/healthz", get().to(health::check))
+    .route("/readyz", get().to(health::ready))
     .route("/metrics", get().to(health::metrics))
     .route("/admin/dead-letters", get().to(admin::dead_letters))
     .route("/admin/stats", get().to(admin::stats))

@@ -34,6 +34,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `/healthz` says `degraded` once the oldest uncommitted message is older.
     pub degraded_after: Duration,
+    /// Set once the server is stopping: `/readyz` says so, and new
+    /// WebSockets are refused, while the open ones finish.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How people log in.

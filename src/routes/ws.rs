@@ -17,6 +17,10 @@ pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     if !origin_allowed(&req, &state) {
         return Err(ChatError::ForbiddenOrigin.into());
     }
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        // Behind a balancer the client's retry lands on another node.
+        return Err(ChatError::Busy("this server is stopping; connect again".into()).into());
+    }
     let handshake = ws::handshake(&req, &state.connections, state.proxies.client_ip(&req)).inspect_err(|e| {
         if e.as_error::<ChatError>().is_some_and(|e| matches!(e, ChatError::Busy(_))) {
             state.metrics.connections_refused.get_or_create(&Reason { reason: "connection_cap" }).inc();

@@ -11,7 +11,7 @@ use crate::helpers::{WsClient, PATIENCE};
 /// The real binary on a database of its own, its log going to a file.
 pub struct Binary {
     pub child: Child,
-    port: u16,
+    pub port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }

@@ -12,10 +12,12 @@ use diesel::sql_types::{BigInt, Text};
 use parlor::db::Backend;
 use rand::Rng;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::binary::Binary;
 use crate::databases::TestDatabase;
 use crate::helpers::{ids, spawn_app_with, WsClient, ADMIN_TOKEN, PATIENCE};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// (id, text) of every message stored for `room`.
 fn stored(db: &TestDatabase, room: &str) -> BTreeMap<i64, String> {
@@ -484,4 +486,39 @@ fn audit_actions(db: &TestDatabase) -> HashSet<String> {
         .into_iter()
         .map(|r| r.action)
         .collect()
+}
+
+/// `GET` on the binary, answering the status and the JSON body.
+async fn get_from(server: &Binary, path: &str) -> (u16, Value) {
+    let mut resp = awc::Client::new().get(format!("http://127.0.0.1:{}{path}", server.port)).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[actix_web::test]
+async fn sigterm_drains_first_not_ready_and_no_new_sockets_while_the_open_ones_go_on() {
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    let mut server = Binary::start(&db, &["--drain-secs", "3"]);
+    let mut alice = server.ws().await;
+    alice.join("lobby", "alice").await;
+    assert_eq!(get_from(&server, "/readyz").await, (200, json!({"status": "ready"})));
+
+    server.signal("TERM");
+    let start = Instant::now();
+    while get_from(&server, "/readyz").await.0 != 503 {
+        assert!(start.elapsed() < PATIENCE, "never said it is draining");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(get_from(&server, "/readyz").await, (503, json!({"status": "draining"})));
+    // New sockets go elsewhere (the balancer's next node); this one still chats.
+    let refused = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", server.port)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 503),
+        other => panic!("expected a 503 to the handshake, got {other:?}"),
+    }
+    assert_eq!(alice.say("lobby", "still here").await["id"], 1);
+    // Then the open ones are closed, as on any stop, and everything is kept.
+    let (close, _) = alice.read_until_closed(PATIENCE).await;
+    assert_eq!(close.expect("a close frame").code, CloseCode::Away);
+    assert!(server.exited_within(PATIENCE).await.is_some_and(|status| status.success()));
+    assert_eq!(db.stored_ids("lobby"), [1]);
 }
