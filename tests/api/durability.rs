@@ -17,7 +17,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use crate::binary::Binary;
 use crate::databases::TestDatabase;
 use crate::helpers::{ids, spawn_app_with, WsClient, ADMIN_TOKEN, PATIENCE};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// (id, text) of every message stored for `room`.
 fn stored(db: &TestDatabase, room: &str) -> BTreeMap<i64, String> {
