@@ -45,6 +45,7 @@ pub struct Metrics {
     pub rooms: Gauge,
     pub members: Gauge,
     pub session_queue_bytes: Gauge,
+    pub socket_buffer_bytes: Gauge,
     pub writer_queue_depth: Gauge,
     pub oldest_unwritten_seconds: Gauge<f64, AtomicU64>,
     pub resident_memory_bytes: Gauge,
@@ -89,6 +90,7 @@ impl Metrics {
             rooms: Gauge::default(),
             members: Gauge::default(),
             session_queue_bytes: Gauge::default(),
+            socket_buffer_bytes: Gauge::default(),
             writer_queue_depth: Gauge::default(),
             oldest_unwritten_seconds: Gauge::default(),
             resident_memory_bytes: Gauge::default(),
@@ -120,6 +122,11 @@ impl Metrics {
             "session_queue_bytes",
             "Bytes of frames waiting for sessions to take them",
             m.session_queue_bytes.clone(),
+        );
+        r.register(
+            "socket_buffer_bytes",
+            "Bytes waiting in sockets' write buffers for slow clients (beyond the kernel's)",
+            m.socket_buffer_bytes.clone(),
         );
         r.register("writer_queue_depth", "Writes waiting for the message log", m.writer_queue_depth.clone());
         r.register(

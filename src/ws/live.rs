@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ pub struct LiveConnections(Arc<Shared>);
 
 struct Shared {
     count: watch::Sender<usize>,
+    /// Bytes waiting in every socket's write buffer, as last reported.
+    buffered: AtomicUsize,
     per_address: Mutex<HashMap<u64, u32>>,
     max_total: usize,
     /// 0: no cap per address.
@@ -25,6 +28,8 @@ struct Shared {
 pub struct Registered {
     shared: Arc<Shared>,
     address: Option<u64>,
+    /// This socket's share of `Shared::buffered`.
+    buffered: usize,
 }
 
 /// Why a connection was not let in.
@@ -40,6 +45,7 @@ impl LiveConnections {
     pub fn new(max_total: usize, max_per_address: u32) -> Self {
         Self(Arc::new(Shared {
             count: watch::channel(0).0,
+            buffered: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
             max_total,
             max_per_address,
@@ -59,7 +65,7 @@ impl LiveConnections {
             return Err(Refused::Full);
         }
         // From here on the place is held: dropping it gives it back.
-        let mut place = Registered { shared: shared.clone(), address: None };
+        let mut place = Registered { shared: shared.clone(), address: None, buffered: 0 };
         if let (Some(ip), true) = (client, shared.max_per_address > 0) {
             let address = address_key(ip);
             let mut open = shared.per_address.lock().expect("connection count lock");
@@ -77,6 +83,11 @@ impl LiveConnections {
         *self.0.count.borrow()
     }
 
+    /// Bytes waiting to be written to clients, over every socket.
+    pub fn buffered_bytes(&self) -> usize {
+        self.0.buffered.load(Ordering::Relaxed)
+    }
+
     /// Waits until no connection is left, at most `within`; says whether
     /// none is.
     pub async fn all_ended(&self, within: Duration) -> bool {
@@ -86,8 +97,22 @@ impl LiveConnections {
     }
 }
 
+impl Registered {
+    /// The socket's write buffer now holds `bytes`. Sockets that keep up
+    /// report 0 every time and touch nothing shared.
+    pub fn report_buffered(&mut self, bytes: usize) {
+        if bytes > self.buffered {
+            self.shared.buffered.fetch_add(bytes - self.buffered, Ordering::Relaxed);
+        } else if bytes < self.buffered {
+            self.shared.buffered.fetch_sub(self.buffered - bytes, Ordering::Relaxed);
+        }
+        self.buffered = bytes;
+    }
+}
+
 impl Drop for Registered {
     fn drop(&mut self) {
+        self.report_buffered(0);
         if let Some(address) = self.address {
             let mut open = self.shared.per_address.lock().expect("connection count lock");
             if let Some(here) = open.get_mut(&address) {
@@ -151,6 +176,13 @@ mod tests {
         assert_eq!(live.register(ip("10.0.0.9")).err(), Some(Refused::Full));
         drop(first);
         assert_eq!(live.register(ip("2001:db8:1:2::7")).err(), Some(Refused::AddressFull), "one /64");
+        let (mut slow, mut slower) = (live.register(None).unwrap(), _v6);
+        slow.report_buffered(100);
+        slower.report_buffered(50);
+        slow.report_buffered(30);
+        assert_eq!(live.buffered_bytes(), 80);
+        drop(slower);
+        assert_eq!(live.buffered_bytes(), 30, "a closed socket's bytes are gone");
         assert!(live.register(ip("10.0.0.1")).is_ok(), "a place was given back");
     }
 }

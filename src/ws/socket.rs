@@ -103,7 +103,9 @@ pub struct Socket {
     /// period. One timer for both keeps an idle connection small.
     timer: Pin<Box<Sleep>>,
     reads_this_turn: u8,
-    _registered: Registered,
+    /// Its place among the open connections, where it reports what waits
+    /// in `write_buf`.
+    registered: Registered,
 }
 
 impl Socket {
@@ -124,7 +126,7 @@ impl Socket {
             last_heard: Instant::now(),
             timer: Box::pin(tokio::time::sleep(heartbeat)),
             reads_this_turn: 0,
-            _registered: registered,
+            registered,
         }
     }
 
@@ -297,11 +299,13 @@ impl Socket {
                         self.drop_slow_consumer();
                         return true;
                     }
+                    self.registered.report_buffered(self.write_buf.len());
                     self.flusher = Some(cx.waker().clone());
                     return false;
                 }
             }
         }
+        self.registered.report_buffered(0);
         if self.write_buf.capacity() > KEEP_WRITE_CAPACITY {
             self.write_buf = BytesMut::new();
         }

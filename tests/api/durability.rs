@@ -388,6 +388,7 @@ async fn metrics_count_what_happened_and_are_only_for_this_machine_or_admins() {
     assert_eq!(value("parlor_joins_total "), 2.0);
     assert_eq!(value("parlor_rooms "), 1.0);
     assert_eq!(value("parlor_members "), 2.0);
+    assert_eq!(value("parlor_socket_buffer_bytes "), 0.0, "both clients keep up");
     assert_eq!(value("parlor_connections{kind=\"guest\"} "), 2.0);
     // Two messages to two members (the sender's own copy included), and
     // one presence notice to alice.
