@@ -5,8 +5,12 @@
 //!
 //! It knows the domain's values and nothing of chat, sessions or HTTP.
 
-/// `INSERT` that skips rows whose primary key exists. Each backend spells it
-/// differently, so this is the one query written per backend.
+/// `INSERT` that skips rows whose primary key exists, and only those: any
+/// other refusal (a constraint, a value the column cannot hold) is still an
+/// error. SQLite spells it `INSERT OR IGNORE`; PostgreSQL and MySQL take
+/// diesel's `ON CONFLICT DO NOTHING` (MySQL's `ON DUPLICATE KEY UPDATE` of
+/// the key to itself: its `INSERT IGNORE` would turn every error into a
+/// warning and store a truncated value, or none).
 macro_rules! insert_ignoring_existing {
     ($conn:expr, $table:expr, $rows:expr) => {{
         use diesel::RunQueryDsl;
@@ -17,7 +21,9 @@ macro_rules! insert_ignoring_existing {
                 diesel::insert_into($table).values($rows).on_conflict_do_nothing().execute(c)
             }
             #[cfg(feature = "mysql")]
-            $crate::db::DbConnection::Mysql(c) => diesel::insert_or_ignore_into($table).values($rows).execute(c),
+            $crate::db::DbConnection::Mysql(c) => {
+                diesel::insert_into($table).values($rows).on_conflict_do_nothing().execute(c)
+            }
         }
     }};
 }
