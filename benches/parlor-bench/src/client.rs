@@ -177,3 +177,25 @@ impl Client {
         self.out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     }
 }
+
+/// One HTTP/1.1 request on a connection of its own (closed after), from
+/// `source`; the status, the headers and the body.
+pub async fn http(server: SocketAddr, source: Option<IpAddr>, request: &[u8]) -> io::Result<(u16, String, String)> {
+    let socket = TcpSocket::new_v4()?;
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let mut stream = socket.connect(server).await?;
+    stream.write_all(request).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok((status, head.to_string(), body.to_string()))
+}
+
+/// A `GET` of `path` that closes the connection after.
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes()
+}

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::client::Client;
+use crate::client::{get, http, Client};
 use crate::stats::{rss_kib, CpuMeter, CpuUse};
 
 #[derive(Clone, Debug)]
@@ -79,7 +79,7 @@ pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
     let connect_seconds = started.elapsed().as_secs_f64();
     let connected = held.len();
     let asked = Instant::now();
-    let health = tokio::time::timeout(Duration::from_secs(10), crate::attacks::http(config.server, None, HEALTH)).await;
+    let health = tokio::time::timeout(Duration::from_secs(10), http(config.server, None, &get("/healthz"))).await;
     let health_ms = matches!(health, Ok(Ok((200, _, _)))).then(|| asked.elapsed().as_secs_f64() * 1e3);
     tokio::time::sleep(Duration::from_secs_f64(config.hold_seconds)).await;
     let rss_after_kib = config.server_pid.and_then(rss_kib);
@@ -101,8 +101,6 @@ pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
         health_ms,
     })
 }
-
-const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
 /// Keeps one connection open: answers pings, notes a close.
 async fn hold(mut client: Client, dropped: Rc<Cell<usize>>) {

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::client::{get, http};
 
 /// What the server counted during one load.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,21 +26,13 @@ pub type Samples = BTreeMap<String, f64>;
 
 /// Reads `/metrics`; `None` when the server does not serve it to us.
 pub async fn scrape(server: SocketAddr) -> Option<Samples> {
-    let read = async {
-        let mut stream = TcpStream::connect(server).await.ok()?;
-        let request = format!("GET /metrics HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.ok()?;
-        Some(answer)
-    };
-    let answer = tokio::time::timeout(Duration::from_secs(5), read).await.ok()??;
-    let text = String::from_utf8(answer).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.1 200") || head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let request = get("/metrics");
+    let (status, head, body) =
+        tokio::time::timeout(Duration::from_secs(5), http(server, None, &request)).await.ok()?.ok()?;
+    if status != 200 || head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         return None;
     }
-    Some(parse(body))
+    Some(parse(&body))
 }
 
 pub fn parse(exposition: &str) -> Samples {
