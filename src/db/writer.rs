@@ -174,7 +174,8 @@ pub struct WriteQueue {
 #[derive(Default)]
 struct Backlog {
     depth: AtomicUsize,
-    /// When the oldest write not yet committed was queued (Unix ms; 0: none).
+    /// When the oldest write not yet committed was queued (`monotonic_ms`;
+    /// 0: none).
     oldest_ms: AtomicI64,
 }
 
@@ -186,25 +187,29 @@ pub enum QueueError {
 
 impl WriteQueue {
     pub fn try_send(&self, op: WriteOp) -> Result<(), QueueError> {
-        let queued = Queued { op, at_ms: monotonic_ms() };
-        self.backlog.depth.fetch_add(1, Ordering::Relaxed);
-        self.tx.try_send(queued).map_err(|e| {
-            self.backlog.depth.fetch_sub(1, Ordering::Relaxed);
-            match e {
+        self.counted(op, |tx, queued| {
+            tx.try_send(queued).map_err(|e| match e {
                 TrySendError::Full(_) => QueueError::Full,
                 TrySendError::Disconnected(_) => QueueError::Closed,
-            }
+            })
         })
     }
 
     /// Queues `op`, waiting while the queue is full (for tools that feed
     /// the writer as fast as it takes writes; the server never waits).
     pub fn send(&self, op: WriteOp) -> Result<(), QueueError> {
-        let queued = Queued { op, at_ms: monotonic_ms() };
+        self.counted(op, |tx, queued| tx.send(queued).map_err(|_| QueueError::Closed))
+    }
+
+    /// Counts `op` in the backlog for as long as `put` has it queued.
+    fn counted(
+        &self,
+        op: WriteOp,
+        put: impl FnOnce(&SyncSender<Queued>, Queued) -> Result<(), QueueError>,
+    ) -> Result<(), QueueError> {
         self.backlog.depth.fetch_add(1, Ordering::Relaxed);
-        self.tx.send(queued).map_err(|_| {
+        put(&self.tx, Queued { op, at_ms: monotonic_ms() }).inspect_err(|_| {
             self.backlog.depth.fetch_sub(1, Ordering::Relaxed);
-            QueueError::Closed
         })
     }
 
@@ -299,13 +304,11 @@ impl Writer {
                 log::warn!("the message log refused a batch of {}: {error}; writing it one by one", batch.len());
                 return self.commit_one_by_one(batch);
             }
-            self.conn = None;
             log::warn!(
                 "writing {} queued changes to the message log failed, retrying in {wait:?}: {error}",
                 batch.len()
             );
-            thread::sleep(wait);
-            wait = (wait * 2).min(MAX_RETRY);
+            self.back_off(&mut wait);
         }
     }
 
@@ -343,12 +346,18 @@ impl Writer {
                         Err(e) => log::warn!("cannot set a refused write aside, retrying: {e}"),
                     }
                 }
-                self.conn = None;
-                thread::sleep(wait);
-                wait = (wait * 2).min(MAX_RETRY);
+                self.back_off(&mut wait);
             }
         }
         (refused, all_stored)
+    }
+
+    /// After a failure: a fresh connection next time, after `wait`, which
+    /// doubles up to `MAX_RETRY`.
+    fn back_off(&mut self, wait: &mut Duration) {
+        self.conn = None;
+        thread::sleep(*wait);
+        *wait = (*wait * 2).min(MAX_RETRY);
     }
 
     fn with_conn<T>(&mut self, f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> Result<T, DbError> {
