@@ -115,9 +115,10 @@ impl Request for StoreMessage {
         let message = server.accept(&self.room, &self.user, self.text, None, None).inspect_err(|e| {
             server.metrics.refused(e.code());
         })?;
-        let epoch = server.rooms.get(&self.room).map(|r| r.epoch.clone()).unwrap_or_default();
+        let room = server.rooms.get_mut(&self.room).expect("accept found the room");
+        let epoch = room.epoch.clone();
         // Under `--durable-ack` the answer waits for the commit too.
-        let committed = match server.rooms.get_mut(&self.room).and_then(|r| r.unconfirmed.back_mut()) {
+        let committed = match room.unconfirmed.back_mut() {
             Some(pending) if pending.message.id == message.id => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 pending.waiter = Some(tx);
@@ -310,12 +311,18 @@ impl ChatServer {
         earlier: &[Arc<ChatMessage>],
     ) -> Result<(), ChatError> {
         if let Some(stored) = earlier.iter().find(|m| *m.author == *author.as_str()) {
-            self.metrics.resends.inc();
-            let own = ServerFrame::Message(MessageView::for_sender(stored)).to_text();
-            self.push(session, Push::Frame(own));
+            self.answer_resend(session, stored);
             return Ok(());
         }
         self.accept(room, author, text, nonce, Some(session)).map(drop)
+    }
+
+    /// A resend of a stored message: the sender gets its copy again, and
+    /// nothing else happens.
+    fn answer_resend(&mut self, sender: SessionId, stored: &ChatMessage) {
+        self.metrics.resends.inc();
+        let own = ServerFrame::Message(MessageView::for_sender(stored)).to_text();
+        self.push(sender, Push::Frame(own));
     }
 
     /// Gives the message its id, queues it for the log and delivers it
@@ -346,9 +353,7 @@ impl ChatServer {
             }
             let earlier = room.tail.iter().rev().take(RESEND_WINDOW).find(same).cloned();
             if let Some(earlier) = earlier {
-                self.metrics.resends.inc();
-                let own = ServerFrame::Message(MessageView::for_sender(&earlier)).to_text();
-                self.push(sender, Push::Frame(own));
+                self.answer_resend(sender, &earlier);
                 return Ok(earlier);
             }
         }
