@@ -59,8 +59,18 @@ impl TrustedProxies {
         Some(client)
     }
 
-    pub fn trusts(&self, ip: IpAddr) -> bool {
+    fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(ip))
+    }
+
+    /// Whether the request comes from this machine itself, not through a
+    /// proxy on it: from loopback, not from a configured proxy, and naming
+    /// no client of its own (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`),
+    /// which a proxy that is not configured may still send.
+    pub fn is_local(&self, req: &HttpRequest) -> bool {
+        let proxied = ["x-forwarded-for", "forwarded", "x-real-ip"].iter().any(|h| req.headers().contains_key(*h));
+        let peer = req.peer_addr().map(|a| canonical(a.ip()));
+        !proxied && peer.is_some_and(|ip| ip.is_loopback() && !self.trusts(ip))
     }
 
     /// The host the client asked for: its `Host` header, or what a trusted

@@ -50,12 +50,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /metrics`: open to clients on this machine (a Prometheus agent
 /// beside Parlor), and otherwise to admins (the admin bearer token).
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
-    // Through a proxy on this machine the client is not local: a request
-    // that names a client, or comes from a configured proxy, is not.
-    let proxied = ["x-forwarded-for", "forwarded", "x-real-ip"].iter().any(|h| req.headers().contains_key(*h));
-    let peer = req.peer_addr().map(|a| crate::ipnet::canonical(a.ip()));
-    let local = peer.is_some_and(|ip| ip.is_loopback() && !state.proxies.trusts(ip)) && !proxied;
-    if !local {
+    if !state.proxies.is_local(&req) {
         authorize(&req).await?;
     }
     let snapshot = state.chat.send(TakeSnapshot).await.unwrap_or_default();
