@@ -9,7 +9,7 @@ use parlor::db::Backend;
 use serde_json::{json, Value};
 
 use crate::databases::on_every_backend;
-use crate::helpers::{form_token, set_cookie, spawn_app_on, TestApp, WsClient};
+use crate::helpers::{account_form, form_token, spawn_app_on, TestApp, WsClient};
 
 on_every_backend!(
     admin_routes_need_an_admin,
@@ -47,17 +47,9 @@ fn cli_create_admin(app: &TestApp, name: &str) -> String {
 
 /// Logs in (or signs up) through the forms; returns the login cookie.
 async fn login(app: &TestApp, path: &str, name: &str) -> String {
-    let (csrf_cookie, token) = form_token(app, path).await;
-    let mut resp = app
-        .http()
-        .post(app.url(path))
-        .insert_header(("Cookie", csrf_cookie))
-        .send_form(&[("name", name), ("password", PASSWORD), ("csrf", &token)])
-        .await
-        .unwrap();
-    let _ = resp.body().await;
-    assert_eq!(resp.status(), 303, "{path} as {name}");
-    set_cookie(&resp, "parlor_auth").unwrap()
+    let (status, cookie, _) = account_form(app, path, name, PASSWORD).await;
+    assert_eq!(status, 303, "{path} as {name}");
+    cookie.expect("a login cookie")
 }
 
 /// An admin action with a login cookie; returns the status and JSON body.
