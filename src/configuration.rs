@@ -157,6 +157,28 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_DRAIN_SECS", default_value_t = 0)]
     pub drain_secs: u64,
 
+    /// Run as one node of a cluster sharing this Redis (and the same
+    /// database): messages, ids and epochs go through Redis. Without it
+    /// Parlor is a single process and needs no Redis.
+    #[arg(long, env = "PARLOR_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Starts every Redis key and channel of this cluster: clusters (or test
+    /// runs) sharing one Redis stay apart.
+    #[arg(long, env = "PARLOR_REDIS_PREFIX", default_value = "parlor:")]
+    pub redis_prefix: String,
+
+    /// Messages each room's stream in Redis keeps, about: how far back a
+    /// client reconnecting to another node is served from Redis, and how
+    /// long a message may wait for the database before only the database
+    /// can answer for it.
+    #[arg(long, env = "PARLOR_REDIS_STREAM_LEN", default_value_t = 1000)]
+    pub redis_stream_len: usize,
+
+    /// This node's name in the cluster (default: a random one per start).
+    #[arg(long, env = "PARLOR_NODE_NAME")]
+    pub node_name: Option<String>,
+
     /// Folder served under /static.
     #[arg(long, env = "PARLOR_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
     pub static_dir: String,

@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod chat;
 pub mod clock;
+pub mod cluster;
 pub mod configuration;
 pub mod db;
 pub mod domain;

@@ -15,10 +15,12 @@ use actix_web::dev::AppConfig;
 use actix_web::{middleware, web, App};
 
 use crate::accounts::{Hasher, NameRegistry};
+use crate::chat::history::MessageLog;
 use crate::chat::server::{ChatSettings, Persisted, Shutdown};
 use crate::chat::session::{SessionSettings, WsSession};
 use crate::chat::ChatServer;
 use crate::clock::now_ms;
+use crate::cluster::{Cluster, ClusterError, ClusterSettings};
 use crate::configuration::Settings;
 use crate::db::{self, writer};
 use crate::metrics::Metrics;
@@ -54,6 +56,10 @@ pub enum StartupError {
     WeakSecret,
     #[error("cannot load the page templates: {0}")]
     Templates(#[from] tera::Error),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("--durable-ack and --redis-url cannot be combined yet: in a cluster an acknowledged message is kept by Redis (see README, Run several nodes)")]
+    DurableAckInCluster,
 }
 
 pub struct Application {
@@ -68,6 +74,8 @@ pub struct Application {
     draining: Arc<AtomicBool>,
     /// How long to drain before closing the open connections.
     drain: Duration,
+    /// Redis keeps the epochs: no clean stop to record.
+    in_cluster: bool,
     flush_timeout: Duration,
 }
 
@@ -81,10 +89,29 @@ impl Application {
             return Err(StartupError::MessageLimit(MAX_MESSAGE_BYTES));
         }
         let pool = db::connect(&settings.database_url, settings.db_pool_size, settings.db_timeout())?;
+        let cluster = match &settings.redis_url {
+            Some(url) => {
+                if settings.durable_ack {
+                    return Err(StartupError::DurableAckInCluster);
+                }
+                let node = settings.node_name.clone().unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()));
+                let cluster_settings = ClusterSettings {
+                    redis_url: url.clone(),
+                    prefix: settings.redis_prefix.clone(),
+                    stream_len: settings.redis_stream_len.max(1),
+                    node,
+                };
+                Some(Cluster::new(cluster_settings, pool.clone())?)
+            }
+            None => None,
+        };
         let (saved, registered) = {
             let mut conn = pool.get()?;
-            (db::chat_state::load(&mut conn, now_ms())?, db::accounts::all_names(&mut conn)?)
+            (db::chat_state::load(&mut conn, now_ms(), cluster.is_some())?, db::accounts::all_names(&mut conn)?)
         };
+        if let Some(cluster) = &cluster {
+            log::info!("cluster node {} over Redis (keys under {:?})", cluster.node(), settings.redis_prefix);
+        }
         log::info!("message log: {} ({} rooms)", settings.database_url, saved.rooms.len());
 
         let write_queue = settings.write_queue;
@@ -103,7 +130,8 @@ impl Application {
             let on_commit = move |committed| addr.do_send(Persisted(committed));
             let (queue, handle) = writer::spawn(url, write_queue, metrics.clone(), on_commit);
             writer_thread = Some(handle);
-            ChatServer::new(saved, queue, chat_settings, metrics.clone())
+            let link = cluster.as_ref().map(|c| c.start(ctx.address().recipient()));
+            ChatServer::new(saved, queue, chat_settings, metrics.clone(), link)
         });
 
         let registry = Arc::new(NameRegistry::new(registered));
@@ -111,6 +139,8 @@ impl Application {
         let connections = LiveConnections::new(settings.max_connections(), settings.max_connections_per_address);
         let state = web::Data::new(AppState {
             chat: chat.clone(),
+            log: MessageLog { pool: pool.clone(), recent: cluster.as_ref().map(Cluster::recent) },
+            cluster,
             pool,
             key,
             templates: routes::pages::templates()?,
@@ -161,6 +191,7 @@ impl Application {
             pool,
             draining,
             drain: Duration::from_secs(settings.drain_secs),
+            in_cluster: settings.redis_url.is_some(),
             flush_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         })
     }
@@ -209,6 +240,7 @@ impl Application {
         let _ = self.running.await;
         let writer = self.writer;
         match actix_web::rt::time::timeout(self.flush_timeout, web::block(move || writer.join())).await {
+            Ok(Ok(Ok(()))) if self.in_cluster => true,
             Ok(Ok(Ok(()))) => {
                 // Everything handed out is in the log: the next start may
                 // keep every room's epoch.
@@ -267,8 +299,8 @@ fn http_server(state: web::Data<AppState>, listener: TcpListener, settings: &Set
             };
             let state = state.clone();
             let start_session = move |socket, identity| {
-                let (chat, pool, settings) = (state.chat.clone(), state.pool.clone(), state.sessions.clone());
-                WsSession::new(chat, pool, settings, identity, socket).start();
+                let (chat, log, settings) = (state.chat.clone(), state.log.clone(), state.sessions.clone());
+                WsSession::new(chat, log, settings, identity, socket).start();
             };
             ws::http_service(make_app, routes::WS_PATH, limits.clone(), start_session)
         })?

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use crate::cluster::Recent;
 use crate::db::messages::IdRange;
 use crate::db::{self, DbPool};
 use crate::domain::{ChatMessage, RoomName};
@@ -126,23 +127,53 @@ impl HistoryPlan {
     }
 }
 
-/// Completes a plan: from memory at once when the tail covers the range,
-/// otherwise with one query for what lies below the tail.
-pub async fn resolve(plan: HistoryPlan, query: HistoryQuery, pool: &DbPool) -> Result<HistoryPage, ChatError> {
-    match plan.answer_from_memory(query) {
-        Ok(page) => Ok(page),
-        Err(plan) => from_database(plan, query, pool).await,
+/// Where what lies below a room's tail is: the database, and in a cluster
+/// first the room's stream in Redis (which holds every node's latest
+/// messages, some not in the database yet).
+#[derive(Clone)]
+pub struct MessageLog {
+    pub pool: DbPool,
+    pub recent: Option<Recent>,
+}
+
+impl MessageLog {
+    /// The latest `range.limit` messages of the range, oldest first.
+    async fn page(&self, room: &RoomName, range: IdRange) -> Result<Vec<Arc<ChatMessage>>, ChatError> {
+        let mut range = range;
+        let mut newer = Vec::new();
+        if let Some(recent) = &self.recent {
+            let from_stream = recent.page(room, &range).await?;
+            newer = from_stream.messages;
+            if newer.len() >= range.limit {
+                return Ok(newer);
+            }
+            let below = range.below.min(from_stream.stream_start);
+            range = IdRange { after: range.after, below, limit: range.limit - newer.len() };
+            if range.below <= range.after + 1 {
+                return Ok(newer);
+            }
+        }
+        let room = room.clone();
+        let mut older = db::run(&self.pool, move |conn| db::messages::page(conn, &room, &range)).await?;
+        older.extend(newer);
+        Ok(older)
     }
 }
 
-/// Completes a plan the tail does not cover, with one query for what lies
+/// Completes a plan: from memory at once when the tail covers the range,
+/// otherwise with one lookup for what lies below the tail.
+pub async fn resolve(plan: HistoryPlan, query: HistoryQuery, log: &MessageLog) -> Result<HistoryPage, ChatError> {
+    match plan.answer_from_memory(query) {
+        Ok(page) => Ok(page),
+        Err(plan) => from_log(plan, query, log).await,
+    }
+}
+
+/// Completes a plan the tail does not cover, with one lookup for what lies
 /// below it.
-pub async fn from_database(plan: HistoryPlan, query: HistoryQuery, pool: &DbPool) -> Result<HistoryPage, ChatError> {
+pub async fn from_log(plan: HistoryPlan, query: HistoryQuery, log: &MessageLog) -> Result<HistoryPage, ChatError> {
     let older = match plan.missing(query) {
-        Some(range) => {
-            let room = plan.room.clone();
-            db::run(pool, move |conn| db::messages::page(conn, &room, &range)).await?
-        }
+        Some(range) => log.page(&plan.room, range).await?,
         None => Vec::new(),
     };
     Ok(plan.complete(query, older))

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use bytestring::ByteString;
 
-use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery};
+use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery, MessageLog};
 use super::server::{self, ChatServer, Push, SessionId, Who};
 use crate::accounts::{NameRegistry, User};
-use crate::db::{self, DbPool};
+use crate::db;
 use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::metrics::Metrics;
@@ -81,7 +81,7 @@ pub enum Identity {
 pub struct WsSession {
     id: SessionId,
     server: Addr<ChatServer>,
-    pool: DbPool,
+    log: MessageLog,
     settings: Arc<SessionSettings>,
     identity: Identity,
     socket: Socket,
@@ -109,7 +109,7 @@ pub struct WsSession {
 impl WsSession {
     pub fn new(
         server: Addr<ChatServer>,
-        pool: DbPool,
+        log: MessageLog,
         settings: Arc<SessionSettings>,
         identity: Identity,
         socket: Socket,
@@ -119,7 +119,7 @@ impl WsSession {
             // lines and the session's name the same one.
             id: socket.id(),
             server,
-            pool,
+            log,
             sends: TokenBucket::new(settings.rate_per_sec, settings.rate_burst),
             commands: TokenBucket::new(COMMAND_RATE, COMMAND_BURST),
             settings,
@@ -190,7 +190,7 @@ impl WsSession {
         self.resend_checks -= 1;
         self.checking = true;
         let (pool, room, nonce, text) =
-            (self.pool.clone(), msg.room.clone(), nonce.as_str().to_string(), msg.text.as_str().to_string());
+            (self.log.pool.clone(), msg.room.clone(), nonce.as_str().to_string(), msg.text.as_str().to_string());
         let lookup = async move {
             db::run(&pool, move |conn| db::messages::find_resend(conn, &room, &nonce, &text, RESEND_CANDIDATES)).await
         };
@@ -352,8 +352,8 @@ impl WsSession {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.hold(Outgoing::Awaiting(ticket));
-        let pool = self.pool.clone();
-        let lookup = async move { history::from_database(plan, query, &pool).await };
+        let log = self.log.clone();
+        let lookup = async move { history::from_log(plan, query, &log).await };
         ctx.spawn(lookup.into_actor(self).map(move |result, act, _| {
             let slot = act.outbox.iter_mut().find(|item| matches!(item, Outgoing::Awaiting(t) if *t == ticket));
             if let Some(slot) = slot {

@@ -42,14 +42,17 @@ pub fn new_epoch() -> String {
 /// cleanly, ids it handed out may be missing from the log, so every room
 /// starts a new epoch before anyone is served. Rooms whose stored name is
 /// not a valid room name are skipped with a warning: nobody could join them.
-pub fn load(conn: &mut DbConnection, now_ms: i64) -> QueryResult<ChatState> {
-    let clean_start = conn.transaction(|conn| {
-        let clean = server_state::begin_run(conn, now_ms)?;
-        if !clean {
-            rooms::renew_all_epochs(conn, &new_epoch())?;
-        }
-        Ok::<_, diesel::result::Error>(clean)
-    })?;
+pub fn load(conn: &mut DbConnection, now_ms: i64, in_cluster: bool) -> QueryResult<ChatState> {
+    // In a cluster Redis keeps the epochs, and other nodes run beside this
+    // one: whether the last process stopped cleanly says nothing.
+    let clean_start = in_cluster
+        || conn.transaction(|conn| {
+            let clean = server_state::begin_run(conn, now_ms)?;
+            if !clean {
+                rooms::renew_all_epochs(conn, &new_epoch())?;
+            }
+            Ok::<_, diesel::result::Error>(clean)
+        })?;
     if !clean_start {
         log::warn!("the previous run did not stop cleanly: every room starts a new epoch, so clients reload history");
     }

@@ -108,3 +108,12 @@ pub fn find_resend(
 pub fn last_ids(conn: &mut DbConnection) -> QueryResult<Vec<(String, Option<i64>)>> {
     messages::table.group_by(messages::room).select((messages::room, diesel::dsl::max(messages::id))).load(conn)
 }
+
+/// The ids of `room` from `first` to `last` that are stored.
+pub fn ids_between(conn: &mut DbConnection, room: &RoomName, first: i64, last: i64) -> QueryResult<Vec<i64>> {
+    messages::table
+        .filter(messages::room.eq(room.as_str()))
+        .filter(messages::id.between(first, last))
+        .select(messages::id)
+        .load(conn)
+}

@@ -45,3 +45,8 @@ pub fn set_epoch(conn: &mut DbConnection, room: &str, epoch: &str) -> QueryResul
 pub fn renew_all_epochs(conn: &mut DbConnection, epoch: &str) -> QueryResult<usize> {
     diesel::update(rooms::table).set(rooms::epoch.eq(epoch)).execute(conn)
 }
+
+/// A room's last id and when it was created (Unix ms), if it exists.
+pub fn last_id_and_created(conn: &mut DbConnection, room: &str) -> QueryResult<Option<(i64, i64)>> {
+    rooms::table.find(room).select((rooms::last_id, rooms::created_at)).first(conn).optional()
+}

@@ -11,7 +11,7 @@ use crate::chat::server::{Snapshot, TakeSnapshot};
 use crate::db;
 
 /// 200 with `"status":"ok"`; 503 with `"status":"degraded"` when the
-/// database does not answer, or when a message has waited for it longer
+/// database (or, in a cluster, Redis) does not answer, or when a message has waited for it longer
 /// than a moment (a stall: sends are refused once it lasts longer still).
 pub async fn check(state: web::Data<AppState>) -> HttpResponse {
     let database = db::run(&state.pool, |conn| conn.batch_execute("SELECT 1")).await;
@@ -21,16 +21,22 @@ pub async fn check(state: web::Data<AppState>) -> HttpResponse {
         log::warn!("health check: {e}");
     }
     let database_ok = database.is_ok();
+    let redis = match &state.cluster {
+        Some(cluster) => Some(cluster.ping().await.is_ok()),
+        None => None,
+    };
+    let redis_ok = redis.unwrap_or(true);
     let body = |status| {
         json!({
             "status": status,
             "database": if database_ok { "ok" } else { "unavailable" },
+            "redis": redis.map(|ok| if ok { "ok" } else { "unavailable" }),
             "writer": if stalled { "stalled" } else { "ok" },
             "oldest_unwritten_ms": snapshot.oldest_unwritten_ms,
             "writer_queue_depth": snapshot.writer_queue_depth,
         })
     };
-    if database_ok && !stalled {
+    if database_ok && redis_ok && !stalled {
         HttpResponse::Ok().json(body("ok"))
     } else {
         HttpResponse::ServiceUnavailable().json(body("degraded"))

@@ -10,7 +10,7 @@ use super::body::{is_json, read_body, MAX_JSON_BODY};
 use super::{identity, pages, AppState};
 use crate::accounts;
 use crate::chat::history::{self, HistoryQuery};
-use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, StoreMessage, Who};
+use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, StoreMessage, Stored, Who};
 use crate::domain::{DisplayName, MessageText, RoomName};
 use crate::error::ChatError;
 use crate::protocol::MessageView;
@@ -126,13 +126,19 @@ pub async fn store_message(
         user: DisplayName::parse(&bot)?,
         text: MessageText::parse(text, state.sessions.max_message_bytes)?,
     };
-    let stored = state.chat.send(post).await??;
-    if let Some(committed) = stored.committed {
-        // `--durable-ack`: answered once the log has it.
-        committed.await.map_err(|_| ChatError::Unavailable("the server is shutting down".into()))??;
-    }
-    let mut answer = serde_json::to_value(MessageView::public(&stored.message)).expect("a message is JSON");
-    answer["epoch"] = stored.epoch.into();
+    let shutting_down = |_| ChatError::Unavailable("the server is shutting down".into());
+    let (message, epoch) = match state.chat.send(post).await?? {
+        Stored::Numbered { message, epoch, committed } => {
+            if let Some(committed) = committed {
+                // `--durable-ack`: answered once the log has it.
+                committed.await.map_err(shutting_down)??;
+            }
+            (message, epoch)
+        }
+        Stored::Numbering(numbered) => numbered.await.map_err(shutting_down)??,
+    };
+    let mut answer = serde_json::to_value(MessageView::public(&message)).expect("a message is JSON");
+    answer["epoch"] = epoch.into();
     Ok(HttpResponse::Created().json(answer))
 }
 
@@ -157,7 +163,11 @@ pub async fn messages(
     let probe = asked.with_limit(limit + 1);
     let viewer = identity::current_user(&req, &state).await.map(|u| (Who::User(u.name.key()), u.is_admin));
     let (plan, epoch) = state.chat.send(PlanHistory { room: room.clone(), query: probe, viewer }).await??;
-    let mut page = history::resolve(plan, probe, &state.pool).await?;
+    let mut page = history::resolve(plan, probe, &state.log).await?;
+    let epoch = match (&state.log.recent, epoch.is_empty()) {
+        (Some(recent), true) => recent.epoch(&room).await?.unwrap_or_default(),
+        _ => epoch,
+    };
     let more = page.messages.len() > limit;
     if more {
         page.messages.remove(0);

@@ -20,6 +20,10 @@ use crate::ws::LiveConnections;
 pub struct AppState {
     pub chat: Addr<ChatServer>,
     pub pool: DbPool,
+    /// Where history below the rooms' tails comes from.
+    pub log: crate::chat::history::MessageLog,
+    /// This node's connection to the cluster, when it is one.
+    pub cluster: Option<crate::cluster::Cluster>,
     /// Signs the cookies.
     pub key: Key,
     pub templates: Tera,

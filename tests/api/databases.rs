@@ -195,18 +195,16 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A TCP proxy in front of a database server that a test can cut (every
+/// A TCP proxy in front of a server (a database, Redis) that a test can cut (every
 /// connection dropped, new ones refused) and restore. It runs on threads of
 /// its own: Parlor connects through it synchronously at start-up, while the
 /// test's runtime is busy starting Parlor.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub struct Proxy {
     pub port: u16,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     links: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
 }
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl Proxy {
     pub async fn start(upstream: u16) -> Self {
         use std::io::copy;

@@ -59,6 +59,13 @@ pub async fn spawn_app_on(backend: Backend, configure: impl FnOnce(&mut Settings
     Some(start(settings, Arc::new(db)))
 }
 
+/// Another app on the same database as `db`'s: one node more of a cluster.
+pub fn start_beside(db: &Arc<TestDatabase>, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings(db);
+    configure(&mut settings);
+    start(settings, db.clone())
+}
+
 /// The app on `db`, reached through a proxy on `proxy_port`.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub fn start_on(db: TestDatabase, proxy_port: u16, configure: impl FnOnce(&mut Settings)) -> TestApp {
@@ -262,6 +269,19 @@ impl WsClient {
         loop {
             let frame = self.recv().await;
             if frame["type"] == ty {
+                return frame;
+            }
+            let incidental = ["presence", "typing"].contains(&frame["type"].as_str().unwrap_or(""));
+            assert!(incidental, "expected a {ty} frame, got {frame}");
+        }
+    }
+
+    /// The next frame of type `ty`, or an error frame, skipping presence and
+    /// typing notices.
+    pub async fn recv_type_or_error(&mut self, ty: &str) -> Value {
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] == ty || frame["type"] == "error" {
                 return frame;
             }
             let incidental = ["presence", "typing"].contains(&frame["type"].as_str().unwrap_or(""));

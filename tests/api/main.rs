@@ -6,6 +6,7 @@ mod admin;
 mod bad_input;
 mod binary;
 mod chat;
+mod cluster;
 mod databases;
 mod durability;
 mod helpers;

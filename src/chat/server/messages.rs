@@ -145,14 +145,22 @@ pub struct StoreMessage {
 }
 
 /// A message accepted over HTTP.
-pub struct Stored {
-    pub message: Arc<ChatMessage>,
-    /// The room's epoch, which the message's id belongs to.
-    pub epoch: String,
-    /// With `--durable-ack`: answers once the message is committed (or
-    /// refused by the database).
-    pub committed: Option<tokio::sync::oneshot::Receiver<Result<(), ChatError>>>,
+pub enum Stored {
+    Numbered {
+        message: Arc<ChatMessage>,
+        /// The room's epoch, which the message's id belongs to.
+        epoch: String,
+        /// With `--durable-ack`: answers once the message is committed (or
+        /// refused by the database).
+        committed: Option<tokio::sync::oneshot::Receiver<Result<(), ChatError>>>,
+    },
+    /// In a cluster: answers once Redis has numbered it, with the message
+    /// and its epoch.
+    Numbering(tokio::sync::oneshot::Receiver<NumberedAnswer>),
 }
+
+/// A message Redis numbered, and its epoch; or why it could not.
+pub type NumberedAnswer = Result<(Arc<ChatMessage>, String), ChatError>;
 
 /// Creates a room (a fresh code when no name is given). Answers the room and
 /// whether it is new.

@@ -10,7 +10,9 @@
 //! - `model`: rooms, members and connections
 //! - `rooms`: joining, leaving, sending, typing, history, rooms over HTTP
 //! - `moderation` and `policies`: what admins do, and the rules that follow
+//! - `cluster`: rooms fed by the cluster's Redis when several nodes run
 
+mod cluster;
 mod messages;
 mod model;
 mod moderation;
@@ -31,10 +33,11 @@ pub use messages::{
     SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown, Snapshot, StoreMessage, Stored, TakeSnapshot,
     Typing, Who,
 };
-use model::{Room, SessionEntry};
+use model::{Feed, Room, SessionEntry};
 use policies::Policies;
 
 use crate::clock::now_ms;
+use crate::cluster::{Event, Link};
 use crate::db::chat_state::{new_epoch, ChatState};
 use crate::db::writer::{QueueError, WriteOp, WriteQueue};
 use crate::domain::{DisplayName, RoomName};
@@ -76,6 +79,11 @@ pub struct ChatServer {
     /// Busy rooms' names whose presence changed since the last batch.
     presence_pending: HashMap<RoomName, Vec<DisplayName>>,
     policies: Policies,
+    /// In a cluster: how to reach it, and the sends waiting for Redis to
+    /// number them, by ticket.
+    cluster: Option<Link>,
+    numbering: HashMap<u64, cluster::Numbering>,
+    next_ticket: u64,
 }
 
 impl Actor for ChatServer {
@@ -109,10 +117,22 @@ impl<M: Request> Handler<M> for ChatServer {
 impl ChatServer {
     /// Starts from what the log holds: its rooms (ids continue where they
     /// stopped, in the epoch the log gives) and what admins decided.
-    pub fn new(mut saved: ChatState, writer: WriteQueue, settings: ChatSettings, metrics: Arc<Metrics>) -> Self {
-        let rooms =
-            std::mem::take(&mut saved.rooms).into_iter().map(|r| (r.name, Room::new(r.epoch, r.last_id))).collect();
+    pub fn new(
+        mut saved: ChatState,
+        writer: WriteQueue,
+        settings: ChatSettings,
+        metrics: Arc<Metrics>,
+        cluster: Option<Link>,
+    ) -> Self {
+        let in_cluster = cluster.is_some();
+        let rooms = std::mem::take(&mut saved.rooms)
+            .into_iter()
+            .map(|r| (r.name, Room::new(r.epoch, r.last_id, new_feed(in_cluster))))
+            .collect();
         Self {
+            cluster,
+            numbering: HashMap::new(),
+            next_ticket: 0,
             rooms,
             sessions: HashMap::new(),
             writer: Some(writer),
@@ -201,6 +221,7 @@ impl ChatServer {
         room.trim(self.tail_len);
         self.metrics.leaves.inc();
         self.announce(room_name, &member.name, PresenceAction::Leave, None);
+        self.detach_if_empty(room_name);
     }
 
     /// Tells the members of `room` (but `skip`) that `name` came or went.
@@ -276,9 +297,12 @@ impl ChatServer {
             created_by: created_by.map(|n| n.as_str().into()),
             epoch: epoch.clone(),
         })?;
-        let mut room = Room::new(epoch, 0);
+        let mut room = Room::new(epoch, 0, new_feed(self.cluster.is_some()));
         room.epoch_is_new = true;
         self.rooms.insert(name.clone(), room);
+        if let Some(link) = &self.cluster {
+            link.publish(Event::RoomCreated { room: name.as_str().into(), node: link.node().into() });
+        }
         Ok(true)
     }
 
@@ -325,6 +349,14 @@ fn offer(overflowed: &mut Vec<SessionId>, max_bytes: usize, session: SessionId, 
         return;
     }
     outbox.addr.do_send(push);
+}
+
+fn new_feed(in_cluster: bool) -> Feed {
+    if in_cluster {
+        Feed::Detached
+    } else {
+        Feed::Local
+    }
 }
 
 /// What every session is closed with when the server stops.

@@ -1,11 +1,12 @@
 //! Rooms, their members, and the connections the ChatServer knows.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use super::messages::{Account, ConnectionSummary, Outbox, SessionId, Who};
+use super::messages::{Account, ConnectionSummary, Join, Outbox, SessionId, Who};
 use crate::chat::history::{HistoryPlan, HistoryQuery};
 use crate::clock::format_timestamp;
+use crate::cluster::Delivery;
 use crate::domain::{ChatMessage, DisplayName, RoomName};
 use crate::error::ChatError;
 
@@ -39,6 +40,24 @@ pub struct Room {
     /// With `--durable-ack`: accepted messages waiting for their commit
     /// before anyone sees them, oldest first.
     pub unconfirmed: VecDeque<Unconfirmed>,
+    /// Where the room's messages come from.
+    pub feed: Feed,
+}
+
+/// Where a room's messages come from: this process alone, or the cluster.
+pub enum Feed {
+    /// A single node: it numbers and delivers the room's messages itself.
+    Local,
+    /// In a cluster, no members here: the node ignores the room's traffic
+    /// and knows nothing current of its ids or epoch.
+    Detached,
+    /// In a cluster, asking Redis for the room's epoch and last id before
+    /// the first member here joins; these joins wait for the answer.
+    Attaching(Vec<Join>),
+    /// In a cluster, with members here: `last_id` is the last id delivered
+    /// here, and messages that arrive ahead of a gap wait in `early` while
+    /// the gap is filled from the room's stream.
+    Live { early: BTreeMap<i64, Delivery>, filling: bool },
 }
 
 /// A message accepted under `--durable-ack`, not committed yet.
@@ -51,8 +70,9 @@ pub struct Unconfirmed {
 }
 
 impl Room {
-    pub fn new(epoch: String, last_id: i64) -> Self {
+    pub fn new(epoch: String, last_id: i64, feed: Feed) -> Self {
         Self {
+            feed,
             epoch,
             epoch_is_new: false,
             last_id,
@@ -65,8 +85,17 @@ impl Room {
 
     /// What the room can answer of `query` from memory, and from where on
     /// the database must help.
+    pub fn is_live(&self) -> bool {
+        matches!(self.feed, Feed::Local | Feed::Live { .. })
+    }
+
     pub fn plan(&self, name: &RoomName, query: HistoryQuery) -> HistoryPlan {
-        // An empty tail means everything delivered is in the database.
+        if matches!(self.feed, Feed::Detached | Feed::Attaching(_)) {
+            // Nothing current here: the cluster's stream and the database answer.
+            return query.plan(name, std::iter::empty(), i64::MAX);
+        }
+        // An empty tail means everything delivered is in the database (or,
+        // in a cluster, in the room's stream).
         let db_below = self.tail.front().map_or(self.persisted_id + 1, |m| m.id);
         query.plan(name, self.tail.iter(), db_below)
     }

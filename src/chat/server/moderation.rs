@@ -49,6 +49,7 @@ impl Request for SetClosed {
             room.members.clear();
             room.trim(server.tail_len);
         }
+        server.detach_if_empty(&self.room);
         Ok(true)
     }
 }
@@ -56,7 +57,8 @@ impl Request for SetClosed {
 impl Request for DeleteMessage {
     fn apply(self, server: &mut ChatServer) -> Result<(), ChatError> {
         let room = server.rooms.get(&self.room).ok_or_else(|| unknown_room(&self.room))?;
-        if self.id < 1 || self.id > room.last_id {
+        // In a cluster, a room without members here does not know its last id.
+        if self.id < 1 || (room.is_live() && self.id > room.last_id) {
             return Err(ChatError::BadRequest(format!("room '{}' has no message {}", self.room, self.id)));
         }
         if room.unconfirmed.iter().any(|u| u.message.id == self.id) {

@@ -4,11 +4,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::cluster::Numbering;
 use super::messages::*;
 use super::model::{Member, SessionEntry, Unconfirmed};
 use super::{shutdown_close, shutting_down, unknown_room, ChatServer, Request, MAX_ROOMS_PER_SESSION};
 use crate::chat::history::HistoryQuery;
 use crate::clock::now_ms;
+use crate::cluster::Draft;
 use crate::db::chat_state::new_epoch;
 use crate::db::writer::WriteOp;
 use crate::domain::{ChatMessage, DisplayName, MessageText, Nonce, RoomName};
@@ -42,7 +44,12 @@ impl Request for Disconnect {
 impl Request for Join {
     fn apply(self, server: &mut ChatServer) {
         let (session, room) = (self.session, self.room.clone());
-        if let Err(e) = server.join(self) {
+        let result = match server.park_until_attached(self) {
+            Ok(Some(join)) => server.join(join),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             server.push_error(session, &e, Some(&room), None);
         }
     }
@@ -112,9 +119,19 @@ impl Request for StoreMessage {
         if server.policies.closed.contains(&self.room) {
             return Err(ChatError::RoomClosed(self.room.to_string()));
         }
-        let message = server.accept(&self.room, &self.user, self.text, None, None).inspect_err(|e| {
+        let accepted = server.accept(&self.room, &self.user, self.text, None, None).inspect_err(|e| {
             server.metrics.refused(e.code());
         })?;
+        let message = match accepted {
+            Accepted::Numbered(message) => message,
+            Accepted::Numbering(ticket) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if let Some(numbering) = server.numbering.get_mut(&ticket) {
+                    numbering.waiter = Some(tx);
+                }
+                return Ok(Stored::Numbering(rx));
+            }
+        };
         let room = server.rooms.get_mut(&self.room).expect("accept found the room");
         let epoch = room.epoch.clone();
         // Under `--durable-ack` the answer waits for the commit too.
@@ -126,7 +143,7 @@ impl Request for StoreMessage {
             }
             _ => None,
         };
-        Ok(Stored { message, epoch, committed })
+        Ok(Stored::Numbered { message, epoch, committed })
     }
 }
 
@@ -153,7 +170,9 @@ impl Request for PlanHistory {
             None => !server.policies.private.contains(&self.room),
         };
         let room = server.rooms.get(&self.room).filter(|_| allowed).ok_or_else(|| unknown_room(&self.room))?;
-        Ok((room.plan(&self.room, self.query), room.epoch.clone()))
+        // In a cluster, a room without members here does not know its epoch.
+        let epoch = if room.is_live() { room.epoch.clone() } else { String::new() };
+        Ok((room.plan(&self.room, self.query), epoch))
     }
 }
 
@@ -220,8 +239,16 @@ impl Request for Shutdown {
     }
 }
 
+/// What became of an accepted message.
+pub(super) enum Accepted {
+    /// It has its id (and is delivered, or waits for its commit).
+    Numbered(Arc<ChatMessage>),
+    /// In a cluster: Redis is numbering it; the ticket finds it again.
+    Numbering(u64),
+}
+
 impl ChatServer {
-    fn join(&mut self, msg: Join) -> Result<(), ChatError> {
+    pub(super) fn join(&mut self, msg: Join) -> Result<(), ChatError> {
         let Join { session, room: room_name, name, who, mut since, epoch } = msg;
         let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
         let admin = entry.account.as_ref().is_some_and(|a| a.admin);
@@ -255,6 +282,9 @@ impl ChatServer {
             if epoch != room.epoch {
                 // Ids of another run: the client starts over with this one.
                 since = None;
+            } else if self.cluster.is_some() {
+                // Redis keeps the cluster's epochs and ids; a `since` beyond
+                // what this node delivered is one still on its way here.
             } else if since.is_some_and(|s| s > room.last_id) && room.epoch_is_new {
                 // Not an id this epoch gave out: the client starts over.
                 since = None;
@@ -335,7 +365,7 @@ impl ChatServer {
         text: MessageText,
         nonce: Option<Nonce>,
         sender: Option<SessionId>,
-    ) -> Result<Arc<ChatMessage>, ChatError> {
+    ) -> Result<Accepted, ChatError> {
         let room = self.rooms.get_mut(room_name).ok_or_else(|| unknown_room(room_name))?;
         if let (Some(sender), Some(nonce)) = (sender, &nonce) {
             // A client that lost its connection before its own copy arrived
@@ -349,12 +379,12 @@ impl ChatServer {
             if let Some(pending) = room.unconfirmed.iter_mut().find(|u| same(&&u.message)) {
                 // Still being committed: its copy goes to this connection.
                 pending.sender = Some(sender);
-                return Ok(pending.message.clone());
+                return Ok(Accepted::Numbered(pending.message.clone()));
             }
             let earlier = room.tail.iter().rev().take(RESEND_WINDOW).find(same).cloned();
             if let Some(earlier) = earlier {
                 self.answer_resend(sender, &earlier);
-                return Ok(earlier);
+                return Ok(Accepted::Numbered(earlier));
             }
         }
         let last_id = room.last_id;
@@ -367,22 +397,31 @@ impl ChatServer {
             created_at_ms: now_ms(),
             nonce: nonce.map(Nonce::into_string),
         });
+        if let Some(link) = &self.cluster {
+            // Redis numbers it; `News::Sent` brings it back.
+            let ticket = self.next_ticket;
+            self.next_ticket += 1;
+            let nonce = message.nonce.clone();
+            link.send(Draft { ticket, message, sender })?;
+            self.numbering.insert(ticket, Numbering { sender, nonce, waiter: None });
+            return Ok(Accepted::Numbering(ticket));
+        }
         self.enqueue(WriteOp::Message(message.clone()))?;
         self.metrics.messages_accepted.inc();
         let room = self.rooms.get_mut(room_name).expect("looked up above");
         room.last_id = message.id;
         if self.settings.durable_ack {
             room.unconfirmed.push_back(Unconfirmed { message: message.clone(), sender, waiter: None });
-            return Ok(message);
+            return Ok(Accepted::Numbered(message));
         }
         room.tail.push_back(message.clone());
         room.trim(self.tail_len);
         self.deliver(&message, sender);
-        Ok(message)
+        Ok(Accepted::Numbered(message))
     }
 
     /// Sends a message to its room; the sender's copy carries its nonce.
-    fn deliver(&mut self, message: &ChatMessage, sender: Option<SessionId>) {
+    pub(super) fn deliver(&mut self, message: &ChatMessage, sender: Option<SessionId>) {
         let public = ServerFrame::Message(MessageView::public(message)).to_text();
         match sender {
             Some(sender) if message.nonce.is_some() => {

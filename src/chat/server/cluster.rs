@@ -1,0 +1,253 @@
+//! Rooms fed by the cluster. Redis numbers every message; each node
+//! delivers a room's messages to its own members in id order, whichever
+//! way they reach it (the answer to its own send, or the subscription), and
+//! fills a gap from the room's stream before going on.
+
+use std::collections::BTreeMap;
+
+use super::messages::{Join, NumberedAnswer, Push, SessionId};
+use super::model::Feed;
+use super::{ChatServer, Request};
+use crate::cluster::{Delivery, Event, News};
+use crate::db::writer::WriteOp;
+use crate::domain::RoomName;
+use crate::error::ChatError;
+use crate::ws::{CloseCode, CloseReason};
+
+/// A send waiting for Redis to number it.
+pub struct Numbering {
+    pub sender: Option<SessionId>,
+    pub nonce: Option<String>,
+    /// `POST /store_message` waiting for the numbered message and its epoch.
+    pub waiter: Option<tokio::sync::oneshot::Sender<NumberedAnswer>>,
+}
+
+impl Request for News {
+    fn apply(self, server: &mut ChatServer) {
+        match self {
+            News::Sent { ticket, room, result } => server.numbered(ticket, &room, result),
+            News::Arrived(delivery) => server.offer(delivery),
+            News::Attached { room, result } => server.attached(&room, result),
+            News::Filled { room, result } => server.filled(&room, result),
+            News::Resubscribed => {
+                let live: Vec<RoomName> = server
+                    .rooms
+                    .iter()
+                    .filter(|(_, r)| matches!(r.feed, Feed::Live { .. }))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for room in live {
+                    server.fill(&room);
+                }
+            }
+            News::Event(Event::RoomCreated { room, node }) => {
+                let mine = server.cluster.as_ref().is_some_and(|link| link.node() == node);
+                if let (false, Ok(name)) = (mine, RoomName::parse(&room)) {
+                    server.rooms.entry(name).or_insert_with(|| super::Room::new(String::new(), 0, Feed::Detached));
+                }
+            }
+        }
+    }
+}
+
+impl ChatServer {
+    /// Whether `join` must wait for the room's state from Redis; if so, it
+    /// waits in the room (which asks for it once).
+    pub(super) fn park_until_attached(&mut self, join: Join) -> Result<Option<Join>, ChatError> {
+        let Some(link) = self.cluster.clone() else { return Ok(Some(join)) };
+        if self.rooms.get(&join.room).is_some_and(|r| r.is_live()) {
+            return Ok(Some(join));
+        }
+        if !self.rooms.contains_key(&join.room) {
+            self.ensure_room(&join.room, Some(&join.name))?;
+        }
+        let room_name = join.room.clone();
+        let room = self.rooms.get_mut(&room_name).expect("ensured above");
+        match &mut room.feed {
+            Feed::Attaching(waiting) => waiting.push(join),
+            _ => {
+                room.feed = Feed::Attaching(vec![join]);
+                link.attach(room_name);
+            }
+        }
+        Ok(None)
+    }
+
+    fn attached(&mut self, room_name: &RoomName, result: Result<(String, i64), ChatError>) {
+        let Some(room) = self.rooms.get_mut(room_name) else { return };
+        let Feed::Attaching(waiting) = std::mem::replace(&mut room.feed, Feed::Detached) else { return };
+        match result {
+            Ok((epoch, last_id)) => {
+                room.epoch = epoch;
+                room.epoch_is_new = false;
+                room.last_id = last_id;
+                room.persisted_id = last_id;
+                room.tail.clear();
+                room.feed = Feed::Live { early: BTreeMap::new(), filling: false };
+                for join in waiting {
+                    let (session, room) = (join.session, join.room.clone());
+                    if let Err(e) = self.join(join) {
+                        self.push_error(session, &e, Some(&room), None);
+                    }
+                }
+                self.detach_if_empty(room_name);
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for join in waiting {
+                    self.push_error(join.session, &ChatError::Unavailable(why.clone()), Some(&join.room), None);
+                }
+            }
+        }
+    }
+
+    /// In a cluster, a room without members here stops following its traffic.
+    pub(super) fn detach_if_empty(&mut self, room_name: &RoomName) {
+        let Some(room) = self.rooms.get_mut(room_name) else { return };
+        if room.members.is_empty() && matches!(room.feed, Feed::Live { .. }) {
+            room.feed = Feed::Detached;
+            room.tail.clear();
+        }
+    }
+
+    fn numbered(&mut self, ticket: u64, room: &RoomName, result: Result<Delivery, ChatError>) {
+        let Some(pending) = self.numbering.remove(&ticket) else { return };
+        match result {
+            Ok(delivery) => {
+                self.metrics.messages_accepted.inc();
+                // It is in Redis already: if this node cannot write it, the
+                // sweeper will.
+                if let Err(e) = self.enqueue(WriteOp::Message(delivery.message.clone())) {
+                    crate::warn_throttled!("room {room}: message {} left to the sweeper: {e}", delivery.message.id);
+                }
+                if let Some(waiter) = pending.waiter {
+                    let _ = waiter.send(Ok((delivery.message.clone(), delivery.epoch.clone())));
+                }
+                self.offer(delivery);
+            }
+            Err(e) => {
+                self.metrics.refused(e.code());
+                if let Some(sender) = pending.sender {
+                    self.push_error(sender, &e, Some(room), pending.nonce.as_deref());
+                }
+                if let Some(waiter) = pending.waiter {
+                    let _ = waiter.send(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Delivers a numbered message here in its room's order: a duplicate is
+    /// dropped, one beyond a gap waits while the gap is filled.
+    fn offer(&mut self, delivery: Delivery) {
+        let room_name = delivery.message.room.clone();
+        let Some(room) = self.rooms.get_mut(&room_name) else { return };
+        let Feed::Live { early, filling } = &mut room.feed else { return };
+        if delivery.epoch != room.epoch {
+            self.restart_room(&room_name);
+            return;
+        }
+        let id = delivery.message.id;
+        if id <= room.last_id {
+            return;
+        }
+        if id > room.last_id + 1 {
+            early.insert(id, delivery);
+            let idle = !*filling;
+            if idle {
+                self.fill(&room_name);
+            }
+            return;
+        }
+        self.deliver_next(delivery);
+        self.deliver_early(&room_name);
+    }
+
+    /// Delivers the messages waiting in `early` that follow on.
+    fn deliver_early(&mut self, room_name: &RoomName) {
+        loop {
+            let Some(room) = self.rooms.get_mut(room_name) else { return };
+            let Feed::Live { early, .. } = &mut room.feed else { return };
+            let Some(entry) = early.first_entry() else { return };
+            if *entry.key() > room.last_id + 1 {
+                return;
+            }
+            let next = entry.remove();
+            if next.message.id == room.last_id + 1 {
+                self.deliver_next(next);
+            }
+        }
+    }
+
+    fn deliver_next(&mut self, delivery: Delivery) {
+        let Some(room) = self.rooms.get_mut(&delivery.message.room) else { return };
+        room.last_id = delivery.message.id;
+        // Everything up to here is in the room's stream or the database.
+        room.persisted_id = delivery.message.id;
+        room.tail.push_back(delivery.message.clone());
+        room.trim(self.tail_len);
+        self.deliver(&delivery.message, delivery.sender);
+    }
+
+    fn fill(&mut self, room_name: &RoomName) {
+        let Some(link) = self.cluster.clone() else { return };
+        let Some(room) = self.rooms.get_mut(room_name) else { return };
+        if let Feed::Live { filling, .. } = &mut room.feed {
+            *filling = true;
+            link.fill(room_name.clone(), room.last_id);
+        }
+    }
+
+    fn filled(&mut self, room_name: &RoomName, result: Result<Vec<Delivery>, ChatError>) {
+        let Some(before) = self.rooms.get(room_name).map(|r| r.last_id) else { return };
+        let deliveries = match result {
+            Ok(deliveries) => deliveries,
+            Err(e) => {
+                // The next arrival, or the next subscription, tries again.
+                crate::warn_throttled!("room {room_name}: could not fill a gap: {e}");
+                if let Some(Feed::Live { filling, .. }) = self.rooms.get_mut(room_name).map(|r| &mut r.feed) {
+                    *filling = false;
+                }
+                return;
+            }
+        };
+        for delivery in deliveries {
+            self.offer(delivery);
+        }
+        let Some(room) = self.rooms.get_mut(room_name) else { return };
+        let advanced = room.last_id > before;
+        let Feed::Live { early, filling } = &mut room.feed else { return };
+        *filling = false;
+        let Some(&first_early) = early.keys().next() else { return };
+        if advanced {
+            // More may have been added since the read: read on.
+            self.fill(room_name);
+        } else {
+            // The stream no longer has them (trimmed, or Redis lost them):
+            // the room goes on without.
+            log::warn!(
+                "room {room_name}: ids {} to {} are not in the stream; going on without them",
+                room.last_id + 1,
+                first_early - 1
+            );
+            room.last_id = first_early - 1;
+            self.deliver_early(room_name);
+        }
+    }
+
+    /// The room's epoch changed in Redis (it lost its data): the ids members
+    /// here hold mean nothing now. They are closed with 1012, reconnect, and
+    /// reload the room's history under its new epoch.
+    fn restart_room(&mut self, room_name: &RoomName) {
+        let members: Vec<SessionId> =
+            self.rooms.get(room_name).map_or_else(Vec::new, |r| r.members.keys().copied().collect());
+        log::warn!("room {room_name}: a new epoch in Redis; {} connection(s) here reconnect", members.len());
+        for session in members {
+            if let Some(entry) = self.forget(session) {
+                let description = Some("the room's history restarted; reconnect".into());
+                entry.outbox.addr.do_send(Push::Close(CloseReason { code: CloseCode::Restart, description }));
+            }
+        }
+        self.detach_if_empty(room_name);
+    }
+}

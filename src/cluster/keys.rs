@@ -1,0 +1,60 @@
+//! Where the cluster keeps things in Redis. Every key and channel starts
+//! with the configured prefix, so that several clusters (or test runs) can
+//! share one Redis.
+
+use crate::domain::RoomName;
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self { prefix: prefix.to_string() }
+    }
+
+    /// The last id given out in the room.
+    pub fn seq(&self, room: &RoomName) -> String {
+        format!("{}room:{}:seq", self.prefix, room.as_str())
+    }
+
+    /// The room's epoch: the run its ids belong to.
+    pub fn epoch(&self, room: &RoomName) -> String {
+        format!("{}room:{}:epoch", self.prefix, room.as_str())
+    }
+
+    /// The capped stream of the room's latest messages, entry id `<id>-0`.
+    pub fn log(&self, room: &RoomName) -> String {
+        format!("{}room:{}:log", self.prefix, room.as_str())
+    }
+
+    /// When Redis began keeping this cluster's rooms (Unix ms).
+    pub fn born(&self) -> String {
+        format!("{}born", self.prefix)
+    }
+
+    /// Rooms whose stream holds messages the sweeper has not checked yet.
+    pub fn dirty(&self) -> String {
+        format!("{}dirty", self.prefix)
+    }
+
+    /// Per room, the id up to which the sweeper found everything in the
+    /// database.
+    pub fn swept(&self) -> String {
+        format!("{}swept", self.prefix)
+    }
+
+    /// Held by the one node sweeping at a time.
+    pub fn sweeper_lock(&self) -> String {
+        format!("{}sweeper", self.prefix)
+    }
+
+    pub fn messages_channel(&self) -> String {
+        format!("{}messages", self.prefix)
+    }
+
+    pub fn events_channel(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+}

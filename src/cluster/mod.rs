@@ -1,0 +1,166 @@
+//! Several nodes as one chat server, over Redis (`--redis-url`).
+//!
+//! Redis gives each message its room's next id, keeps it in the room's
+//! capped stream and publishes it, in one script: ids are unique and
+//! increasing per room across nodes, and a message exists for everyone the
+//! moment its sender is acknowledged. Each node subscribes once and fans
+//! out to its own members, so Redis does work per message, not per member.
+//! A node that sees a gap in a room's ids fills it from the stream before
+//! delivering further. Each node writes the messages it accepted to the
+//! database; the sweeper writes what a node accepted but did not live to
+//! write.
+//!
+//! - `bus`: what a node asks Redis (send, attach, fill), in order and batched
+//! - `subscriber`: what arrives from the other nodes
+//! - `sweeper`: the stream's messages the database lacks, written by one node
+//! - `recent`: history from a room's stream
+//! - `keys`, `scripts`, `wire`: where things live in Redis, and in what form
+//!
+//! The ChatServer hears from the cluster only through `News`, so this module
+//! knows nothing of sessions or rooms' members.
+
+mod bus;
+mod keys;
+mod recent;
+mod scripts;
+mod subscriber;
+mod sweeper;
+mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub use bus::{Draft, Link};
+pub use recent::Recent;
+/// The send script's source: tests play a node with it.
+pub use scripts::SEND_LUA;
+pub use wire::Event;
+
+use crate::db::DbPool;
+use crate::domain::{ChatMessage, RoomName};
+use crate::error::ChatError;
+use keys::Keys;
+
+/// How long a Redis command may take before the node treats Redis as
+/// unreachable and tells the client so.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a node needs to join a cluster; from the settings.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub redis_url: String,
+    /// Starts every key and channel: clusters sharing a Redis stay apart.
+    pub prefix: String,
+    /// Messages each room's stream keeps (about).
+    pub stream_len: usize,
+    /// This node's name in member lists and logs.
+    pub node: String,
+}
+
+/// What the cluster tells the ChatServer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum News {
+    /// The answer to a send: the message as Redis numbered it, or why not.
+    Sent {
+        ticket: u64,
+        room: RoomName,
+        result: Result<Delivery, ChatError>,
+    },
+    /// A message from any node (this one's included), in no promised order.
+    Arrived(Delivery),
+    /// A room's state in Redis, for a node about to have members in it.
+    Attached {
+        room: RoomName,
+        result: Result<(String, i64), ChatError>,
+    },
+    /// The stream's messages after the id a gap fill asked from.
+    Filled {
+        room: RoomName,
+        result: Result<Vec<Delivery>, ChatError>,
+    },
+    /// The subscription was (re)established: anything published meanwhile
+    /// was missed, so every room with members here fills from its stream.
+    Resubscribed,
+    Event(Event),
+}
+
+/// A numbered message, and the connection on this node that sent it (which
+/// gets its own copy, with the nonce).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message: Arc<ChatMessage>,
+    pub epoch: String,
+    pub sender: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("the Redis URL is not valid: {0}")]
+    Url(#[source] redis::RedisError),
+}
+
+/// A node's connection to the cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: ClusterSettings,
+    keys: Keys,
+    redis: ConnectionManager,
+    client: redis::Client,
+    pool: DbPool,
+}
+
+impl Cluster {
+    /// Connects lazily: a node starts while Redis is down, and says so in
+    /// `/healthz` and in the answers to sends.
+    pub fn new(settings: ClusterSettings, pool: DbPool) -> Result<Self, ClusterError> {
+        let client = redis::Client::open(settings.redis_url.as_str()).map_err(ClusterError::Url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let redis = ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(ClusterError::Url)?;
+        let keys = Keys::new(&settings.prefix);
+        Ok(Self { inner: Arc::new(Inner { settings, keys, redis, client, pool }) })
+    }
+
+    pub fn node(&self) -> &str {
+        &self.inner.settings.node
+    }
+
+    /// Starts the node's tasks; the ChatServer hears from them through `news`.
+    pub fn start(&self, news: Recipient<News>) -> Link {
+        subscriber::spawn(self.inner.clone(), news.clone());
+        sweeper::spawn(self.inner.clone());
+        bus::spawn(self.inner.clone(), news)
+    }
+
+    /// History from the rooms' streams.
+    pub fn recent(&self) -> Recent {
+        Recent::new(self.inner.clone())
+    }
+
+    /// Whether Redis answers, for `/healthz`.
+    pub async fn ping(&self) -> Result<(), ChatError> {
+        let mut redis = self.inner.redis.clone();
+        redis::cmd("PING").query_async::<()>(&mut redis).await.map_err(unreachable)
+    }
+}
+
+/// Every Redis failure reaches clients as this: nothing was done, try again.
+fn unreachable(e: redis::RedisError) -> ChatError {
+    crate::warn_throttled!("redis: {e}");
+    redis_down()
+}
+
+fn redis_down() -> ChatError {
+    ChatError::Unavailable("the cluster's Redis is not reachable; nothing was stored, try again shortly".into())
+}

@@ -1,0 +1,61 @@
+//! The node's one subscription: every message and event of the cluster.
+//! When the connection drops it reconnects with backoff; whatever was
+//! published meanwhile is in the streams, and `News::Resubscribed` has the
+//! ChatServer fill its rooms from there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::StreamExt;
+
+use super::wire::{Event, WireMessage};
+use super::{Inner, News, RESPONSE_TIMEOUT};
+
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(2);
+
+pub(super) fn spawn(inner: Arc<Inner>, news: Recipient<News>) {
+    actix::spawn(async move {
+        let mut wait = FIRST_RETRY;
+        loop {
+            match listen(&inner, &news).await {
+                Ok(()) => {
+                    log::warn!("redis: the subscription ended; subscribing again");
+                    wait = FIRST_RETRY;
+                }
+                Err(e) => crate::warn_throttled!("redis: cannot subscribe ({e}); trying again in {wait:?}"),
+            }
+            actix_web::rt::time::sleep(wait).await;
+            wait = (wait * 2).min(LAST_RETRY);
+        }
+    });
+}
+
+/// Subscribes and passes on what arrives until the connection ends.
+async fn listen(inner: &Inner, news: &Recipient<News>) -> redis::RedisResult<()> {
+    let connect = inner.client.get_async_pubsub();
+    let mut pubsub = actix_web::rt::time::timeout(RESPONSE_TIMEOUT, connect)
+        .await
+        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+    let (messages, events) = (inner.keys.messages_channel(), inner.keys.events_channel());
+    pubsub.subscribe(&[&messages, &events]).await?;
+    log::info!("redis: subscribed");
+    news.do_send(News::Resubscribed);
+    let mut stream = pubsub.on_message();
+    while let Some(msg) = stream.next().await {
+        let payload = msg.get_payload_bytes();
+        if msg.get_channel_name() == messages {
+            match WireMessage::decode(payload).and_then(|w| inner.delivery(w)) {
+                Ok(delivery) => news.do_send(News::Arrived(delivery)),
+                Err(e) => crate::warn_throttled!("redis: {e}"),
+            }
+        } else {
+            match Event::decode(payload) {
+                Ok(event) => news.do_send(News::Event(event)),
+                Err(e) => crate::warn_throttled!("redis: {e}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! What nodes tell each other through Redis. A message is published (and
+//! kept in its room's stream) as one JSON object; its `id` and `epoch` are
+//! written in by the script that gives the id out, so the node only ever
+//! builds the rest.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ChatMessage, RoomName};
+use crate::error::ChatError;
+
+/// A message as it travels between nodes.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireMessage {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub id: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub epoch: String,
+    pub room: String,
+    pub author: String,
+    pub text: String,
+    pub ts: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The node that accepted it, and the connection there that sent it:
+    /// that node gives the sender its own copy (with the nonce).
+    pub node: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+}
+
+fn is_zero(id: &i64) -> bool {
+    *id == 0
+}
+
+impl WireMessage {
+    pub fn decode(raw: &[u8]) -> Result<Self, ChatError> {
+        serde_json::from_slice(raw).map_err(|e| ChatError::Unavailable(format!("a malformed message in Redis: {e}")))
+    }
+
+    /// The message, and the epoch its id belongs to.
+    pub fn into_message(self) -> Result<(Arc<ChatMessage>, String), ChatError> {
+        let room = RoomName::parse(&self.room)?;
+        let message = ChatMessage {
+            room,
+            id: self.id,
+            author: self.author.into(),
+            text: self.text,
+            created_at_ms: self.ts,
+            nonce: self.nonce,
+        };
+        Ok((Arc::new(message), self.epoch))
+    }
+}
+
+/// Everything else nodes tell each other, on the events channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Event {
+    /// A room was created on `node`: the others know it exists.
+    RoomCreated { room: String, node: String },
+}
+
+impl Event {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("events serialize")
+    }
+
+    pub fn decode(raw: &[u8]) -> Result<Self, ChatError> {
+        serde_json::from_slice(raw).map_err(|e| ChatError::Unavailable(format!("a malformed event in Redis: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_body_gets_its_id_and_epoch_spliced_in_front() {
+        let body = WireMessage {
+            id: 0,
+            epoch: String::new(),
+            room: "lobby".into(),
+            author: "ann".into(),
+            text: "hi \"there\"".into(),
+            ts: 5,
+            nonce: Some("n1".into()),
+            node: "a1".into(),
+            session: Some(3),
+        };
+        let json = serde_json::to_string(&body).unwrap();
+        assert!(json.starts_with("{\"room\":"), "the script splices after the brace: {json}");
+        // What the send script does with it.
+        let spliced = format!("{{\"id\":7,\"epoch\":\"e1\",{}", &json[1..]);
+        let (message, epoch) = WireMessage::decode(spliced.as_bytes()).unwrap().into_message().unwrap();
+        assert_eq!((message.id, epoch.as_str(), &*message.author), (7, "e1", "ann"));
+        assert_eq!(message.text, "hi \"there\"");
+    }
+}
