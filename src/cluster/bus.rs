@@ -13,7 +13,7 @@ use redis::{AsyncCommands, Value};
 use tokio::sync::mpsc;
 
 use super::scripts::{INIT, SEND};
-use super::wire::{Event, WireMessage};
+use super::wire::{Enforcement, Event, WireMessage};
 use super::{redis_down, unreachable, Delivery, Inner, News};
 use crate::clock::now_ms;
 use crate::db;
@@ -122,8 +122,15 @@ async fn command_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Command
                 }
                 Command::Publish(event) => {
                     let mut redis = inner.redis.clone();
-                    let channel = inner.keys.events_channel();
-                    if let Err(e) = redis.publish::<_, _, ()>(channel, event.encode()).await {
+                    let mut pipe = redis::pipe();
+                    if let Event::Enforce { enforcement: Enforcement::Delete { room, id }, .. } = &event {
+                        // Gone from the stream too, so no node serves it as history.
+                        if let Ok(room) = RoomName::parse(room) {
+                            pipe.xdel(inner.keys.log(&room), &[format!("{id}-0")]).ignore();
+                        }
+                    }
+                    pipe.publish(inner.keys.events_channel(), event.encode()).ignore();
+                    if let Err(e) = pipe.query_async::<()>(&mut redis).await {
                         unreachable(e);
                     }
                 }

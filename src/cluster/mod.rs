@@ -37,7 +37,7 @@ pub use bus::{Draft, Link};
 pub use recent::Recent;
 /// The send script's source: tests play a node with it.
 pub use scripts::SEND_LUA;
-pub use wire::Event;
+pub use wire::{Enforcement, Event};
 
 use crate::db::DbPool;
 use crate::domain::{ChatMessage, RoomName};

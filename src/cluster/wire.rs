@@ -60,6 +60,52 @@ impl WireMessage {
 pub enum Event {
     /// A room was created on `node`: the others know it exists.
     RoomCreated { room: String, node: String },
+    /// An admin's decision, made on `node`: every other node carries it
+    /// out on its own connections.
+    Enforce { enforcement: Enforcement, node: String },
+}
+
+/// What an admin's decision does to live connections and rules (what it
+/// writes to the database, the deciding node has written).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Members whose name has this key leave the room.
+    Kick {
+        room: String,
+        name_key: String,
+    },
+    Close {
+        room: String,
+        closed: bool,
+    },
+    Delete {
+        room: String,
+        id: i64,
+    },
+    Ban {
+        user_key: String,
+    },
+    EndLogin {
+        login: String,
+    },
+    SetRole {
+        user_key: String,
+        admin: bool,
+    },
+    Mute {
+        room: String,
+        user_key: String,
+        until_ms: i64,
+    },
+    SetPrivate {
+        room: String,
+        private: bool,
+    },
+    Invite {
+        room: String,
+        user_key: String,
+    },
 }
 
 impl Event {

@@ -383,3 +383,149 @@ async fn what_a_node_killed_with_sigkill_acknowledged_reaches_the_log() {
     assert_eq!(texts, (1..=20).map(|i| format!("m{i}")).collect::<Vec<_>>());
     drop(b);
 }
+
+/// Debian's Nginx with the README's configuration (`docs/nginx/parlor.conf`),
+/// its upstream pointed at `nodes`.
+struct Nginx {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(nodes: &[u16]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let ours = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/nginx/parlor.conf")).unwrap();
+        let servers: String = nodes.iter().map(|p| format!("    server 127.0.0.1:{p};\n")).collect();
+        let start = ours.find("    server 127.0.0.1:8081;").unwrap();
+        let end = ours.find("    server 127.0.0.1:8083;\n").unwrap() + "    server 127.0.0.1:8083;\n".len();
+        let site = format!("{}{servers}{}", &ours[..start], &ours[end..])
+            .replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
+        let d = dir.path().display();
+        let conf = format!(
+            "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 512; }}\n\
+             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n{site}\n}}\n"
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new("nginx")
+            .args(["-e", &format!("{d}/error.log"), "-p"])
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&path)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx is installed (.ci/setup)");
+        let begun = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(begun.elapsed() < PATIENCE, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child, _dir: dir }
+    }
+
+    async fn ws(&self) -> WsClient {
+        WsClient::connect(&format!("ws://127.0.0.1:{}/ws", self.port), None).await
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: the master takes its workers with it (SIGKILL would not).
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connections open on a node, from its own `/metrics`.
+async fn open_websockets(port: u16) -> u64 {
+    let body = reqwest_text(port, "/metrics").await;
+    body.lines()
+        .filter(|l| l.starts_with("parlor_connections{") && !l.contains("kind=\"http\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+async fn reqwest_text(port: u16, path: &str) -> String {
+    let client = awc::Client::builder().timeout(PATIENCE).finish();
+    let mut resp = client.get(format!("http://127.0.0.1:{port}{path}")).send().await.expect("GET");
+    String::from_utf8(resp.body().limit(1 << 20).await.unwrap().to_vec()).unwrap()
+}
+
+#[actix_web::test]
+async fn three_nodes_behind_nginx_chat_as_one_and_survive_a_node_dying() {
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    let prefix = fresh_prefix();
+    let args = ["--redis-url", SHARED_REDIS, "--redis-prefix", &prefix];
+    let nodes: Vec<Binary> = (0..3).map(|_| Binary::start(&db, &args)).collect();
+    let nginx = Nginx::start(&nodes.iter().map(|n| n.port).collect::<Vec<_>>());
+
+    let mut alice = nginx.ws().await;
+    let joined = join(&mut alice, "lobby", "alice", None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_string();
+    let mut bob = nginx.ws().await;
+    join(&mut bob, "lobby", "bob", None).await;
+    let mut per_node = Vec::new();
+    for node in &nodes {
+        per_node.push(open_websockets(node.port).await);
+    }
+    assert_eq!(per_node.iter().filter(|n| **n == 1).count(), 2, "round robin put them on two nodes: {per_node:?}");
+
+    alice.say("lobby", "hello bob").await;
+    assert_eq!(bob.recv_type("message").await["text"], "hello bob");
+    bob.say("lobby", "hello alice").await;
+    assert_eq!(alice.recv_type("message").await["text"], "hello alice");
+
+    // Bob's node dies; Bob comes back through Nginx and misses nothing.
+    let bobs = per_node.iter().rposition(|n| *n == 1).unwrap();
+    let mut nodes = nodes;
+    nodes.remove(bobs).kill();
+    let gap: Vec<i64> = {
+        let mut ids = Vec::new();
+        for i in 1..=3 {
+            ids.push(alice.say("lobby", &format!("while bob was away {i}")).await["id"].as_i64().unwrap());
+        }
+        ids
+    };
+    let mut bob = nginx.ws().await;
+    let joined = join(&mut bob, "lobby", "bob", Some((2, &epoch))).await;
+    assert_eq!(history_ids(&joined), gap, "exactly what Bob missed, from another node");
+    bob.say("lobby", "back").await;
+    assert_eq!(alice.recv_type("message").await["text"], "back");
+}
+
+#[actix_web::test]
+async fn an_admin_on_one_node_moderates_members_on_another() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let mut alice = a.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    let mut bob = b.ws().await;
+    join(&mut bob, "lobby", "bob", None).await;
+    let doomed = alice.say("lobby", "delete me").await["id"].as_i64().unwrap();
+    assert_eq!(bob.recv_type("message").await["id"], doomed);
+
+    // A deletion made on node A reaches Bob on node B, and B's history.
+    let (status, _) = a.delete_as_admin(&format!("/admin/rooms/lobby/messages/{doomed}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(alice.recv_type("message_deleted").await["id"], doomed);
+    assert_eq!(bob.recv_type("message_deleted").await["id"], doomed);
+    let (_, page) = b.get_json("/api/rooms/lobby/messages").await;
+    assert!(page["messages"].as_array().unwrap().is_empty(), "deleted everywhere: {page}");
+
+    // A kick made on node A sends Bob out on node B.
+    let (status, _) = a.post_json_as_admin("/admin/rooms/lobby/kick", &json!({"user": "bob"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(bob.recv_type("kicked").await["room"], "lobby");
+
+    // Closing on A closes the room on B: Bob cannot come back there.
+    let (status, _) = a.post_json_as_admin("/admin/rooms/lobby/close", &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(alice.recv_type("room_closed").await["room"], "lobby");
+    bob.send(json!({"type": "join_room", "room": "lobby", "name": "bob"})).await;
+    assert_eq!(bob.recv_type("error").await["code"], "room_closed");
+}

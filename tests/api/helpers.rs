@@ -160,6 +160,12 @@ impl TestApp {
         (status, resp.json().await.expect("JSON body"))
     }
 
+    pub async fn delete_as_admin(&self, path: &str) -> (u16, Value) {
+        let mut resp = self.http().delete(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.expect("DELETE");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     /// `GET /metrics` from this machine: the Prometheus text.
     pub async fn metrics(&self) -> String {
         let mut resp = self.http().get(self.url("/metrics")).send().await.expect("GET /metrics");

@@ -40,6 +40,11 @@ impl Request for News {
                     server.fill(&room);
                 }
             }
+            News::Event(Event::Enforce { enforcement, node }) => {
+                if server.cluster.as_ref().is_some_and(|link| link.node() != node) {
+                    server.enforce_here(enforcement);
+                }
+            }
             News::Event(Event::RoomCreated { room, node }) => {
                 let mine = server.cluster.as_ref().is_some_and(|link| link.node() == node);
                 if let (false, Ok(name)) = (mine, RoomName::parse(&room)) {

@@ -1,25 +1,20 @@
 //! What admins do to rooms, members and accounts. What must outlive a
 //! restart goes through the writer's queue, so it lands in order with the
-//! messages it concerns.
+//! messages it concerns. What it does to live connections and rules is an
+//! `Enforcement`, which in a cluster every node carries out.
 
 use super::messages::*;
 use super::{unknown_room, ChatServer, Request};
 use crate::clock::now_ms;
+use crate::cluster::{Enforcement, Event};
 use crate::db::writer::{Audit, Change, WriteOp};
+use crate::domain::RoomName;
 use crate::error::ChatError;
 use crate::protocol::ServerFrame;
 
 impl Request for Kick {
     fn apply(self, server: &mut ChatServer) -> usize {
-        let key = self.user.key();
-        let kicked: Vec<SessionId> = server.rooms.get(&self.room).map_or_else(Vec::new, |room| {
-            room.members.iter().filter(|(_, m)| m.name.key() == key).map(|(id, _)| *id).collect()
-        });
-        let frame = ServerFrame::Kicked { room: self.room.as_str() }.to_text();
-        for session in &kicked {
-            server.eject(*session, &self.room, &frame);
-        }
-        kicked.len()
+        server.enforce(Enforcement::Kick { room: self.room.to_string(), name_key: self.user.key() })
     }
 }
 
@@ -30,26 +25,7 @@ impl Request for SetClosed {
         }
         let change = Change::SetClosed { room: self.room.clone(), closed_at: self.closed.then(now_ms) };
         server.moderate(change, self.audit)?;
-        if !self.closed {
-            server.policies.closed.remove(&self.room);
-            return Ok(true);
-        }
-        server.policies.closed.insert(self.room.clone());
-        // Everyone is out at once: no one is left to be told who went.
-        let frame = ServerFrame::RoomClosed { room: self.room.as_str() }.to_text();
-        let members: Vec<SessionId> =
-            server.rooms.get(&self.room).map_or_else(Vec::new, |r| r.members.keys().copied().collect());
-        for session in members {
-            if let Some(entry) = server.sessions.get_mut(&session) {
-                entry.rooms.remove(&self.room);
-            }
-            server.push(session, Push::Frame(frame.clone()));
-        }
-        if let Some(room) = server.rooms.get_mut(&self.room) {
-            room.members.clear();
-            room.trim(server.tail_len);
-        }
-        server.detach_if_empty(&self.room);
+        server.enforce(Enforcement::Close { room: self.room.to_string(), closed: self.closed });
         Ok(true)
     }
 }
@@ -68,47 +44,26 @@ impl Request for DeleteMessage {
         }
         // Through the writer, so it lands after the message's own insert.
         server.moderate(Change::DeleteMessage { room: self.room.clone(), id: self.id }, self.audit)?;
-        if let Some(room) = server.rooms.get_mut(&self.room) {
-            room.tail.retain(|m| m.id != self.id);
-        }
-        let frame = ServerFrame::MessageDeleted { room: self.room.as_str(), id: self.id }.to_text();
-        server.broadcast(&self.room, &frame, None);
+        server.enforce(Enforcement::Delete { room: self.room.to_string(), id: self.id });
         Ok(())
     }
 }
 
 impl Request for BanAccount {
     fn apply(self, server: &mut ChatServer) -> usize {
-        let sessions = server.sessions_where(|a| a.key == self.user_key);
-        server.policies.banned.insert(self.user_key);
-        for session in &sessions {
-            server.disconnect(*session, "banned");
-        }
-        sessions.len()
+        server.enforce(Enforcement::Ban { user_key: self.user_key })
     }
 }
 
 impl Request for EndLogin {
     fn apply(self, server: &mut ChatServer) {
-        for session in server.sessions_where(|a| a.login == self.login) {
-            server.disconnect(session, "logged out");
-        }
+        server.enforce(Enforcement::EndLogin { login: self.login });
     }
 }
 
 impl Request for SetRole {
     fn apply(self, server: &mut ChatServer) {
-        for entry in server.sessions.values_mut() {
-            if let Some(account) = entry.account.as_mut().filter(|a| a.key == self.user_key) {
-                account.admin = self.admin;
-            }
-        }
-        let who = Who::User(self.user_key);
-        for room in server.rooms.values_mut() {
-            for member in room.members.values_mut().filter(|m| m.who == who) {
-                member.admin = self.admin;
-            }
-        }
+        server.enforce(Enforcement::SetRole { user_key: self.user_key, admin: self.admin });
     }
 }
 
@@ -117,7 +72,7 @@ impl Request for Mute {
         let key = self.user.key();
         let change = Change::Mute { room: self.room.clone(), user_key: key.clone(), until_ms: self.until_ms };
         server.moderate(change, self.audit)?;
-        server.policies.mutes.insert((self.room, key), self.until_ms);
+        server.enforce(Enforcement::Mute { room: self.room.to_string(), user_key: key, until_ms: self.until_ms });
         Ok(())
     }
 }
@@ -128,23 +83,7 @@ impl Request for SetPrivate {
             return Ok(false);
         }
         server.moderate(Change::SetPrivate { room: self.room.clone(), private: self.private }, self.audit)?;
-        if !self.private {
-            server.policies.private.remove(&self.room);
-            return Ok(true);
-        }
-        server.policies.private.insert(self.room.clone());
-        let policies = &server.policies;
-        let out: Vec<SessionId> = server.rooms.get(&self.room).map_or_else(Vec::new, |room| {
-            room.members
-                .iter()
-                .filter(|(_, m)| !policies.may_enter(&self.room, &m.who, m.admin))
-                .map(|(id, _)| *id)
-                .collect()
-        });
-        let frame = ServerFrame::Kicked { room: self.room.as_str() }.to_text();
-        for session in out {
-            server.eject(session, &self.room, &frame);
-        }
+        server.enforce(Enforcement::SetPrivate { room: self.room.to_string(), private: self.private });
         Ok(true)
     }
 }
@@ -156,9 +95,136 @@ impl Request for Invite {
         }
         let key = self.user.key();
         let invited_by = self.audit.actor.clone();
-        server.moderate(Change::Invite { room: self.room.clone(), user_key: key.clone(), invited_by }, self.audit)?;
-        server.policies.invites.entry(self.room).or_default().insert(key);
+        let change = Change::Invite { room: self.room.clone(), user_key: key.clone(), invited_by };
+        server.moderate(change, self.audit)?;
+        server.enforce(Enforcement::Invite { room: self.room.to_string(), user_key: key });
         Ok(true)
+    }
+}
+
+impl ChatServer {
+    /// Carries out an admin's decision on this node's sessions and rules,
+    /// and in a cluster has every other node do the same. Answers how many
+    /// connections here it ended or sent out.
+    fn enforce(&mut self, enforcement: Enforcement) -> usize {
+        if let Some(link) = &self.cluster {
+            link.publish(Event::Enforce { enforcement: enforcement.clone(), node: link.node().into() });
+        }
+        self.enforce_here(enforcement)
+    }
+
+    /// The part of an admin's decision that concerns this node; also what
+    /// another node's decision does here.
+    pub(super) fn enforce_here(&mut self, enforcement: Enforcement) -> usize {
+        let room_of = |name: &str| RoomName::parse(name).ok();
+        match enforcement {
+            Enforcement::Kick { room, name_key } => {
+                let Some(room) = room_of(&room) else { return 0 };
+                let kicked: Vec<SessionId> = self.rooms.get(&room).map_or_else(Vec::new, |r| {
+                    r.members.iter().filter(|(_, m)| m.name.key() == name_key).map(|(id, _)| *id).collect()
+                });
+                let frame = ServerFrame::Kicked { room: room.as_str() }.to_text();
+                for session in &kicked {
+                    self.eject(*session, &room, &frame);
+                }
+                kicked.len()
+            }
+            Enforcement::Close { room, closed } => {
+                let Some(room) = room_of(&room) else { return 0 };
+                if !closed {
+                    self.policies.closed.remove(&room);
+                    return 0;
+                }
+                self.policies.closed.insert(room.clone());
+                // Everyone is out at once: no one is left to be told who went.
+                let frame = ServerFrame::RoomClosed { room: room.as_str() }.to_text();
+                let members: Vec<SessionId> =
+                    self.rooms.get(&room).map_or_else(Vec::new, |r| r.members.keys().copied().collect());
+                for session in &members {
+                    if let Some(entry) = self.sessions.get_mut(session) {
+                        entry.rooms.remove(&room);
+                    }
+                    self.push(*session, Push::Frame(frame.clone()));
+                }
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.members.clear();
+                    r.trim(self.tail_len);
+                }
+                self.detach_if_empty(&room);
+                members.len()
+            }
+            Enforcement::Delete { room, id } => {
+                let Some(room) = room_of(&room) else { return 0 };
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.tail.retain(|m| m.id != id);
+                }
+                let frame = ServerFrame::MessageDeleted { room: room.as_str(), id }.to_text();
+                self.broadcast(&room, &frame, None);
+                0
+            }
+            Enforcement::Ban { user_key } => {
+                let sessions = self.sessions_where(|a| a.key == user_key);
+                self.policies.banned.insert(user_key);
+                for session in &sessions {
+                    self.disconnect(*session, "banned");
+                }
+                sessions.len()
+            }
+            Enforcement::EndLogin { login } => {
+                let sessions = self.sessions_where(|a| a.login == login);
+                for session in &sessions {
+                    self.disconnect(*session, "logged out");
+                }
+                sessions.len()
+            }
+            Enforcement::SetRole { user_key, admin } => {
+                for entry in self.sessions.values_mut() {
+                    if let Some(account) = entry.account.as_mut().filter(|a| a.key == user_key) {
+                        account.admin = admin;
+                    }
+                }
+                let who = Who::User(user_key);
+                for room in self.rooms.values_mut() {
+                    for member in room.members.values_mut().filter(|m| m.who == who) {
+                        member.admin = admin;
+                    }
+                }
+                0
+            }
+            Enforcement::Mute { room, user_key, until_ms } => {
+                if let Some(room) = room_of(&room) {
+                    self.policies.mutes.insert((room, user_key), until_ms);
+                }
+                0
+            }
+            Enforcement::SetPrivate { room, private } => {
+                let Some(room) = room_of(&room) else { return 0 };
+                if !private {
+                    self.policies.private.remove(&room);
+                    return 0;
+                }
+                self.policies.private.insert(room.clone());
+                let policies = &self.policies;
+                let out: Vec<SessionId> = self.rooms.get(&room).map_or_else(Vec::new, |r| {
+                    r.members
+                        .iter()
+                        .filter(|(_, m)| !policies.may_enter(&room, &m.who, m.admin))
+                        .map(|(id, _)| *id)
+                        .collect()
+                });
+                let frame = ServerFrame::Kicked { room: room.as_str() }.to_text();
+                for session in &out {
+                    self.eject(*session, &room, &frame);
+                }
+                out.len()
+            }
+            Enforcement::Invite { room, user_key } => {
+                if let Some(room) = room_of(&room) {
+                    self.policies.invites.entry(room).or_default().insert(user_key);
+                }
+                0
+            }
+        }
     }
 }
 
