@@ -129,6 +129,20 @@ async fn command_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Command
                             pipe.xdel(inner.keys.log(&room), &[format!("{id}-0")]).ignore();
                         }
                     }
+                    if let Event::Presence { room, session, member, node } = &event {
+                        let field = format!("{node}:{session}");
+                        match member {
+                            Some(entry) => {
+                                let value = serde_json::to_string(entry).expect("roster entries serialize");
+                                pipe.hset(inner.keys.members(room), field, value).ignore();
+                                pipe.sadd(inner.keys.present(), room).ignore();
+                                pipe.sadd(inner.keys.node_rooms(node), room).ignore();
+                            }
+                            None => {
+                                pipe.hdel(inner.keys.members(room), field).ignore();
+                            }
+                        }
+                    }
                     pipe.publish(inner.keys.events_channel(), event.encode()).ignore();
                     if let Err(e) = pipe.query_async::<()>(&mut redis).await {
                         unreachable(e);

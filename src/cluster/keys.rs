@@ -29,6 +29,37 @@ impl Keys {
         format!("{}room:{}:log", self.prefix, room.as_str())
     }
 
+    /// The room's members on every node: field `<node>:<session>`, value a
+    /// `RosterEntry`.
+    pub fn members(&self, room: &str) -> String {
+        format!("{}room:{room}:members", self.prefix)
+    }
+
+    /// Rooms that have (or lately had) members somewhere.
+    pub fn present(&self) -> String {
+        format!("{}present", self.prefix)
+    }
+
+    /// Nodes that have announced themselves.
+    pub fn nodes(&self) -> String {
+        format!("{}nodes", self.prefix)
+    }
+
+    /// Exists while the node is alive: it renews it, and it expires.
+    pub fn alive(&self, node: &str) -> String {
+        format!("{}node:{node}:alive", self.prefix)
+    }
+
+    /// The rooms a node has had members in, for clearing up after it.
+    pub fn node_rooms(&self, node: &str) -> String {
+        format!("{}node:{node}:rooms", self.prefix)
+    }
+
+    /// Held by the node clearing up after a dead one.
+    pub fn reaper_lock(&self, node: &str) -> String {
+        format!("{}node:{node}:reaper", self.prefix)
+    }
+
     /// When Redis began keeping this cluster's rooms (Unix ms).
     pub fn born(&self) -> String {
         format!("{}born", self.prefix)

@@ -13,6 +13,7 @@
 //! - `bus`: what a node asks Redis (send, attach, fill), in order and batched
 //! - `subscriber`: what arrives from the other nodes
 //! - `sweeper`: the stream's messages the database lacks, written by one node
+//! - `presence`: who is where, and clearing up after a node that died
 //! - `recent`: history from a room's stream
 //! - `keys`, `scripts`, `wire`: where things live in Redis, and in what form
 //!
@@ -21,6 +22,7 @@
 
 mod bus;
 mod keys;
+mod presence;
 mod recent;
 mod scripts;
 mod subscriber;
@@ -34,10 +36,11 @@ use actix::prelude::*;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use bus::{Draft, Link};
+pub use presence::{Roster, ALIVE_FOR as NODE_ALIVE_FOR, BEAT as NODE_BEAT};
 pub use recent::Recent;
 /// The send script's source: tests play a node with it.
 pub use scripts::SEND_LUA;
-pub use wire::{Enforcement, Event};
+pub use wire::{Enforcement, Event, RosterEntry};
 
 use crate::db::DbPool;
 use crate::domain::{ChatMessage, RoomName};
@@ -85,6 +88,9 @@ pub enum News {
     /// The subscription was (re)established: anything published meanwhile
     /// was missed, so every room with members here fills from its stream.
     Resubscribed,
+    /// Every room's members on every node, read whole after subscribing:
+    /// it replaces what the ChatServer knew of other nodes' members.
+    Roster(Roster),
     Event(Event),
 }
 
@@ -140,6 +146,7 @@ impl Cluster {
     pub fn start(&self, news: Recipient<News>) -> Link {
         subscriber::spawn(self.inner.clone(), news.clone());
         sweeper::spawn(self.inner.clone());
+        presence::spawn(self.inner.clone());
         bus::spawn(self.inner.clone(), news)
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 
+use super::presence;
 use super::wire::{Event, WireMessage};
 use super::{Inner, News, RESPONSE_TIMEOUT};
 
@@ -42,6 +43,8 @@ async fn listen(inner: &Inner, news: &Recipient<News>) -> redis::RedisResult<()>
     pubsub.subscribe(&[&messages, &events]).await?;
     log::info!("redis: subscribed");
     news.do_send(News::Resubscribed);
+    // Read after subscribing: no change falls between the two.
+    presence::send_roster(inner, news).await;
     let mut stream = pubsub.on_message();
     while let Some(msg) = stream.next().await {
         let payload = msg.get_payload_bytes();

@@ -63,6 +63,19 @@ pub enum Event {
     /// An admin's decision, made on `node`: every other node carries it
     /// out on its own connections.
     Enforce { enforcement: Enforcement, node: String },
+    /// A connection on `node` joined `room` (or changed its name there), or
+    /// left it.
+    Presence { room: String, session: u64, member: Option<RosterEntry>, node: String },
+}
+
+/// A member as every node's roster keeps it, and as Redis keeps it in the
+/// room's members hash (field `<node>:<session>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RosterEntry {
+    pub name: String,
+    pub node: String,
+    /// When the connection joined (Unix ms).
+    pub since: i64,
 }
 
 /// What an admin's decision does to live connections and rules (what it

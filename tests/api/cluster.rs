@@ -529,3 +529,55 @@ async fn an_admin_on_one_node_moderates_members_on_another() {
     bob.send(json!({"type": "join_room", "room": "lobby", "name": "bob"})).await;
     assert_eq!(bob.recv_type("error").await["code"], "room_closed");
 }
+
+#[actix_web::test]
+async fn members_and_presence_are_the_same_on_every_node() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let mut alice = a.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    let mut bob = b.ws().await;
+    let joined = join(&mut bob, "lobby", "bob", None).await;
+    assert_eq!(joined["members"], json!(["alice", "bob"]), "Bob sees Alice, who is on the other node");
+    assert_eq!(joined["member_count"], 2);
+    let presence = alice.recv().await;
+    assert_eq!((presence["type"].as_str(), presence["user"].as_str()), (Some("presence"), Some("bob")));
+    assert_eq!((presence["action"].as_str(), presence["members"].as_u64()), (Some("join"), Some(2)));
+
+    // Either node's admin view shows the whole cluster, with each member's node.
+    for app in [&a, &b] {
+        let (status, body) = app.get_json_as_admin("/admin/rooms?format=json").await;
+        assert_eq!(status, 200);
+        let room = &body["rooms"][0];
+        assert_eq!(room["members"], json!(["alice", "bob"]), "{body}");
+        let nodes: Vec<&str> =
+            room["connections"].as_array().unwrap().iter().map(|c| c["node"].as_str().unwrap()).collect();
+        assert_eq!(nodes.len(), 2);
+        assert_ne!(nodes[0], nodes[1], "each on its own node: {body}");
+    }
+
+    bob.send(json!({"type": "leave_room", "room": "lobby"})).await;
+    let presence = alice.recv().await;
+    assert_eq!((presence["action"].as_str(), presence["members"].as_u64()), (Some("leave"), Some(1)), "{presence}");
+}
+
+#[actix_web::test]
+async fn a_dead_nodes_members_leave_everyones_lists() {
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    let prefix = fresh_prefix();
+    let args = ["--redis-url", SHARED_REDIS, "--redis-prefix", &prefix];
+    let (a, b) = (Binary::start(&db, &args), Binary::start(&db, &args));
+    let mut alice = a.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    let mut bob = b.ws().await;
+    join(&mut bob, "lobby", "bob", None).await;
+    assert_eq!(alice.recv_type("presence").await["user"], "bob");
+    let killed = Instant::now();
+    b.kill();
+    let bound = parlor::cluster::NODE_ALIVE_FOR + parlor::cluster::NODE_BEAT * 2;
+    let leave = alice.try_recv(bound + Duration::from_secs(2)).await.expect("Bob leaves Alice's list");
+    assert_eq!((leave["type"].as_str(), leave["action"].as_str()), (Some("presence"), Some("leave")), "{leave}");
+    assert_eq!(leave["user"], "bob");
+    assert!(killed.elapsed() <= bound + Duration::from_secs(1), "within the stated bound: {:?}", killed.elapsed());
+}

@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 
 use super::messages::{Join, NumberedAnswer, Push, SessionId};
-use super::model::Feed;
+use super::model::{Feed, RemoteMember, Room};
 use super::{ChatServer, Request};
-use crate::cluster::{Delivery, Event, News};
+use crate::cluster::{Delivery, Event, News, Roster, RosterEntry};
 use crate::db::writer::WriteOp;
+use crate::domain::DisplayName;
 use crate::domain::RoomName;
 use crate::error::ChatError;
+use crate::protocol::PresenceAction;
 use crate::ws::{CloseCode, CloseReason};
 
 /// A send waiting for Redis to number it.
@@ -45,10 +47,16 @@ impl Request for News {
                     server.enforce_here(enforcement);
                 }
             }
+            News::Event(Event::Presence { room, session, member, node }) => {
+                if server.cluster.as_ref().is_some_and(|link| link.node() != node) {
+                    server.remote_presence(&room, (node, session), member);
+                }
+            }
+            News::Roster(roster) => server.take_roster(roster),
             News::Event(Event::RoomCreated { room, node }) => {
                 let mine = server.cluster.as_ref().is_some_and(|link| link.node() == node);
                 if let (false, Ok(name)) = (mine, RoomName::parse(&room)) {
-                    server.rooms.entry(name).or_insert_with(|| super::Room::new(String::new(), 0, Feed::Detached));
+                    server.rooms.entry(name).or_insert_with(detached);
                 }
             }
         }
@@ -56,6 +64,60 @@ impl Request for News {
 }
 
 impl ChatServer {
+    /// Tells the other nodes that `session` is now in `room` under its
+    /// name, or no longer in it.
+    pub(super) fn share_presence(&self, room_name: &RoomName, session: SessionId) {
+        let Some(link) = &self.cluster else { return };
+        let member = self.rooms.get(room_name).and_then(|r| r.members.get(&session)).map(|m| RosterEntry {
+            name: m.name.as_str().into(),
+            node: link.node().into(),
+            since: m.joined_at_ms,
+        });
+        let (room, node) = (room_name.as_str().into(), link.node().into());
+        link.publish(Event::Presence { room, session, member, node });
+    }
+
+    /// A member on another node came, changed its name, or went.
+    fn remote_presence(&mut self, room: &str, key: (String, u64), member: Option<RosterEntry>) {
+        let Ok(room_name) = RoomName::parse(room) else { return };
+        let room = self.rooms.entry(room_name.clone()).or_insert_with(detached);
+        match member.and_then(remote_member) {
+            Some(member) => {
+                let name = member.name.clone();
+                match room.remote.insert(key, member) {
+                    None => self.announce(&room_name, &name, PresenceAction::Join, None),
+                    Some(old) if old.name != name => {
+                        self.announce_counting(&room_name, &old.name, PresenceAction::Leave, None, 1);
+                        self.announce(&room_name, &name, PresenceAction::Join, None);
+                    }
+                    Some(_) => {}
+                }
+            }
+            None => {
+                if let Some(old) = room.remote.remove(&key) {
+                    self.announce(&room_name, &old.name, PresenceAction::Leave, None);
+                }
+            }
+        }
+    }
+
+    /// Replaces what this node knew of other nodes' members.
+    fn take_roster(&mut self, roster: Roster) {
+        let Some(me) = self.cluster.as_ref().map(|link| link.node().to_string()) else { return };
+        for room in self.rooms.values_mut() {
+            room.remote.clear();
+        }
+        for (room, entries) in roster {
+            let Ok(room_name) = RoomName::parse(&room) else { continue };
+            let room = self.rooms.entry(room_name).or_insert_with(detached);
+            for (node, session, entry) in entries.into_iter().filter(|(node, _, _)| *node != me) {
+                if let Some(member) = remote_member(entry) {
+                    room.remote.insert((node, session), member);
+                }
+            }
+        }
+    }
+
     /// Whether `join` must wait for the room's state from Redis; if so, it
     /// waits in the room (which asks for it once).
     pub(super) fn park_until_attached(&mut self, join: Join) -> Result<Option<Join>, ChatError> {
@@ -255,4 +317,14 @@ impl ChatServer {
         }
         self.detach_if_empty(room_name);
     }
+}
+
+/// A room another node told of: nothing current is known of it here.
+fn detached() -> Room {
+    Room::new(String::new(), 0, Feed::Detached)
+}
+
+fn remote_member(entry: RosterEntry) -> Option<RemoteMember> {
+    let name = DisplayName::parse(&entry.name).ok()?;
+    Some(RemoteMember { name, node: entry.node, joined_at_ms: entry.since })
 }

@@ -203,6 +203,9 @@ pub struct RoomSummary {
 pub struct ConnectionSummary {
     pub name: DisplayName,
     pub since: String,
+    /// In a cluster, the node it is connected to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 // What admins ask.

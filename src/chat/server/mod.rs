@@ -221,6 +221,7 @@ impl ChatServer {
         room.trim(self.tail_len);
         self.metrics.leaves.inc();
         self.announce(room_name, &member.name, PresenceAction::Leave, None);
+        self.share_presence(room_name, session);
         self.detach_if_empty(room_name);
     }
 
@@ -239,7 +240,7 @@ impl ChatServer {
         skip: Option<SessionId>,
         uncounted: usize,
     ) {
-        let Some(count) = self.rooms.get(room).map(|r| r.members.len() - uncounted) else { return };
+        let Some(count) = self.rooms.get(room).map(|r| r.member_count() - uncounted) else { return };
         // A busy room gets one batch a moment instead of a frame per change
         // for every member: a thousand joins would be a million frames.
         if count > self.settings.presence_batch_above || self.presence_pending.contains_key(room) {
@@ -258,12 +259,14 @@ impl ChatServer {
     fn flush_presence(&mut self) {
         for (room_name, mut names) in std::mem::take(&mut self.presence_pending) {
             let Some(room) = self.rooms.get(&room_name) else { continue };
-            let present: std::collections::HashSet<&str> = room.members.values().map(|m| m.name.as_str()).collect();
+            let here = room.members.values().map(|m| m.name.as_str());
+            let present: std::collections::HashSet<&str> =
+                here.chain(room.remote.values().map(|m| m.name.as_str())).collect();
             names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
             names.dedup();
             let (joined, left): (Vec<&str>, Vec<&str>) =
                 names.iter().map(DisplayName::as_str).partition(|name| present.contains(name));
-            let members = room.members.len();
+            let members = room.member_count();
             let frame = ServerFrame::PresenceBatch { room: room_name.as_str(), joined, left, members }.to_text();
             self.broadcast(&room_name, &frame, None);
         }

@@ -42,6 +42,16 @@ pub struct Room {
     pub unconfirmed: VecDeque<Unconfirmed>,
     /// Where the room's messages come from.
     pub feed: Feed,
+    /// In a cluster: the room's members on other nodes, by
+    /// `(node, session)`.
+    pub remote: HashMap<(String, u64), RemoteMember>,
+}
+
+/// A member connected to another node of the cluster.
+pub struct RemoteMember {
+    pub name: DisplayName,
+    pub node: String,
+    pub joined_at_ms: i64,
 }
 
 /// Where a room's messages come from: this process alone, or the cluster.
@@ -80,7 +90,13 @@ impl Room {
             members: HashMap::new(),
             tail: VecDeque::new(),
             unconfirmed: VecDeque::new(),
+            remote: HashMap::new(),
         }
+    }
+
+    /// Members here and, in a cluster, on every other node.
+    pub fn member_count(&self) -> usize {
+        self.members.len() + self.remote.len()
     }
 
     /// What the room can answer of `query` from memory, and from where on
@@ -109,12 +125,19 @@ impl Room {
         }
     }
 
-    pub fn connections(&self) -> Vec<ConnectionSummary> {
-        let mut members: Vec<_> = self.members.values().collect();
-        members.sort_by_key(|m| m.joined_at_ms);
-        members
-            .into_iter()
-            .map(|m| ConnectionSummary { name: m.name.clone(), since: format_timestamp(m.joined_at_ms) })
+    /// Every connection in the room, oldest first; `node` names the node
+    /// of each in a cluster (`here` for this one).
+    pub fn connections(&self, here: Option<&str>) -> Vec<ConnectionSummary> {
+        let local = self.members.values().map(|m| (m.joined_at_ms, &m.name, here));
+        let remote = self.remote.values().map(|m| (m.joined_at_ms, &m.name, Some(m.node.as_str())));
+        let mut all: Vec<_> = local.chain(remote).collect();
+        all.sort_by_key(|(since, _, _)| *since);
+        all.into_iter()
+            .map(|(since, name, node)| ConnectionSummary {
+                name: name.clone(),
+                since: format_timestamp(since),
+                node: node.map(str::to_string),
+            })
             .collect()
     }
 
@@ -125,7 +148,8 @@ impl Room {
     /// The first `limit` member names in order: a busy room's `joined`
     /// lists a page of them, not thousands, in time linear in the room.
     pub fn first_member_names(&self, limit: usize) -> Vec<DisplayName> {
-        let mut names: Vec<_> = self.members.values().map(|m| m.name.clone()).collect();
+        let here = self.members.values().map(|m| m.name.clone());
+        let mut names: Vec<_> = here.chain(self.remote.values().map(|m| m.name.clone())).collect();
         let by_name = |a: &DisplayName, b: &DisplayName| a.as_str().cmp(b.as_str());
         if names.len() > limit {
             names.select_nth_unstable_by(limit, by_name);

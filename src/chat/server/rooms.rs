@@ -182,12 +182,12 @@ impl Request for ListRooms {
         let mut rooms: Vec<_> = server
             .rooms
             .iter()
-            .filter(|(name, room)| !room.members.is_empty() && (self.include_private || !private.contains(*name)))
+            .filter(|(name, room)| room.member_count() > 0 && (self.include_private || !private.contains(*name)))
             .map(|(name, room)| RoomSummary {
                 name: name.clone(),
                 members: room.member_names(),
                 private: private.contains(name),
-                connections: room.connections(),
+                connections: room.connections(server.cluster.as_ref().map(|link| link.node())),
             })
             .collect();
         rooms.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.name.cmp(&b.name)));
@@ -268,6 +268,9 @@ impl ChatServer {
         // Nobody else in the room may have this name, or one that looks
         // like it.
         let skeleton = name.skeleton();
+        // (Members on other nodes are not checked: a guest whose node died
+        // is still listed there for a few seconds, and must be able to come
+        // back under its name. Accounts' names are unique anyway.)
         let taken = self.rooms.get(&room_name).is_some_and(|room| {
             room.members.iter().any(|(id, m)| *id != session && m.who != who && m.skeleton == skeleton)
         });
@@ -307,7 +310,7 @@ impl ChatServer {
         let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.settings.history_on_join };
         let plan = room.plan(&room_name, query);
         let members = room.first_member_names(self.settings.presence_batch_above);
-        let member_count = room.members.len();
+        let member_count = room.member_count();
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.rooms.insert(room_name.clone());
         }
@@ -316,6 +319,9 @@ impl ChatServer {
             self.metrics.joins.inc();
         }
         self.push(session, Push::Joined { room: room_name.clone(), epoch, members, member_count, query, plan });
+        if previous.as_ref().is_none_or(|old| old.name != name) {
+            self.share_presence(&room_name, session);
+        }
         match previous {
             None => self.announce(&room_name, &name, PresenceAction::Join, Some(session)),
             // Joining again under another name: the others see the change.
