@@ -53,6 +53,11 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
         Self { rate, burst, buckets: Mutex::new(HashMap::new()) }
     }
 
+    /// Its rate (tokens a second) and burst.
+    pub fn allowance(&self) -> (f64, f64) {
+        (self.rate, self.burst)
+    }
+
     /// Takes a token for `key`; false when its bucket is empty.
     pub fn take(&self, key: &K, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().expect("limiter lock");

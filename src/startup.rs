@@ -140,7 +140,7 @@ impl Application {
         let state = web::Data::new(AppState {
             chat: chat.clone(),
             log: MessageLog { pool: pool.clone(), recent: cluster.as_ref().map(Cluster::recent) },
-            cluster,
+            cluster: cluster.clone(),
             pool,
             key,
             templates: routes::pages::templates()?,
@@ -161,6 +161,7 @@ impl Application {
                 attempts_per_name: KeyedLimiter::new(1.0 / 12.0, 5.0),
                 attempts_per_device: KeyedLimiter::new(1.0 / 12.0, 5.0),
                 attempts_per_ip: KeyedLimiter::new(1.0 / 3.0, 20.0),
+                cluster,
             },
             proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
             connections: connections.clone(),

@@ -60,6 +60,11 @@ impl Keys {
         format!("{}node:{node}:reaper", self.prefix)
     }
 
+    /// A limit's token bucket, shared by every node.
+    pub fn limit(&self, kind: &str, key: &str) -> String {
+        format!("{}limit:{kind}:{key}", self.prefix)
+    }
+
     /// When Redis began keeping this cluster's rooms (Unix ms).
     pub fn born(&self) -> String {
         format!("{}born", self.prefix)

@@ -155,6 +155,21 @@ impl Cluster {
         Recent::new(self.inner.clone())
     }
 
+    /// Takes a token from the cluster-wide bucket `kind`/`key` (`burst` at
+    /// once, `rate` a second): limits that must hold whichever node a
+    /// client reaches.
+    pub async fn take_token(&self, kind: &str, key: &str, rate: f64, burst: f64) -> Result<bool, ChatError> {
+        let mut redis = self.inner.redis.clone();
+        let taken: i64 = scripts::TAKE
+            .key(self.inner.keys.limit(kind, key))
+            .arg(rate)
+            .arg(burst)
+            .invoke_async(&mut redis)
+            .await
+            .map_err(unreachable)?;
+        Ok(taken == 1)
+    }
+
     /// Whether Redis answers, for `/healthz`.
     pub async fn ping(&self) -> Result<(), ChatError> {
         let mut redis = self.inner.redis.clone();

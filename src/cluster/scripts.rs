@@ -87,3 +87,29 @@ return 0
 "#,
     )
 });
+
+/// Takes a token from a bucket shared by every node: `ARGV[2]` at once, then
+/// `ARGV[1]` a second. Redis's own clock, so nodes' clocks do not matter.
+///
+/// KEYS: bucket. ARGV: rate per second, burst. Returns 1 (taken) or 0.
+pub static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate, burst = tonumber(ARGV[1]) / 1000, tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local taken = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  taken = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate))
+return taken
+"#,
+    )
+});

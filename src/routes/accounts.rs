@@ -100,8 +100,11 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
         again(StatusCode::TOO_MANY_REQUESTS, "too many attempts; wait a minute and try again")
     };
     let ip = state.proxies.client_ip(&req);
-    if !ip.is_none_or(|ip| state.accounts.attempts_per_ip.take(&ip, now)) {
-        return too_many();
+    let accounts = &state.accounts;
+    if let Some(ip) = ip {
+        if !accounts.attempt(&accounts.attempts_per_ip, "ip", &ip, now).await {
+            return too_many();
+        }
     }
     // Only a valid name can be an account: other names get the same answer
     // as a wrong password and never grow the per-account limiter.
@@ -110,8 +113,8 @@ async fn submit(req: HttpRequest, form: AccountForm, state: web::Data<AppState>,
     let device = identity::device(&req, &state.key).filter(|(_, user)| Some(user) == account.as_ref());
     let name_ok = match (mode, &device, &account) {
         (Mode::SignUp, _, _) | (Mode::LogIn, None, None) => true,
-        (Mode::LogIn, Some((id, _)), _) => state.accounts.attempts_per_device.take(id, now),
-        (Mode::LogIn, None, Some(account)) => state.accounts.attempts_per_name.take(account, now),
+        (Mode::LogIn, Some((id, _)), _) => accounts.attempt(&accounts.attempts_per_device, "device", id, now).await,
+        (Mode::LogIn, None, Some(account)) => accounts.attempt(&accounts.attempts_per_name, "name", account, now).await,
     };
     if !name_ok {
         return too_many();

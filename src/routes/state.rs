@@ -57,4 +57,26 @@ pub struct AccountSettings {
     /// Log-in and sign-up attempts per address: 20 at once, then one every 3
     /// seconds (an office behind one address has several people).
     pub attempts_per_ip: KeyedLimiter<std::net::IpAddr>,
+    /// In a cluster, the limits above are kept in Redis, shared by every
+    /// node (this node's own serve while Redis does not answer).
+    pub cluster: Option<crate::cluster::Cluster>,
+}
+
+impl AccountSettings {
+    /// Takes one attempt from `key`'s allowance under `limiter`: in a cluster
+    /// the allowance every node shares, otherwise (or while Redis does not
+    /// answer) this node's.
+    pub async fn attempt<K>(&self, limiter: &KeyedLimiter<K>, kind: &str, key: &K, now: std::time::Instant) -> bool
+    where
+        K: std::hash::Hash + Eq + Clone + std::fmt::Display,
+    {
+        if let Some(cluster) = &self.cluster {
+            let (rate, burst) = limiter.allowance();
+            match cluster.take_token(kind, &key.to_string(), rate, burst).await {
+                Ok(taken) => return taken,
+                Err(e) => crate::warn_throttled!("login limits: this node's own while Redis is away: {e}"),
+            }
+        }
+        limiter.take(key, now)
+    }
 }

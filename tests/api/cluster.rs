@@ -581,3 +581,18 @@ async fn a_dead_nodes_members_leave_everyones_lists() {
     assert_eq!(leave["user"], "bob");
     assert!(killed.elapsed() <= bound + Duration::from_secs(1), "within the stated bound: {:?}", killed.elapsed());
 }
+
+#[actix_web::test]
+async fn login_limits_hold_across_nodes() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    crate::helpers::sign_up(&a, "hal", "correct horse battery").await;
+    // Guesses spread over both nodes share one allowance of five.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        statuses.push(crate::helpers::account_form(app, "/login", "hal", "guess guess").await.0);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+}
