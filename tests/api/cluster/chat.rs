@@ -1,0 +1,181 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+
+#[actix_web::test]
+async fn members_on_two_nodes_see_every_message_once_in_one_order() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let (mut alice, mut bob) = (a.ws().await, b.ws().await);
+    join(&mut alice, "lobby", "alice", None).await;
+    join(&mut bob, "lobby", "bob", None).await;
+
+    // Both talk at once, each through its own node.
+    for i in 0..25 {
+        alice.send(send("lobby", &format!("a{i}"))).await;
+        bob.send(send("lobby", &format!("b{i}"))).await;
+    }
+    let seen_by_alice = messages(&mut alice, 50).await;
+    let seen_by_bob = messages(&mut bob, 50).await;
+    assert_eq!(seen_by_alice, seen_by_bob, "one order for everyone, on every node");
+    let ids: Vec<i64> = seen_by_alice.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (1..=50).collect::<Vec<_>>(), "ids unique and increasing per room across nodes");
+    for who in ["a", "b"] {
+        let theirs: Vec<&str> = seen_by_alice.iter().map(|(_, t)| t.as_str()).filter(|t| t.starts_with(who)).collect();
+        let sent: Vec<String> = (0..25).map(|i| format!("{who}{i}")).collect();
+        assert_eq!(theirs, sent, "each sender's messages in the order sent");
+    }
+    alice.expect_silence(Duration::from_millis(300)).await;
+    db.wait_for_ids("lobby", &(1..=50).collect::<Vec<_>>()).await;
+}
+
+#[actix_web::test]
+async fn a_client_reconnecting_to_another_node_gets_exactly_its_gap() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let mut alice = a.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    let mut bob = b.ws().await;
+    let joined = join(&mut bob, "lobby", "bob", None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_string();
+    for i in 1..=5 {
+        alice.say("lobby", &format!("before {i}")).await;
+    }
+    let seen = messages(&mut bob, 5).await;
+    assert_eq!(seen.last().unwrap().0, 5);
+    bob.close().await;
+    for i in 1..=7 {
+        alice.say("lobby", &format!("while away {i}")).await;
+    }
+    // Bob comes back through node A this time.
+    let mut bob = a.ws().await;
+    let joined = join(&mut bob, "lobby", "bob", Some((5, &epoch))).await;
+    assert_eq!(joined["epoch"], epoch.as_str(), "the same run of ids on every node");
+    assert_eq!(history_ids(&joined), (6..=12).collect::<Vec<_>>(), "exactly the gap");
+    // And the history API of a node with no one in the room reads Redis and the log.
+    let (status, page) = b.get_json("/api/rooms/lobby/messages?limit=50").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["epoch"], epoch.as_str());
+    let ids: Vec<i64> = page["messages"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 12, "every message, from any node: {ids:?}");
+}
+
+#[actix_web::test]
+async fn a_node_that_missed_a_publish_fills_the_gap_from_the_stream() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let a = node(&db, SHARED_REDIS, &prefix);
+    let mut alice = a.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    alice.say("lobby", "one").await;
+
+    // A message numbered and kept in the stream whose publish never reached
+    // this node: the send script, told to publish on a channel no one hears.
+    let client = redis::Client::open(SHARED_REDIS).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let room_key = |k: &str| format!("{prefix}room:lobby:{k}");
+    let body =
+        json!({"room": "lobby", "author": "ghost", "text": "two", "ts": parlor::clock::now_ms(), "node": "elsewhere"});
+    let script = redis::Script::new(parlor::cluster::SEND_LUA);
+    let (id, _epoch): (i64, String) = script
+        .key(room_key("seq"))
+        .key(room_key("epoch"))
+        .key(room_key("log"))
+        .key(format!("{prefix}dirty"))
+        .arg(body.to_string())
+        .arg(1000)
+        .arg(format!("{prefix}nobody-listens"))
+        .arg("lobby")
+        .invoke_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(id, 2);
+
+    alice.send(send("lobby", "three")).await;
+    let seen = messages(&mut alice, 2).await;
+    assert_eq!(seen, vec![(2, "two".to_string()), (3, "three".to_string())], "the gap first, then what follows");
+}
+
+#[actix_web::test]
+async fn an_admin_on_one_node_moderates_members_on_another() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let mut alice = a.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    let mut bob = b.ws().await;
+    join(&mut bob, "lobby", "bob", None).await;
+    let doomed = alice.say("lobby", "delete me").await["id"].as_i64().unwrap();
+    assert_eq!(bob.recv_type("message").await["id"], doomed);
+
+    // A deletion made on node A reaches Bob on node B, and B's history.
+    let (status, _) = a.delete_as_admin(&format!("/admin/rooms/lobby/messages/{doomed}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(alice.recv_type("message_deleted").await["id"], doomed);
+    assert_eq!(bob.recv_type("message_deleted").await["id"], doomed);
+    let (_, page) = b.get_json("/api/rooms/lobby/messages").await;
+    assert!(page["messages"].as_array().unwrap().is_empty(), "deleted everywhere: {page}");
+
+    // A kick made on node A sends Bob out on node B.
+    let (status, _) = a.post_json_as_admin("/admin/rooms/lobby/kick", &json!({"user": "bob"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(bob.recv_type("kicked").await["room"], "lobby");
+
+    // Closing on A closes the room on B: Bob cannot come back there.
+    let (status, _) = a.post_json_as_admin("/admin/rooms/lobby/close", &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(alice.recv_type("room_closed").await["room"], "lobby");
+    bob.send(json!({"type": "join_room", "room": "lobby", "name": "bob"})).await;
+    assert_eq!(bob.recv_type("error").await["code"], "room_closed");
+}
+
+#[actix_web::test]
+async fn members_and_presence_are_the_same_on_every_node() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let mut alice = a.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    let mut bob = b.ws().await;
+    let joined = join(&mut bob, "lobby", "bob", None).await;
+    assert_eq!(joined["members"], json!(["alice", "bob"]), "Bob sees Alice, who is on the other node");
+    assert_eq!(joined["member_count"], 2);
+    let presence = alice.recv().await;
+    assert_eq!((presence["type"].as_str(), presence["user"].as_str()), (Some("presence"), Some("bob")));
+    assert_eq!((presence["action"].as_str(), presence["members"].as_u64()), (Some("join"), Some(2)));
+
+    // Either node's admin view shows the whole cluster, with each member's node.
+    for app in [&a, &b] {
+        let (status, body) = app.get_json_as_admin("/admin/rooms?format=json").await;
+        assert_eq!(status, 200);
+        let room = &body["rooms"][0];
+        assert_eq!(room["members"], json!(["alice", "bob"]), "{body}");
+        let nodes: Vec<&str> =
+            room["connections"].as_array().unwrap().iter().map(|c| c["node"].as_str().unwrap()).collect();
+        assert_eq!(nodes.len(), 2);
+        assert_ne!(nodes[0], nodes[1], "each on its own node: {body}");
+    }
+
+    bob.send(json!({"type": "leave_room", "room": "lobby"})).await;
+    let presence = alice.recv().await;
+    assert_eq!((presence["action"].as_str(), presence["members"].as_u64()), (Some("leave"), Some(1)), "{presence}");
+}
+
+#[actix_web::test]
+async fn login_limits_hold_across_nodes() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    crate::helpers::sign_up(&a, "hal", "correct horse battery").await;
+    // Guesses spread over both nodes share one allowance of five.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        statuses.push(crate::helpers::account_form(app, "/login", "hal", "guess guess").await.0);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+}
