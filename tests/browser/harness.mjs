@@ -125,7 +125,7 @@ export const waitForMessage = (page, text, timeout = 10000) =>
     { timeout },
   );
 
-const ADMIN_TOKEN = "browser-tests-admin-token";
+export const ADMIN_TOKEN = "browser-tests-admin-token";
 const botTokens = new Map(); // server URL -> bot token
 
 /// POSTs JSON. `/store_message` goes as a bot, with a token made through the
