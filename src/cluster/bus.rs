@@ -12,15 +12,19 @@ use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Value};
 use tokio::sync::mpsc;
 
-use super::scripts::{INIT, SEND};
+use super::scripts::{INIT, RESTARTED, SEND};
 use super::wire::{Enforcement, Event, WireMessage};
 use super::{redis_down, unreachable, Delivery, Inner, News};
-use crate::clock::now_ms;
 use crate::db;
 use crate::db::chat_state::new_epoch;
 use crate::domain::{ChatMessage, RoomName};
 use crate::error::ChatError;
 
+/// How far a room's ids jump when Redis lost it; see `init`.
+const ID_JUMP: i64 = 1 << 32;
+/// How long Redis remembers a nonce's id: far longer than a client takes
+/// to reconnect and send again.
+const NONCE_SECS: u64 = 300;
 /// Messages one pipeline carries at most.
 const MAX_BATCH: usize = 512;
 /// Sends waiting for Redis at most, beyond which senders are refused: a
@@ -37,9 +41,16 @@ pub struct Draft {
 }
 
 enum Command {
-    Attach(RoomName),
-    Fill { room: RoomName, after: i64 },
-    Publish(Event),
+    /// `fresh`: the room was made on this node and Redis never had it.
+    Attach {
+        room: RoomName,
+        fresh: bool,
+    },
+    Fill {
+        room: RoomName,
+        after: i64,
+        ticket: u64,
+    },
 }
 
 /// The ChatServer's handle on the cluster.
@@ -47,6 +58,7 @@ enum Command {
 pub struct Link {
     sends: mpsc::UnboundedSender<Draft>,
     commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::UnboundedSender<Event>,
     in_flight: Arc<AtomicUsize>,
     node: Arc<str>,
 }
@@ -66,45 +78,53 @@ impl Link {
     }
 
     /// Asks for the room's epoch and last id; `News::Attached` answers.
-    pub fn attach(&self, room: RoomName) {
-        let _ = self.commands.send(Command::Attach(room));
+    /// `fresh`: this node made the room, so Redis cannot have lost it.
+    pub fn attach(&self, room: RoomName, fresh: bool) {
+        let _ = self.commands.send(Command::Attach { room, fresh });
     }
 
-    /// Asks for the stream's messages after `after`; `News::Filled` answers.
-    pub fn fill(&self, room: RoomName, after: i64) {
-        let _ = self.commands.send(Command::Fill { room, after });
+    /// Asks for the stream's messages after `after`; `News::Filled` answers,
+    /// with the same ticket.
+    pub fn fill(&self, room: RoomName, after: i64, ticket: u64) {
+        let _ = self.commands.send(Command::Fill { room, after, ticket });
     }
 
     pub fn publish(&self, event: Event) {
-        let _ = self.commands.send(Command::Publish(event));
+        let _ = self.events.send(event);
     }
 }
 
 pub(super) fn spawn(inner: Arc<Inner>, news: Recipient<News>) -> Link {
     let (sends, send_rx) = mpsc::unbounded_channel();
     let (commands, command_rx) = mpsc::unbounded_channel();
+    let (events, event_rx) = mpsc::unbounded_channel();
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let link = Link { sends, commands, in_flight: in_flight.clone(), node: inner.settings.node.as_str().into() };
-    actix::spawn(mark_born(inner.clone()));
+    let node = inner.settings.node.as_str().into();
+    let link = Link { sends, commands, events, in_flight: in_flight.clone(), node };
+    actix::spawn(publish_loop(inner.clone(), event_rx));
     actix::spawn(send_loop(inner.clone(), send_rx, news.clone(), in_flight));
     actix::spawn(command_loop(inner, command_rx, news));
     link
 }
 
-/// Records when Redis began keeping this cluster's rooms, unless it knows:
-/// rooms created from now on are new to Redis when it has no record of
-/// them, not lost by it. (Until this succeeds, such rooms start their ids
-/// far up, which is harmless.)
-async fn mark_born(inner: Arc<Inner>) {
-    loop {
-        let mut redis = inner.redis.clone();
-        let set: redis::RedisResult<()> =
-            redis::cmd("SET").arg(inner.keys.born()).arg(now_ms()).arg("NX").query_async(&mut redis).await;
-        if set.is_ok() {
-            return;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_secs(1)).await;
+/// Checks whether Redis restarted since a node last looked (see
+/// `RESTARTED`); every node does on (re)subscribing, and before sending
+/// again after a failure.
+pub(super) async fn check_restart(inner: &Inner) -> Result<(), ChatError> {
+    let mut redis = inner.redis.clone();
+    let info: String = redis::cmd("INFO").arg("server").query_async(&mut redis).await.map_err(unreachable)?;
+    let Some(run) = info.lines().find_map(|l| l.strip_prefix("run_id:")) else { return Ok(()) };
+    let renewed: i64 = RESTARTED
+        .key(inner.keys.redis_run())
+        .arg(run.trim())
+        .arg(inner.keys.all_epochs())
+        .invoke_async(&mut redis)
+        .await
+        .map_err(unreachable)?;
+    if renewed > 0 {
+        log::warn!("redis restarted, maybe from an older snapshot: {renewed} rooms start a new epoch");
     }
+    Ok(())
 }
 
 async fn command_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Command>, news: Recipient<News>) {
@@ -112,44 +132,61 @@ async fn command_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Command
         let (inner, news) = (inner.clone(), news.clone());
         actix::spawn(async move {
             match command {
-                Command::Attach(room) => {
-                    let result = attach(&inner, &room).await;
+                Command::Attach { room, fresh } => {
+                    let result = attach(&inner, &room, fresh).await;
                     news.do_send(News::Attached { room, result });
                 }
-                Command::Fill { room, after } => {
+                Command::Fill { room, after, ticket } => {
                     let result = read_after(&inner, &room, after, FILL_COUNT).await;
-                    news.do_send(News::Filled { room, result });
-                }
-                Command::Publish(event) => {
-                    let mut redis = inner.redis.clone();
-                    let mut pipe = redis::pipe();
-                    if let Event::Enforce { enforcement: Enforcement::Delete { room, id }, .. } = &event {
-                        // Gone from the stream too, so no node serves it as history.
-                        if let Ok(room) = RoomName::parse(room) {
-                            pipe.xdel(inner.keys.log(&room), &[format!("{id}-0")]).ignore();
-                        }
-                    }
-                    if let Event::Presence { room, session, member, node } = &event {
-                        let field = format!("{node}:{session}");
-                        match member {
-                            Some(entry) => {
-                                let value = serde_json::to_string(entry).expect("roster entries serialize");
-                                pipe.hset(inner.keys.members(room), field, value).ignore();
-                                pipe.sadd(inner.keys.present(), room).ignore();
-                                pipe.sadd(inner.keys.node_rooms(node), room).ignore();
-                            }
-                            None => {
-                                pipe.hdel(inner.keys.members(room), field).ignore();
-                            }
-                        }
-                    }
-                    pipe.publish(inner.keys.events_channel(), event.encode()).ignore();
-                    if let Err(e) = pipe.query_async::<()>(&mut redis).await {
-                        unreachable(e);
-                    }
+                    news.do_send(News::Filled { room, ticket, result });
                 }
             }
         });
+    }
+}
+
+/// Publishes events in the order they were made (a join before the leave
+/// that follows it), as pipelines, each with the change to Redis's own
+/// records that goes with it.
+async fn publish_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Event>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        for event in batch.drain(..) {
+            record(&inner, &mut pipe, &event);
+            pipe.publish(inner.keys.events_channel(), event.encode()).ignore();
+        }
+        let mut redis = inner.redis.clone();
+        if let Err(e) = pipe.query_async::<()>(&mut redis).await {
+            unreachable(e);
+        }
+    }
+}
+
+/// What Redis keeps of an event besides passing it on.
+fn record(inner: &Inner, pipe: &mut redis::Pipeline, event: &Event) {
+    match event {
+        Event::Enforce { enforcement: Enforcement::Delete { room, id }, .. } => {
+            // Gone from the stream too, so no node serves it as history.
+            if let Ok(room) = RoomName::parse(room) {
+                pipe.xdel(inner.keys.log(&room), &[format!("{id}-0")]).ignore();
+            }
+        }
+        Event::Presence { room, session, member, node } => {
+            let field = format!("{node}:{session}");
+            match member {
+                Some(entry) => {
+                    let value = serde_json::to_string(entry).expect("roster entries serialize");
+                    pipe.hset(inner.keys.members(room), field, value).ignore();
+                    pipe.sadd(inner.keys.present(), room).ignore();
+                    pipe.sadd(inner.keys.node_rooms(node), room).ignore();
+                }
+                None => {
+                    pipe.hdel(inner.keys.members(room), field).ignore();
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -160,6 +197,7 @@ async fn send_loop(
     in_flight: Arc<AtomicUsize>,
 ) {
     let mut queue: VecDeque<Draft> = VecDeque::new();
+    let mut recheck = true;
     loop {
         if queue.is_empty() {
             match rx.recv().await {
@@ -173,13 +211,16 @@ async fn send_loop(
                 Err(_) => break,
             }
         }
+        // Redis may have restarted (from an older snapshot) since a failure.
+        let unchecked = recheck && check_restart(&inner).await.is_err();
         let batch: Vec<Draft> = queue.drain(..queue.len().min(MAX_BATCH)).collect();
         let outcomes = send_batch(&inner, &batch).await;
+        recheck = unchecked || outcomes.iter().any(|o| matches!(o, Outcome::Failed(_)));
         let mut again = Vec::new();
         let mut to_init: Vec<RoomName> = Vec::new();
         for (draft, outcome) in batch.into_iter().zip(outcomes) {
             let result = match outcome {
-                Outcome::Numbered(id, epoch) => Ok(numbered(&draft, id, epoch)),
+                Outcome::Numbered(id, epoch, resent) => Ok(numbered(&draft, id, epoch, resent)),
                 Outcome::Failed(e) => Err(e),
                 Outcome::Again { unknown_room } => {
                     if unknown_room && !to_init.contains(&draft.message.room) {
@@ -194,7 +235,7 @@ async fn send_loop(
         }
         let mut failed_rooms: HashMap<RoomName, String> = HashMap::new();
         for room in to_init {
-            if let Err(e) = init(&inner, &room).await {
+            if let Err(e) = init(&inner, &room, false).await {
                 failed_rooms.insert(room, e.to_string());
             }
         }
@@ -212,7 +253,8 @@ async fn send_loop(
 }
 
 enum Outcome {
-    Numbered(i64, String),
+    /// Its id and epoch; `true` when the nonce had been numbered before.
+    Numbered(i64, String, bool),
     Failed(ChatError),
     /// Not done: the script was not loaded, or Redis does not know the room.
     Again {
@@ -229,23 +271,28 @@ async fn send_batch(inner: &Inner, batch: &[Draft]) -> Vec<Outcome> {
     for draft in batch {
         let room = &draft.message.room;
         let body = serde_json::to_string(&wire(&inner.settings.node, draft)).expect("messages serialize");
+        let nonce = draft.message.nonce.as_deref().map(|n| keys.nonce(room, &draft.message.author, n));
         pipe.cmd("EVALSHA")
             .arg(SEND.get_hash())
-            .arg(4)
+            .arg(if nonce.is_some() { 5 } else { 4 })
             .arg(keys.seq(room))
             .arg(keys.epoch(room))
             .arg(keys.log(room))
             .arg(keys.dirty())
+            .arg(nonce)
             .arg(body)
             .arg(stream_len)
             .arg(&channel)
-            .arg(room.as_str());
+            .arg(room.as_str())
+            .arg(NONCE_SECS);
     }
     let replies: Vec<Value> = match pipe.query_async(&mut redis).await {
         Ok(replies) => replies,
         Err(e) => {
+            let timed_out = e.is_timeout();
             unreachable(e);
-            return batch.iter().map(|_| Outcome::Failed(redis_down())).collect();
+            let error = || if timed_out { unknown_outcome() } else { redis_down() };
+            return batch.iter().map(|_| Outcome::Failed(error())).collect();
         }
     };
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -257,8 +304,8 @@ async fn send_batch(inner: &Inner, batch: &[Draft]) -> Vec<Outcome> {
                 load_script = true;
                 Outcome::Again { unknown_room: false }
             }
-            reply => match redis::from_redis_value::<(i64, String)>(reply) {
-                Ok((id, epoch)) => Outcome::Numbered(id, epoch),
+            reply => match redis::from_redis_value::<(i64, String, i64)>(reply) {
+                Ok((id, epoch, resent)) => Outcome::Numbered(id, epoch, resent == 1),
                 Err(e) => Outcome::Failed(unreachable(redis::RedisError::from(e))),
             },
         });
@@ -292,14 +339,23 @@ fn wire(node: &str, draft: &Draft) -> WireMessage {
     }
 }
 
-fn numbered(draft: &Draft, id: i64, epoch: String) -> Delivery {
+fn numbered(draft: &Draft, id: i64, epoch: String, resent: bool) -> Delivery {
     let message = Arc::new(ChatMessage { id, ..(*draft.message).clone() });
-    Delivery { message, epoch, sender: draft.sender }
+    Delivery { message, epoch, sender: draft.sender, resent }
+}
+
+/// A send Redis may or may not have carried out: it did not answer in time.
+fn unknown_outcome() -> ChatError {
+    ChatError::Unavailable(
+        "the cluster's Redis did not answer in time; the message may have been stored: send it again with the same \
+         nonce, which stores it at most once"
+            .into(),
+    )
 }
 
 /// The room's epoch and last id in Redis; a room Redis does not know begins
 /// a run there.
-async fn attach(inner: &Inner, room: &RoomName) -> Result<(String, i64), ChatError> {
+async fn attach(inner: &Inner, room: &RoomName, fresh: bool) -> Result<(String, i64), ChatError> {
     let mut redis = inner.redis.clone();
     let (epoch, seq): (Option<String>, Option<i64>) = redis::pipe()
         .get(inner.keys.epoch(room))
@@ -309,30 +365,33 @@ async fn attach(inner: &Inner, room: &RoomName) -> Result<(String, i64), ChatErr
         .map_err(unreachable)?;
     match epoch {
         Some(epoch) => Ok((epoch, seq.unwrap_or(0))),
-        None => init(inner, room).await,
+        None => init(inner, room, fresh).await,
     }
 }
 
 /// Begins the room's run in Redis (unless another node just did): a new
-/// epoch, and ids after what the database has seen of it.
-async fn init(inner: &Inner, room: &RoomName) -> Result<(String, i64), ChatError> {
+/// epoch, and ids after what the database has seen of it. Unless the room
+/// is brand new (made on this node, no messages in the log), Redis has
+/// lost it (restarted empty, or from an older snapshot): ids it gave out
+/// may still be on their way to the database, in some node's write queue,
+/// so the new run starts 2^32 beyond the database's last id and none is
+/// given out twice. 2^32 leaves room for two million such losses below
+/// JavaScript's largest exact integer.
+async fn init(inner: &Inner, room: &RoomName, fresh: bool) -> Result<(String, i64), ChatError> {
     let name = room.clone();
-    let saved = db::run(&inner.pool, move |conn| db::rooms::last_id_and_created(conn, name.as_str())).await?;
-    let (last_id, created_at) = saved.unwrap_or((0, -1));
+    let last_id = db::run(&inner.pool, move |conn| db::rooms::last_id(conn, name.as_str())).await?.unwrap_or(0);
+    let start = if fresh && last_id == 0 { 0 } else { last_id + ID_JUMP };
     let mut redis = inner.redis.clone();
     let (epoch, seq): (String, i64) = INIT
         .key(inner.keys.seq(room))
         .key(inner.keys.epoch(room))
-        .key(inner.keys.born())
         .arg(new_epoch())
-        .arg(last_id)
-        .arg(created_at)
-        .arg(now_ms())
+        .arg(start)
         .invoke_async(&mut redis)
         .await
         .map_err(unreachable)?;
-    if seq > last_id + 1_000_000 {
-        log::warn!("room {room}: Redis had lost it; a new epoch, ids from {}", seq + 1);
+    if start > 0 && seq == start {
+        log::warn!("room {room}: Redis did not have it; a new epoch, ids from {}", seq + 1);
     }
     Ok((epoch, seq))
 }
@@ -367,6 +426,6 @@ impl Inner {
     pub(super) fn delivery(&self, wire: WireMessage) -> Result<Delivery, ChatError> {
         let sender = if wire.node == self.settings.node { wire.session } else { None };
         let (message, epoch) = wire.into_message()?;
-        Ok(Delivery { message, epoch, sender })
+        Ok(Delivery { message, epoch, sender, resent: false })
     }
 }

@@ -65,9 +65,19 @@ impl Keys {
         format!("{}limit:{kind}:{key}", self.prefix)
     }
 
-    /// When Redis began keeping this cluster's rooms (Unix ms).
-    pub fn born(&self) -> String {
-        format!("{}born", self.prefix)
+    /// The run id of the Redis process that keeps the cluster's rooms.
+    pub fn redis_run(&self) -> String {
+        format!("{}redis-run", self.prefix)
+    }
+
+    /// Every room's epoch key, as a `KEYS` pattern.
+    pub fn all_epochs(&self) -> String {
+        format!("{}room:*:epoch", self.prefix)
+    }
+
+    /// The id a message with this nonce from this author got.
+    pub fn nonce(&self, room: &RoomName, author: &str, nonce: &str) -> String {
+        format!("{}room:{}:nonce:{author}:{nonce}", self.prefix, room.as_str())
     }
 
     /// Rooms whose stream holds messages the sweeper has not checked yet.

@@ -83,6 +83,7 @@ pub enum News {
     /// The stream's messages after the id a gap fill asked from.
     Filled {
         room: RoomName,
+        ticket: u64,
         result: Result<Vec<Delivery>, ChatError>,
     },
     /// The subscription was (re)established: anything published meanwhile
@@ -101,6 +102,9 @@ pub struct Delivery {
     pub message: Arc<ChatMessage>,
     pub epoch: String,
     pub sender: Option<u64>,
+    /// The answer to a send whose nonce Redis had numbered before: the
+    /// message is the one stored then, and nothing new happened.
+    pub resent: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,11 @@ pub type Roster = HashMap<String, Vec<(String, u64, RosterEntry)>>;
 
 pub(super) fn spawn(inner: Arc<Inner>) {
     actix::spawn(async move {
+        // A node restarted under the same name (`--node-name`) within the
+        // expiry: what its previous run left is cleared first.
+        if let Err(e) = reap(&inner, &inner.settings.node).await {
+            crate::warn_throttled!("presence: {e}");
+        }
         loop {
             if let Err(e) = beat(&inner).await {
                 crate::warn_throttled!("presence: {e}");
@@ -102,7 +107,9 @@ async fn reap(inner: &Inner, dead: &str) -> Result<(), ChatError> {
         .query_async::<()>(&mut redis)
         .await
         .map_err(unreachable)?;
-    log::warn!("presence: node {dead} stopped answering; {gone} of its connections left their rooms");
+    if gone > 0 {
+        log::warn!("presence: node {dead} stopped answering; {gone} of its connections left their rooms");
+    }
     Ok(())
 }
 

@@ -7,51 +7,73 @@ use redis::Script;
 /// Gives a message its room's next id, keeps it in the room's capped stream,
 /// marks the room for the sweeper and publishes it, in one step: no node can
 /// see an id that is not in the stream, and ids never go to two messages.
+/// A message with a nonce is numbered once: sent again with the same nonce
+/// by the same author (a client whose connection or node died before its
+/// copy came back), on any node, it gets the id it got the first time.
 ///
-/// KEYS: seq, epoch, log, dirty. ARGV: the message's JSON without id and
-/// epoch, the stream's length, the channel, the room's name.
-/// Returns `{id, epoch}`, or 0 when Redis does not know the room (new, or
-/// Redis lost its data): the node initialises it and sends again.
+/// KEYS: seq, epoch, log, dirty, and the nonce's key when it has one. ARGV:
+/// the message's JSON without id and epoch, the stream's length, the
+/// channel, the room's name, how long a nonce is remembered (s).
+/// Returns `{id, epoch, resent}`, or 0 when Redis does not know the room
+/// (new, or Redis lost its data): the node initialises it and sends again.
 pub const SEND_LUA: &str = r#"
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then return 0 end
+if KEYS[5] then
+  local seen = redis.call('GET', KEYS[5])
+  if seen then
+    local id, was = string.match(seen, '^(%d+) (.*)$')
+    if was == epoch then return {tonumber(id), epoch, 1} end
+  end
+end
 local id = redis.call('INCR', KEYS[1])
 local m = '{"id":' .. id .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 2)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], id .. '-0', 'm', m)
 redis.call('SADD', KEYS[4], ARGV[4])
 redis.call('PUBLISH', ARGV[3], m)
-return {id, epoch}
+if KEYS[5] then
+  redis.call('SET', KEYS[5], id .. ' ' .. epoch, 'EX', ARGV[5])
+end
+return {id, epoch, 0}
 "#;
 
 pub static SEND: LazyLock<Script> = LazyLock::new(|| Script::new(SEND_LUA));
 
-/// Starts a room's run in Redis unless another node just did: a new epoch,
-/// and the id to continue after. Redis remembers when it began keeping this
-/// cluster's rooms (`born`). A room the database created before then, yet
-/// missing from Redis, means Redis lost its data: ids it gave out may still
-/// be on their way to the database (in some node's write queue), so the new
-/// run starts 2^32 beyond the database's last id and none is given out
-/// twice. 2^32 leaves room for two million such losses below JavaScript's
-/// largest exact integer.
+/// Starts a room's run in Redis unless another node just did: its epoch,
+/// and the last id of the run so far.
 ///
-/// KEYS: seq, epoch, born. ARGV: the new epoch, the database's last id, the
-/// room's creation time in the database (-1: not there), now (Unix ms).
+/// KEYS: seq, epoch. ARGV: the new epoch, the id to continue after.
 /// Returns `{epoch, seq}` as Redis now has them.
 pub static INIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-redis.call('SET', KEYS[3], ARGV[4], 'NX')
-local born = tonumber(redis.call('GET', KEYS[3]))
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local start = tonumber(ARGV[2])
-  local created = tonumber(ARGV[3])
-  if created >= 0 and created < born then
-    start = start + 4294967296
-  end
-  redis.call('SET', KEYS[2], ARGV[1])
-  redis.call('SET', KEYS[1], string.format('%d', start))
+if redis.call('SET', KEYS[2], ARGV[1], 'NX') then
+  redis.call('SET', KEYS[1], ARGV[2])
 end
 return {redis.call('GET', KEYS[2]), redis.call('GET', KEYS[1])}
+"#,
+    )
+});
+
+/// Notes which Redis process (its run id) keeps the cluster's rooms. When
+/// another one did before, Redis restarted, and what it loaded from disk
+/// may be older than what nodes saw: every room's epoch is dropped, so each
+/// starts a new run (`INIT`), far above any id given out before.
+///
+/// KEYS: the run key. ARGV: this Redis's run id, the pattern of the rooms'
+/// epoch keys. Returns how many rooms start anew (-1: nothing changed).
+pub static RESTARTED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local before = redis.call('GET', KEYS[1])
+if before == ARGV[1] then return -1 end
+redis.call('SET', KEYS[1], ARGV[1])
+if not before then return 0 end
+local epochs = redis.call('KEYS', ARGV[2])
+for i = 1, #epochs, 1000 do
+  redis.call('DEL', unpack(epochs, i, math.min(i + 999, #epochs)))
+end
+return #epochs
 "#,
     )
 });

@@ -9,8 +9,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 
-use super::presence;
 use super::wire::{Event, WireMessage};
+use super::{bus, presence};
 use super::{Inner, News, RESPONSE_TIMEOUT};
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -42,6 +42,9 @@ async fn listen(inner: &Inner, news: &Recipient<News>) -> redis::RedisResult<()>
     let (messages, events) = (inner.keys.messages_channel(), inner.keys.events_channel());
     pubsub.subscribe(&[&messages, &events]).await?;
     log::info!("redis: subscribed");
+    if let Err(e) = bus::check_restart(inner).await {
+        crate::warn_throttled!("redis: cannot tell whether it restarted: {e}");
+    }
     news.do_send(News::Resubscribed);
     // Read after subscribing: no change falls between the two.
     presence::send_roster(inner, news).await;

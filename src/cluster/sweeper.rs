@@ -55,7 +55,11 @@ async fn sweep(inner: &Inner) -> Result<(), ChatError> {
     let dirty: Vec<String> = redis.smembers(keys.dirty()).await.map_err(unreachable)?;
     for name in dirty {
         let Ok(room) = RoomName::parse(&name) else { continue };
-        sweep_room(inner, &room).await?;
+        // One room's trouble (a message the database refuses) holds up
+        // that room only.
+        if let Err(e) = sweep_room(inner, &room).await {
+            crate::warn_throttled!("sweeper: room {room}: {e}");
+        }
     }
     Ok(())
 }

@@ -46,7 +46,7 @@ pub fn renew_all_epochs(conn: &mut DbConnection, epoch: &str) -> QueryResult<usi
     diesel::update(rooms::table).set(rooms::epoch.eq(epoch)).execute(conn)
 }
 
-/// A room's last id and when it was created (Unix ms), if it exists.
-pub fn last_id_and_created(conn: &mut DbConnection, room: &str) -> QueryResult<Option<(i64, i64)>> {
-    rooms::table.find(room).select((rooms::last_id, rooms::created_at)).first(conn).optional()
+/// A room's last id, if it exists.
+pub fn last_id(conn: &mut DbConnection, room: &str) -> QueryResult<Option<i64>> {
+    rooms::table.find(room).select(rooms::last_id).first(conn).optional()
 }

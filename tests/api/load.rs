@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 
 use parlor_bench::conns::{self, ConnsConfig};
 use parlor_bench::load::{Pace, Rooms, RoomsConfig};
+use parlor_bench::stats::Watched;
 
 use crate::helpers::spawn_app_with;
 
 fn rooms_config(server: SocketAddr, rooms: usize, members: usize, senders: usize) -> RoomsConfig {
-    RoomsConfig { server, server_pid: Some(std::process::id()), rooms, members, senders, connect_batch: 8 }
+    let watched = Watched { servers: vec![std::process::id()], redis: None };
+    RoomsConfig { servers: vec![server], watched, rooms, members, senders, connect_batch: 8 }
 }
 
 #[actix_web::test]

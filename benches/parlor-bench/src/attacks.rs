@@ -166,7 +166,8 @@ pub async fn join_storm(config: JoinStormConfig) -> io::Result<JoinStormReport> 
             }
         }));
     }
-    let cpu = crate::stats::CpuMeter::start(config.server_pid);
+    let watched = crate::stats::Watched { servers: config.server_pid.into_iter().collect(), redis: None };
+    let cpu = crate::stats::CpuMeter::start(&watched);
     let started = Instant::now();
     let joiners: Vec<_> = (0..config.joiners)
         .map(|i| {

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::client::{get, http, Client};
-use crate::stats::{rss_kib, CpuMeter, CpuUse};
+use crate::stats::{rss_kib, CpuMeter, CpuUse, Watched};
 
 #[derive(Clone, Debug)]
 pub struct ConnsConfig {
@@ -49,7 +49,7 @@ impl ConnsReport {
 
 pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
     let rss_before_kib = config.server_pid.and_then(rss_kib);
-    let cpu = CpuMeter::start(config.server_pid);
+    let cpu = CpuMeter::start(&Watched { servers: config.server_pid.into_iter().collect(), redis: None });
     let dropped = Rc::new(Cell::new(0usize));
     let failures = Rc::new(Cell::new(0usize));
     let first_failure: Rc<Cell<Option<String>>> = Rc::default();

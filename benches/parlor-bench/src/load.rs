@@ -21,12 +21,14 @@ use tokio::time::{sleep, Instant, MissedTickBehavior};
 
 use crate::client::Client;
 use crate::server_metrics::ServerCounts;
-use crate::stats::{now_ns, CpuMeter, CpuUse, Histogram};
+use crate::stats::{now_ns, CpuMeter, CpuUse, Histogram, Watched};
 
 #[derive(Clone, Debug)]
 pub struct RoomsConfig {
-    pub server: SocketAddr,
-    pub server_pid: Option<u32>,
+    /// Members are spread over these, round robin: one server, or the
+    /// nodes of a cluster.
+    pub servers: Vec<SocketAddr>,
+    pub watched: Watched,
     pub rooms: usize,
     pub members: usize,
     pub senders: usize,
@@ -163,7 +165,8 @@ impl Rooms {
                     // messages are sent in lockstep.
                     phase_offset: (seat * config.rooms + room) as f64 / (config.senders * config.rooms).max(1) as f64,
                 };
-                let client = Client::connect(config.server, None, 16 * 1024).await?;
+                let server = config.servers[index % config.servers.len()];
+                let client = Client::connect(server, None, 16 * 1024).await?;
                 tasks.push(tokio::task::spawn_local(connection.run(client, shared.clone())));
             }
             wait_until(Duration::from_secs(60), || shared.counters.joined.get() >= end || disconnected(&shared))
@@ -190,7 +193,7 @@ impl Rooms {
             cell.set(0);
         }
         self.shared.pace.set(pace);
-        let cpu = CpuMeter::start(self.config.server_pid);
+        let cpu = CpuMeter::start(&self.config.watched);
         let started_ns = now_ns();
         self.shared.phase.set(Phase::Send);
         sleep(Duration::from_secs_f64(seconds)).await;

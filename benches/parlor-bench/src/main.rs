@@ -12,6 +12,7 @@ use parlor_bench::conns::{self, ConnsConfig};
 use parlor_bench::load::{Pace, Rooms, RoomsConfig, Step};
 use parlor_bench::report;
 use parlor_bench::server_metrics::{self, ServerCounts};
+use parlor_bench::stats::Watched;
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -20,9 +21,17 @@ struct Cli {
     /// The server's address (its WebSocket is at /ws).
     #[arg(long, global = true, default_value = "127.0.0.1:8080")]
     server: SocketAddr,
-    /// The server's process id, to report its CPU use and memory.
+    /// More nodes of the same cluster: the members of `fanout` and
+    /// `saturate` are spread over `--server` and these, round robin.
+    #[arg(long, global = true, value_delimiter = ',')]
+    also_server: Vec<SocketAddr>,
+    /// The server's process id (or every node's, comma-separated), to
+    /// report its CPU use and memory.
+    #[arg(long, global = true, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Redis's process id, to report its CPU use beside the nodes'.
     #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    redis_pid: Option<u32>,
     /// Append the JSON line to this file too.
     #[arg(long, global = true)]
     json_out: Option<PathBuf>,
@@ -163,11 +172,14 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
                 .max_by(|a, b| a.deliveries_per_sec.total_cmp(&b.deliveries_per_sec));
             match best {
                 Some(s) => println!(
-                    "best without loss: {:.0} deliveries/s at p99 {:.3} ms (generator {:.0}% of its core, server {})",
+                    "best without loss: {:.0} deliveries/s ({:.0} messages/s) at p99 {:.3} ms (generator {:.0}% of its \
+                     core, server {}, redis {})",
                     s.deliveries_per_sec,
+                    s.deliveries_per_sec / rooms.members as f64,
                     s.p99_ms,
                     s.cpu.generator * 100.0,
-                    s.cpu.server.map_or("-".into(), |c| format!("{:.0}% of its core", c * 100.0)),
+                    s.cpu.server.map_or("-".into(), |c| format!("{:.0}% of a core", c * 100.0)),
+                    s.cpu.redis.map_or("-".into(), |c| format!("{:.0}% of its core", c * 100.0)),
                 ),
                 None => println!("every step lost messages"),
             }
@@ -180,7 +192,7 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
         Mode::Conns { connections, sources, concurrency, hold } => {
             let config = ConnsConfig {
                 server: cli.server,
-                server_pid: cli.server_pid,
+                server_pid: cli.server_pid.first().copied(),
                 connections: *connections,
                 sources: *sources,
                 concurrency: *concurrency,
@@ -195,7 +207,7 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
         Mode::JoinStorm { members, joiners, sources } => {
             let config = JoinStormConfig {
                 server: cli.server,
-                server_pid: cli.server_pid,
+                server_pid: cli.server_pid.first().copied(),
                 members: *members,
                 joiners: *joiners,
                 sources: *sources,
@@ -223,7 +235,7 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
         Mode::LoginFlood { attempts, sources } => {
             let config = LoginFloodConfig {
                 server: cli.server,
-                server_pid: cli.server_pid,
+                server_pid: cli.server_pid.first().copied(),
                 attempts: *attempts,
                 sources: *sources,
             };
@@ -242,9 +254,10 @@ fn room_config(rooms: &RoomArgs) -> Value {
 }
 
 async fn run_steps(cli: &Cli, args: &RoomArgs, paces: &[Pace]) -> std::io::Result<Vec<Step>> {
+    let servers: Vec<SocketAddr> = std::iter::once(cli.server).chain(cli.also_server.iter().copied()).collect();
     let config = RoomsConfig {
-        server: cli.server,
-        server_pid: cli.server_pid,
+        servers: servers.clone(),
+        watched: Watched { servers: cli.server_pid.clone(), redis: cli.redis_pid },
         rooms: args.rooms,
         members: args.members,
         senders: args.senders,
@@ -254,9 +267,9 @@ async fn run_steps(cli: &Cli, args: &RoomArgs, paces: &[Pace]) -> std::io::Resul
     let rooms = Rooms::set_up(config).await?;
     let mut steps = Vec::with_capacity(paces.len());
     for &pace in paces {
-        let before = server_metrics::scrape(cli.server).await;
+        let before = server_metrics::scrape_all(&servers).await;
         let mut step = rooms.run(pace, args.seconds).await;
-        if let (Some(before), Some(after)) = (before, server_metrics::scrape(cli.server).await) {
+        if let (Some(before), Some(after)) = (before, server_metrics::scrape_all(&servers).await) {
             step.server = Some(ServerCounts::between(&before, &after));
         }
         eprint!("{}", report::steps_table(std::slice::from_ref(&step)));

@@ -25,7 +25,7 @@ pub fn steps_table(steps: &[Step]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11} {:>7} {:>7} {:>7} {:>8} {:>7} {:>5} {:>5} {:>7} {:>11}  errors",
+        "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11} {:>7} {:>7} {:>7} {:>8} {:>7} {:>5} {:>5} {:>7} {:>6} {:>11}  errors",
         "load",
         "sent",
         "refused",
@@ -41,6 +41,7 @@ pub fn steps_table(steps: &[Step]) -> String {
         "disc",
         "gen",
         "server",
+        "redis",
         "server/dlv"
     );
     for s in steps {
@@ -50,7 +51,7 @@ pub fn steps_table(steps: &[Step]) -> String {
         }
         let _ = writeln!(
             out,
-            "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11.0} {:>7.3} {:>7.3} {:>7.3} {:>8.3} {:>7.3} {:>5} {:>5} {:>7} {:>11}  {}",
+            "{:>12} {:>9} {:>7} {:>11} {:>11} {:>6} {:>11.0} {:>7.3} {:>7.3} {:>7.3} {:>8.3} {:>7.3} {:>5} {:>5} {:>7} {:>6} {:>11}  {}",
             pace_label(s.pace),
             s.sent,
             s.refused,
@@ -66,6 +67,7 @@ pub fn steps_table(steps: &[Step]) -> String {
             s.disconnects,
             percent(Some(s.cpu.generator)),
             percent(s.cpu.server),
+            percent(s.cpu.redis),
             s.server_us_per_delivery().map_or("-".into(), |us| format!("{:.3} us", us)),
             if errors.is_empty() { "-".into() } else { errors.join(" ") },
         );
@@ -79,6 +81,7 @@ fn cpu_json(cpu: &CpuUse) -> Value {
         "generator_core_share": cpu.generator,
         "server_core_share": cpu.server,
         "server_cpu_seconds": cpu.server_cpu_seconds,
+        "redis_core_share": cpu.redis,
     })
 }
 

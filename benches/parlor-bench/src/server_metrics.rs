@@ -35,6 +35,17 @@ pub async fn scrape(server: SocketAddr) -> Option<Samples> {
     Some(parse(&body))
 }
 
+/// Reads every node's `/metrics` and adds them up; `None` unless all answer.
+pub async fn scrape_all(servers: &[SocketAddr]) -> Option<Samples> {
+    let mut total = Samples::new();
+    for server in servers {
+        for (name, value) in scrape(*server).await? {
+            *total.entry(name).or_default() += value;
+        }
+    }
+    Some(total)
+}
+
 pub fn parse(exposition: &str) -> Samples {
     exposition
         .lines()

@@ -91,13 +91,31 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// CPU used by the generator and (when its pid is known) the server over a
-/// stretch of time, as a fraction of one core.
+/// CPU seconds all of `pids` have used so far; `None` unless every one of
+/// them is readable (and there is at least one).
+pub fn total_cpu_seconds(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| cpu_seconds(*pid)).sum()
+}
+
+/// What the processes a run watches are: the server (one node, or every
+/// node of a cluster, summed), and Redis when the cluster has one.
+#[derive(Clone, Debug, Default)]
+pub struct Watched {
+    pub servers: Vec<u32>,
+    pub redis: Option<u32>,
+}
+
+/// CPU used by the generator, the server and Redis (when their pids are
+/// known) over a stretch of time, as a fraction of one core.
 pub struct CpuMeter {
-    server: Option<u32>,
+    watched: Watched,
     started: Instant,
     own: f64,
     server_start: Option<f64>,
+    redis_start: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -106,22 +124,28 @@ pub struct CpuUse {
     pub generator: f64,
     pub server: Option<f64>,
     pub server_cpu_seconds: Option<f64>,
+    pub redis: Option<f64>,
 }
 
 impl CpuMeter {
-    pub fn start(server: Option<u32>) -> CpuMeter {
+    pub fn start(watched: &Watched) -> CpuMeter {
         CpuMeter {
-            server,
+            watched: watched.clone(),
             started: Instant::now(),
             own: cpu_seconds(std::process::id()).unwrap_or(0.0),
-            server_start: server.and_then(cpu_seconds),
+            server_start: total_cpu_seconds(&watched.servers),
+            redis_start: watched.redis.and_then(cpu_seconds),
         }
     }
 
     pub fn read(&self) -> CpuUse {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
         let own = cpu_seconds(std::process::id()).unwrap_or(0.0) - self.own;
-        let server_cpu = match (self.server.and_then(cpu_seconds), self.server_start) {
+        let server_cpu = match (total_cpu_seconds(&self.watched.servers), self.server_start) {
+            (Some(now), Some(then)) => Some(now - then),
+            _ => None,
+        };
+        let redis_cpu = match (self.watched.redis.and_then(cpu_seconds), self.redis_start) {
             (Some(now), Some(then)) => Some(now - then),
             _ => None,
         };
@@ -130,6 +154,7 @@ impl CpuMeter {
             generator: own / wall,
             server: server_cpu.map(|s| s / wall),
             server_cpu_seconds: server_cpu,
+            redis: redis_cpu.map(|s| s / wall),
         }
     }
 }

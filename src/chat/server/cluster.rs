@@ -3,10 +3,11 @@
 //! way they reach it (the answer to its own send, or the subscription), and
 //! fills a gap from the room's stream before going on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
 
 use super::messages::{Join, NumberedAnswer, Push, SessionId};
-use super::model::{Feed, RemoteMember, Room};
+use super::model::{Feed, Fill, RemoteMember, Room};
 use super::{ChatServer, Request};
 use crate::cluster::{Delivery, Event, News, Roster, RosterEntry};
 use crate::db::writer::WriteOp;
@@ -14,6 +15,11 @@ use crate::domain::DisplayName;
 use crate::domain::RoomName;
 use crate::error::ChatError;
 use crate::protocol::PresenceAction;
+
+/// How long a gap may close by itself before the stream is read.
+pub(super) const GAP_GRACE: Duration = Duration::from_millis(20);
+/// How long after a failed read it is tried again.
+const FILL_RETRY: Duration = Duration::from_secs(1);
 use crate::ws::{CloseCode, CloseReason};
 
 /// A send waiting for Redis to number it.
@@ -30,8 +36,10 @@ impl Request for News {
             News::Sent { ticket, room, result } => server.numbered(ticket, &room, result),
             News::Arrived(delivery) => server.offer(delivery),
             News::Attached { room, result } => server.attached(&room, result),
-            News::Filled { room, result } => server.filled(&room, result),
+            News::Filled { room, ticket, result } => server.filled(&room, ticket, result),
             News::Resubscribed => {
+                // Whatever was published meanwhile is only in the streams;
+                // and if Redis lost this node's members, they are back.
                 let live: Vec<RoomName> = server
                     .rooms
                     .iter()
@@ -39,7 +47,12 @@ impl Request for News {
                     .map(|(n, _)| n.clone())
                     .collect();
                 for room in live {
-                    server.fill(&room);
+                    server.fill_soon(&room, Duration::ZERO);
+                    let sessions: Vec<SessionId> =
+                        server.rooms.get(&room).map_or_else(Vec::new, |r| r.members.keys().copied().collect());
+                    for session in sessions {
+                        server.share_presence(&room, session);
+                    }
                 }
             }
             News::Event(Event::Enforce { enforcement, node }) => {
@@ -125,6 +138,11 @@ impl ChatServer {
         if self.rooms.get(&join.room).is_some_and(|r| r.is_live()) {
             return Ok(Some(join));
         }
+        // The checks that need no room state come first: a refused join
+        // creates nothing, here or in Redis.
+        if !self.admits(&join)? {
+            return Ok(None);
+        }
         if !self.rooms.contains_key(&join.room) {
             self.ensure_room(&join.room, Some(&join.name))?;
         }
@@ -134,7 +152,7 @@ impl ChatServer {
             Feed::Attaching(waiting) => waiting.push(join),
             _ => {
                 room.feed = Feed::Attaching(vec![join]);
-                link.attach(room_name);
+                link.attach(room_name, room.epoch_is_new);
             }
         }
         Ok(None)
@@ -150,7 +168,9 @@ impl ChatServer {
                 room.last_id = last_id;
                 room.persisted_id = last_id;
                 room.tail.clear();
-                room.feed = Feed::Live { early: BTreeMap::new(), filling: false };
+                room.feed = Feed::Live { early: BTreeMap::new(), fill: Fill::Idle };
+                // Messages that arrived while attaching were not kept.
+                self.fill_soon(room_name, Duration::ZERO);
                 for join in waiting {
                     let (session, room) = (join.session, join.room.clone());
                     if let Err(e) = self.join(join) {
@@ -180,6 +200,14 @@ impl ChatServer {
     fn numbered(&mut self, ticket: u64, room: &RoomName, result: Result<Delivery, ChatError>) {
         let Some(pending) = self.numbering.remove(&ticket) else { return };
         match result {
+            Ok(delivery) if delivery.resent => {
+                if let Some(sender) = pending.sender {
+                    self.answer_resend(sender, &delivery.message);
+                }
+                if let Some(waiter) = pending.waiter {
+                    let _ = waiter.send(Ok((delivery.message.clone(), delivery.epoch.clone())));
+                }
+            }
             Ok(delivery) => {
                 self.metrics.messages_accepted.inc();
                 // It is in Redis already: if this node cannot write it, the
@@ -209,7 +237,7 @@ impl ChatServer {
     fn offer(&mut self, delivery: Delivery) {
         let room_name = delivery.message.room.clone();
         let Some(room) = self.rooms.get_mut(&room_name) else { return };
-        let Feed::Live { early, filling } = &mut room.feed else { return };
+        let Feed::Live { early, .. } = &mut room.feed else { return };
         if delivery.epoch != room.epoch {
             self.restart_room(&room_name);
             return;
@@ -220,10 +248,7 @@ impl ChatServer {
         }
         if id > room.last_id + 1 {
             early.insert(id, delivery);
-            let idle = !*filling;
-            if idle {
-                self.fill(&room_name);
-            }
+            self.fill_soon(&room_name, GAP_GRACE);
             return;
         }
         self.deliver_next(delivery);
@@ -256,39 +281,80 @@ impl ChatServer {
         self.deliver(&delivery.message, delivery.sender);
     }
 
-    fn fill(&mut self, room_name: &RoomName) {
-        let Some(link) = self.cluster.clone() else { return };
+    /// Has the room's stream read `after` from now (unless a read is
+    /// already due sooner or on its way). A gap waits `GAP_GRACE` first, and
+    /// its read is skipped if the gap closed meanwhile; other reads (after
+    /// attaching, after subscribing again, after a failure) always happen.
+    pub(super) fn fill_soon(&mut self, room_name: &RoomName, after: Duration) {
+        let always = after != GAP_GRACE;
         let Some(room) = self.rooms.get_mut(room_name) else { return };
-        if let Feed::Live { filling, .. } = &mut room.feed {
-            *filling = true;
-            link.fill(room_name.clone(), room.last_id);
+        let Feed::Live { fill, .. } = &mut room.feed else { return };
+        let at = Instant::now() + after;
+        match *fill {
+            Fill::Reading(_) => return,
+            Fill::Due { at: sooner, always: was } => *fill = Fill::Due { at: at.min(sooner), always: always || was },
+            Fill::Idle => *fill = Fill::Due { at, always },
         }
+        self.gaps.insert(room_name.clone());
     }
 
-    fn filled(&mut self, room_name: &RoomName, result: Result<Vec<Delivery>, ChatError>) {
+    /// Starts the reads that are due; the ChatServer's timer calls this.
+    pub(super) fn start_due_fills(&mut self) {
+        if self.gaps.is_empty() {
+            return;
+        }
+        let Some(link) = self.cluster.clone() else { return };
+        let now = Instant::now();
+        let mut waiting = HashSet::new();
+        for room_name in std::mem::take(&mut self.gaps) {
+            let Some(room) = self.rooms.get_mut(&room_name) else { continue };
+            let Feed::Live { fill, early } = &mut room.feed else { continue };
+            match *fill {
+                Fill::Due { always: false, .. } if early.is_empty() => *fill = Fill::Idle,
+                Fill::Due { at, .. } if at <= now => {
+                    self.next_ticket += 1;
+                    *fill = Fill::Reading(self.next_ticket);
+                    link.fill(room_name.clone(), room.last_id, self.next_ticket);
+                }
+                Fill::Due { .. } => {
+                    waiting.insert(room_name);
+                }
+                _ => {}
+            }
+        }
+        self.gaps = waiting;
+    }
+
+    fn filled(&mut self, room_name: &RoomName, ticket: u64, result: Result<Vec<Delivery>, ChatError>) {
         let Some(before) = self.rooms.get(room_name).map(|r| r.last_id) else { return };
+        let ours = matches!(self.rooms.get(room_name).map(|r| &r.feed), Some(Feed::Live { fill: Fill::Reading(t), .. }) if *t == ticket);
         let deliveries = match result {
             Ok(deliveries) => deliveries,
             Err(e) => {
-                // The next arrival, or the next subscription, tries again.
                 crate::warn_throttled!("room {room_name}: could not fill a gap: {e}");
-                if let Some(Feed::Live { filling, .. }) = self.rooms.get_mut(room_name).map(|r| &mut r.feed) {
-                    *filling = false;
+                if ours {
+                    self.set_fill(room_name, Fill::Idle);
+                    self.fill_soon(room_name, FILL_RETRY);
                 }
                 return;
             }
         };
+        // A stale answer (the room detached and attached again meanwhile)
+        // still brings messages, which `offer` checks; it decides nothing.
         for delivery in deliveries {
             self.offer(delivery);
         }
+        if !ours {
+            return;
+        }
+        self.set_fill(room_name, Fill::Idle);
         let Some(room) = self.rooms.get_mut(room_name) else { return };
         let advanced = room.last_id > before;
-        let Feed::Live { early, filling } = &mut room.feed else { return };
-        *filling = false;
+        let Feed::Live { early, .. } = &mut room.feed else { return };
         let Some(&first_early) = early.keys().next() else { return };
         if advanced {
             // More may have been added since the read: read on.
-            self.fill(room_name);
+            self.fill_soon(room_name, Duration::ZERO);
         } else {
             // The stream no longer has them (trimmed, or Redis lost them):
             // the room goes on without.
@@ -299,6 +365,12 @@ impl ChatServer {
             );
             room.last_id = first_early - 1;
             self.deliver_early(room_name);
+        }
+    }
+
+    fn set_fill(&mut self, room_name: &RoomName, to: Fill) {
+        if let Some(Feed::Live { fill, .. }) = self.rooms.get_mut(room_name).map(|r| &mut r.feed) {
+            *fill = to;
         }
     }
 

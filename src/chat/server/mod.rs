@@ -84,6 +84,8 @@ pub struct ChatServer {
     cluster: Option<Link>,
     numbering: HashMap<u64, cluster::Numbering>,
     next_ticket: u64,
+    /// Live rooms with a read of their stream due.
+    gaps: std::collections::HashSet<RoomName>,
 }
 
 impl Actor for ChatServer {
@@ -94,6 +96,9 @@ impl Actor for ChatServer {
             server.flush_presence();
             server.evict_overflowed();
         });
+        if self.cluster.is_some() {
+            ctx.run_interval(cluster::GAP_GRACE / 2, |server, _| server.start_due_fills());
+        }
     }
 }
 
@@ -133,6 +138,7 @@ impl ChatServer {
             cluster,
             numbering: HashMap::new(),
             next_ticket: 0,
+            gaps: Default::default(),
             rooms,
             sessions: HashMap::new(),
             writer: Some(writer),

@@ -67,7 +67,23 @@ pub enum Feed {
     /// In a cluster, with members here: `last_id` is the last id delivered
     /// here, and messages that arrive ahead of a gap wait in `early` while
     /// the gap is filled from the room's stream.
-    Live { early: BTreeMap<i64, Delivery>, filling: bool },
+    Live { early: BTreeMap<i64, Delivery>, fill: Fill },
+}
+
+/// Where a live room's gap filling stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    Idle,
+    /// To read the stream at this moment: a gap often closes by itself a
+    /// moment later (a node's own answer overtaking another node's
+    /// publish), and a failed read is tried again after a pause. Unless
+    /// `always`, the read is skipped when no gap is left by then.
+    Due {
+        at: std::time::Instant,
+        always: bool,
+    },
+    /// A read is on its way; its answer carries this ticket.
+    Reading(u64),
 }
 
 /// A message accepted under `--durable-ack`, not committed yet.

@@ -148,7 +148,13 @@ impl ChatServer {
                 }
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.members.clear();
+                    // Every node empties the room of its own members, and
+                    // tells the others.
+                    r.remote.clear();
                     r.trim(self.tail_len);
+                }
+                for session in &members {
+                    self.share_presence(&room, *session);
                 }
                 self.detach_if_empty(&room);
                 members.len()

@@ -248,22 +248,33 @@ pub(super) enum Accepted {
 }
 
 impl ChatServer {
-    pub(super) fn join(&mut self, msg: Join) -> Result<(), ChatError> {
-        let Join { session, room: room_name, name, who, mut since, epoch } = msg;
-        let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
+    /// Whether `join` may go ahead: its connection is open (`Ok(false)`
+    /// when it is gone), the server is not stopping, and the room lets it in.
+    pub(super) fn admits(&self, join: &Join) -> Result<bool, ChatError> {
+        let Some(entry) = self.sessions.get(&join.session) else { return Ok(false) };
         let admin = entry.account.as_ref().is_some_and(|a| a.admin);
         if self.writer.is_none() {
             return Err(shutting_down());
         }
-        if self.policies.closed.contains(&room_name) {
-            return Err(ChatError::RoomClosed(room_name.to_string()));
+        if self.policies.closed.contains(&join.room) {
+            return Err(ChatError::RoomClosed(join.room.to_string()));
         }
-        if !self.policies.may_enter(&room_name, &who, admin) {
-            return Err(ChatError::PrivateRoom(room_name.to_string()));
+        if !self.policies.may_enter(&join.room, &join.who, admin) {
+            return Err(ChatError::PrivateRoom(join.room.to_string()));
         }
-        if entry.rooms.len() >= MAX_ROOMS_PER_SESSION && !entry.rooms.contains(&room_name) {
+        if entry.rooms.len() >= MAX_ROOMS_PER_SESSION && !entry.rooms.contains(&join.room) {
             return Err(ChatError::TooManyRooms(MAX_ROOMS_PER_SESSION));
         }
+        Ok(true)
+    }
+
+    pub(super) fn join(&mut self, msg: Join) -> Result<(), ChatError> {
+        if !self.admits(&msg)? {
+            return Ok(());
+        }
+        let Join { session, room: room_name, name, who, mut since, epoch } = msg;
+        let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
+        let admin = entry.account.as_ref().is_some_and(|a| a.admin);
         let outbox = entry.outbox.clone();
         // Nobody else in the room may have this name, or one that looks
         // like it.
@@ -355,7 +366,7 @@ impl ChatServer {
 
     /// A resend of a stored message: the sender gets its copy again, and
     /// nothing else happens.
-    fn answer_resend(&mut self, sender: SessionId, stored: &ChatMessage) {
+    pub(super) fn answer_resend(&mut self, sender: SessionId, stored: &ChatMessage) {
         self.metrics.resends.inc();
         let own = ServerFrame::Message(MessageView::for_sender(stored)).to_text();
         self.push(sender, Push::Frame(own));

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -81,7 +81,7 @@ async fn a_node_that_missed_a_publish_fills_the_gap_from_the_stream() {
     let body =
         json!({"room": "lobby", "author": "ghost", "text": "two", "ts": parlor::clock::now_ms(), "node": "elsewhere"});
     let script = redis::Script::new(parlor::cluster::SEND_LUA);
-    let (id, _epoch): (i64, String) = script
+    let (id, _epoch, _resent): (i64, String, i64) = script
         .key(room_key("seq"))
         .key(room_key("epoch"))
         .key(room_key("log"))
@@ -131,6 +131,18 @@ async fn an_admin_on_one_node_moderates_members_on_another() {
     assert_eq!(alice.recv_type("room_closed").await["room"], "lobby");
     bob.send(json!({"type": "join_room", "room": "lobby", "name": "bob"})).await;
     assert_eq!(bob.recv_type("error").await["code"], "room_closed");
+    // And no node lists anyone in it any more.
+    for app in [&a, &b] {
+        let start = Instant::now();
+        loop {
+            let (_, body) = app.get_json_as_admin("/admin/rooms?format=json").await;
+            if body["rooms"].as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(start.elapsed() < PATIENCE, "members left behind in a closed room: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 #[actix_web::test]
@@ -178,4 +190,33 @@ async fn login_limits_hold_across_nodes() {
         statuses.push(crate::helpers::account_form(app, "/login", "hal", "guess guess").await.0);
     }
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+}
+
+#[actix_web::test]
+async fn a_resend_through_another_node_is_stored_once() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let mut bob = b.ws().await;
+    join(&mut bob, "lobby", "bob", None).await;
+    let mut alice = a.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    let frame = json!({"type": "send_message", "room": "lobby", "text": "only once", "nonce": "n-1"});
+    alice.send(frame.clone()).await;
+    let first = alice.recv_type("message").await;
+    assert_eq!(bob.recv_type("message").await["id"], first["id"]);
+
+    // Alice's connection dies before she trusts the copy; she comes back
+    // through the other node and sends the same message again.
+    alice.close().await;
+    let mut alice = b.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    alice.send(frame).await;
+    let again = alice.recv_type("message").await;
+    assert_eq!((&again["id"], &again["nonce"]), (&first["id"], &first["nonce"]), "the stored one, answered again");
+    // Bob sees Alice come and go, and no second message.
+    while let Some(frame) = bob.try_recv(Duration::from_millis(500)).await {
+        assert_eq!(frame["type"], "presence", "nothing but presence: {frame}");
+    }
+    db.wait_for_ids("lobby", &[first["id"].as_i64().unwrap()]).await;
 }

@@ -148,3 +148,59 @@ async fn a_dead_nodes_members_leave_everyones_lists() {
     assert_eq!(leave["user"], "bob");
     assert!(killed.elapsed() <= bound + Duration::from_secs(1), "within the stated bound: {:?}", killed.elapsed());
 }
+
+#[actix_web::test]
+async fn redis_restored_from_an_older_snapshot_begins_a_new_epoch_and_reuses_no_id() {
+    let db = sqlite();
+    let mut redis = OwnRedis::start();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, &redis.url(), &prefix), node(&db, &redis.url(), &prefix));
+    let mut alice = a.ws().await;
+    let old_epoch = join(&mut alice, "lobby", "alice", None).await["epoch"].as_str().unwrap().to_string();
+    let mut bob = b.ws().await;
+    join(&mut bob, "lobby", "bob", None).await;
+    for text in ["one", "two", "three"] {
+        alice.say("lobby", text).await;
+    }
+    redis.snapshot().await;
+    // Seen by everyone after the snapshot: these ids are what Redis forgets.
+    for text in ["four", "five"] {
+        alice.say("lobby", text).await;
+    }
+    assert_eq!(messages(&mut bob, 5).await.last().unwrap().0, 5);
+    db.wait_for_ids("lobby", &[1, 2, 3, 4, 5]).await;
+    let before = stored(&db, "lobby");
+    alice.close().await;
+    bob.close().await;
+
+    redis.restart();
+    // Both nodes notice the restart once they reach Redis again.
+    for app in [&a, &b] {
+        let start = Instant::now();
+        while app.get_json("/healthz").await.1["redis"] != "ok" {
+            assert!(start.elapsed() < PATIENCE, "the node never reached Redis again");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let (mut alice, joined) = join_when_ready(&a, "lobby", "alice", Some((5, &old_epoch))).await;
+    let new_epoch = joined["epoch"].as_str().unwrap().to_string();
+    assert_ne!(new_epoch, old_epoch, "the restored room starts a new run");
+    let (mut bob, joined) = join_when_ready(&b, "lobby", "bob", Some((5, &old_epoch))).await;
+    assert_eq!(joined["epoch"], new_epoch.as_str());
+    let (own, _) = say_until_accepted(&mut alice, "lobby", "six").await;
+    let id = own["id"].as_i64().unwrap();
+    assert!(id > 5, "ids 4 and 5, which clients saw, are not given out again: got {id}");
+    assert_eq!(bob.recv_type("message").await["id"], id);
+    let start = Instant::now();
+    let after = loop {
+        let after = stored(&db, "lobby");
+        if after.len() == 6 || start.elapsed() > PATIENCE {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(&after[..5], &before[..], "what clients saw keeps its ids and texts");
+    assert_eq!(after[5], (id, "six".to_string()));
+}

@@ -77,6 +77,19 @@ impl OwnRedis {
 
     /// Stops it (SIGKILL) and starts it again with nothing in it.
     pub fn restart_empty(&mut self) {
+        let _ = std::fs::remove_file(self.dir.path().join("dump.rdb"));
+        self.restart();
+    }
+
+    /// Writes a snapshot (`SAVE`), which the next `restart` loads.
+    pub async fn snapshot(&self) {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("SAVE").query_async::<()>(&mut redis).await.unwrap();
+    }
+
+    /// Stops it (SIGKILL) and starts it again from its last snapshot.
+    pub fn restart(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         self.child = Self::spawn(self.port, &self.dir);
