@@ -146,6 +146,11 @@ impl Cluster {
         &self.inner.settings.node
     }
 
+    /// What every key and channel of this cluster starts with.
+    pub fn prefix(&self) -> &str {
+        &self.inner.settings.prefix
+    }
+
     /// Starts the node's tasks; the ChatServer hears from them through `news`.
     pub fn start(&self, news: Recipient<News>) -> Link {
         subscriber::spawn(self.inner.clone(), news.clone());

@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 
-use super::wire::{Event, WireMessage};
+use super::wire::{self, Event, WireMessage};
 use super::{bus, presence};
 use super::{Inner, News, RESPONSE_TIMEOUT};
 
@@ -49,9 +49,14 @@ async fn listen(inner: &Inner, news: &Recipient<News>) -> redis::RedisResult<()>
     // Read after subscribing: no change falls between the two.
     presence::send_roster(inner, news).await;
     let mut stream = pubsub.on_message();
+    let mine = wire::node_field(&inner.settings.node);
     while let Some(msg) = stream.next().await {
         let payload = msg.get_payload_bytes();
         if msg.get_channel_name() == messages {
+            if wire::is_from(payload, &mine) {
+                // This node has it already: the send script's answer.
+                continue;
+            }
             match WireMessage::decode(payload).and_then(|w| inner.delivery(w)) {
                 Ok(delivery) => news.do_send(News::Arrived(delivery)),
                 Err(e) => crate::warn_throttled!("redis: {e}"),

@@ -17,21 +17,35 @@ pub struct WireMessage {
     pub id: i64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub epoch: String,
+    /// The node that accepted it, and the connection there that sent it:
+    /// that node gives the sender its own copy (with the nonce). First, so
+    /// that a node finds its own messages on the channel without parsing
+    /// them (`is_from`).
+    pub node: String,
     pub room: String,
     pub author: String,
     pub text: String,
     pub ts: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
-    /// The node that accepted it, and the connection there that sent it:
-    /// that node gives the sender its own copy (with the nonce).
-    pub node: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<u64>,
 }
 
 fn is_zero(id: &i64) -> bool {
     *id == 0
+}
+
+/// Whether a published message (as the send script made it) came from
+/// `node`: its `"node"` field comes right after the id and the epoch.
+pub fn is_from(raw: &[u8], node_field: &[u8]) -> bool {
+    let head = &raw[..raw.len().min(node_field.len() + 64)];
+    head.windows(node_field.len()).any(|w| w == node_field)
+}
+
+/// What `is_from` looks for: `"node":"<name>"`.
+pub fn node_field(node: &str) -> Vec<u8> {
+    format!("\"node\":{}", serde_json::to_string(node).expect("strings serialize")).into_bytes()
 }
 
 impl WireMessage {
@@ -149,9 +163,11 @@ mod tests {
             session: Some(3),
         };
         let json = serde_json::to_string(&body).unwrap();
-        assert!(json.starts_with("{\"room\":"), "the script splices after the brace: {json}");
+        assert!(json.starts_with("{\"node\":"), "the script splices after the brace: {json}");
         // What the send script does with it.
         let spliced = format!("{{\"id\":7,\"epoch\":\"e1\",{}", &json[1..]);
+        assert!(is_from(spliced.as_bytes(), &node_field("a1")));
+        assert!(!is_from(spliced.as_bytes(), &node_field("a")));
         let (message, epoch) = WireMessage::decode(spliced.as_bytes()).unwrap().into_message().unwrap();
         assert_eq!((message.id, epoch.as_str(), &*message.author), (7, "e1", "ann"));
         assert_eq!(message.text, "hi \"there\"");

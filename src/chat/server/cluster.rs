@@ -222,6 +222,9 @@ impl ChatServer {
             }
             Err(e) => {
                 self.metrics.refused(e.code());
+                // If Redis took it after all (it answered too late), the
+                // room's stream has it: members here get it from there.
+                self.fill_soon(room, FILL_RETRY);
                 if let Some(sender) = pending.sender {
                     self.push_error(sender, &e, Some(room), pending.nonce.as_deref());
                 }
