@@ -117,6 +117,32 @@ impl TestDatabase {
         diesel::sql_query(sql).load::<Row>(&mut self.connect()).unwrap().into_iter().map(|r| r.id).collect()
     }
 
+    /// (id, text) of every message stored for `room`, in id order.
+    pub fn stored_messages(&self, room: &str) -> Vec<(i64, String)> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            body: String,
+        }
+        let sql = format!("SELECT id, body FROM messages WHERE room = '{room}' ORDER BY id");
+        diesel::sql_query(sql).load::<Row>(&mut self.connect()).unwrap().into_iter().map(|r| (r.id, r.body)).collect()
+    }
+
+    /// The stored messages of `room` once there are at least `count` (or
+    /// whatever there is after a while, for the caller to judge).
+    pub async fn wait_for_messages(&self, room: &str, count: usize) -> Vec<(i64, String)> {
+        let start = Instant::now();
+        loop {
+            let stored = self.stored_messages(room);
+            if stored.len() >= count || start.elapsed() > Duration::from_secs(20) {
+                return stored;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn has_room(&self, room: &str) -> bool {
         #[derive(QueryableByName)]
         struct Count {

@@ -20,15 +20,7 @@ use crate::helpers::{ids, spawn_app_on, spawn_app_with, WsClient, ADMIN_TOKEN, P
 
 /// (id, text) of every message stored for `room`.
 fn stored(db: &TestDatabase, room: &str) -> BTreeMap<i64, String> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = Text)]
-        body: String,
-    }
-    let sql = format!("SELECT id, body FROM messages WHERE room = '{room}'");
-    diesel::sql_query(sql).load::<Row>(&mut db.connect()).unwrap().into_iter().map(|r| (r.id, r.body)).collect()
+    db.stored_messages(room).into_iter().collect()
 }
 
 /// Sends numbered messages with nonces, up to 32 unanswered at a time, until

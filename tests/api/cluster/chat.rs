@@ -102,13 +102,7 @@ async fn a_node_that_missed_a_publish_fills_the_gap_from_the_stream() {
 
 #[actix_web::test]
 async fn an_admin_on_one_node_moderates_members_on_another() {
-    let db = sqlite();
-    let prefix = fresh_prefix();
-    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
-    let mut alice = a.ws().await;
-    join(&mut alice, "lobby", "alice", None).await;
-    let mut bob = b.ws().await;
-    join(&mut bob, "lobby", "bob", None).await;
+    let (_db, a, b, mut alice, mut bob) = alice_and_bob_on_two_nodes().await;
     let doomed = alice.say("lobby", "delete me").await["id"].as_i64().unwrap();
     assert_eq!(bob.recv_type("message").await["id"], doomed);
 

@@ -3,16 +3,12 @@ use std::time::Duration;
 use parlor::db::Backend;
 
 use super::*;
-use crate::binary::Binary;
 use crate::databases::TestDatabase;
 
 #[actix_web::test]
 async fn three_nodes_behind_nginx_chat_as_one_and_survive_a_node_dying() {
     let db = TestDatabase::create(Backend::Sqlite).unwrap();
-    let prefix = fresh_prefix();
-    let args = ["--redis-url", SHARED_REDIS, "--redis-prefix", &prefix];
-    let nodes: Vec<Binary> = (0..3).map(|_| Binary::start(&db, &args)).collect();
-    let nginx = Nginx::start(&nodes.iter().map(|n| n.port).collect::<Vec<_>>());
+    let (nodes, nginx) = binaries_behind_nginx(&db, 3, &[]);
 
     let mut alice = nginx.ws().await;
     let joined = join(&mut alice, "lobby", "alice", None).await;
@@ -51,10 +47,7 @@ async fn three_nodes_behind_nginx_chat_as_one_and_survive_a_node_dying() {
 #[actix_web::test]
 async fn a_draining_node_sends_its_clients_to_another_and_they_miss_nothing() {
     let db = TestDatabase::create(Backend::Sqlite).unwrap();
-    let prefix = fresh_prefix();
-    let args = ["--redis-url", SHARED_REDIS, "--redis-prefix", &prefix, "--drain-secs", "2"];
-    let mut nodes: Vec<Binary> = (0..2).map(|_| Binary::start(&db, &args)).collect();
-    let nginx = Nginx::start(&nodes.iter().map(|n| n.port).collect::<Vec<_>>());
+    let (mut nodes, nginx) = binaries_behind_nginx(&db, 2, &["--drain-secs", "2"]);
     let mut alice = nginx.ws().await;
     let joined = join(&mut alice, "lobby", "alice", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_string();

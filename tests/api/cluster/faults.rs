@@ -20,7 +20,7 @@ async fn redis_restarted_empty_begins_a_new_epoch_and_reuses_no_id() {
         alice.say("lobby", text).await;
     }
     db.wait_for_ids("lobby", &[1, 2, 3]).await;
-    let before = stored(&db, "lobby");
+    let before = db.stored_messages("lobby");
     alice.close().await;
 
     redis.restart_empty();
@@ -36,14 +36,7 @@ async fn redis_restarted_empty_begins_a_new_epoch_and_reuses_no_id() {
     let id = own["id"].as_i64().unwrap();
     assert!(id > 3, "no id of the lost run is given out again: got {id}");
     assert_eq!(bob.recv_type("message").await["id"], id);
-    let start = Instant::now();
-    let after = loop {
-        let after = stored(&db, "lobby");
-        if after.len() == 4 || start.elapsed() > PATIENCE {
-            break after;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let after = db.wait_for_messages("lobby", 4).await;
     assert_eq!(&after[..3], &before[..], "the messages clients saw keep their ids and texts");
     assert_eq!(after[3], (id, "four".to_string()));
 }
@@ -82,7 +75,7 @@ async fn while_redis_is_cut_off_sends_are_refused_and_nothing_accepted_is_lost()
     let texts: Vec<String> = {
         let start = Instant::now();
         loop {
-            let texts: Vec<String> = stored(&db, "lobby").into_iter().map(|(_, t)| t).collect();
+            let texts: Vec<String> = db.stored_messages("lobby").into_iter().map(|(_, t)| t).collect();
             if texts.len() >= 3 || start.elapsed() > PATIENCE {
                 break texts;
             }
@@ -124,7 +117,7 @@ async fn what_a_node_killed_with_sigkill_acknowledged_reaches_the_log() {
         assert!(start.elapsed() < Duration::from_secs(30), "the log has {ids:?}; acknowledged were {acked:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let texts: Vec<String> = stored(&db, "lobby").into_iter().map(|(_, t)| t).collect();
+    let texts: Vec<String> = db.stored_messages("lobby").into_iter().map(|(_, t)| t).collect();
     assert_eq!(texts, (1..=20).map(|i| format!("m{i}")).collect::<Vec<_>>());
     drop(b);
 }
@@ -169,7 +162,7 @@ async fn redis_restored_from_an_older_snapshot_begins_a_new_epoch_and_reuses_no_
     }
     assert_eq!(messages(&mut bob, 5).await.last().unwrap().0, 5);
     db.wait_for_ids("lobby", &[1, 2, 3, 4, 5]).await;
-    let before = stored(&db, "lobby");
+    let before = db.stored_messages("lobby");
     alice.close().await;
     bob.close().await;
 
@@ -193,14 +186,7 @@ async fn redis_restored_from_an_older_snapshot_begins_a_new_epoch_and_reuses_no_
     let id = own["id"].as_i64().unwrap();
     assert!(id > 5, "ids 4 and 5, which clients saw, are not given out again: got {id}");
     assert_eq!(bob.recv_type("message").await["id"], id);
-    let start = Instant::now();
-    let after = loop {
-        let after = stored(&db, "lobby");
-        if after.len() == 6 || start.elapsed() > PATIENCE {
-            break after;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let after = db.wait_for_messages("lobby", 6).await;
     assert_eq!(&after[..5], &before[..], "what clients saw keeps its ids and texts");
     assert_eq!(after[5], (id, "six".to_string()));
 }

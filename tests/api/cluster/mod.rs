@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use parlor::db::Backend;
 use serde_json::{json, Value};
 
+use crate::binary::Binary;
 use crate::databases::TestDatabase;
 use crate::helpers::{start_beside, TestApp, WsClient, PATIENCE};
 
@@ -131,19 +132,28 @@ pub fn history_ids(joined: &Value) -> Vec<i64> {
     joined["history"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect()
 }
 
-/// The ids and texts the database holds for a room.
-pub fn stored(db: &TestDatabase, room: &str) -> Vec<(i64, String)> {
-    use diesel::prelude::*;
-    use diesel::sql_types::{BigInt, Text};
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = Text)]
-        body: String,
-    }
-    let sql = format!("SELECT id, body FROM messages WHERE room = '{room}' ORDER BY id");
-    diesel::sql_query(sql).load::<Row>(&mut db.connect()).unwrap().into_iter().map(|r| (r.id, r.body)).collect()
+/// Two nodes over the machine's Redis, on one SQLite file: Alice on the
+/// first, Bob on the second, both in the lobby.
+pub async fn alice_and_bob_on_two_nodes() -> (Arc<TestDatabase>, TestApp, TestApp, WsClient, WsClient) {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let mut alice = a.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    let mut bob = b.ws().await;
+    join(&mut bob, "lobby", "bob", None).await;
+    (db, a, b, alice, bob)
+}
+
+/// Real `parlor` binaries over the machine's Redis, each with `extra`
+/// flags, behind Nginx.
+pub fn binaries_behind_nginx(db: &TestDatabase, count: usize, extra: &[&str]) -> (Vec<Binary>, Nginx) {
+    let prefix = fresh_prefix();
+    let mut args = vec!["--redis-url", SHARED_REDIS, "--redis-prefix", &prefix];
+    args.extend_from_slice(extra);
+    let nodes: Vec<Binary> = (0..count).map(|_| Binary::start(db, &args)).collect();
+    let nginx = Nginx::start(&nodes.iter().map(|n| n.port).collect::<Vec<_>>());
+    (nodes, nginx)
 }
 
 /// Joins, trying again while the node cannot reach Redis.
