@@ -146,7 +146,7 @@ async fn main() {
     };
     // Rooms first, so that their set-up is not in the figures.
     for (i, _) in rooms.iter().enumerate() {
-        link.send(Draft { ticket: i as u64, message: message(i), sender: None }).unwrap();
+        link.send(Draft { ticket: i as u64, message: message(i), sender: None, fresh_room: false }).unwrap();
     }
     while answers.send(Count).await.unwrap() < rooms.len() {
         actix::clock::sleep(Duration::from_millis(10)).await;
@@ -159,7 +159,7 @@ async fn main() {
     let start = Instant::now();
     for i in 0..opts.messages {
         // Refused only when too many wait for Redis: wait, then go on.
-        while link.send(Draft { ticket: i as u64, message: message(i), sender: None }).is_err() {
+        while link.send(Draft { ticket: i as u64, message: message(i), sender: None, fresh_room: false }).is_err() {
             actix::clock::sleep(Duration::from_millis(1)).await;
         }
         if i % 4096 == 0 {

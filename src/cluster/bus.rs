@@ -38,6 +38,9 @@ pub struct Draft {
     pub ticket: u64,
     pub message: Arc<ChatMessage>,
     pub sender: Option<u64>,
+    /// This node made the room and has not seen Redis number anything in
+    /// it yet (see `init`).
+    pub fresh_room: bool,
 }
 
 enum Command {
@@ -217,14 +220,14 @@ async fn send_loop(
         let outcomes = send_batch(&inner, &batch).await;
         recheck = unchecked || outcomes.iter().any(|o| matches!(o, Outcome::Failed(_)));
         let mut again = Vec::new();
-        let mut to_init: Vec<RoomName> = Vec::new();
+        let mut to_init: Vec<(RoomName, bool)> = Vec::new();
         for (draft, outcome) in batch.into_iter().zip(outcomes) {
             let result = match outcome {
                 Outcome::Numbered(id, epoch, resent) => Ok(numbered(&draft, id, epoch, resent)),
                 Outcome::Failed(e) => Err(e),
                 Outcome::Again { unknown_room } => {
-                    if unknown_room && !to_init.contains(&draft.message.room) {
-                        to_init.push(draft.message.room.clone());
+                    if unknown_room && !to_init.iter().any(|(room, _)| *room == draft.message.room) {
+                        to_init.push((draft.message.room.clone(), draft.fresh_room));
                     }
                     again.push(draft);
                     continue;
@@ -234,8 +237,8 @@ async fn send_loop(
             news.do_send(News::Sent { ticket: draft.ticket, room: draft.message.room.clone(), result });
         }
         let mut failed_rooms: HashMap<RoomName, String> = HashMap::new();
-        for room in to_init {
-            if let Err(e) = init(&inner, &room, false).await {
+        for (room, fresh) in to_init {
+            if let Err(e) = init(&inner, &room, fresh).await {
                 failed_rooms.insert(room, e.to_string());
             }
         }

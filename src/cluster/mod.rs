@@ -179,6 +179,22 @@ impl Cluster {
         Ok(taken == 1)
     }
 
+    /// Whether the room exists anywhere in the cluster: in Redis, or in the
+    /// log. (A node that was not listening when another made a room learns
+    /// of it this way, when asked about it.)
+    pub async fn room_exists(&self, room: &RoomName) -> Result<bool, ChatError> {
+        let mut redis = self.inner.redis.clone();
+        let in_redis: bool =
+            redis::cmd("EXISTS").arg(self.inner.keys.epoch(room)).query_async(&mut redis).await.map_err(unreachable)?;
+        if in_redis {
+            return Ok(true);
+        }
+        let name = room.clone();
+        Ok(crate::db::run(&self.inner.pool, move |conn| crate::db::rooms::last_id(conn, name.as_str()))
+            .await?
+            .is_some())
+    }
+
     /// Whether Redis answers, for `/healthz`.
     pub async fn ping(&self) -> Result<(), ChatError> {
         let mut redis = self.inner.redis.clone();

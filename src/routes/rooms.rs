@@ -10,7 +10,7 @@ use super::body::{is_json, read_body, MAX_JSON_BODY};
 use super::{identity, pages, AppState};
 use crate::accounts;
 use crate::chat::history::{self, HistoryQuery};
-use crate::chat::server::{CreateRoom, ListRooms, PlanHistory, StoreMessage, Stored, Who};
+use crate::chat::server::{CreateRoom, LearnRoom, ListRooms, PlanHistory, StoreMessage, Stored, Who};
 use crate::domain::{DisplayName, MessageText, RoomName};
 use crate::error::ChatError;
 use crate::protocol::MessageView;
@@ -121,13 +121,20 @@ pub async fn store_message(
     let token = identity::bearer_token(&req).ok_or_else(no_token)?;
     let bot = accounts::bot_of(&state.pool, &token).await?.ok_or_else(no_token)?;
     let StoreMessageRequest { room, text, .. } = body.into_inner();
-    let post = StoreMessage {
-        room: RoomName::parse(&room)?,
-        user: DisplayName::parse(&bot)?,
-        text: MessageText::parse(text, state.sessions.max_message_bytes)?,
+    let room = RoomName::parse(&room)?;
+    let post = || -> Result<StoreMessage, ChatError> {
+        Ok(StoreMessage {
+            room: room.clone(),
+            user: DisplayName::parse(&bot)?,
+            text: MessageText::parse(text.clone(), state.sessions.max_message_bytes)?,
+        })
+    };
+    let stored = match state.chat.send(post()?).await? {
+        Err(ChatError::UnknownRoom(_)) if learn_room(&state, &room).await? => state.chat.send(post()?).await?,
+        stored => stored,
     };
     let shutting_down = |_| ChatError::Unavailable("the server is shutting down".into());
-    let (message, epoch) = match state.chat.send(post).await?? {
+    let (message, epoch) = match stored? {
         Stored::Numbered { message, epoch, committed } => {
             if let Some(committed) = committed {
                 // `--durable-ack`: answered once the log has it.
@@ -162,7 +169,11 @@ pub async fn messages(
     // One more than asked tells whether another page exists.
     let probe = asked.with_limit(limit + 1);
     let viewer = identity::current_user(&req, &state).await.map(|u| (Who::User(u.name.key()), u.is_admin));
-    let (plan, epoch) = state.chat.send(PlanHistory { room: room.clone(), query: probe, viewer }).await??;
+    let plan_history = || PlanHistory { room: room.clone(), query: probe, viewer: viewer.clone() };
+    let (plan, epoch) = match state.chat.send(plan_history()).await? {
+        Err(ChatError::UnknownRoom(_)) if learn_room(&state, &room).await? => state.chat.send(plan_history()).await??,
+        planned => planned?,
+    };
     let mut page = history::resolve(plan, probe, &state.log).await?;
     let epoch = match (&state.log.recent, epoch.is_empty()) {
         (Some(recent), true) => recent.epoch(&room).await?.unwrap_or_default(),
@@ -184,4 +195,16 @@ pub async fn active_rooms(state: web::Data<AppState>) -> Result<HttpResponse, Ch
     let listing: Vec<_> =
         rooms.iter().map(|r| json!({ "name": r.name, "members": r.members.len(), "url": room_url(&r.name) })).collect();
     Ok(HttpResponse::Ok().json(json!({ "rooms": listing })))
+}
+
+/// In a cluster, a room another node made while this one was not listening
+/// is unknown here until asked about: whether Redis or the log has it
+/// (then this node knows it from now on).
+async fn learn_room(state: &AppState, room: &RoomName) -> Result<bool, ChatError> {
+    let Some(cluster) = &state.cluster else { return Ok(false) };
+    if !cluster.room_exists(room).await? {
+        return Ok(false);
+    }
+    state.chat.send(LearnRoom { room: room.clone() }).await?;
+    Ok(true)
 }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use super::messages::{Join, NumberedAnswer, Push, SessionId};
+use super::messages::{Join, LearnRoom, NumberedAnswer, Push, SessionId};
 use super::model::{Feed, Fill, RemoteMember, Room};
 use super::{ChatServer, Request};
 use crate::cluster::{Delivery, Event, News, Roster, RosterEntry};
@@ -210,6 +210,10 @@ impl ChatServer {
             }
             Ok(delivery) => {
                 self.metrics.messages_accepted.inc();
+                // Redis has the room now: from here on, if it lacks it, it lost it.
+                if let Some(r) = self.rooms.get_mut(room) {
+                    r.epoch_is_new = false;
+                }
                 // It is in Redis already: if this node cannot write it, the
                 // sweeper will.
                 if let Err(e) = self.enqueue(WriteOp::Message(delivery.message.clone())) {
@@ -391,6 +395,14 @@ impl ChatServer {
             }
         }
         self.detach_if_empty(room_name);
+    }
+}
+
+impl Request for LearnRoom {
+    fn apply(self, server: &mut ChatServer) {
+        if server.cluster.is_some() {
+            server.rooms.entry(self.room).or_insert_with(detached);
+        }
     }
 }
 

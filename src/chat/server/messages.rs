@@ -171,6 +171,13 @@ pub struct CreateRoom {
     pub created_by: Option<DisplayName>,
 }
 
+/// In a cluster: a room another node made, which this node did not hear of.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LearnRoom {
+    pub room: RoomName,
+}
+
 /// History for HTTP, which needs no membership; a private room's only for
 /// those who may enter it (to others it does not exist). Answers the plan
 /// and the room's epoch.

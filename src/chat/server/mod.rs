@@ -29,9 +29,9 @@ use bytestring::ByteString;
 
 pub use messages::{
     Account, AwaitCommitted, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin,
-    FetchHistory, Invite, Join, Kick, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory, Push, RoomSummary,
-    SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown, Snapshot, StoreMessage, Stored, TakeSnapshot,
-    Typing, Who,
+    FetchHistory, Invite, Join, Kick, LearnRoom, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory, Push,
+    RoomSummary, SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown, Snapshot, StoreMessage, Stored,
+    TakeSnapshot, Typing, Who,
 };
 use model::{Feed, Room, SessionEntry};
 use policies::Policies;

@@ -419,7 +419,8 @@ impl ChatServer {
             let ticket = self.next_ticket;
             self.next_ticket += 1;
             let nonce = message.nonce.clone();
-            link.send(Draft { ticket, message, sender })?;
+            let fresh_room = self.rooms.get(room_name).is_some_and(|r| r.epoch_is_new);
+            link.send(Draft { ticket, message, sender, fresh_room })?;
             self.numbering.insert(ticket, Numbering { sender, nonce, waiter: None });
             return Ok(Accepted::Numbering(ticket));
         }

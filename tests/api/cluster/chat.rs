@@ -214,3 +214,30 @@ async fn a_resend_through_another_node_is_stored_once() {
     }
     db.wait_for_ids("lobby", &[first["id"].as_i64().unwrap()]).await;
 }
+
+#[actix_web::test]
+async fn a_bot_posts_through_any_node_into_a_room_made_on_another() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let (status, made) = a.post_json("/create_room", &json!({"room": "news"})).await;
+    assert!(status == 200 || status == 201, "{made}");
+    let token = a.bot_token("herald").await;
+    let (status, first) = a.post_with_token(&token, "news", "first").await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["id"], 1, "a room made here starts at 1: {first}");
+    // Node B learns of the room from node A, and numbers on.
+    let start = Instant::now();
+    let second = loop {
+        let (status, answer) = b.post_with_token(&token, "news", "second").await;
+        if status == 201 {
+            break answer;
+        }
+        assert!(start.elapsed() < PATIENCE, "node B never took the post: {status} {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((second["id"].as_i64(), &second["epoch"]), (Some(2), &first["epoch"]));
+    let mut carol = b.ws().await;
+    let joined = join(&mut carol, "news", "carol", None).await;
+    assert_eq!(history_ids(&joined), vec![1, 2], "history on a third reader's node");
+}
