@@ -11,16 +11,15 @@ use super::model::{Feed, Fill, RemoteMember, Room};
 use super::{ChatServer, Request};
 use crate::cluster::{Delivery, Event, News, Roster, RosterEntry};
 use crate::db::writer::WriteOp;
-use crate::domain::DisplayName;
-use crate::domain::RoomName;
+use crate::domain::{DisplayName, RoomName};
 use crate::error::ChatError;
 use crate::protocol::PresenceAction;
+use crate::ws::{CloseCode, CloseReason};
 
 /// How long a gap may close by itself before the stream is read.
 pub(super) const GAP_GRACE: Duration = Duration::from_millis(20);
 /// How long after a failed read it is tried again.
 const FILL_RETRY: Duration = Duration::from_secs(1);
-use crate::ws::{CloseCode, CloseReason};
 
 /// A send waiting for Redis to number it.
 pub struct Numbering {
