@@ -25,6 +25,10 @@ const ID_JUMP: i64 = 1 << 32;
 /// How long Redis remembers a nonce's id: far longer than a client takes
 /// to reconnect and send again.
 const NONCE_SECS: u64 = 300;
+/// How long a publish that failed waits before going out again, at first
+/// and at most.
+const PUBLISH_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+const PUBLISH_RETRY_LAST: std::time::Duration = std::time::Duration::from_secs(2);
 /// Messages one pipeline carries at most.
 const MAX_BATCH: usize = 512;
 /// Sends waiting for Redis at most, beyond which senders are refused: a
@@ -150,19 +154,31 @@ async fn command_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Command
 
 /// Publishes events in the order they were made (a join before the leave
 /// that follows it), as pipelines, each with the change to Redis's own
-/// records that goes with it.
+/// records that goes with it. While Redis is away they wait, in order, and
+/// go out when it is back: an admin's decision made meanwhile still
+/// reaches every node. (A pipeline cut off halfway goes out again whole;
+/// every event means the same the second time.)
 async fn publish_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Event>) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut pipe = redis::pipe();
-        for event in batch.drain(..) {
-            record(&inner, &mut pipe, &event);
+        for event in &batch {
+            record(&inner, &mut pipe, event);
             pipe.publish(inner.keys.events_channel(), event.encode()).ignore();
         }
-        let mut redis = inner.redis.clone();
-        if let Err(e) = pipe.query_async::<()>(&mut redis).await {
-            unreachable(e);
+        let mut wait = PUBLISH_RETRY_FIRST;
+        loop {
+            let mut redis = inner.redis.clone();
+            match pipe.query_async::<()>(&mut redis).await {
+                Ok(()) => break,
+                Err(e) => {
+                    unreachable(e);
+                    actix_web::rt::time::sleep(wait).await;
+                    wait = (wait * 2).min(PUBLISH_RETRY_LAST);
+                }
+            }
         }
+        batch.clear();
     }
 }
 

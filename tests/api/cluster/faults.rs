@@ -52,10 +52,15 @@ async fn while_redis_is_cut_off_sends_are_refused_and_nothing_accepted_is_lost()
     join(&mut alice, "lobby", "alice", None).await;
     let mut bob = b.ws().await;
     join(&mut bob, "lobby", "bob", None).await;
+    let mut carol = b.ws().await;
+    join(&mut carol, "lobby", "carol", None).await;
     alice.say("lobby", "before").await;
     assert_eq!(bob.recv_type("message").await["text"], "before");
 
     proxy.cut();
+    // An admin's decision made on node A while Redis is away...
+    let (status, _) = a.post_json_as_admin("/admin/rooms/lobby/kick", &json!({"user": "carol"})).await;
+    assert_eq!(status, 200);
     alice.send(json!({"type": "send_message", "room": "lobby", "text": "during", "nonce": "during"})).await;
     let refused = alice.recv_type_or_error("message").await;
     assert_eq!(refused["code"], "unavailable", "a send Redis cannot take is refused, not lost: {refused}");
@@ -71,6 +76,14 @@ async fn while_redis_is_cut_off_sends_are_refused_and_nothing_accepted_is_lost()
     proxy.restore();
     let (own, _) = say_until_accepted(&mut alice, "lobby", "during").await;
     let (after, _) = say_until_accepted(&mut alice, "lobby", "after").await;
+    // ...reaches Carol on node B once it is back.
+    loop {
+        let frame = carol.recv().await;
+        if frame["type"] == "kicked" {
+            break;
+        }
+        assert!(["message", "presence"].contains(&frame["type"].as_str().unwrap()), "{frame}");
+    }
     assert_eq!(bob.recv_type("message").await["id"], own["id"], "the other node delivers what follows the cut");
     assert_eq!(bob.recv_type("message").await["id"], after["id"]);
     let (status, health) = b.get_json("/healthz").await;
