@@ -140,6 +140,8 @@ test("two pages on different nodes behind Nginx chat, and across one node's rest
 
   await say(bob.page, "back");
   await waitForMessage(alice.page, "back");
+  // Bob's own copy comes from his node, Alice's from hers: either may be first.
+  await waitForMessage(bob.page, "back");
   const seen = await ids(bob.page);
   assert.deepEqual(seen, [...new Set(seen)].sort((x, y) => x - y), "every message once, in order");
   assert.equal(seen.length, 4);
