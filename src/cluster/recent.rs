@@ -24,8 +24,6 @@ pub struct FromStream {
     /// The stream's first id (`i64::MAX` when it is empty): ids below it
     /// are the database's to answer.
     pub stream_start: i64,
-    /// The room's epoch in Redis, when it has one.
-    pub epoch: Option<String>,
 }
 
 impl Recent {
@@ -39,7 +37,7 @@ impl Recent {
     pub async fn page(&self, room: &RoomName, range: &IdRange) -> Result<FromStream, ChatError> {
         let mut redis = self.inner.redis.clone();
         let keys = &self.inner.keys;
-        let (reply, first, epoch): (StreamRangeReply, StreamRangeReply, Option<String>) = redis::pipe()
+        let (reply, first): (StreamRangeReply, StreamRangeReply) = redis::pipe()
             .xrevrange_count(
                 keys.log(room),
                 format!("{}-0", range.below - 1),
@@ -47,7 +45,6 @@ impl Recent {
                 range.limit,
             )
             .xrange_count(keys.log(room), "-", "+", 1)
-            .get(keys.epoch(room))
             .query_async(&mut redis)
             .await
             .map_err(unreachable)?;
@@ -55,7 +52,7 @@ impl Recent {
             deliveries(&self.inner, reply).into_iter().map(|d| d.message).collect();
         messages.reverse();
         let stream_start = deliveries(&self.inner, first).first().map_or(i64::MAX, |d| d.message.id);
-        Ok(FromStream { messages, stream_start, epoch })
+        Ok(FromStream { messages, stream_start })
     }
 
     /// The room's epoch in Redis.

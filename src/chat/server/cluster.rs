@@ -55,19 +55,18 @@ impl Request for News {
                 }
             }
             News::Event(Event::Enforce { enforcement, node }) => {
-                if server.cluster.as_ref().is_some_and(|link| link.node() != node) {
+                if server.is_another_node(&node) {
                     server.enforce_here(enforcement);
                 }
             }
             News::Event(Event::Presence { room, session, member, node }) => {
-                if server.cluster.as_ref().is_some_and(|link| link.node() != node) {
+                if server.is_another_node(&node) {
                     server.remote_presence(&room, (node, session), member);
                 }
             }
             News::Roster(roster) => server.take_roster(roster),
             News::Event(Event::RoomCreated { room, node }) => {
-                let mine = server.cluster.as_ref().is_some_and(|link| link.node() == node);
-                if let (false, Ok(name)) = (mine, RoomName::parse(&room)) {
+                if let (true, Ok(name)) = (server.is_another_node(&node), RoomName::parse(&room)) {
                     server.rooms.entry(name).or_insert_with(detached);
                 }
             }
@@ -76,6 +75,12 @@ impl Request for News {
 }
 
 impl ChatServer {
+    /// Whether an event came from another node (this node's own were
+    /// carried out when it made them).
+    fn is_another_node(&self, node: &str) -> bool {
+        self.cluster.as_ref().is_some_and(|link| link.node() != node)
+    }
+
     /// Tells the other nodes that `session` is now in `room` under its
     /// name, or no longer in it.
     pub(super) fn share_presence(&self, room_name: &RoomName, session: SessionId) {
