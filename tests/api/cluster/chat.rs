@@ -34,14 +34,8 @@ async fn members_on_two_nodes_see_every_message_once_in_one_order() {
 
 #[actix_web::test]
 async fn a_client_reconnecting_to_another_node_gets_exactly_its_gap() {
-    let db = sqlite();
-    let prefix = fresh_prefix();
-    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
-    let mut alice = a.ws().await;
-    join(&mut alice, "lobby", "alice", None).await;
-    let mut bob = b.ws().await;
-    let joined = join(&mut bob, "lobby", "bob", None).await;
-    let epoch = joined["epoch"].as_str().unwrap().to_string();
+    let TwoNodes { a, b, mut alice, mut bob, bob_joined, .. } = alice_and_bob_on_two_nodes().await;
+    let epoch = bob_joined["epoch"].as_str().unwrap().to_string();
     for i in 1..=5 {
         alice.say("lobby", &format!("before {i}")).await;
     }
@@ -102,7 +96,7 @@ async fn a_node_that_missed_a_publish_fills_the_gap_from_the_stream() {
 
 #[actix_web::test]
 async fn an_admin_on_one_node_moderates_members_on_another() {
-    let (_db, a, b, mut alice, mut bob) = alice_and_bob_on_two_nodes().await;
+    let TwoNodes { a, b, mut alice, mut bob, .. } = alice_and_bob_on_two_nodes().await;
     let doomed = alice.say("lobby", "delete me").await["id"].as_i64().unwrap();
     assert_eq!(bob.recv_type("message").await["id"], doomed);
 
@@ -141,15 +135,9 @@ async fn an_admin_on_one_node_moderates_members_on_another() {
 
 #[actix_web::test]
 async fn members_and_presence_are_the_same_on_every_node() {
-    let db = sqlite();
-    let prefix = fresh_prefix();
-    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
-    let mut alice = a.ws().await;
-    join(&mut alice, "lobby", "alice", None).await;
-    let mut bob = b.ws().await;
-    let joined = join(&mut bob, "lobby", "bob", None).await;
-    assert_eq!(joined["members"], json!(["alice", "bob"]), "Bob sees Alice, who is on the other node");
-    assert_eq!(joined["member_count"], 2);
+    let TwoNodes { a, b, mut alice, mut bob, bob_joined, .. } = alice_and_bob_on_two_nodes().await;
+    assert_eq!(bob_joined["members"], json!(["alice", "bob"]), "Bob sees Alice, who is on the other node");
+    assert_eq!(bob_joined["member_count"], 2);
     let presence = alice.recv().await;
     assert_eq!((presence["type"].as_str(), presence["user"].as_str()), (Some("presence"), Some("bob")));
     assert_eq!((presence["action"].as_str(), presence["members"].as_u64()), (Some("join"), Some(2)));
@@ -188,13 +176,7 @@ async fn login_limits_hold_across_nodes() {
 
 #[actix_web::test]
 async fn a_resend_through_another_node_is_stored_once() {
-    let db = sqlite();
-    let prefix = fresh_prefix();
-    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
-    let mut bob = b.ws().await;
-    join(&mut bob, "lobby", "bob", None).await;
-    let mut alice = a.ws().await;
-    join(&mut alice, "lobby", "alice", None).await;
+    let TwoNodes { db, a: _node_a, b, mut alice, mut bob, .. } = alice_and_bob_on_two_nodes().await;
     let frame = json!({"type": "send_message", "room": "lobby", "text": "only once", "nonce": "n-1"});
     alice.send(frame.clone()).await;
     let first = alice.recv_type("message").await;

@@ -4,7 +4,6 @@ use parlor::db::Backend;
 use serde_json::json;
 
 use super::*;
-use crate::binary::Binary;
 use crate::databases::{Proxy, TestDatabase};
 
 #[actix_web::test]
@@ -104,9 +103,8 @@ async fn while_redis_is_cut_off_sends_are_refused_and_nothing_accepted_is_lost()
 #[actix_web::test]
 async fn what_a_node_killed_with_sigkill_acknowledged_reaches_the_log() {
     let db = TestDatabase::create(Backend::Sqlite).unwrap();
-    let prefix = fresh_prefix();
-    let args = ["--redis-url", SHARED_REDIS, "--redis-prefix", &prefix];
-    let (a, b) = (Binary::start(&db, &args), Binary::start(&db, &args));
+    let mut nodes = binaries(&db, 2, &[]);
+    let (b, a) = (nodes.pop().unwrap(), nodes.pop().unwrap());
     let mut alice = a.ws().await;
     join(&mut alice, "lobby", "alice", None).await;
     let mut bob = b.ws().await;
@@ -141,9 +139,8 @@ async fn what_a_node_killed_with_sigkill_acknowledged_reaches_the_log() {
 #[actix_web::test]
 async fn a_dead_nodes_members_leave_everyones_lists() {
     let db = TestDatabase::create(Backend::Sqlite).unwrap();
-    let prefix = fresh_prefix();
-    let args = ["--redis-url", SHARED_REDIS, "--redis-prefix", &prefix];
-    let (a, b) = (Binary::start(&db, &args), Binary::start(&db, &args));
+    let mut nodes = binaries(&db, 2, &[]);
+    let (b, a) = (nodes.pop().unwrap(), nodes.pop().unwrap());
     let mut alice = a.ws().await;
     join(&mut alice, "lobby", "alice", None).await;
     let mut bob = b.ws().await;

@@ -134,24 +134,39 @@ pub fn history_ids(joined: &Value) -> Vec<i64> {
 
 /// Two nodes over the machine's Redis, on one SQLite file: Alice on the
 /// first, Bob on the second, both in the lobby.
-pub async fn alice_and_bob_on_two_nodes() -> (Arc<TestDatabase>, TestApp, TestApp, WsClient, WsClient) {
+pub struct TwoNodes {
+    /// Kept until the nodes are done with it.
+    pub db: Arc<TestDatabase>,
+    pub a: TestApp,
+    pub b: TestApp,
+    pub alice: WsClient,
+    pub bob: WsClient,
+    /// The `joined` Bob got, after Alice's.
+    pub bob_joined: Value,
+}
+
+pub async fn alice_and_bob_on_two_nodes() -> TwoNodes {
     let db = sqlite();
     let prefix = fresh_prefix();
     let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
     let mut alice = a.ws().await;
     join(&mut alice, "lobby", "alice", None).await;
     let mut bob = b.ws().await;
-    join(&mut bob, "lobby", "bob", None).await;
-    (db, a, b, alice, bob)
+    let bob_joined = join(&mut bob, "lobby", "bob", None).await;
+    TwoNodes { db, a, b, alice, bob, bob_joined }
 }
 
-/// Real `parlor` binaries over the machine's Redis, each with `extra`
-/// flags, behind Nginx.
-pub fn binaries_behind_nginx(db: &TestDatabase, count: usize, extra: &[&str]) -> (Vec<Binary>, Nginx) {
+/// Real `parlor` binaries over the machine's Redis, each with `extra` flags.
+pub fn binaries(db: &TestDatabase, count: usize, extra: &[&str]) -> Vec<Binary> {
     let prefix = fresh_prefix();
     let mut args = vec!["--redis-url", SHARED_REDIS, "--redis-prefix", &prefix];
     args.extend_from_slice(extra);
-    let nodes: Vec<Binary> = (0..count).map(|_| Binary::start(db, &args)).collect();
+    (0..count).map(|_| Binary::start(db, &args)).collect()
+}
+
+/// The same, behind Nginx.
+pub fn binaries_behind_nginx(db: &TestDatabase, count: usize, extra: &[&str]) -> (Vec<Binary>, Nginx) {
+    let nodes = binaries(db, count, extra);
     let nginx = Nginx::start(&nodes.iter().map(|n| n.port).collect::<Vec<_>>());
     (nodes, nginx)
 }
