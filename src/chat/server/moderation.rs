@@ -4,6 +4,8 @@
 //! `Enforcement`, which in a cluster every node carries out.
 
 use super::messages::*;
+use super::model::Member;
+use super::policies::Policies;
 use super::{unknown_room, ChatServer, Request};
 use crate::clock::now_ms;
 use crate::cluster::{Enforcement, Event};
@@ -120,14 +122,7 @@ impl ChatServer {
         match enforcement {
             Enforcement::Kick { room, name_key } => {
                 let Some(room) = room_of(&room) else { return 0 };
-                let kicked: Vec<SessionId> = self.rooms.get(&room).map_or_else(Vec::new, |r| {
-                    r.members.iter().filter(|(_, m)| m.name.key() == name_key).map(|(id, _)| *id).collect()
-                });
-                let frame = ServerFrame::Kicked { room: room.as_str() }.to_text();
-                for session in &kicked {
-                    self.eject(*session, &room, &frame);
-                }
-                kicked.len()
+                self.kick_members(&room, |_, m| m.name.key() == name_key)
             }
             Enforcement::Close { room, closed } => {
                 let Some(room) = room_of(&room) else { return 0 };
@@ -210,19 +205,7 @@ impl ChatServer {
                     return 0;
                 }
                 self.policies.private.insert(room.clone());
-                let policies = &self.policies;
-                let out: Vec<SessionId> = self.rooms.get(&room).map_or_else(Vec::new, |r| {
-                    r.members
-                        .iter()
-                        .filter(|(_, m)| !policies.may_enter(&room, &m.who, m.admin))
-                        .map(|(id, _)| *id)
-                        .collect()
-                });
-                let frame = ServerFrame::Kicked { room: room.as_str() }.to_text();
-                for session in &out {
-                    self.eject(*session, &room, &frame);
-                }
-                out.len()
+                self.kick_members(&room, |policies, m| !policies.may_enter(&room, &m.who, m.admin))
             }
             Enforcement::Invite { room, user_key } => {
                 if let Some(room) = room_of(&room) {
@@ -235,6 +218,19 @@ impl ChatServer {
 }
 
 impl ChatServer {
+    /// Sends the members of `room` for whom `out` holds out of it with
+    /// `kicked`; answers how many.
+    fn kick_members(&mut self, room: &RoomName, out: impl Fn(&Policies, &Member) -> bool) -> usize {
+        let kicked: Vec<SessionId> = self.rooms.get(room).map_or_else(Vec::new, |r| {
+            r.members.iter().filter(|(_, m)| out(&self.policies, m)).map(|(id, _)| *id).collect()
+        });
+        let frame = ServerFrame::Kicked { room: room.as_str() }.to_text();
+        for session in &kicked {
+            self.eject(*session, room, &frame);
+        }
+        kicked.len()
+    }
+
     /// Queues an admin's change with its audit entry: the writer commits
     /// both in one transaction, after the messages queued before it.
     fn moderate(&self, change: Change, audit: Audit) -> Result<(), ChatError> {
