@@ -24,6 +24,11 @@ pub enum ChatError {
     UnknownUser(String),
     #[error("room '{0}' is invite-only")]
     PrivateRoom(String),
+    #[error("room '{0}' is end-to-end encrypted: its messages must be sent encrypted (v1 envelopes, see docs/protocol.md)")]
+    EncryptionRequired(String),
+    /// The room exists, not in the form the request asked for.
+    #[error("{0}")]
+    RoomExists(String),
     #[error("room '{0}' is closed")]
     RoomClosed(String),
     #[error("you are muted in this room for {0} more seconds")]
@@ -83,6 +88,8 @@ impl ChatError {
             Self::UnknownUser(_) => "unknown_user",
             Self::TooManyRooms(_) => "too_many_rooms",
             Self::RoomClosed(_) => "room_closed",
+            Self::EncryptionRequired(_) => "encryption_required",
+            Self::RoomExists(_) => "room_exists",
             Self::PrivateRoom(_) => "private_room",
             Self::Muted(_) => "muted",
             Self::RateLimited(_) => "rate_limited",
@@ -141,7 +148,8 @@ impl ResponseError for ChatError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::InvalidRoom(_) | Self::InvalidName(_) => StatusCode::BAD_REQUEST,
-            Self::NotJoined(_) | Self::TooManyRooms(_) => StatusCode::CONFLICT,
+            Self::NotJoined(_) | Self::TooManyRooms(_) | Self::RoomExists(_) => StatusCode::CONFLICT,
+            Self::EncryptionRequired(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotStored => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UnknownRoom(_) | Self::UnknownUser(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RoomClosed(_) => StatusCode::GONE,

@@ -6,7 +6,7 @@ use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::format_timestamp;
-use crate::domain::ChatMessage;
+use crate::domain::{ChatMessage, Encryption};
 use crate::error::ChatError;
 
 /// Largest page a `history` request may ask for.
@@ -95,6 +95,10 @@ pub enum ServerFrame<'a> {
         /// The room's run of ids: when it differs from the one a client
         /// holds, its ids for the room mean nothing and it reloads.
         epoch: &'a str,
+        /// Only in an end-to-end encrypted room: every `text` in it is
+        /// ciphertext, and this says how members get the key.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encryption: Option<&'a Encryption>,
     },
     /// Answers `leave_room`.
     Left {

@@ -1,5 +1,8 @@
 // The room page: one WebSocket speaking docs/protocol.md. Everything from the
-// network is inserted as text (textContent), never as HTML.
+// network is inserted as text (textContent), never as HTML. In an end-to-end
+// encrypted room, texts are encrypted here before sending and decrypted here
+// on arrival (static/e2e.js); the server only ever has ciphertext.
+import * as e2e from "./e2e.js";
 
 const body = document.body;
 const ROOM = body.dataset.room;
@@ -24,6 +27,14 @@ const els = {
   nameForm: document.getElementById("name-form"),
   nameInput: document.getElementById("name-input"),
   nameError: document.getElementById("name-error"),
+  e2eBadge: document.getElementById("e2e-badge"),
+  e2ePanel: document.getElementById("e2e-panel"),
+  e2eExplain: document.getElementById("e2e-explain"),
+  keyForm: document.getElementById("key-form"),
+  keyLabel: document.getElementById("key-label"),
+  keyInput: document.getElementById("key-input"),
+  keySubmit: document.getElementById("key-submit"),
+  keyError: document.getElementById("key-error"),
 };
 
 const state = {
@@ -44,12 +55,38 @@ const state = {
   resendPending: false, // on the first `joined` of each new socket
   byId: new Map(), // id -> element: a message is shown once
   pending: new Map(), // nonce -> element of a message not yet confirmed
+  // nonce -> { plain, wire } of a message not yet confirmed: what was typed,
+  // and what goes on the wire (the envelope, null until encrypted).
+  outbox: new Map(),
+  sending: Promise.resolve(), // encryptions queue here, so sends keep their order
+  online: false, // the socket has joined and can send
   nonceSeq: 0,
   members: new Map(), // name -> count of sessions with that name
   typers: new Map(), // name -> timeout
   unread: 0,
   lastTypingSent: 0,
 };
+
+// An end-to-end encrypted room, from its first `joined` on.
+const crypt = {
+  info: null, // the room's `encryption` object; null in a plain room
+  key: null, // the room's key (base64url) once this page has it
+  cryptoKey: Promise.resolve(null), // the same as a WebCrypto key
+  envelopes: new WeakMap(), // a message's .body element -> its envelope
+};
+
+// An invite link brings the key in its fragment (never sent to a server):
+// keep it, then take it out of the address bar, and so out of the history,
+// bookmarks and screenshots. "Copy invite link" puts it back for sharing.
+function takeKeyFromFragment() {
+  const key = e2e.keyFromLink(location.hash);
+  if (!key) return null;
+  e2e.storeKey(ROOM, key);
+  history.replaceState(history.state, "", location.pathname + location.search);
+  return key;
+}
+// Also kept here: with localStorage off, the page is all there is.
+const fragmentKey = takeKeyFromFragment();
 
 // ---- rendering -------------------------------------------------------------
 
@@ -78,7 +115,8 @@ function localTime(ts) {
   return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
-function messageElement(m, { pending = false } = {}) {
+/// `plain`: the text of an encrypted message already known (our own).
+function messageElement(m, { pending = false, plain } = {}) {
   const el = document.createElement("article");
   el.className = "msg";
   if (m.user === myName) el.classList.add("own");
@@ -97,7 +135,9 @@ function messageElement(m, { pending = false } = {}) {
   meta.append(who, time);
   const text = document.createElement("p");
   text.className = "body";
-  text.append(richText(m.text));
+  // A pending message is our own, still as typed.
+  if (crypt.info && !pending) fillEncryptedBody(text, m.text, plain);
+  else text.append(richText(m.text));
   el.append(meta, text);
   if (ADMIN && m.id) {
     // Admins can delete from the room itself; everyone gets `message_deleted`.
@@ -148,10 +188,183 @@ function hidePill() {
   pill = null;
 }
 
+// ---- encrypted texts ---------------------------------------------------------
+
+const PLACEHOLDERS = {
+  link: "encrypted: you need the room's link",
+  passphrase: "encrypted: you need the room's passphrase",
+  insecure: "encrypted: open Parlor over HTTPS to read it",
+};
+const UNDECRYPTABLE = "could not be decrypted";
+
+function missingKeyText() {
+  if (!e2e.available()) return PLACEHOLDERS.insecure;
+  return crypt.info.key === "passphrase" ? PLACEHOLDERS.passphrase : PLACEHOLDERS.link;
+}
+
+// Each message is placed (in id order) at once, and its text filled in when
+// its decryption ends, however long each one takes.
+function fillEncryptedBody(bodyEl, envelope, plain) {
+  crypt.envelopes.set(bodyEl, envelope);
+  if (plain !== undefined) bodyEl.append(richText(plain));
+  else decryptInto(bodyEl);
+}
+
+async function decryptInto(bodyEl) {
+  const keyPromise = crypt.cryptoKey;
+  showPlaceholder(bodyEl, crypt.key ? "decrypting…" : missingKeyText());
+  if (!crypt.key) return;
+  const cryptoKey = await keyPromise;
+  const plain = await e2e.decrypt(cryptoKey, ROOM, crypt.envelopes.get(bodyEl)).catch(() => null);
+  // A key that came meanwhile decrypts this again.
+  if (keyPromise !== crypt.cryptoKey) return;
+  // Never the raw text: a message that does not authenticate says so.
+  if (plain === null) showPlaceholder(bodyEl, UNDECRYPTABLE, "undecryptable");
+  else keepingView(bodyEl, () => {
+    bodyEl.classList.remove("placeholder", "undecryptable");
+    bodyEl.replaceChildren(richText(plain));
+  });
+}
+
+function showPlaceholder(bodyEl, text, kind = "") {
+  keepingView(bodyEl, () => {
+    bodyEl.className = `body placeholder ${kind}`.trim();
+    bodyEl.textContent = text;
+  });
+}
+
+// Changes a message's text without moving what the reader looks at: at the
+// bottom it stays at the bottom; a message above the view that grows
+// pushes the view down by as much.
+function keepingView(bodyEl, change) {
+  if (!bodyEl.isConnected) return change(); // not placed yet: nothing to keep
+  const list = els.messages;
+  const wasAtBottom = atBottom();
+  const above = bodyEl.getBoundingClientRect().bottom <= list.getBoundingClientRect().top;
+  const before = bodyEl.offsetHeight;
+  change();
+  if (wasAtBottom) list.scrollTop = list.scrollHeight;
+  else if (above) list.scrollTop += bodyEl.offsetHeight - before;
+}
+
+function decryptAllShown() {
+  for (const bodyEl of els.messages.querySelectorAll(".msg[data-id] .body")) {
+    if (crypt.envelopes.has(bodyEl)) decryptInto(bodyEl);
+  }
+}
+
+/// The room's key from now on: every message shown is decrypted again.
+function useKey(key) {
+  crypt.key = key;
+  crypt.cryptoKey = e2e.importKey(key).catch(() => null);
+  els.keyForm.hidden = true;
+  explainEncryption();
+  decryptAllShown();
+  updateComposer();
+}
+
+/// The first `joined` of an encrypted room: show it as such and find the key.
+function setUpEncryption(info) {
+  if (!info || crypt.info) return;
+  crypt.info = info;
+  els.e2eBadge.hidden = false;
+  els.e2ePanel.hidden = false;
+  body.classList.add("encrypted");
+  const key = e2e.available() ? fragmentKey ?? e2e.loadKey(ROOM) : null;
+  if (key) useKey(key);
+  else askForKey();
+}
+
+function explainEncryption() {
+  const who = crypt.info.key === "passphrase" ? "the passphrase" : "the invite link";
+  els.e2eExplain.textContent = !e2e.available()
+    ? `This room is end-to-end encrypted. ${e2e.NEEDS_HTTPS}`
+    : crypt.key
+      ? `End-to-end encrypted: messages are encrypted in your browser and the server stores only ciphertext. Anyone with ${who} can read them.`
+      : `This room is end-to-end encrypted: you need ${who} to read it or write in it.`;
+}
+
+function askForKey() {
+  explainEncryption();
+  if (!e2e.available()) return;
+  const passphrase = crypt.info.key === "passphrase";
+  els.keyLabel.textContent = passphrase ? "The room's passphrase" : "The room's invite link";
+  els.keyInput.type = passphrase ? "password" : "text";
+  els.keyInput.placeholder = passphrase ? "passphrase" : `${location.origin}/chat/${ROOM}#k=…`;
+  els.keyForm.hidden = false;
+}
+
+/// Whether `key` opens the room: it decrypts any message shown (or there is
+/// none to check against).
+async function opensShownMessages(key) {
+  const envelopes = [...els.messages.querySelectorAll(".msg[data-id] .body")].map((b) => crypt.envelopes.get(b)).filter(Boolean);
+  if (envelopes.length === 0) return true;
+  const cryptoKey = await e2e.importKey(key);
+  const results = await Promise.allSettled(envelopes.map((envelope) => e2e.decrypt(cryptoKey, ROOM, envelope)));
+  return results.some((result) => result.status === "fulfilled");
+}
+
+async function keyFromForm() {
+  const value = els.keyInput.value;
+  if (crypt.info.key !== "passphrase") {
+    const key = e2e.keyFromLink(value) ?? (e2e.isKey(value.trim()) ? value.trim() : null);
+    if (!key) throw new Error("That is not an invite link with a key: it ends in #k= and 43 more characters.");
+    return key;
+  }
+  if (value === "") throw new Error("Enter the passphrase.");
+  // 600,000 rounds of PBKDF2 take a moment, on purpose.
+  els.keySubmit.textContent = "Checking…";
+  try {
+    return await e2e.keyFromPassphrase(value, crypt.info);
+  } finally {
+    els.keySubmit.textContent = "Unlock";
+  }
+}
+
+els.keyForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  els.keyError.textContent = "";
+  els.keySubmit.disabled = true;
+  try {
+    const key = await keyFromForm();
+    if (!(await opensShownMessages(key))) {
+      els.keyError.textContent =
+        crypt.info.key === "passphrase"
+          ? "Wrong passphrase: it does not decrypt this room's messages."
+          : "That link's key does not decrypt this room's messages.";
+      return;
+    }
+    e2e.storeKey(ROOM, key);
+    els.keyInput.value = "";
+    useKey(key);
+  } catch (error) {
+    els.keyError.textContent = error.message;
+  } finally {
+    els.keySubmit.disabled = false;
+  }
+});
+
+// ---- placing messages ----------------------------------------------------------
+
+/// The pending message with this nonce, no longer waiting: its element and
+/// what was sent.
+function settle(nonce) {
+  const el = state.pending.get(nonce);
+  const sent = state.outbox.get(nonce);
+  state.pending.delete(nonce);
+  state.outbox.delete(nonce);
+  return { el, sent };
+}
+
+function markFailed(el) {
+  el.classList.remove("pending");
+  el.classList.add("failed");
+  el.querySelector("time").textContent = "not sent";
+}
+
 // Places a confirmed message by id: once, in id order.
 function addMessage(m, { live = false } = {}) {
-  const pendingEl = m.nonce ? state.pending.get(m.nonce) : undefined;
-  if (pendingEl) state.pending.delete(m.nonce);
+  const { el: pendingEl, sent } = m.nonce ? settle(m.nonce) : {};
   if (state.byId.has(m.id)) {
     // Already shown (from history after a reconnect): drop the pending copy.
     pendingEl?.remove();
@@ -160,7 +373,8 @@ function addMessage(m, { live = false } = {}) {
   const wasAtBottom = atBottom();
   let el;
   if (pendingEl) {
-    el = messageElement(m);
+    // Our own: in an encrypted room, the text we typed is the one we sent.
+    el = messageElement(m, { plain: sent?.wire === m.text ? sent.plain : undefined });
     pendingEl.replaceWith(el);
   } else {
     el = messageElement(m);
@@ -226,10 +440,26 @@ function renderTyping() {
 function setStatus(text, kind) {
   els.status.textContent = text;
   els.status.className = `status ${kind}`;
-  const usable = kind === "online";
-  els.text.disabled = !usable;
-  els.send.disabled = !usable;
-  if (!usable) els.note.textContent = `You can't send right now: ${text}.`;
+  state.online = kind === "online";
+  updateComposer();
+}
+
+/// Why this page cannot send now, or "".
+function sendBlocker() {
+  if (!state.online) return `You can't send right now: ${els.status.textContent}.`;
+  if (crypt.info && !e2e.available()) return `You can't send here: ${e2e.NEEDS_HTTPS}`;
+  if (crypt.info && !crypt.key) {
+    const what = crypt.info.key === "passphrase" ? "passphrase" : "invite link";
+    return `You can't send here: this room is end-to-end encrypted and this page does not have its ${what}.`;
+  }
+  return "";
+}
+
+function updateComposer() {
+  const blocker = sendBlocker();
+  els.text.disabled = blocker !== "";
+  els.send.disabled = blocker !== "";
+  if (blocker) els.note.textContent = blocker;
   else if (els.note.textContent.startsWith("You can't send")) els.note.textContent = "";
 }
 
@@ -294,6 +524,8 @@ function connect() {
 function handle(frame) {
   switch (frame.type) {
     case "joined": {
+      // Before the history: its texts are envelopes in an encrypted room.
+      setUpEncryption(frame.encryption);
       state.joined = true;
       state.attempt = 0;
       state.members = new Map();
@@ -322,8 +554,9 @@ function handle(frame) {
       // socket. The server recognises a resent nonce and stores it once.
       if (state.resendPending) {
         state.resendPending = false;
-        for (const [nonce, el] of state.pending) {
-          send({ type: "send_message", room: ROOM, text: el.querySelector(".body").textContent, nonce });
+        for (const [nonce, sent] of state.outbox) {
+          // One still being encrypted goes out when that ends.
+          if (sent.wire !== null) send({ type: "send_message", room: ROOM, text: sent.wire, nonce });
         }
       }
       setStatus("connected", "online");
@@ -387,13 +620,7 @@ function handle(frame) {
       break;
     }
     case "error":
-      if (frame.nonce && state.pending.has(frame.nonce)) {
-        const el = state.pending.get(frame.nonce);
-        state.pending.delete(frame.nonce);
-        el.classList.remove("pending");
-        el.classList.add("failed");
-        el.querySelector("time").textContent = "not sent";
-      }
+      if (frame.nonce && state.pending.has(frame.nonce)) markFailed(settle(frame.nonce).el);
       // An error without a nonce may answer the history request in flight.
       if (!frame.nonce) state.historyRequest = null;
       if (frame.code === "invalid_name") askForName(frame.message);
@@ -432,16 +659,32 @@ function requestHistory(request, before) {
 
 // ---- sending -----------------------------------------------------------------
 
+function tooLong(text) {
+  // The server's limit counts what is sent: in an encrypted room, the
+  // envelope, about a third longer than the text.
+  if (crypt.info) {
+    return e2e.envelopeBytes(text) > MAX_BYTES
+      ? `Message is too long (limit ${MAX_BYTES} bytes once encrypted, which adds about a third).`
+      : "";
+  }
+  return new TextEncoder().encode(text).length > MAX_BYTES ? `Message is too long (limit ${MAX_BYTES} bytes).` : "";
+}
+
 function submit() {
   const text = els.text.value;
   if (text.trim() === "") return;
-  if (new TextEncoder().encode(text).length > MAX_BYTES) {
-    els.note.textContent = `Message is too long (limit ${MAX_BYTES} bytes).`;
+  const problem = tooLong(text);
+  if (problem) {
+    els.note.textContent = problem;
     return;
   }
+  if (sendBlocker() || state.socket?.readyState !== WebSocket.OPEN) return;
   state.nonceSeq += 1;
   const nonce = `${Date.now().toString(36)}-${state.nonceSeq}`;
-  if (!send({ type: "send_message", room: ROOM, text, nonce })) return;
+  const sent = { plain: text, wire: crypt.info ? null : text };
+  state.outbox.set(nonce, sent);
+  if (crypt.info) state.sending = state.sending.then(() => encryptAndSend(nonce, sent));
+  else send({ type: "send_message", room: ROOM, text, nonce });
   const el = messageElement({ user: myName, text }, { pending: true });
   state.pending.set(nonce, el);
   els.messages.append(el);
@@ -452,6 +695,20 @@ function submit() {
   // Sending ends "typing": the next keystroke announces it again.
   state.lastTypingSent = 0;
   autosize();
+}
+
+async function encryptAndSend(nonce, sent) {
+  try {
+    sent.wire = await e2e.encrypt(await crypt.cryptoKey, ROOM, sent.plain);
+  } catch {
+    const { el } = settle(nonce);
+    if (el) markFailed(el);
+    els.note.textContent = "The message could not be encrypted, so it was not sent.";
+    return;
+  }
+  // Unless it was given up meanwhile. If the socket is down, the resend
+  // after reconnecting takes it.
+  if (state.outbox.get(nonce) === sent) send({ type: "send_message", room: ROOM, text: sent.wire, nonce });
 }
 
 function autosize() {
@@ -494,7 +751,9 @@ document.addEventListener("visibilitychange", () => {
 });
 
 els.copy.addEventListener("click", async () => {
-  const link = `${location.origin}/chat/${ROOM}`;
+  // A link room's invite carries its key; a passphrase room's does not.
+  const withKey = crypt.info?.key === "link" && crypt.key;
+  const link = withKey ? e2e.inviteLink(location.origin, ROOM, crypt.key) : `${location.origin}/chat/${ROOM}`;
   try {
     await navigator.clipboard.writeText(link);
     els.copy.textContent = "Link copied";

@@ -397,7 +397,7 @@ impl Handler<Push> for WsSession {
                 self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
                 self.emit(frame);
             }
-            Push::Joined { room, epoch, members, member_count, query, plan } => {
+            Push::Joined { room, epoch, members, member_count, query, plan, encryption } => {
                 self.answer_history(ctx, query, plan, move |result| {
                     // The session is a member either way: a `joined` always
                     // comes before the room's live frames. Without history
@@ -413,6 +413,7 @@ impl Handler<Push> for WsSession {
                         history: MessageView::list(&page.messages),
                         truncated: page.truncated,
                         epoch: &epoch,
+                        encryption: encryption.as_deref(),
                     }
                     .to_text();
                     match error {

@@ -17,7 +17,7 @@ use super::wire::{Enforcement, Event, WireMessage};
 use super::{redis_down, unreachable, Delivery, Inner, News};
 use crate::db;
 use crate::db::chat_state::new_epoch;
-use crate::domain::{ChatMessage, RoomName};
+use crate::domain::{ChatMessage, Encryption, RoomName};
 use crate::error::ChatError;
 
 /// How far a room's ids jump when Redis lost it; see `init`.
@@ -372,9 +372,26 @@ fn unknown_outcome() -> ChatError {
     )
 }
 
-/// The room's epoch and last id in Redis; a room Redis does not know begins
-/// a run there.
-async fn attach(inner: &Inner, room: &RoomName, fresh: bool) -> Result<(String, i64), ChatError> {
+/// What a node needs to follow a room: its run of ids in Redis, and from
+/// the log whether it is encrypted (this node may have heard of the room
+/// only from a joining client).
+#[derive(Debug)]
+pub struct Attachment {
+    pub epoch: String,
+    pub last_id: i64,
+    pub encryption: Option<Encryption>,
+}
+
+/// The room's epoch and last id in Redis (a room Redis does not know begins
+/// a run there), and its encryption.
+async fn attach(inner: &Inner, room: &RoomName, fresh: bool) -> Result<Attachment, ChatError> {
+    let name = room.clone();
+    let encryption = db::run(&inner.pool, move |conn| db::rooms::encryption_of(conn, name.as_str())).await?.flatten();
+    let (epoch, last_id) = run_of(inner, room, fresh).await?;
+    Ok(Attachment { epoch, last_id, encryption })
+}
+
+async fn run_of(inner: &Inner, room: &RoomName, fresh: bool) -> Result<(String, i64), ChatError> {
     let mut redis = inner.redis.clone();
     let (epoch, seq): (Option<String>, Option<i64>) = redis::pipe()
         .get(inner.keys.epoch(room))

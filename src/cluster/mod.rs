@@ -35,15 +35,15 @@ use std::time::Duration;
 use actix::prelude::*;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-pub use bus::{Draft, Link};
+pub use bus::{Attachment, Draft, Link};
 pub use presence::{Roster, ALIVE_FOR as NODE_ALIVE_FOR, BEAT as NODE_BEAT};
 pub use recent::Recent;
 /// The send script's source: tests play a node with it.
 pub use scripts::SEND_LUA;
-pub use wire::{Enforcement, Event, RosterEntry};
+pub use wire::{Enforcement, Event, RoomEncryption, RosterEntry};
 
 use crate::db::DbPool;
-use crate::domain::{ChatMessage, RoomName};
+use crate::domain::{ChatMessage, Encryption, RoomName};
 use crate::error::ChatError;
 use keys::Keys;
 
@@ -78,7 +78,7 @@ pub enum News {
     /// A room's state in Redis, for a node about to have members in it.
     Attached {
         room: RoomName,
-        result: Result<(String, i64), ChatError>,
+        result: Result<Attachment, ChatError>,
     },
     /// The stream's messages after the id a gap fill asked from.
     Filled {
@@ -179,20 +179,21 @@ impl Cluster {
         Ok(taken == 1)
     }
 
-    /// Whether the room exists anywhere in the cluster: in Redis, or in the
-    /// log. (A node that was not listening when another made a room learns
-    /// of it this way, when asked about it.)
-    pub async fn room_exists(&self, room: &RoomName) -> Result<bool, ChatError> {
+    /// Whether the room exists anywhere in the cluster (in the log, or in
+    /// Redis), and if so how it is encrypted. (A node that was not listening
+    /// when another made a room learns of it this way, when asked about it.)
+    pub async fn find_room(&self, room: &RoomName) -> Result<Option<Option<Encryption>>, ChatError> {
+        let name = room.clone();
+        let stored = crate::db::run(&self.inner.pool, move |conn| crate::db::rooms::encryption_of(conn, name.as_str()));
+        if let Some(encryption) = stored.await? {
+            return Ok(Some(encryption));
+        }
+        // Made a moment ago on a node whose writer has not written it yet
+        // (whether it is encrypted, that node's announcement tells).
         let mut redis = self.inner.redis.clone();
         let in_redis: bool =
             redis::cmd("EXISTS").arg(self.inner.keys.epoch(room)).query_async(&mut redis).await.map_err(unreachable)?;
-        if in_redis {
-            return Ok(true);
-        }
-        let name = room.clone();
-        Ok(crate::db::run(&self.inner.pool, move |conn| crate::db::rooms::last_id(conn, name.as_str()))
-            .await?
-            .is_some())
+        Ok(in_redis.then_some(None))
     }
 
     /// Whether Redis answers, for `/healthz`.

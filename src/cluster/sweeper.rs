@@ -134,10 +134,19 @@ async fn write_missing(inner: &Inner, room: &RoomName, entries: Vec<Arc<ChatMess
             return Ok(0);
         }
         conn.transaction(|conn| {
-            // The room too: its creator may have died before writing it.
+            // The room too: its creator may have died before writing it
+            // (whether it was encrypted died with it; its messages are
+            // envelopes either way).
             let epoch = new_epoch();
             let created_at = missing[0].created_at_ms;
-            let new_room = rooms::NewRoom { name: room.as_str(), created_at, created_by: None, epoch: &epoch };
+            let new_room = rooms::NewRoom {
+                name: room.as_str(),
+                created_at,
+                created_by: None,
+                epoch: &epoch,
+                encryption: None,
+                key_salt: None,
+            };
             rooms::insert_all(conn, &[new_room])?;
             let rows: Vec<messages::NewMessage> = missing.iter().map(|m| messages::NewMessage::from(*m)).collect();
             messages::insert_all(conn, &rows)?;

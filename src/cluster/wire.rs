@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ChatMessage, RoomName};
+use crate::domain::{ChatMessage, Encryption, RoomName};
 use crate::error::ChatError;
 
 /// A message as it travels between nodes.
@@ -72,14 +72,39 @@ impl WireMessage {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Event {
-    /// A room was created on `node`: the others know it exists.
-    RoomCreated { room: String, node: String },
+    /// A room was created on `node`: the others know it exists, and
+    /// whether it takes ciphertext only.
+    RoomCreated {
+        room: String,
+        node: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encryption: Option<RoomEncryption>,
+    },
     /// An admin's decision, made on `node`: every other node carries it
     /// out on its own connections.
     Enforce { enforcement: Enforcement, node: String },
     /// A connection on `node` joined `room` (or changed its name there), or
     /// left it.
     Presence { room: String, session: u64, member: Option<RosterEntry>, node: String },
+}
+
+/// An encrypted room's key source and salt, as nodes tell each other.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomEncryption {
+    pub key: String,
+    pub salt: String,
+}
+
+impl From<Encryption> for RoomEncryption {
+    fn from(e: Encryption) -> Self {
+        Self { key: e.key.as_str().into(), salt: e.salt }
+    }
+}
+
+impl RoomEncryption {
+    pub fn into_encryption(self) -> Option<Encryption> {
+        Encryption::from_columns(Some(&self.key), Some(self.salt))
+    }
 }
 
 /// A member as every node's roster keeps it, and as Redis keeps it in the

@@ -5,7 +5,7 @@
 use diesel::{Connection, QueryResult};
 
 use super::{accounts, messages, moderation, rooms, server_state, DbConnection};
-use crate::domain::RoomName;
+use crate::domain::{Encryption, RoomName};
 use crate::tokens::random_hex;
 
 #[derive(Debug, Default)]
@@ -30,6 +30,7 @@ pub struct RoomState {
     pub epoch: String,
     /// The highest id the room ever gave out (0 for none yet).
     pub last_id: i64,
+    pub encryption: Option<Encryption>,
 }
 
 /// A fresh epoch: random, so that no two runs share one.
@@ -56,15 +57,15 @@ pub fn load(conn: &mut DbConnection, now_ms: i64, in_cluster: bool) -> QueryResu
     if !clean_start {
         log::warn!("the previous run did not stop cleanly: every room starts a new epoch, so clients reload history");
     }
-    let mut saved: std::collections::HashMap<String, (String, i64)> =
-        rooms::all(conn)?.into_iter().map(|r| (r.name, (r.epoch, r.last_id))).collect();
+    let mut saved: std::collections::HashMap<String, (String, i64, Option<Encryption>)> =
+        rooms::all(conn)?.into_iter().map(|r| (r.name.clone(), (r.epoch.clone(), r.last_id, r.encryption()))).collect();
     // Logs written before rooms kept their highest id count by their messages.
     for (room, last) in messages::last_ids(conn)? {
-        let entry = saved.entry(room).or_insert_with(|| (String::new(), 0));
+        let entry = saved.entry(room).or_insert_with(|| (String::new(), 0, None));
         entry.1 = entry.1.max(last.unwrap_or(0));
     }
     let mut rooms = Vec::with_capacity(saved.len());
-    for (name, (epoch, last_id)) in saved {
+    for (name, (epoch, last_id, encryption)) in saved {
         let Ok(room) = RoomName::parse(&name) else {
             log::warn!("ignoring room {name:?} in the log: not a valid room name");
             continue;
@@ -77,7 +78,7 @@ pub fn load(conn: &mut DbConnection, now_ms: i64, in_cluster: bool) -> QueryResu
         } else {
             epoch
         };
-        rooms.push(RoomState { name: room, epoch, last_id });
+        rooms.push(RoomState { name: room, epoch, last_id, encryption });
     }
     Ok(ChatState {
         rooms,

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::rooms;
 use super::DbConnection;
+use crate::domain::Encryption;
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = rooms)]
@@ -12,6 +13,9 @@ pub struct NewRoom<'a> {
     pub created_at: i64,
     pub created_by: Option<&'a str>,
     pub epoch: &'a str,
+    /// `KeySource::as_str` of an encrypted room; `None` for a plain one.
+    pub encryption: Option<&'a str>,
+    pub key_salt: Option<&'a str>,
 }
 
 /// A room as the ChatServer starts from it.
@@ -21,6 +25,14 @@ pub struct SavedRoom {
     pub name: String,
     pub epoch: String,
     pub last_id: i64,
+    pub encryption: Option<String>,
+    pub key_salt: Option<String>,
+}
+
+impl SavedRoom {
+    pub fn encryption(&self) -> Option<Encryption> {
+        Encryption::from_columns(self.encryption.as_deref(), self.key_salt.clone())
+    }
 }
 
 /// Creates rooms that do not exist yet; a room keeps its first creator.
@@ -44,6 +56,12 @@ pub fn set_epoch(conn: &mut DbConnection, room: &str, epoch: &str) -> QueryResul
 /// Gives every room the same new epoch: nothing about their ids is proven.
 pub fn renew_all_epochs(conn: &mut DbConnection, epoch: &str) -> QueryResult<usize> {
     diesel::update(rooms::table).set(rooms::epoch.eq(epoch)).execute(conn)
+}
+
+/// Whether `room` exists, and how it is encrypted if it is.
+pub fn encryption_of(conn: &mut DbConnection, room: &str) -> QueryResult<Option<Option<Encryption>>> {
+    let columns = rooms::table.find(room).select((rooms::encryption, rooms::key_salt)).first(conn).optional()?;
+    Ok(columns.map(|(key, salt): (Option<String>, Option<String>)| Encryption::from_columns(key.as_deref(), salt)))
 }
 
 /// A room's last id, if it exists.

@@ -69,6 +69,8 @@ diesel::table! {
         private -> SmallInt,
         epoch -> Text,
         last_id -> BigInt,
+        encryption -> Nullable<Text>,
+        key_salt -> Nullable<Text>,
     }
 }
 

@@ -27,7 +27,7 @@ use super::moderation::{self, NewAuditEntry};
 use super::rooms::{self, NewRoom};
 use super::{establish, DatabaseUrl, DbConnection};
 use crate::clock::now_ms;
-use crate::domain::{ChatMessage, RoomName};
+use crate::domain::{ChatMessage, Encryption, RoomName};
 use crate::error::DbError;
 use crate::metrics::Metrics;
 use crate::tokens::random_hex;
@@ -51,6 +51,7 @@ pub enum WriteOp {
         created_at_ms: i64,
         created_by: Option<Arc<str>>,
         epoch: String,
+        encryption: Option<Encryption>,
     },
     Message(Arc<ChatMessage>),
     SetEpoch {
@@ -426,11 +427,13 @@ fn write(conn: &mut DbConnection, batch: &[WriteOp]) -> Result<(), DbError> {
     let mut changes = Vec::new();
     for op in batch {
         match op {
-            WriteOp::CreateRoom { name, created_at_ms, created_by, epoch } => new_rooms.push(NewRoom {
+            WriteOp::CreateRoom { name, created_at_ms, created_by, epoch, encryption } => new_rooms.push(NewRoom {
                 name: name.as_str(),
                 created_at: *created_at_ms,
                 created_by: created_by.as_deref(),
                 epoch,
+                encryption: encryption.as_ref().map(|e| e.key.as_str()),
+                key_salt: encryption.as_ref().map(|e| e.salt.as_str()),
             }),
             WriteOp::Message(m) => new_messages.push(NewMessage::from(&**m)),
             WriteOp::SetEpoch { .. } | WriteOp::Moderation { .. } => changes.push(op),

@@ -4,10 +4,12 @@
 
 mod chat_message;
 mod display_name;
+mod encryption;
 mod message_text;
 mod room_name;
 
 pub use chat_message::ChatMessage;
 pub use display_name::{skeleton_of, DisplayName};
+pub use encryption::{Encryption, KeySource};
 pub use message_text::{MessageText, Nonce};
 pub use room_name::RoomName;

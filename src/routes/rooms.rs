@@ -10,8 +10,10 @@ use super::body::{is_json, read_body, MAX_JSON_BODY};
 use super::{identity, pages, AppState};
 use crate::accounts;
 use crate::chat::history::{self, HistoryQuery};
-use crate::chat::server::{CreateRoom, LearnRoom, ListRooms, PlanHistory, StoreMessage, Stored, Who};
-use crate::domain::{DisplayName, MessageText, RoomName};
+use crate::chat::server::{
+    CreateRoom, LearnRoom, ListRooms, PlanHistory, PlannedHistory, RoomCreated, StoreMessage, Stored, Who,
+};
+use crate::domain::{DisplayName, KeySource, MessageText, RoomName};
 use crate::error::ChatError;
 use crate::protocol::MessageView;
 
@@ -21,6 +23,9 @@ pub struct CreateRoomRequest {
     room: Option<String>,
     /// A display name to remember in the session cookie.
     name: Option<String>,
+    /// `"link"` or `"passphrase"`: an end-to-end encrypted room, whose key
+    /// the browser makes and shares (the server never sees it).
+    encryption: Option<String>,
     /// Forms only: the CSRF token the form was rendered with.
     csrf: Option<String>,
 }
@@ -84,14 +89,25 @@ pub async fn create_room(
         (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
 
+    let encryption = request.encryption.as_deref().filter(|e| !e.is_empty()).map(KeySource::parse).transpose()?;
+    if let Some(room) = &room {
+        // In a cluster the room may exist on another node only: know it,
+        // and how it is encrypted, before deciding.
+        learn_room(&state, room).await?;
+    }
     let created_by = name.clone().or_else(|| identity::display_name(&req, &state.key));
-    let (room, created) = state.chat.send(CreateRoom { name: room, created_by }).await.map_err(ChatError::from)??;
+    let ask = CreateRoom { name: room, created_by, encryption };
+    let RoomCreated { name: room, new: created, encryption } = state.chat.send(ask).await.map_err(ChatError::from)??;
 
     let url = room_url(&room);
     let mut response = if json {
         let mut r = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
         r.insert_header((header::LOCATION, url.clone()));
-        r.json(json!({ "room": room, "url": url, "created": created }))
+        let mut answer = json!({ "room": room, "url": url, "created": created });
+        if let Some(encryption) = &encryption {
+            answer["encryption"] = json!(encryption);
+        }
+        r.json(answer)
     } else {
         HttpResponse::SeeOther().insert_header((header::LOCATION, url)).finish()
     };
@@ -170,7 +186,7 @@ pub async fn messages(
     let probe = asked.with_limit(limit + 1);
     let viewer = identity::current_user(&req, &state).await.map(|u| (Who::User(u.name.key()), u.is_admin));
     let plan_history = || PlanHistory { room: room.clone(), query: probe, viewer: viewer.clone() };
-    let (plan, epoch) = match state.chat.send(plan_history()).await? {
+    let PlannedHistory { plan, epoch, encryption } = match state.chat.send(plan_history()).await? {
         Err(ChatError::UnknownRoom(_)) if learn_room(&state, &room).await? => state.chat.send(plan_history()).await??,
         planned => planned?,
     };
@@ -185,7 +201,10 @@ pub async fn messages(
     }
     let next_before = more.then(|| page.messages[0].id);
     let newest_first: Vec<_> = page.messages.iter().rev().map(|m| MessageView::public(m)).collect();
-    let page = json!({ "room": room, "epoch": epoch, "messages": newest_first, "next_before": next_before });
+    let mut page = json!({ "room": room, "epoch": epoch, "messages": newest_first, "next_before": next_before });
+    if let Some(encryption) = &encryption {
+        page["encryption"] = json!(encryption);
+    }
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -202,9 +221,7 @@ pub async fn active_rooms(state: web::Data<AppState>) -> Result<HttpResponse, Ch
 /// (then this node knows it from now on).
 async fn learn_room(state: &AppState, room: &RoomName) -> Result<bool, ChatError> {
     let Some(cluster) = &state.cluster else { return Ok(false) };
-    if !cluster.room_exists(room).await? {
-        return Ok(false);
-    }
-    state.chat.send(LearnRoom { room: room.clone() }).await?;
+    let Some(encryption) = cluster.find_room(room).await? else { return Ok(false) };
+    state.chat.send(LearnRoom { room: room.clone(), encryption }).await?;
     Ok(true)
 }

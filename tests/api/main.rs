@@ -9,6 +9,7 @@ mod chat;
 mod cluster;
 mod databases;
 mod durability;
+mod encrypted_rooms;
 mod helpers;
 mod hostile;
 mod http;

@@ -15,8 +15,9 @@ export const SHOTS = join(ROOT, "target/browser-shots");
 mkdirSync(SHOTS, { recursive: true });
 
 /// Parlor on `port` (0: a free one) with the log at `db` (default: a new
-/// file), and any further flags in `args`.
-export async function startServer({ port = 0, db, args = [] } = {}) {
+/// file), and any further flags in `args`. With `captureLog`, every line the
+/// server writes to stderr (its log, at RUST_LOG=info) is kept in `log`.
+export async function startServer({ port = 0, db, args = [], captureLog = false } = {}) {
   db ??= join(mkdtempSync(join(tmpdir(), "parlor-browser-")), "parlor.db");
   const child = spawn(
     BIN,
@@ -27,6 +28,8 @@ export async function startServer({ port = 0, db, args = [] } = {}) {
     { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] },
   );
   const lines = createInterface({ input: child.stderr });
+  const log = [];
+  if (captureLog) lines.on("line", (line) => log.push(line));
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("Parlor did not start within 10 s")), 10000);
     child.once("exit", (code) => reject(new Error(`Parlor exited with ${code} at start-up`)));
@@ -42,6 +45,7 @@ export async function startServer({ port = 0, db, args = [] } = {}) {
     url,
     port: Number(new URL(url).port),
     db,
+    log,
     /// SIGKILL: a crash, no clean stop recorded.
     async kill() {
       if (child.exitCode !== null) return;
@@ -59,10 +63,11 @@ export async function startServer({ port = 0, db, args = [] } = {}) {
   };
 }
 
-export function launchBrowser() {
+/// `args`: further Chromium flags.
+export function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", ...args],
   });
 }
 

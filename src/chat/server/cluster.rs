@@ -4,14 +4,15 @@
 //! fills a gap from the room's stream before going on.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::messages::{Join, LearnRoom, NumberedAnswer, Push, SessionId};
 use super::model::{Feed, Fill, RemoteMember, Room};
 use super::{ChatServer, Request};
-use crate::cluster::{Delivery, Event, News, Roster, RosterEntry};
+use crate::cluster::{Attachment, Delivery, Event, News, RoomEncryption, Roster, RosterEntry};
 use crate::db::writer::WriteOp;
-use crate::domain::{DisplayName, RoomName};
+use crate::domain::{DisplayName, Encryption, RoomName};
 use crate::error::ChatError;
 use crate::protocol::PresenceAction;
 use crate::ws::{CloseCode, CloseReason};
@@ -65,9 +66,9 @@ impl Request for News {
                 }
             }
             News::Roster(roster) => server.take_roster(roster),
-            News::Event(Event::RoomCreated { room, node }) => {
+            News::Event(Event::RoomCreated { room, node, encryption }) => {
                 if let (true, Ok(name)) = (server.is_another_node(&node), RoomName::parse(&room)) {
-                    server.rooms.entry(name).or_insert_with(detached);
+                    server.learn_room(name, encryption.and_then(RoomEncryption::into_encryption));
                 }
             }
         }
@@ -148,7 +149,7 @@ impl ChatServer {
             return Ok(None);
         }
         if !self.rooms.contains_key(&join.room) {
-            self.ensure_room(&join.room, Some(&join.name))?;
+            self.ensure_room(&join.room, Some(&join.name), None)?;
         }
         let room_name = join.room.clone();
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
@@ -162,11 +163,16 @@ impl ChatServer {
         Ok(None)
     }
 
-    fn attached(&mut self, room_name: &RoomName, result: Result<(String, i64), ChatError>) {
+    fn attached(&mut self, room_name: &RoomName, result: Result<Attachment, ChatError>) {
         let Some(room) = self.rooms.get_mut(room_name) else { return };
         let Feed::Attaching(waiting) = std::mem::replace(&mut room.feed, Feed::Detached) else { return };
         match result {
-            Ok((epoch, last_id)) => {
+            Ok(Attachment { epoch, last_id, encryption }) => {
+                // A room this node made up for a joining client may have
+                // been made encrypted elsewhere; never the other way round.
+                if room.encryption.is_none() {
+                    room.encryption = encryption.map(Arc::new);
+                }
                 room.epoch = epoch;
                 room.epoch_is_new = false;
                 room.last_id = last_id;
@@ -405,14 +411,26 @@ impl ChatServer {
 impl Request for LearnRoom {
     fn apply(self, server: &mut ChatServer) {
         if server.cluster.is_some() {
-            server.rooms.entry(self.room).or_insert_with(detached);
+            server.learn_room(self.room, self.encryption);
         }
     }
 }
 
-/// A room another node told of: nothing current is known of it here.
+impl ChatServer {
+    /// A room another node made: nothing current is known of it here but
+    /// that it exists, and how it is encrypted.
+    fn learn_room(&mut self, name: RoomName, encryption: Option<Encryption>) {
+        let room = self.rooms.entry(name).or_insert_with(detached);
+        if room.encryption.is_none() {
+            room.encryption = encryption.map(Arc::new);
+        }
+    }
+}
+
+/// A room another node told of: nothing current is known of it here (its
+/// encryption, if the news did not say, comes with the first attach).
 fn detached() -> Room {
-    Room::new(String::new(), 0, Feed::Detached)
+    Room::new(String::new(), 0, Feed::Detached, None)
 }
 
 fn remote_member(entry: RosterEntry) -> Option<RemoteMember> {

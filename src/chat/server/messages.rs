@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::chat::history::{HistoryPlan, HistoryQuery};
 use crate::db::writer::{Audit, Committed};
-use crate::domain::{ChatMessage, DisplayName, MessageText, Nonce, RoomName};
+use crate::domain::{ChatMessage, DisplayName, Encryption, KeySource, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::ws::CloseReason;
 
@@ -48,6 +48,7 @@ pub enum Push {
         member_count: usize,
         query: HistoryQuery,
         plan: HistoryPlan,
+        encryption: Option<Arc<Encryption>>,
     },
     /// The answer to `history`; the session completes it.
     History { room: RoomName, query: HistoryQuery, plan: HistoryPlan },
@@ -162,13 +163,22 @@ pub enum Stored {
 /// A message Redis numbered, and its epoch; or why it could not.
 pub type NumberedAnswer = Result<(Arc<ChatMessage>, String), ChatError>;
 
-/// Creates a room (a fresh code when no name is given). Answers the room and
-/// whether it is new.
+/// Creates a room (a fresh code when no name is given), end-to-end
+/// encrypted when `encryption` says how its key is shared. A room that
+/// exists is answered as it is, unless it is not encrypted the way asked.
 #[derive(Message)]
-#[rtype(result = "Result<(RoomName, bool), ChatError>")]
+#[rtype(result = "Result<RoomCreated, ChatError>")]
 pub struct CreateRoom {
     pub name: Option<RoomName>,
     pub created_by: Option<DisplayName>,
+    pub encryption: Option<KeySource>,
+}
+
+pub struct RoomCreated {
+    pub name: RoomName,
+    /// It did not exist before.
+    pub new: bool,
+    pub encryption: Option<Arc<Encryption>>,
 }
 
 /// In a cluster: a room another node made, which this node did not hear of.
@@ -176,18 +186,25 @@ pub struct CreateRoom {
 #[rtype(result = "()")]
 pub struct LearnRoom {
     pub room: RoomName,
+    pub encryption: Option<Encryption>,
 }
 
 /// History for HTTP, which needs no membership; a private room's only for
-/// those who may enter it (to others it does not exist). Answers the plan
-/// and the room's epoch.
+/// those who may enter it (to others it does not exist).
 #[derive(Message)]
-#[rtype(result = "Result<(HistoryPlan, String), ChatError>")]
+#[rtype(result = "Result<PlannedHistory, ChatError>")]
 pub struct PlanHistory {
     pub room: RoomName,
     pub query: HistoryQuery,
     /// Who asks: `None` for nobody in particular, else (who, admin).
     pub viewer: Option<(Who, bool)>,
+}
+
+pub struct PlannedHistory {
+    pub plan: HistoryPlan,
+    /// Empty in a cluster when this node does not follow the room.
+    pub epoch: String,
+    pub encryption: Option<Arc<Encryption>>,
 }
 
 /// The rooms that have members, busiest first; private ones only for admins.
@@ -202,6 +219,7 @@ pub struct RoomSummary {
     pub name: RoomName,
     pub members: Vec<DisplayName>,
     pub private: bool,
+    pub encrypted: bool,
     /// Each connection in the room and since when, oldest first (for admins).
     pub connections: Vec<ConnectionSummary>,
 }

@@ -29,8 +29,8 @@ use bytestring::ByteString;
 
 pub use messages::{
     Account, AwaitCommitted, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin,
-    FetchHistory, Invite, Join, Kick, LearnRoom, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory, Push,
-    RoomSummary, SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown, Snapshot, StoreMessage, Stored,
+    FetchHistory, Invite, Join, Kick, LearnRoom, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory, PlannedHistory,
+    Push, RoomCreated, RoomSummary, SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown, Snapshot, StoreMessage, Stored,
     TakeSnapshot, Typing, Who,
 };
 use model::{Feed, Room, SessionEntry};
@@ -40,7 +40,7 @@ use crate::clock::now_ms;
 use crate::cluster::{Event, Link};
 use crate::db::chat_state::{new_epoch, ChatState};
 use crate::db::writer::{QueueError, WriteOp, WriteQueue};
-use crate::domain::{DisplayName, RoomName};
+use crate::domain::{DisplayName, Encryption, RoomName};
 use crate::error::ChatError;
 use crate::metrics::Metrics;
 use crate::protocol::{PresenceAction, ServerFrame};
@@ -132,7 +132,7 @@ impl ChatServer {
         let in_cluster = cluster.is_some();
         let rooms = std::mem::take(&mut saved.rooms)
             .into_iter()
-            .map(|r| (r.name, Room::new(r.epoch, r.last_id, new_feed(in_cluster))))
+            .map(|r| (r.name, Room::new(r.epoch, r.last_id, new_feed(in_cluster), r.encryption)))
             .collect();
         Self {
             cluster,
@@ -295,7 +295,12 @@ impl ChatServer {
     }
 
     /// Creates `name` unless it exists; says whether it was created.
-    fn ensure_room(&mut self, name: &RoomName, created_by: Option<&DisplayName>) -> Result<bool, ChatError> {
+    fn ensure_room(
+        &mut self,
+        name: &RoomName,
+        created_by: Option<&DisplayName>,
+        encryption: Option<Encryption>,
+    ) -> Result<bool, ChatError> {
         if self.rooms.contains_key(name) {
             return Ok(false);
         }
@@ -305,12 +310,14 @@ impl ChatServer {
             created_at_ms: now_ms(),
             created_by: created_by.map(|n| n.as_str().into()),
             epoch: epoch.clone(),
+            encryption: encryption.clone(),
         })?;
-        let mut room = Room::new(epoch, 0, new_feed(self.cluster.is_some()));
+        let mut room = Room::new(epoch, 0, new_feed(self.cluster.is_some()), encryption.clone());
         room.epoch_is_new = true;
         self.rooms.insert(name.clone(), room);
         if let Some(link) = &self.cluster {
-            link.publish(Event::RoomCreated { room: name.as_str().into(), node: link.node().into() });
+            let node = link.node().into();
+            link.publish(Event::RoomCreated { room: name.as_str().into(), node, encryption: encryption.map(Into::into) });
         }
         Ok(true)
     }

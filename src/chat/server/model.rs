@@ -7,7 +7,7 @@ use super::messages::{Account, ConnectionSummary, Join, Outbox, SessionId, Who};
 use crate::chat::history::{HistoryPlan, HistoryQuery};
 use crate::clock::format_timestamp;
 use crate::cluster::Delivery;
-use crate::domain::{ChatMessage, DisplayName, RoomName};
+use crate::domain::{ChatMessage, DisplayName, Encryption, RoomName};
 use crate::error::ChatError;
 
 pub struct Member {
@@ -45,6 +45,8 @@ pub struct Room {
     /// In a cluster: the room's members on other nodes, by
     /// `(node, session)`.
     pub remote: HashMap<(String, u64), RemoteMember>,
+    /// Set for an end-to-end encrypted room: it takes ciphertext only.
+    pub encryption: Option<Arc<Encryption>>,
 }
 
 /// A member connected to another node of the cluster.
@@ -96,7 +98,7 @@ pub struct Unconfirmed {
 }
 
 impl Room {
-    pub fn new(epoch: String, last_id: i64, feed: Feed) -> Self {
+    pub fn new(epoch: String, last_id: i64, feed: Feed, encryption: Option<Encryption>) -> Self {
         Self {
             feed,
             epoch,
@@ -107,6 +109,7 @@ impl Room {
             tail: VecDeque::new(),
             unconfirmed: VecDeque::new(),
             remote: HashMap::new(),
+            encryption: encryption.map(Arc::new),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::clock::now_ms;
 use crate::cluster::Draft;
 use crate::db::chat_state::new_epoch;
 use crate::db::writer::WriteOp;
-use crate::domain::{ChatMessage, DisplayName, MessageText, Nonce, RoomName};
+use crate::domain::{ChatMessage, DisplayName, Encryption, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::protocol::{MessageView, PresenceAction, ServerFrame};
 
@@ -148,7 +148,7 @@ impl Request for StoreMessage {
 }
 
 impl Request for CreateRoom {
-    fn apply(self, server: &mut ChatServer) -> Result<(RoomName, bool), ChatError> {
+    fn apply(self, server: &mut ChatServer) -> Result<RoomCreated, ChatError> {
         if server.writer.is_none() {
             return Err(shutting_down());
         }
@@ -158,13 +158,28 @@ impl Request for CreateRoom {
                 .find(|code| !server.rooms.contains_key(code))
                 .expect("an endless supply of codes has a free one"),
         };
-        let created = server.ensure_room(&name, self.created_by.as_ref())?;
-        Ok((name, created))
+        if let Some(room) = server.rooms.get(&name) {
+            let has = room.encryption.as_ref().map(|e| e.key);
+            // Someone who asked for an encrypted room must never end up
+            // typing into a readable one (or into one whose key they
+            // cannot have).
+            if self.encryption.is_some() && self.encryption != has {
+                let what = match has {
+                    None => "is not encrypted".to_string(),
+                    Some(key) => format!("is encrypted with a {} key", key.as_str()),
+                };
+                return Err(ChatError::RoomExists(format!("room '{name}' already exists and {what}; pick another name")));
+            }
+            return Ok(RoomCreated { encryption: room.encryption.clone(), name, new: false });
+        }
+        server.ensure_room(&name, self.created_by.as_ref(), self.encryption.map(Encryption::new))?;
+        let encryption = server.rooms.get(&name).and_then(|room| room.encryption.clone());
+        Ok(RoomCreated { name, new: true, encryption })
     }
 }
 
 impl Request for PlanHistory {
-    fn apply(self, server: &mut ChatServer) -> Result<(crate::chat::history::HistoryPlan, String), ChatError> {
+    fn apply(self, server: &mut ChatServer) -> Result<PlannedHistory, ChatError> {
         let allowed = match &self.viewer {
             Some((who, admin)) => server.policies.may_enter(&self.room, who, *admin),
             None => !server.policies.private.contains(&self.room),
@@ -172,7 +187,7 @@ impl Request for PlanHistory {
         let room = server.rooms.get(&self.room).filter(|_| allowed).ok_or_else(|| unknown_room(&self.room))?;
         // In a cluster, a room without members here does not know its epoch.
         let epoch = if room.is_live() { room.epoch.clone() } else { String::new() };
-        Ok((room.plan(&self.room, self.query), epoch))
+        Ok(PlannedHistory { plan: room.plan(&self.room, self.query), epoch, encryption: room.encryption.clone() })
     }
 }
 
@@ -187,6 +202,7 @@ impl Request for ListRooms {
                 name: name.clone(),
                 members: room.member_names(),
                 private: private.contains(name),
+                encrypted: room.encryption.is_some(),
                 connections: room.connections(server.cluster.as_ref().map(|link| link.node())),
             })
             .collect();
@@ -290,7 +306,7 @@ impl ChatServer {
                 "someone called '{name}', or a name that looks like it, is already in this room"
             )));
         }
-        self.ensure_room(&room_name, Some(&name))?;
+        self.ensure_room(&room_name, Some(&name), None)?;
         let room = self.rooms.get(&room_name).expect("ensured above");
         if let Some(epoch) = epoch {
             if epoch != room.epoch {
@@ -325,11 +341,12 @@ impl ChatServer {
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.rooms.insert(room_name.clone());
         }
-        let epoch = room.epoch.clone();
+        let (epoch, encryption) = (room.epoch.clone(), room.encryption.clone());
         if previous.is_none() {
             self.metrics.joins.inc();
         }
-        self.push(session, Push::Joined { room: room_name.clone(), epoch, members, member_count, query, plan });
+        let joined = Push::Joined { room: room_name.clone(), epoch, members, member_count, query, plan, encryption };
+        self.push(session, joined);
         if previous.as_ref().is_none_or(|old| old.name != name) {
             self.share_presence(&room_name, session);
         }
@@ -384,6 +401,9 @@ impl ChatServer {
         sender: Option<SessionId>,
     ) -> Result<Accepted, ChatError> {
         let room = self.rooms.get_mut(room_name).ok_or_else(|| unknown_room(room_name))?;
+        if let Some(encryption) = &room.encryption {
+            encryption.check(room_name.as_str(), text.as_str())?;
+        }
         if let (Some(sender), Some(nonce)) = (sender, &nonce) {
             // A client that lost its connection before its own copy arrived
             // sends again with the same nonce: answer with the stored one.

@@ -1,0 +1,2 @@
+ALTER TABLE rooms DROP COLUMN key_salt;
+ALTER TABLE rooms DROP COLUMN encryption;

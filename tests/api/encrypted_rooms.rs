@@ -1,0 +1,141 @@
+//! End-to-end encrypted rooms as the server sees them: it never holds a
+//! key, keeps only ciphertext, refuses readable text, and tells clients how
+//! the room's key is shared. (The encryption itself runs in the browser;
+//! tests/browser/e2e.test.mjs covers it.)
+
+use serde_json::{json, Value};
+
+use crate::databases::on_every_backend;
+use crate::helpers::{spawn_app, spawn_app_on, TestApp, ADMIN_TOKEN};
+
+on_every_backend!(an_encrypted_room_takes_ciphertext_only_and_keeps_it_across_a_restart);
+
+/// Shaped like what browsers send: `v1.<12-byte IV>.<ciphertext and tag>`.
+fn envelope(n: u32) -> String {
+    format!("v1.AAECAwQFBgcICQoL.{:0>22}Q2lwaGVydGV4dA", n)
+}
+
+async fn create(app: &TestApp, room: &str, encryption: Option<&str>) -> (u16, Value) {
+    let mut body = json!({ "room": room });
+    if let Some(encryption) = encryption {
+        body["encryption"] = encryption.into();
+    }
+    app.post_json("/create_room", &body).await
+}
+
+async fn an_encrypted_room_takes_ciphertext_only_and_keeps_it_across_a_restart(backend: parlor::db::Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    let (status, created) = create(&app, "hideout", Some("passphrase")).await;
+    assert_eq!(status, 201, "{created}");
+    let encryption = &created["encryption"];
+    assert_eq!(encryption["scheme"], "aes-256-gcm");
+    assert_eq!(encryption["key"], "passphrase");
+    assert_eq!(encryption["iterations"], 600_000);
+    let salt = encryption["salt"].as_str().expect("a salt").to_string();
+    assert_eq!(salt.len(), 22, "16 bytes of unpadded base64url");
+
+    let (mut alice, mut bob) = (app.ws().await, app.ws().await);
+    let joined = alice.join("hideout", "alice").await;
+    assert_eq!(joined["encryption"], *encryption, "members learn how the key is shared");
+    bob.join("hideout", "bob").await;
+    alice.recv_type("presence").await;
+
+    // Readable text is refused, with its nonce, and reaches no one.
+    alice.send(json!({"type": "send_message", "room": "hideout", "text": "meet at noon", "nonce": "n1"})).await;
+    let refused = alice.recv_type("error").await;
+    assert_eq!(refused["code"], "encryption_required", "{refused}");
+    assert_eq!(refused["nonce"], "n1");
+    assert_eq!(refused["room"], "hideout");
+
+    let sealed = envelope(1);
+    let own = alice.say("hideout", &sealed).await;
+    assert_eq!(own["text"], sealed.as_str());
+    let seen = bob.recv_type("message").await;
+    assert_eq!((seen["id"].as_i64(), seen["text"].as_str()), (own["id"].as_i64(), Some(sealed.as_str())));
+
+    // A bot without the key cannot post readable text either.
+    let (status, body) = app.post_as("reminder", "hideout", "standup in 5").await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("encryption_required")), "{body}");
+    let (status, _) = app.post_as("reminder", "hideout", &envelope(2)).await;
+    assert_eq!(status, 201);
+    assert_eq!(bob.recv_type("message").await["text"], envelope(2).as_str());
+    alice.close().await;
+    bob.close().await;
+
+    app.db.wait_for_messages("hideout", 2).await;
+    let stored = app.db.stored_messages("hideout");
+    assert_eq!(stored.iter().map(|(_, text)| text.clone()).collect::<Vec<_>>(), vec![envelope(1), envelope(2)]);
+
+    // The room is still encrypted, with the same salt, after a restart.
+    let app = app.restart().await;
+    let (status, again) = create(&app, "hideout", None).await;
+    assert_eq!((status, again["encryption"]["salt"].as_str()), (200, Some(salt.as_str())), "{again}");
+    let mut carol = app.ws().await;
+    let joined = carol.join("hideout", "carol").await;
+    assert_eq!(joined["encryption"]["salt"], salt.as_str());
+    assert_eq!(joined["history"].as_array().map(Vec::len), Some(2));
+    carol.send(json!({"type": "send_message", "room": "hideout", "text": "plain after restart"})).await;
+    assert_eq!(carol.recv_type("error").await["code"], "encryption_required");
+    let (_, page) = app.get_json("/api/rooms/hideout/messages").await;
+    assert_eq!(page["encryption"]["key"], "passphrase");
+    assert_eq!(page["messages"][0]["text"], envelope(2).as_str());
+}
+
+#[actix_web::test]
+async fn a_room_is_never_silently_the_other_kind() {
+    let app = spawn_app().await;
+    assert_eq!(create(&app, "plain", None).await.0, 201);
+    let (status, body) = create(&app, "plain", Some("link")).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("room_exists")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("is not encrypted"), "{body}");
+
+    let (status, body) = create(&app, "sealed", Some("link")).await;
+    assert_eq!((status, body["encryption"]["key"].as_str()), (201, Some("link")));
+    let (status, body) = create(&app, "sealed", Some("passphrase")).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("room_exists")), "{body}");
+    // Joining it by name (no encryption asked) answers how its key is shared.
+    let (status, body) = create(&app, "sealed", None).await;
+    assert_eq!((status, body["encryption"]["key"].as_str()), (200, Some("link")));
+
+    let (status, body) = create(&app, "odd", Some("rot13")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")), "{body}");
+    assert_eq!(app.get_json("/api/rooms/odd/messages").await.0, 404, "a refused request creates nothing");
+
+    // A plain room takes anything, envelopes included, and says nothing of
+    // encryption.
+    let mut alice = app.ws().await;
+    let joined = alice.join("plain", "alice").await;
+    assert!(joined.get("encryption").is_none(), "{joined}");
+    assert_eq!(alice.say("plain", "hello").await["text"], "hello");
+}
+
+#[actix_web::test]
+async fn moderation_works_in_an_encrypted_room_and_admins_see_it_marked() {
+    let app = spawn_app().await;
+    create(&app, "vault", Some("link")).await;
+    let (mut alice, mut bob) = (app.ws().await, app.ws().await);
+    alice.join("vault", "alice").await;
+    bob.join("vault", "bob").await;
+    alice.recv_type("presence").await;
+    let message = bob.say("vault", &envelope(7)).await;
+    alice.recv_type("message").await;
+
+    let (_, rooms) = app.get_json_as_admin("/admin/rooms?format=json").await;
+    let vault = rooms["rooms"].as_array().unwrap().iter().find(|r| r["name"] == "vault").expect("listed");
+    assert_eq!(vault["encrypted"], true);
+    let mut console = app.http().get(app.url("/admin")).bearer_auth(ADMIN_TOKEN).send().await.expect("GET /admin");
+    let html = String::from_utf8(console.body().await.expect("the page").to_vec()).expect("UTF-8");
+    assert!(html.contains("end-to-end encrypted"), "the console marks encrypted rooms");
+
+    let id = message["id"].as_i64().unwrap();
+    let (status, _) = app.delete_as_admin(&format!("/admin/rooms/vault/messages/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(alice.recv_type("message_deleted").await["id"], id);
+    assert_eq!(bob.recv_type("message_deleted").await["id"], id);
+    let (status, _) = app.post_json_as_admin("/admin/rooms/vault/kick", &json!({ "user": "bob" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(bob.recv_type("kicked").await["room"], "vault");
+    let (status, _) = app.post_json_as_admin("/admin/rooms/vault/close", &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(alice.recv_type("room_closed").await["room"], "vault");
+}
