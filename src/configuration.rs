@@ -9,6 +9,7 @@ use clap::Parser;
 
 use crate::db::DatabaseUrl;
 use crate::ipnet::IpNet;
+use crate::tls::TlsFiles;
 use crate::tokens::Secret;
 
 #[derive(Debug, Clone, Parser)]
@@ -33,6 +34,16 @@ pub struct Settings {
         value_parser = DatabaseUrlParser
     )]
     pub database_url: DatabaseUrl,
+
+    /// Serve HTTPS and WSS with this certificate chain (PEM; certbot's
+    /// `fullchain.pem`). Needs `--tls-key`. The files are watched, and read
+    /// again on SIGHUP: a renewed certificate needs no restart.
+    #[arg(long, env = "PARLOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The certificate's private key (PEM; certbot's `privkey.pem`).
+    #[arg(long, env = "PARLOR_TLS_KEY", requires = "tls_cert", hide_env_values = true)]
+    pub tls_key: Option<std::path::PathBuf>,
 
     /// Connections in the database pool.
     #[arg(long, env = "PARLOR_DB_POOL_SIZE", default_value_t = 8)]
@@ -244,6 +255,11 @@ impl Settings {
 
     pub fn max_unwritten(&self) -> Duration {
         Duration::from_secs(self.max_unwritten_secs.max(1))
+    }
+
+    /// The certificate and key to serve TLS with, when both are given.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        Some(TlsFiles { cert: self.tls_cert.clone()?, key: self.tls_key.clone()? })
     }
 
     pub fn db_timeout(&self) -> Duration {

@@ -6,6 +6,7 @@
 //! - `routes`: HTTP pages, the JSON API and the WebSocket handshake
 //! - `chat`: the ChatServer actor (rooms, fan-out) and one session per WebSocket
 //! - `ws`: the WebSocket transport, which knows nothing of chat
+//! - `tls`: HTTPS and WSS on the listening port, and certificate reloads
 //! - `accounts`: passwords, logins and bot tokens
 //! - `protocol`: the JSON frames of the public wire protocol
 //! - `db`: the message log (diesel) and its batching writer
@@ -26,5 +27,6 @@ pub mod protocol;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;
+pub mod tls;
 pub mod tokens;
 pub mod ws;

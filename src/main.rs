@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    log::info!("Parlor is listening on http://{}", app.address());
+    log::info!("Parlor is listening on {}", app.url());
     match app.run_until_stopped().await {
         Ok(true) => ExitCode::SUCCESS,
         // The writer is still retrying on a blocking thread, which the

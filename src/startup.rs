@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::KeyedLimiter;
 use crate::routes::client::TrustedProxies;
 use crate::routes::{self, AccountSettings, AppState};
+use crate::tls::{Tls, TlsError};
 use crate::tokens::Secret;
 use crate::ws::{self, LiveConnections};
 
@@ -58,6 +59,8 @@ pub enum StartupError {
     Templates(#[from] tera::Error),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     #[error("--durable-ack and --redis-url cannot be combined yet: in a cluster an acknowledged message is kept by Redis (see README, Run several nodes)")]
     DurableAckInCluster,
 }
@@ -77,6 +80,9 @@ pub struct Application {
     /// Redis keeps the epochs: no clean stop to record.
     in_cluster: bool,
     flush_timeout: Duration,
+    /// Reloads the certificate when its files change, with TLS on.
+    watching_certificate: Option<actix_web::rt::task::JoinHandle<()>>,
+    tls: bool,
 }
 
 impl Application {
@@ -85,6 +91,7 @@ impl Application {
     /// Port 0 in `settings.bind` picks a free port; see `address()`.
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
         let key = signing_key(settings.secret_key.as_ref())?;
+        let tls = settings.tls_files().map(Tls::load).transpose()?.map(Arc::new);
         if !(1..=MAX_MESSAGE_BYTES).contains(&settings.max_message_bytes) {
             return Err(StartupError::MessageLimit(MAX_MESSAGE_BYTES));
         }
@@ -163,7 +170,7 @@ impl Application {
                 attempts_per_ip: KeyedLimiter::new(1.0 / 3.0, 20.0),
                 cluster,
             },
-            proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+            proxies: TrustedProxies::new(settings.trusted_proxies.clone(), tls.is_some()),
             connections: connections.clone(),
             allowed_origins: settings
                 .allowed_origins
@@ -180,7 +187,7 @@ impl Application {
         let address =
             listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
         let pool = state.pool.clone();
-        let server = http_server(state, listener, &settings)
+        let server = http_server(state, listener, &settings, tls.as_ref().map(|t| t.acceptor()))
             .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
         Ok(Self {
             address,
@@ -194,11 +201,18 @@ impl Application {
             drain: Duration::from_secs(settings.drain_secs),
             in_cluster: settings.redis_url.is_some(),
             flush_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
+            watching_certificate: tls.clone().map(|tls| actix_web::rt::spawn(tls.watch())),
+            tls: tls.is_some(),
         })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where it serves: `https://…` with TLS on, else `http://…`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.address)
     }
 
     /// Serves until SIGINT or SIGTERM, then stops gracefully; a second
@@ -239,6 +253,9 @@ impl Application {
         }
         self.server.stop(true).await;
         let _ = self.running.await;
+        if let Some(watching) = &self.watching_certificate {
+            watching.abort();
+        }
         let writer = self.writer;
         match actix_web::rt::time::timeout(self.flush_timeout, web::block(move || writer.join())).await {
             Ok(Ok(Ok(()))) if self.in_cluster => true,
@@ -266,7 +283,13 @@ impl Application {
     }
 }
 
-fn http_server(state: web::Data<AppState>, listener: TcpListener, settings: &Settings) -> std::io::Result<Server> {
+fn http_server(
+    state: web::Data<AppState>,
+    listener: TcpListener,
+    settings: &Settings,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<Server> {
+    let hsts = tls.is_some();
     let static_dir = settings.static_dir.clone();
     let limits = Arc::new(ws::Limits {
         max_frame_bytes: settings.max_frame_bytes(),
@@ -287,7 +310,7 @@ fn http_server(state: web::Data<AppState>, listener: TcpListener, settings: &Set
                 map_config(
                     App::new()
                         .app_data(app_state.clone())
-                        .wrap(routes::security_headers())
+                        .wrap(routes::security_headers(hsts))
                         .wrap(
                             middleware::Logger::new("%{client}xi \"%r\" %s %b %Dms")
                                 .custom_request_replace("client", client_for_log)
@@ -303,7 +326,7 @@ fn http_server(state: web::Data<AppState>, listener: TcpListener, settings: &Set
                 let (chat, log, settings) = (state.chat.clone(), state.log.clone(), state.sessions.clone());
                 WsSession::new(chat, log, settings, identity, socket).start();
             };
-            ws::http_service(make_app, routes::WS_PATH, limits.clone(), start_session)
+            ws::http_service(make_app, routes::WS_PATH, limits.clone(), tls.clone(), start_session)
         })?
         .run();
     Ok(server)

@@ -19,13 +19,17 @@ use actix_web::HttpRequest;
 
 use crate::ipnet::{canonical, IpNet};
 
-/// The proxies whose forwarding headers are believed.
+/// The proxies whose forwarding headers are believed, and whether Parlor
+/// itself serves TLS (then a request that came straight in used HTTPS).
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    tls: bool,
+}
 
 impl TrustedProxies {
-    pub fn new(nets: Vec<IpNet>) -> Self {
-        Self(nets)
+    pub fn new(nets: Vec<IpNet>, tls: bool) -> Self {
+        Self { nets, tls }
     }
 
     fn trust(&self, req: &HttpRequest) -> Option<ConnectionInfo> {
@@ -60,7 +64,7 @@ impl TrustedProxies {
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(ip))
+        self.nets.iter().any(|net| net.contains(ip))
     }
 
     /// Whether the request comes from this machine itself, not through a
@@ -89,12 +93,17 @@ impl TrustedProxies {
     }
 
     /// `https` or `http`, as the client used it.
-    fn scheme(&self, req: &HttpRequest) -> String {
+    pub fn scheme(&self, req: &HttpRequest) -> String {
         match self.trust(req) {
             Some(info) => info.scheme().to_string(),
-            None if req.app_config().secure() => "https".to_string(),
+            None if self.tls => "https".to_string(),
             None => "http".to_string(),
         }
+    }
+
+    /// Parlor serves TLS itself.
+    pub fn serves_tls(&self) -> bool {
+        self.tls
     }
 }
 
@@ -118,7 +127,7 @@ mod tests {
 
     #[test]
     fn the_client_is_the_rightmost_hop_that_is_not_a_trusted_proxy() {
-        let proxies = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let proxies = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()], false);
         let via = |peer: &str, forwarded: &str| {
             TestRequest::default()
                 .peer_addr(peer.parse().unwrap())

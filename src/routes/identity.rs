@@ -84,14 +84,16 @@ pub const CSRF_FIELD: &str = "csrf";
 
 /// The visitor's CSRF token, and the cookie to set when it is new. Forms carry
 /// it in a hidden field; a POST from another site cannot read the cookie, so
-/// it cannot put the matching value in its form (double-submit).
-pub fn csrf_token(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
+/// it cannot put the matching value in its form (double-submit). `secure`:
+/// the page was served over HTTPS, so the cookie never travels without it.
+pub fn csrf_token(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>) {
     if let Some(cookie) = req.cookie(CSRF_COOKIE).filter(|c| c.value().len() == 64) {
         return (cookie.value().to_string(), None);
     }
     let token = random_hex(32);
     let cookie =
-        Cookie::build(CSRF_COOKIE, token.clone()).path("/").http_only(true).same_site(SameSite::Strict).finish();
+        Cookie::build(CSRF_COOKIE, token.clone()).path("/").http_only(true).secure(secure).same_site(SameSite::Strict);
+    let cookie = cookie.finish();
     (token, Some(cookie))
 }
 

@@ -78,12 +78,19 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      frame-ancestors 'none'";
 
 /// Headers every answer carries (a handler's own take precedence).
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+pub fn security_headers(hsts: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "same-origin"))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::X_FRAME_OPTIONS, "DENY"));
+    if !hsts {
+        return headers;
+    }
+    // Served over TLS: browsers go straight to HTTPS for a year. Not
+    // `includeSubDomains`: other hosts under the same domain are not ours
+    // to decide for.
+    headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ChatError> {

@@ -42,7 +42,7 @@ pub fn render_form(
     template: &str,
     mut context: Context,
 ) -> HttpResponse {
-    let (csrf, new_cookie) = identity::csrf_token(req);
+    let (csrf, new_cookie) = identity::csrf_token(req, state.proxies.https(req));
     context.insert("csrf", &csrf);
     let mut page = render(state, status, template, &context);
     if let Some(cookie) = new_cookie {

@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 
 use actix_codec::{AsyncRead, AsyncWrite, ReadBuf};
 use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser};
-use actix_web::rt::net::TcpStream;
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
 use tokio::time::Sleep;
 
 use super::frames::{Decoded, Decoder};
 use super::live::Registered;
+use crate::tls::Stream;
 
 /// Bytes read from the socket at a time (on the stack; only a frame split
 /// across reads is kept between them).
@@ -85,7 +85,7 @@ enum State {
 pub struct Socket {
     /// Unique in this process; names the connection in logs.
     id: u64,
-    stream: TcpStream,
+    stream: Stream,
     read_buf: BytesMut,
     write_buf: BytesMut,
     /// Wakes the task that flushes, after something was queued.
@@ -110,7 +110,7 @@ pub struct Socket {
 
 impl Socket {
     /// `leftover`: bytes the client sent right behind its handshake.
-    pub(super) fn new(stream: TcpStream, leftover: BytesMut, limits: Arc<Limits>, registered: Registered) -> Self {
+    pub(super) fn new(stream: Stream, leftover: BytesMut, limits: Arc<Limits>, registered: Registered) -> Self {
         let heartbeat = limits.heartbeat_interval;
         Socket {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -303,6 +303,19 @@ impl Socket {
                     self.flusher = Some(cx.waker().clone());
                     return false;
                 }
+            }
+        }
+        // TLS may hold records the kernel did not take yet.
+        match Pin::new(&mut self.stream).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => {
+                self.state = State::Done;
+                return true;
+            }
+            Poll::Pending => {
+                self.blocked = true;
+                self.flusher = Some(cx.waker().clone());
+                return false;
             }
         }
         self.registered.report_buffered(0);

@@ -15,10 +15,11 @@ use std::time::Duration;
 use actix_codec::Framed;
 use actix_http::body::{BodySize, BoxBody, MessageBody};
 use actix_http::{h1, ConnectionType, HttpMessage, HttpService, Request, Response};
-use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
+use actix_service::{fn_factory, fn_service, Service, ServiceFactory, ServiceFactoryExt};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::rt::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
@@ -26,6 +27,7 @@ use futures_util::SinkExt;
 use super::live::{LiveConnections, Refused, Registered};
 use super::socket::{Limits, Socket};
 use crate::error::ChatError;
+use crate::tls::{self, Stream};
 
 /// Marks a request that came through `take_over`, the only path on which a
 /// 101 can be followed by a session.
@@ -82,13 +84,15 @@ struct Handoff<F> {
     start: F,
 }
 
-/// One worker's HTTP/1 service: `make_app` answers requests; upgrade
-/// requests to `path` that its handler accepts become sockets, handed with
-/// what the handler accepted them with to `start`.
+/// One worker's HTTP/1 service, over TLS when `tls` is given: `make_app`
+/// answers requests; upgrade requests to `path` that its handler accepts
+/// become sockets, handed with what the handler accepted them with to
+/// `start`.
 pub fn http_service<A, S, B, T, F>(
     make_app: A,
     path: &'static str,
     limits: Arc<Limits>,
+    tls: Option<TlsAcceptor>,
     start: F,
 ) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = actix_http::error::DispatchError, InitError = ()>
 where
@@ -112,14 +116,23 @@ where
             Ok::<_, ()>(fn_service(move |(req, framed)| take_over(req, framed, app.clone(), handoff.clone())))
         }
     });
-    HttpService::build().client_disconnect_timeout(Duration::from_secs(1)).upgrade(upgrade).h1(app).tcp()
+    let h1 = HttpService::build().client_disconnect_timeout(Duration::from_secs(1)).upgrade(upgrade).h1(app);
+    let handshake = fn_service(move |tcp: TcpStream| {
+        let tls = tls.clone();
+        async move {
+            let stream = tls::accept(tcp, tls.as_ref()).await.map_err(actix_http::error::DispatchError::Io)?;
+            let peer = stream.peer_addr();
+            Ok((stream, peer))
+        }
+    });
+    handshake.and_then(h1)
 }
 
 /// Every upgrade request comes here with its connection. Only `path`
 /// upgrades; anything else gets a small 400 and the connection ends.
 async fn take_over<S, B, T, F>(
     req: Request,
-    mut framed: Framed<TcpStream, h1::Codec>,
+    mut framed: Framed<Stream, h1::Codec>,
     app: Rc<S>,
     handoff: Rc<Handoff<F>>,
 ) -> Result<(), actix_web::Error>
@@ -145,9 +158,8 @@ where
         Some(Accepted(with, place)) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
             framed.send(h1::Message::Item((head, BodySize::None))).await.map(|()| {
                 let parts = framed.into_parts();
-                // Chat frames are small and latency-bound: never hold them
-                // back waiting for an ACK (Nagle). The HTTP layer's own
-                // `tcp_nodelay` does not reach sockets accepted for HTTP/1.
+                // The HTTP layer's own `tcp_nodelay` does not reach sockets
+                // accepted for HTTP/1.
                 let _ = parts.io.set_nodelay(true);
                 // The HTTP layer's buffers are sized for requests; keep only
                 // what the client sent after its handshake, if anything.
@@ -175,7 +187,7 @@ where
     Ok(())
 }
 
-async fn send_whole(framed: &mut Framed<TcpStream, h1::Codec>, head: Response<()>, body: Bytes) -> std::io::Result<()> {
+async fn send_whole(framed: &mut Framed<Stream, h1::Codec>, head: Response<()>, body: Bytes) -> std::io::Result<()> {
     framed.send(h1::Message::Item((head, BodySize::Sized(body.len() as u64)))).await?;
     if !body.is_empty() {
         framed.send(h1::Message::Chunk(Some(body))).await?;

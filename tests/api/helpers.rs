@@ -10,7 +10,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::WebSocketStream;
 
 pub use crate::databases::TestDatabase;
 
@@ -218,8 +219,13 @@ impl TestApp {
     }
 }
 
+/// A client's connection, over TLS or not.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 pub struct WsClient {
-    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    stream: WebSocketStream<Box<dyn Io>>,
+    local_port: u16,
 }
 
 impl WsClient {
@@ -228,8 +234,26 @@ impl WsClient {
         if let Some(cookie) = cookie {
             request.headers_mut().insert("Cookie", cookie.parse().expect("cookie header"));
         }
-        let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("WebSocket handshake");
-        Self { stream }
+        let uri = request.uri();
+        let address = format!("{}:{}", uri.host().expect("a host"), uri.port_u16().expect("a port"));
+        let tcp = TcpStream::connect(address).await.expect("TCP connect");
+        let local_port = tcp.local_addr().expect("local address").port();
+        Self::handshake(request, Box::new(tcp), local_port).await
+    }
+
+    async fn handshake(request: Request, io: Box<dyn Io>, local_port: u16) -> Self {
+        Self::try_handshake(request, io, local_port).await.expect("WebSocket handshake")
+    }
+
+    /// The WebSocket handshake over a connection already made (`wss://`
+    /// tests bring their own TLS).
+    pub async fn try_handshake(
+        request: Request,
+        io: Box<dyn Io>,
+        local_port: u16,
+    ) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let (stream, _) = tokio_tungstenite::client_async(request, io).await?;
+        Ok(Self { stream, local_port })
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -375,10 +399,7 @@ impl WsClient {
 
     /// This client's TCP port.
     pub fn local_port(&self) -> u16 {
-        match self.stream.get_ref() {
-            MaybeTlsStream::Plain(tcp) => tcp.local_addr().expect("local address").port(),
-            _ => unreachable!("tests use plain TCP"),
-        }
+        self.local_port
     }
 
     pub async fn close(mut self) {

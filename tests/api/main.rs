@@ -17,4 +17,5 @@ mod load;
 mod persistence;
 mod promises;
 mod slow_clients;
+mod tls;
 mod transport;
