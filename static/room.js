@@ -35,6 +35,7 @@ const els = {
   keyInput: document.getElementById("key-input"),
   keySubmit: document.getElementById("key-submit"),
   keyError: document.getElementById("key-error"),
+  keyChange: document.getElementById("key-change"),
 };
 
 const state = {
@@ -219,9 +220,12 @@ async function decryptInto(bodyEl) {
   // A key that came meanwhile decrypts this again.
   if (keyPromise !== crypt.cryptoKey) return;
   // Never the raw text: a message that does not authenticate says so.
-  if (plain === null) showPlaceholder(bodyEl, UNDECRYPTABLE, "undecryptable");
-  else keepingView(bodyEl, () => {
-    bodyEl.classList.remove("placeholder", "undecryptable");
+  if (plain === null) {
+    showPlaceholder(bodyEl, UNDECRYPTABLE, "undecryptable");
+    return;
+  }
+  keepingView(bodyEl, () => {
+    bodyEl.className = "body";
     bodyEl.replaceChildren(richText(plain));
   });
 }
@@ -269,18 +273,22 @@ function setUpEncryption(info) {
   crypt.info = info;
   els.e2eBadge.hidden = false;
   els.e2ePanel.hidden = false;
-  body.classList.add("encrypted");
   const key = e2e.available() ? fragmentKey ?? e2e.loadKey(ROOM) : null;
   if (key) useKey(key);
   else askForKey();
 }
 
 function explainEncryption() {
-  const who = crypt.info.key === "passphrase" ? "the passphrase" : "the invite link";
+  const passphrase = crypt.info.key === "passphrase";
+  const who = passphrase ? "the passphrase" : "the invite link";
+  // A key can be wrong without anything to tell (say, a passphrase typed for
+  // a room without messages yet): it can always be replaced.
+  els.keyChange.hidden = !crypt.key || !els.keyForm.hidden;
+  els.keyChange.textContent = passphrase ? "Enter another passphrase" : "Use another invite link";
   els.e2eExplain.textContent = !e2e.available()
     ? `This room is end-to-end encrypted. ${e2e.NEEDS_HTTPS}`
     : crypt.key
-      ? `End-to-end encrypted: messages are encrypted in your browser and the server stores only ciphertext. Anyone with ${who} can read them.`
+      ? `Encrypted in your browser: the server stores only ciphertext. Anyone with ${who} can read it.`
       : `This room is end-to-end encrypted: you need ${who} to read it or write in it.`;
 }
 
@@ -292,12 +300,19 @@ function askForKey() {
   els.keyInput.type = passphrase ? "password" : "text";
   els.keyInput.placeholder = passphrase ? "passphrase" : `${location.origin}/chat/${ROOM}#k=…`;
   els.keyForm.hidden = false;
+  els.keyChange.hidden = true;
 }
+
+els.keyChange.addEventListener("click", () => {
+  askForKey();
+  els.keyInput.focus();
+});
 
 /// Whether `key` opens the room: it decrypts any message shown (or there is
 /// none to check against).
 async function opensShownMessages(key) {
-  const envelopes = [...els.messages.querySelectorAll(".msg[data-id] .body")].map((b) => crypt.envelopes.get(b)).filter(Boolean);
+  const bodies = els.messages.querySelectorAll(".msg[data-id] .body");
+  const envelopes = [...bodies].map((bodyEl) => crypt.envelopes.get(bodyEl)).filter(Boolean);
   if (envelopes.length === 0) return true;
   const cryptoKey = await e2e.importKey(key);
   const results = await Promise.allSettled(envelopes.map((envelope) => e2e.decrypt(cryptoKey, ROOM, envelope)));

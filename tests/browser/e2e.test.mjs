@@ -43,6 +43,7 @@ const SECRETS = {
   foxtrot: "foxtrot: resent after its confirmation was lost",
   golf: "golf: only those with the passphrase read this",
   hotel: "hotel: the passphrase opened the room",
+  india: "india: written before anyone could check a passphrase",
 };
 
 let server;
@@ -542,6 +543,38 @@ test("the home page: a wrong passphrase for an existing room, an existing plain 
   await rex.context.close();
 });
 
+test("a wrong passphrase for a room without messages cannot be caught at once, but can be replaced from the room", async () => {
+  const sam = await person(browser);
+  await createOnHomePage(sam.page, { name: "Sam", room: "secret-empty", privacy: "passphrase", passphrase: PASSPHRASE });
+  await sam.page.waitForURL(`${server.url}/chat/secret-empty`);
+  await connected(sam.page);
+  // Nothing to check a passphrase against yet: Tess's wrong one gets her in.
+  const tess = await person(browser);
+  await createOnHomePage(tess.page, { name: "Tess", room: "secret-empty", privacy: "passphrase", passphrase: "a mistyped passphrase" });
+  await tess.page.waitForURL(`${server.url}/chat/secret-empty`);
+  await connected(tess.page);
+  await say(sam.page, SECRETS.india);
+  await expectBodies(tess.page, [UNDECRYPTABLE]);
+
+  await tess.page.click("#key-change");
+  assert.equal(await tess.page.textContent("#key-change"), "Enter another passphrase");
+  assert.equal(await tess.page.isVisible("#key-form"), true);
+  assert.equal(await tess.page.isVisible("#key-change"), false);
+  await tess.page.fill("#key-input", "still not it");
+  await tess.page.click("#key-submit");
+  await tess.page.waitForFunction(() => document.getElementById("key-error").textContent.startsWith("Wrong passphrase"), null, {
+    timeout: 15000,
+  });
+  await tess.page.fill("#key-input", PASSPHRASE);
+  await tess.page.click("#key-submit");
+  await expectBodies(tess.page, [SECRETS.india]);
+  assert.equal(await storedKey(tess.page, "secret-empty"), await storedKey(sam.page, "secret-empty"));
+  assert.equal(await tess.page.isVisible("#key-form"), false);
+  for (const m of await history("secret-empty")) stored.push(m.text);
+  await sam.context.close();
+  await tess.context.close();
+});
+
 test("over plain http to another host, encrypted rooms say they need HTTPS", async () => {
   // parlor.test is this server, but not a secure context: no WebCrypto.
   const insecure = await launchBrowser({ args: ["--host-resolver-rules=MAP parlor.test 127.0.0.1"] });
@@ -591,7 +624,7 @@ test("the database and the server's log hold the envelopes and none of the plain
 
   const secrets = [...Object.values(SECRETS), PASSPHRASE, linkKey];
   // Each secret also by a distinctive part of it, in case of escaping.
-  const words = ["eagle lands", "blue folder", "onerror=window.pwned", "outside the browser", "must be refused", "confirmation was lost", "only those with", "opened the room"];
+  const words = ["eagle lands", "blue folder", "onerror=window.pwned", "outside the browser", "must be refused", "confirmation was lost", "only those with", "opened the room", "before anyone could check"];
   for (const secret of [...secrets, ...words]) {
     assert.ok(!database.includes(secret), `the database holds ${JSON.stringify(secret)}`);
     assert.ok(!log.includes(secret), `the server's log holds ${JSON.stringify(secret)}`);

@@ -34,7 +34,7 @@ export async function startServer({ port = 0, db, args = [], captureLog = false 
     const timer = setTimeout(() => reject(new Error("Parlor did not start within 10 s")), 10000);
     child.once("exit", (code) => reject(new Error(`Parlor exited with ${code} at start-up`)));
     lines.on("line", (line) => {
-      const found = line.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const found = line.match(/listening on (https?:\/\/127\.0\.0\.1:\d+)/);
       if (found) {
         clearTimeout(timer);
         resolve(found[1]);

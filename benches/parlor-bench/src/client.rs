@@ -5,9 +5,15 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpSocket;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
 
 pub const OP_TEXT: u8 = 0x1;
 /// How long a connection may take to be set up.
@@ -15,8 +21,62 @@ pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 
+/// A connection to the server, over TLS or not.
+pub trait Io: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+
+/// Set once, from `--tls-ca`: then every connection is TLS, to a server
+/// whose certificate that authority issued for `localhost`.
+static TLS: OnceLock<TlsConnector> = OnceLock::new();
+
+/// Every connection from here on speaks TLS, trusting only the CA in
+/// `ca_pem`. `resume`: whether a reconnecting client may resume an earlier
+/// session (browsers do); without it every handshake is a full one.
+pub fn use_tls(ca_pem: &Path, resume: bool) -> io::Result<()> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem).map_err(io::Error::other)? {
+        roots.add(cert.map_err(io::Error::other)?).map_err(io::Error::other)?;
+    }
+    // ring, as Parlor serves it (see the server's `tls` module).
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    if !resume {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
+    let _ = TLS.set(TlsConnector::from(Arc::new(config)));
+    Ok(())
+}
+
+pub fn tls_on() -> bool {
+    TLS.get().is_some()
+}
+
+/// A connection to `addr` from `source` (when given), through TLS when
+/// `use_tls` was called: connected, and with TLS, past its handshake.
+pub async fn open(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Box<dyn Io>> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    // A server out of file descriptors leaves connections in its
+    // listen backlog, never answered: give up rather than wait forever.
+    let timed_out = |what: &str| io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"));
+    let tcp = tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.connect(addr)).await.map_err(|_| timed_out("connect"))??;
+    tcp.set_nodelay(true)?;
+    let Some(tls) = TLS.get() else { return Ok(Box::new(tcp)) };
+    let name = ServerName::try_from("localhost").expect("a valid name");
+    let stream =
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connect(name, tcp)).await.map_err(|_| timed_out("TLS handshake"))??;
+    Ok(Box::new(stream))
+}
+
 pub struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     buf: Vec<u8>,
     /// Unparsed bytes are `buf[start..end]`.
     start: usize,
@@ -35,17 +95,8 @@ impl Client {
     /// Connects to `ws://{addr}/ws`, from `source` when given (so that tens
     /// of thousands of connections fit in the ephemeral port range).
     pub async fn connect(addr: SocketAddr, source: Option<IpAddr>, buf_size: usize) -> io::Result<Client> {
-        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        if let Some(ip) = source {
-            socket.bind(SocketAddr::new(ip, 0))?;
-        }
-        // A server out of file descriptors leaves connections in its
-        // listen backlog, never answered: give up rather than wait forever.
-        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.connect(addr))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-        stream.set_nodelay(true)?;
-        let seed = crate::stats::now_ns() ^ (u64::from(stream.local_addr()?.port()) << 32);
+        let stream = open(addr, source).await?;
+        let seed = crate::stats::now_ns();
         let mut client = Client {
             stream,
             buf: vec![0; buf_size.max(1024)],
@@ -181,14 +232,15 @@ impl Client {
 /// One HTTP/1.1 request on a connection of its own (closed after), from
 /// `source`; the status, the headers and the body.
 pub async fn http(server: SocketAddr, source: Option<IpAddr>, request: &[u8]) -> io::Result<(u16, String, String)> {
-    let socket = TcpSocket::new_v4()?;
-    if let Some(ip) = source {
-        socket.bind(SocketAddr::new(ip, 0))?;
-    }
-    let mut stream = socket.connect(server).await?;
+    let mut stream = open(server, source).await?;
     stream.write_all(request).await?;
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await?;
+    // Over TLS the server may end without a close_notify: what came counts.
+    if let Err(e) = stream.read_to_end(&mut answer).await {
+        if answer.is_empty() {
+            return Err(e);
+        }
+    }
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);

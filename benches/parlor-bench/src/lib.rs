@@ -4,6 +4,7 @@
 pub mod attacks;
 pub mod client;
 pub mod conns;
+pub mod handshakes;
 pub mod load;
 pub mod report;
 pub mod server_metrics;

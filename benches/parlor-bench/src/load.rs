@@ -19,7 +19,7 @@ use memchr::memmem;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant, MissedTickBehavior};
 
-use crate::client::Client;
+use crate::client::{http, Client};
 use crate::server_metrics::ServerCounts;
 use crate::stats::{now_ns, CpuMeter, CpuUse, Histogram, Watched};
 
@@ -34,7 +34,20 @@ pub struct RoomsConfig {
     pub senders: usize,
     /// Connections opened (and joined) at a time while setting up.
     pub connect_batch: usize,
+    /// Every message text padded to this many bytes (0: as short as it
+    /// comes), so that plain and encrypted rooms compare at one size.
+    pub text_bytes: usize,
+    /// The rooms are end-to-end encrypted: made so over HTTP first, and
+    /// every text is shaped as a ciphertext envelope (the server cannot
+    /// tell; it checks the form only, which is what this measures).
+    pub encrypted: bool,
 }
+
+/// How the generator's texts begin; what follows is `<sender> <seq>
+/// <sent at ns>`, separated by `SEPARATOR`s, then padding.
+const PLAIN_TEXT: &str = "pb ";
+/// An envelope's `v1.` and IV; the "ciphertext" is base64url characters.
+const ENVELOPE_TEXT: &str = "v1.AAAAAAAAAAAAAAAA.pb-";
 
 /// How senders pace themselves.
 #[derive(Clone, Copy, Debug)]
@@ -117,6 +130,8 @@ struct Shared {
     pace: Cell<Pace>,
     counters: Counters,
     message_prefix: memmem::Finder<'static>,
+    text_bytes: usize,
+    encrypted: bool,
 }
 
 /// Connected, joined rooms, ready to be driven at one load after another.
@@ -143,11 +158,30 @@ impl Rooms {
             phase: Cell::new(Phase::Setup),
             pace: Cell::new(Pace::Rate { per_sec: 1.0 }),
             counters: Counters::default(),
-            message_prefix: memmem::Finder::new(br#""text":"pb "#).into_owned(),
+            message_prefix: memmem::Finder::new(
+                format!(r#""text":"{}"#, if config.encrypted { ENVELOPE_TEXT } else { PLAIN_TEXT }).as_bytes(),
+            )
+            .into_owned(),
+            text_bytes: config.text_bytes,
+            encrypted: config.encrypted,
         });
         // Fresh room names each run, so earlier runs' history is not in
         // the way and runs against one server do not collide.
         let run = now_ns() ^ u64::from(std::process::id()) << 20;
+        if config.encrypted {
+            for room in 0..config.rooms {
+                let body = format!(r#"{{"room":"bench-{run:x}-{room}","encryption":"link"}}"#);
+                let request = format!(
+                    "POST /create_room HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let (status, _, answer) = http(config.servers[0], None, request.as_bytes()).await?;
+                if status != 201 || !answer.contains("aes-256-gcm") {
+                    return Err(io::Error::other(format!("no encrypted room made: {status} {answer}")));
+                }
+            }
+        }
         let total = config.rooms * config.members;
         let mut tasks = Vec::with_capacity(total);
         let mut member = 0;
@@ -373,11 +407,21 @@ impl Connection {
     ) -> io::Result<()> {
         *seq += 1;
         out.clear();
-        let _ = write!(
-            out,
-            r#"{{"type":"send_message","room":"{}","text":"pb {sender} {seq} {stamp_ns}","nonce":"{seq}"}}"#,
-            self.room,
-        );
+        let _ = write!(out, r#"{{"type":"send_message","room":"{}","text":""#, self.room);
+        let text_start = out.len();
+        let _ = if shared.encrypted {
+            write!(out, "{ENVELOPE_TEXT}{sender}-{seq}-{stamp_ns}-")
+        } else {
+            write!(out, "{PLAIN_TEXT}{sender} {seq} {stamp_ns} ")
+        };
+        let pad = shared.text_bytes.saturating_sub(out.len() - text_start);
+        out.extend(std::iter::repeat_n('x', pad));
+        let ciphertext_len = out.len() - text_start - "v1.AAAAAAAAAAAAAAAA.".len();
+        if shared.encrypted && ciphertext_len % 4 == 1 {
+            // No base64 is 4n+1 characters long: the server would refuse it.
+            out.push('x');
+        }
+        let _ = write!(out, r#"","nonce":"{seq}"}}"#);
         client.send_text(out.as_bytes()).await?;
         shared.counters.sent.set(shared.counters.sent.get() + 1);
         Ok(())
@@ -387,7 +431,7 @@ impl Connection {
         let counters = &shared.counters;
         if text.starts_with(br#"{"type":"message""#) {
             let Some(at) = shared.message_prefix.find(text) else { return Seen::Nothing };
-            let mut fields = text[at + br#""text":"pb "#.len()..].split(|&b| b == b' ' || b == b'"');
+            let mut fields = text[at + shared.message_prefix.needle().len()..].split(|&b| b == b' ' || b == b'-' || b == b'"');
             let (Some(sender), Some(seq), Some(sent_ns)) = (fields.next(), fields.next(), fields.next()) else {
                 return Seen::Nothing;
             };

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use parlor_bench::attacks::{self, JoinStormConfig, LoginFloodConfig};
 use parlor_bench::conns::{self, ConnsConfig};
+use parlor_bench::handshakes::{self, HandshakesConfig};
 use parlor_bench::load::{Pace, Rooms, RoomsConfig, Step};
 use parlor_bench::report;
 use parlor_bench::server_metrics::{self, ServerCounts};
@@ -41,6 +42,11 @@ struct Cli {
     /// A name for this run in the JSON line.
     #[arg(long, global = true, default_value = "")]
     label: String,
+    /// Connect over TLS (wss://, https://), trusting only the certificate
+    /// authority in this PEM file; the server's certificate must name
+    /// `localhost`.
+    #[arg(long, global = true)]
+    tls_ca: Option<PathBuf>,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -61,6 +67,12 @@ struct RoomArgs {
     /// Connections opened and joined at a time during set-up.
     #[arg(long, default_value_t = 100)]
     connect_batch: usize,
+    /// Pad every message text to this many bytes (0: as short as it comes).
+    #[arg(long, default_value_t = 0)]
+    text_bytes: usize,
+    /// End-to-end encrypted rooms: texts shaped as ciphertext envelopes.
+    #[arg(long)]
+    encrypted: bool,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +95,19 @@ enum Mode {
         /// Windows to step through (messages in flight per sender).
         #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64")]
         windows: Vec<u32>,
+    },
+    /// TLS handshakes (with `--tls-ca`): new connections as fast as they
+    /// complete, each a full handshake (no resumption), closed at once.
+    /// Reports handshakes per second and per second of the server's core.
+    Handshakes {
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Handshakes in progress at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Spread connections over 127.0.0.1 .. 127.0.0.N.
+        #[arg(long, default_value_t = 8)]
+        sources: u8,
     },
     /// A Markdown table of the JSON lines in a results file.
     Summary { file: PathBuf },
@@ -132,6 +157,15 @@ fn main() {
         let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         print!("{}", report::summary(&lines));
         return;
+    }
+    if let Some(ca) = &cli.tls_ca {
+        // Full handshakes only where they are what is measured; the other
+        // modes connect each client once anyway.
+        let resume = !matches!(cli.mode, Mode::Handshakes { .. });
+        if let Err(e) = parlor_bench::client::use_tls(ca, resume) {
+            eprintln!("parlor-bench: cannot use {} as the TLS authority: {e}", ca.display());
+            std::process::exit(1);
+        }
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let local = tokio::task::LocalSet::new();
@@ -245,12 +279,49 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
             line["result"] = report::login_flood_json(&result);
             Ok(line)
         }
+        Mode::Handshakes { seconds, concurrency, sources } => {
+            if cli.tls_ca.is_none() {
+                return Err(std::io::Error::other("handshakes measures TLS: give --tls-ca"));
+            }
+            let config = HandshakesConfig {
+                server: cli.server,
+                server_pid: cli.server_pid.first().copied(),
+                seconds: *seconds,
+                concurrency: *concurrency,
+                sources: *sources,
+            };
+            let r = handshakes::run(config).await?;
+            let per_core = r.cpu.server.filter(|&c| c > 0.0).map(|c| r.per_sec / c);
+            println!(
+                "TLS handshakes {} in {:.1} s: {:.0}/s; server {} of a core, {} per second of its core; \
+                 generator {:.0}% of its core; {} failed",
+                r.handshakes,
+                r.seconds,
+                r.per_sec,
+                r.cpu.server.map_or("-".into(), |c| format!("{:.0}%", c * 100.0)),
+                per_core.map_or("-".into(), |n| format!("{n:.0}")),
+                r.cpu.generator * 100.0,
+                r.failures,
+            );
+            if let Some(e) = &r.first_failure {
+                println!("first failure {e}");
+            }
+            let mut line = base("handshakes");
+            line["result"] = json!({
+                "handshakes": r.handshakes, "seconds": r.seconds, "per_sec": r.per_sec,
+                "server_core_share": r.cpu.server, "per_server_core_sec": per_core, "failures": r.failures,
+            });
+            Ok(line)
+        }
         Mode::Summary { .. } => unreachable!("handled before the runtime starts"),
     }
 }
 
 fn room_config(rooms: &RoomArgs) -> Value {
-    json!({"rooms": rooms.rooms, "members": rooms.members, "senders_per_room": rooms.senders, "seconds": rooms.seconds})
+    json!({
+        "rooms": rooms.rooms, "members": rooms.members, "senders_per_room": rooms.senders, "seconds": rooms.seconds,
+        "text_bytes": rooms.text_bytes, "encrypted": rooms.encrypted, "tls": parlor_bench::client::tls_on(),
+    })
 }
 
 async fn run_steps(cli: &Cli, args: &RoomArgs, paces: &[Pace]) -> std::io::Result<Vec<Step>> {
@@ -262,6 +333,8 @@ async fn run_steps(cli: &Cli, args: &RoomArgs, paces: &[Pace]) -> std::io::Resul
         members: args.members,
         senders: args.senders,
         connect_batch: args.connect_batch,
+        text_bytes: args.text_bytes,
+        encrypted: args.encrypted,
     };
     eprintln!("setting up {} rooms x {} members ...", args.rooms, args.members);
     let rooms = Rooms::set_up(config).await?;

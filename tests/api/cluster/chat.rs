@@ -223,3 +223,31 @@ async fn a_bot_posts_through_any_node_into_a_room_made_on_another() {
     let joined = join(&mut carol, "news", "carol", None).await;
     assert_eq!(history_ids(&joined), vec![1, 2], "history on a third reader's node");
 }
+
+/// Whether a room is encrypted must hold on every node: a node that takes
+/// it for plain would let readable text in and tell its members nothing.
+#[actix_web::test]
+async fn an_encrypted_room_is_encrypted_on_every_node_even_one_started_later() {
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let a = node(&db, SHARED_REDIS, &prefix);
+    let listening = node(&db, SHARED_REDIS, &prefix);
+    let (status, created) = a.post_json("/create_room", &json!({"room": "sealed", "encryption": "link"})).await;
+    assert_eq!(status, 201, "{created}");
+    db.wait_for_room("sealed").await;
+    // This one was not running when the room was made.
+    let later = node(&db, SHARED_REDIS, &prefix);
+
+    for (which, app) in [("a node that heard", &listening), ("a node started later", &later)] {
+        let mut bob = app.ws().await;
+        let joined = join(&mut bob, "sealed", "bob", None).await;
+        assert_eq!(joined["encryption"], created["encryption"], "on {which}");
+        bob.send(json!({"type": "send_message", "room": "sealed", "text": "plain words", "nonce": "p"})).await;
+        let refused = bob.recv_type("error").await;
+        assert_eq!(refused["code"], "encryption_required", "on {which}: {refused}");
+        bob.close().await;
+    }
+    // The same for a plain create of the same name through the later node.
+    let (status, again) = later.post_json("/create_room", &json!({"room": "sealed", "encryption": "passphrase"})).await;
+    assert_eq!((status, again["error"].as_str()), (409, Some("room_exists")), "{again}");
+}
