@@ -211,20 +211,12 @@ impl Stream {
             Self::Tls(tls) => tls.get_ref().0.set_nodelay(on),
         }
     }
-
-    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-        match self {
-            Self::Plain(tcp) => tcp.peer_addr().ok(),
-            Self::Tls(tls) => tls.get_ref().0.peer_addr().ok(),
-        }
-    }
 }
 
-/// Takes a new connection: as it is without TLS; with TLS, after its
-/// handshake. A plain-HTTP request to the TLS port is answered with a 400
-/// and the connection ends (an error here: there is nothing to serve).
-pub async fn accept(tcp: TcpStream, tls: Option<&TlsAcceptor>) -> io::Result<Stream> {
-    let Some(acceptor) = tls else { return Ok(Stream::Plain(tcp)) };
+/// A new connection to the TLS port, after its handshake. A plain-HTTP
+/// request is answered with a 400 and the connection ends (an error here:
+/// there is nothing to serve).
+pub async fn handshake(tcp: TcpStream, acceptor: TlsAcceptor) -> io::Result<Stream> {
     let mut first = [0u8; 1];
     let peeked = actix_web::rt::time::timeout(HANDSHAKE_WITHIN, tcp.peek(&mut first)).await;
     match peeked {
@@ -252,7 +244,7 @@ async fn refuse_plain_http(mut tcp: TcpStream) {
     const BODY: &str = "This port speaks HTTPS only: use an https:// address (wss:// for WebSockets).\n";
     // Read the request first: closing with it unread would reset the
     // connection and the client might never see the answer.
-    let mut request = [0u8; 4096];
+    let mut request = vec![0u8; 4096];
     let _ = actix_web::rt::time::timeout(Duration::from_millis(200), tcp.read(&mut request)).await;
     let answer = format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BODY}",

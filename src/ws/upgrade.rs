@@ -22,6 +22,7 @@ use actix_web::rt::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use bytes::{Bytes, BytesMut};
+use futures_util::future::{ready, Either};
 use futures_util::SinkExt;
 
 use super::live::{LiveConnections, Refused, Registered};
@@ -117,12 +118,18 @@ where
         }
     });
     let h1 = HttpService::build().client_disconnect_timeout(Duration::from_secs(1)).upgrade(upgrade).h1(app);
+    // Every connection's task is sized for the larger of this future and
+    // the HTTP dispatcher's, for as long as the connection is HTTP: the TLS
+    // handshake (large, and only on a TLS port) is boxed, so plain
+    // connections carry none of it.
     let handshake = fn_service(move |tcp: TcpStream| {
-        let tls = tls.clone();
-        async move {
-            let stream = tls::accept(tcp, tls.as_ref()).await.map_err(actix_http::error::DispatchError::Io)?;
-            let peer = stream.peer_addr();
-            Ok((stream, peer))
+        let peer = tcp.peer_addr().ok();
+        match tls.clone() {
+            None => Either::Left(ready(Ok((Stream::Plain(tcp), peer)))),
+            Some(acceptor) => Either::Right(Box::pin(async move {
+                let stream = tls::handshake(tcp, acceptor).await.map_err(actix_http::error::DispatchError::Io)?;
+                Ok((stream, peer))
+            })),
         }
     });
     handshake.and_then(h1)
