@@ -1,0 +1,119 @@
+// The messages of the room page: each one's element, and its place in the
+// list (once each, in id order; our own pending until the server confirms
+// them). An encrypted room's texts are filled in by room-e2e.js.
+import { ROOM, ADMIN, myName, els, state, crypt } from "./room-state.js";
+import { richText, atBottom, scrollToBottom, showPill, updateTitle } from "./room-view.js";
+import { fillEncryptedBody } from "./room-e2e.js";
+
+// ---- rendering -------------------------------------------------------------
+
+function localTime(ts) {
+  const date = new Date(ts);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/// `plain`: the text of an encrypted message already known (our own).
+export function messageElement(m, { pending = false, plain } = {}) {
+  const el = document.createElement("article");
+  el.className = "msg";
+  if (m.user === myName) el.classList.add("own");
+  if (pending) el.classList.add("pending");
+  el.dataset.user = m.user;
+  if (m.id) el.dataset.id = m.id;
+  if (m.ts) el.dataset.ts = m.ts;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = m.user;
+  const time = document.createElement("time");
+  time.dateTime = m.ts || "";
+  time.textContent = pending ? "sending…" : localTime(m.ts);
+  meta.append(who, time);
+  const text = document.createElement("p");
+  text.className = "body";
+  // A pending message is our own, still as typed.
+  if (crypt.info && !pending) fillEncryptedBody(text, m.text, plain);
+  else text.append(richText(m.text));
+  el.append(meta, text);
+  if (ADMIN && m.id) {
+    // Admins can delete from the room itself; everyone gets `message_deleted`.
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "link delete";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete message from ${m.user}`);
+    remove.addEventListener("click", async () => {
+      const response = await fetch(`/admin/rooms/${ROOM}/messages/${m.id}`, { method: "DELETE" });
+      if (!response.ok) els.note.textContent = "Could not delete the message.";
+    });
+    el.append(remove);
+  }
+  return el;
+}
+
+// Consecutive messages from one sender within five minutes share a header.
+export function regroup(el) {
+  const prev = el.previousElementSibling;
+  const sameSender = prev && prev.classList.contains("msg") && prev.dataset.user === el.dataset.user;
+  const close = sameSender && (!el.dataset.ts || !prev.dataset.ts || new Date(el.dataset.ts) - new Date(prev.dataset.ts) < 5 * 60 * 1000);
+  el.classList.toggle("grouped", Boolean(close));
+}
+
+// ---- placing messages ----------------------------------------------------------
+
+/// The pending message with this nonce, no longer waiting: its element and
+/// what was sent.
+export function settle(nonce) {
+  const el = state.pending.get(nonce);
+  const sent = state.outbox.get(nonce);
+  state.pending.delete(nonce);
+  state.outbox.delete(nonce);
+  return { el, sent };
+}
+
+export function markFailed(el) {
+  el.classList.remove("pending");
+  el.classList.add("failed");
+  el.querySelector("time").textContent = "not sent";
+}
+
+// Places a confirmed message by id: once, in id order.
+export function addMessage(m, { live = false } = {}) {
+  const { el: pendingEl, sent } = m.nonce ? settle(m.nonce) : {};
+  if (state.byId.has(m.id)) {
+    // Already shown (from history after a reconnect): drop the pending copy.
+    pendingEl?.remove();
+    return;
+  }
+  const wasAtBottom = atBottom();
+  let el;
+  if (pendingEl) {
+    // Our own: in an encrypted room, the text we typed is the one we sent.
+    el = messageElement(m, { plain: sent?.wire === m.text ? sent.plain : undefined });
+    pendingEl.replaceWith(el);
+  } else {
+    el = messageElement(m);
+    // Newer than everything shown (the usual case): it goes last, before any
+    // pending messages of our own. Older: find its place by id.
+    const after =
+      m.id > state.lastId
+        ? els.messages.querySelector(".msg.pending")
+        : [...els.messages.querySelectorAll(".msg[data-id]")].find((other) => Number(other.dataset.id) > m.id);
+    els.messages.insertBefore(el, after || null);
+  }
+  state.byId.set(m.id, el);
+  regroup(el);
+  if (el.nextElementSibling) regroup(el.nextElementSibling);
+  state.lastId = Math.max(state.lastId, m.id);
+  if (live && m.id === state.seenThrough + 1) state.seenThrough = m.id;
+  state.oldestId = state.oldestId === null ? m.id : Math.min(state.oldestId, m.id);
+  if (live) {
+    if (m.user === myName || wasAtBottom) scrollToBottom();
+    else showPill();
+    if (document.hidden) {
+      state.unread += 1;
+      updateTitle();
+    }
+  }
+}

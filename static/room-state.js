@@ -1,0 +1,80 @@
+// The room page's shared parts: what the server put on <body>, the page's
+// elements, and the state the room-*.js modules read and change. It imports
+// none of them, so every one of them can import it.
+
+const body = document.body;
+export const ROOM = body.dataset.room;
+export const MAX_BYTES = Number(body.dataset.maxBytes) || 4096;
+export const ADMIN = body.dataset.admin === "true";
+// Set through setMyName: a module's importers cannot assign its variables.
+export let myName = body.dataset.name || "";
+
+export function setMyName(name) {
+  myName = name;
+}
+
+export const els = {
+  status: document.getElementById("status"),
+  messages: document.getElementById("messages"),
+  typing: document.getElementById("typing"),
+  composer: document.getElementById("composer"),
+  text: document.getElementById("text"),
+  send: document.getElementById("send"),
+  note: document.getElementById("composer-note"),
+  members: document.getElementById("member-list"),
+  memberCount: document.getElementById("member-count"),
+  copy: document.getElementById("copy-link"),
+  membersPanel: document.getElementById("members"),
+  membersToggle: document.getElementById("toggle-members"),
+  dialog: document.getElementById("name-dialog"),
+  nameForm: document.getElementById("name-form"),
+  nameInput: document.getElementById("name-input"),
+  nameError: document.getElementById("name-error"),
+  e2eBadge: document.getElementById("e2e-badge"),
+  e2ePanel: document.getElementById("e2e-panel"),
+  e2eExplain: document.getElementById("e2e-explain"),
+  keyForm: document.getElementById("key-form"),
+  keyLabel: document.getElementById("key-label"),
+  keyInput: document.getElementById("key-input"),
+  keySubmit: document.getElementById("key-submit"),
+  keyError: document.getElementById("key-error"),
+  keyChange: document.getElementById("key-change"),
+};
+
+export const state = {
+  socket: null,
+  joined: false,
+  attempt: 0,
+  // The room's run of ids; a new one means the ids shown may have been
+  // given again, so the page starts over from the server's history.
+  epoch: null,
+  lastId: 0, // the newest id shown
+  // The newest id with nothing missing before it (since the first page):
+  // sent as `since` when reconnecting, so a gap is asked for again until filled.
+  seenThrough: 0,
+  oldestId: null, // the oldest id shown; `before` for loading older history
+  moreOlder: true,
+  // The one history request in flight: { purpose: "older" } or { purpose: "gap", floor }.
+  historyRequest: null,
+  resendPending: false, // on the first `joined` of each new socket
+  byId: new Map(), // id -> element: a message is shown once
+  pending: new Map(), // nonce -> element of a message not yet confirmed
+  // nonce -> { plain, wire } of a message not yet confirmed: what was typed,
+  // and what goes on the wire (the envelope, null until encrypted).
+  outbox: new Map(),
+  sending: Promise.resolve(), // encryptions queue here, so sends keep their order
+  online: false, // the socket has joined and can send
+  nonceSeq: 0,
+  members: new Map(), // name -> count of sessions with that name
+  typers: new Map(), // name -> timeout
+  unread: 0,
+  lastTypingSent: 0,
+};
+
+// An end-to-end encrypted room, from its first `joined` on.
+export const crypt = {
+  info: null, // the room's `encryption` object; null in a plain room
+  key: null, // the room's key (base64url) once this page has it
+  cryptoKey: Promise.resolve(null), // the same as a WebCrypto key
+  envelopes: new WeakMap(), // a message's .body element -> its envelope
+};

@@ -1,0 +1,116 @@
+// The room page around its messages, drawn from the shared state: texts with
+// their links, the message list's scrolling, notices, the title, the members,
+// who is typing, the connection's status and whether the composer can send.
+// The messages themselves are room-messages.js.
+import * as e2e from "./e2e.js";
+import { ROOM, myName, els, state, crypt } from "./room-state.js";
+
+// ---- rendering -------------------------------------------------------------
+
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+
+// Text with its URLs as links; both made of DOM nodes, never parsed HTML.
+export function richText(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    fragment.append(text.slice(last, match.index));
+    const link = document.createElement("a");
+    link.href = match[0];
+    link.textContent = match[0];
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    fragment.append(link);
+    last = match.index + match[0].length;
+  }
+  fragment.append(text.slice(last));
+  return fragment;
+}
+
+export function atBottom() {
+  const m = els.messages;
+  return m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+}
+
+export function scrollToBottom() {
+  els.messages.scrollTop = els.messages.scrollHeight;
+  hidePill();
+}
+
+let pill = null;
+export function showPill() {
+  if (pill) return;
+  pill = document.createElement("button");
+  pill.type = "button";
+  pill.className = "new-pill";
+  pill.textContent = "New messages ↓";
+  pill.addEventListener("click", scrollToBottom);
+  els.messages.parentElement.append(pill);
+}
+export function hidePill() {
+  pill?.remove();
+  pill = null;
+}
+
+// ---- notices, title, members, typing, status -------------------------------
+
+export function notice(text) {
+  const p = document.createElement("p");
+  p.className = "notice";
+  p.textContent = text;
+  const wasAtBottom = atBottom();
+  els.messages.append(p);
+  if (wasAtBottom) scrollToBottom();
+}
+
+export function updateTitle() {
+  const base = `#${ROOM} · Parlor`;
+  document.title = state.unread > 0 ? `(${state.unread}) ${base}` : base;
+}
+
+/// `total`: the server's count of connections, when it sent one (a busy
+/// room's names are kept once each, however many tabs share them).
+export function renderMembers(total) {
+  els.members.replaceChildren();
+  const names = [...state.members.keys()].sort((a, b) => a.localeCompare(b));
+  for (const name of names) {
+    const li = document.createElement("li");
+    li.textContent = name === myName ? `${name} (you)` : name;
+    els.members.append(li);
+  }
+  const count = total ?? [...state.members.values()].reduce((a, b) => a + b, 0);
+  els.memberCount.textContent = `(${count})`;
+  els.membersToggle.textContent = `Members (${count})`;
+}
+
+export function renderTyping() {
+  const names = [...state.typers.keys()];
+  els.typing.textContent =
+    names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are typing…`;
+}
+
+export function setStatus(text, kind) {
+  els.status.textContent = text;
+  els.status.className = `status ${kind}`;
+  state.online = kind === "online";
+  updateComposer();
+}
+
+/// Why this page cannot send now, or "".
+export function sendBlocker() {
+  if (!state.online) return `You can't send right now: ${els.status.textContent}.`;
+  if (crypt.info && !e2e.available()) return `You can't send here: ${e2e.NEEDS_HTTPS}`;
+  if (crypt.info && !crypt.key) {
+    const what = crypt.info.key === "passphrase" ? "passphrase" : "invite link";
+    return `You can't send here: this room is end-to-end encrypted and this page does not have its ${what}.`;
+  }
+  return "";
+}
+
+export function updateComposer() {
+  const blocker = sendBlocker();
+  els.text.disabled = blocker !== "";
+  els.send.disabled = blocker !== "";
+  if (blocker) els.note.textContent = blocker;
+  else if (els.note.textContent.startsWith("You can't send")) els.note.textContent = "";
+}
