@@ -145,7 +145,8 @@ fn run_writer(url: &DatabaseUrl, room: &str, count: usize, rate: Option<f64>) ->
         sink.extend(committed.watermarks.into_iter().map(|(_, id)| (now, id)));
     });
     let epoch = "bench".to_string();
-    tx.send(WriteOp::CreateRoom { name: room.clone(), created_at_ms: 0, created_by: None, epoch }).unwrap();
+    tx.send(WriteOp::CreateRoom { name: room.clone(), created_at_ms: 0, created_by: None, epoch, encryption: None })
+        .unwrap();
     let mut sent_at = Vec::with_capacity(count);
     let start = Instant::now();
     for i in 0..count {

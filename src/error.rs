@@ -24,7 +24,9 @@ pub enum ChatError {
     UnknownUser(String),
     #[error("room '{0}' is invite-only")]
     PrivateRoom(String),
-    #[error("room '{0}' is end-to-end encrypted: its messages must be sent encrypted (v1 envelopes, see docs/protocol.md)")]
+    #[error(
+        "room '{0}' is end-to-end encrypted: its messages must be sent encrypted (v1 envelopes, see docs/protocol.md)"
+    )]
     EncryptionRequired(String),
     /// The room exists, not in the form the request asked for.
     #[error("{0}")]

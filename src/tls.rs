@@ -41,7 +41,7 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 pub enum TlsError {
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
-    #[error("{} holds no PEM certificate", .0.display())]
+    #[error("{} holds no PEM certificate chain (or a broken one)", .0.display())]
     NoCertificate(PathBuf),
     #[error("{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)", .0.display())]
     NoKey(PathBuf),
@@ -124,10 +124,18 @@ impl Tls {
         Ok(())
     }
 
-    /// Reloads whenever the files change, or on SIGHUP, until dropped.
+    /// Reloads whenever the files change, or on SIGHUP, until dropped. The
+    /// files are read on a blocking thread: a slow disk (or a hung network
+    /// mount) must not hold up the chat, which runs on this thread.
     pub async fn watch(self: Arc<Self>) {
         #[cfg(unix)]
-        let mut hangup = actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::hangup()).ok();
+        let mut hangup = match actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::hangup()) {
+            Ok(hangup) => Some(hangup),
+            Err(e) => {
+                log::warn!("TLS: cannot listen for SIGHUP ({e}): a SIGHUP would end the process; renewals are still seen within a second");
+                None
+            }
+        };
         loop {
             #[cfg(unix)]
             let asked = match hangup.as_mut() {
@@ -145,7 +153,8 @@ impl Tls {
                 actix_web::rt::time::sleep(WATCH_EVERY).await;
                 false
             };
-            self.reload_if(asked);
+            let this = self.clone();
+            let _ = actix_web::web::block(move || this.reload_if(asked)).await;
         }
     }
 
@@ -175,8 +184,11 @@ fn stamp(files: &TlsFiles) -> Stamp {
 
 fn certified_key(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
     let read = |path: &Path| std::fs::read(path).map_err(|source| TlsError::Read { path: path.into(), source });
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(&read(&files.cert)?).filter_map(Result::ok).collect();
+    // A block that does not parse (a file caught half-written) refuses the
+    // whole pair: a chain missing its intermediate would fail for clients.
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(&files.cert)?)
+        .collect::<Result<_, _>>()
+        .map_err(|_| TlsError::NoCertificate(files.cert.clone()))?;
     if chain.is_empty() {
         return Err(TlsError::NoCertificate(files.cert.clone()));
     }
@@ -217,8 +229,9 @@ impl Stream {
 /// request is answered with a 400 and the connection ends (an error here:
 /// there is nothing to serve).
 pub async fn handshake(tcp: TcpStream, acceptor: TlsAcceptor) -> io::Result<Stream> {
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_WITHIN;
     let mut first = [0u8; 1];
-    let peeked = actix_web::rt::time::timeout(HANDSHAKE_WITHIN, tcp.peek(&mut first)).await;
+    let peeked = tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await;
     match peeked {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
         Ok(Ok(1)) => {
@@ -229,7 +242,7 @@ pub async fn handshake(tcp: TcpStream, acceptor: TlsAcceptor) -> io::Result<Stre
         Ok(Err(e)) => return Err(e),
         Err(_) => return Err(io::ErrorKind::TimedOut.into()),
     }
-    match actix_web::rt::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(tcp)).await {
+    match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => Ok(Stream::Tls(Box::new(stream))),
         Ok(Err(e)) => {
             log::debug!("TLS handshake failed: {e}");

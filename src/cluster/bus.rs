@@ -12,12 +12,12 @@ use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Value};
 use tokio::sync::mpsc;
 
-use super::scripts::{INIT, RESTARTED, SEND};
-use super::wire::{Enforcement, Event, WireMessage};
+use super::scripts::{CLAIM, INIT, RESTARTED, SEND};
+use super::wire::{encryption_tag, from_encryption_tag, Enforcement, Event, WireMessage};
 use super::{redis_down, unreachable, Delivery, Inner, News};
 use crate::db;
 use crate::db::chat_state::new_epoch;
-use crate::domain::{ChatMessage, Encryption, RoomName};
+use crate::domain::{is_envelope, ChatMessage, Encryption, RoomName};
 use crate::error::ChatError;
 
 /// How far a room's ids jump when Redis lost it; see `init`.
@@ -241,6 +241,7 @@ async fn send_loop(
             let result = match outcome {
                 Outcome::Numbered(id, epoch, resent) => Ok(numbered(&draft, id, epoch, resent)),
                 Outcome::Failed(e) => Err(e),
+                Outcome::NotEncrypted => Err(ChatError::EncryptionRequired(draft.message.room.to_string())),
                 Outcome::Again { unknown_room } => {
                     if unknown_room && !to_init.iter().any(|(room, _)| *room == draft.message.room) {
                         to_init.push((draft.message.room.clone(), draft.fresh_room));
@@ -275,6 +276,8 @@ enum Outcome {
     /// Its id and epoch; `true` when the nonce had been numbered before.
     Numbered(i64, String, bool),
     Failed(ChatError),
+    /// Readable text for a room Redis knows to be encrypted.
+    NotEncrypted,
     /// Not done: the script was not loaded, or Redis does not know the room.
     Again {
         unknown_room: bool,
@@ -293,17 +296,19 @@ async fn send_batch(inner: &Inner, batch: &[Draft]) -> Vec<Outcome> {
         let nonce = draft.message.nonce.as_deref().map(|n| keys.nonce(room, &draft.message.author, n));
         pipe.cmd("EVALSHA")
             .arg(SEND.get_hash())
-            .arg(if nonce.is_some() { 5 } else { 4 })
+            .arg(if nonce.is_some() { 6 } else { 5 })
             .arg(keys.seq(room))
             .arg(keys.epoch(room))
             .arg(keys.log(room))
             .arg(keys.dirty())
+            .arg(keys.encryption(room))
             .arg(nonce)
             .arg(body)
             .arg(stream_len)
             .arg(&channel)
             .arg(room.as_str())
-            .arg(NONCE_SECS);
+            .arg(NONCE_SECS)
+            .arg(if is_envelope(&draft.message.text) { "1" } else { "0" });
     }
     let replies: Vec<Value> = match pipe.query_async(&mut redis).await {
         Ok(replies) => replies,
@@ -319,6 +324,7 @@ async fn send_batch(inner: &Inner, batch: &[Draft]) -> Vec<Outcome> {
     for reply in replies {
         outcomes.push(match reply {
             Value::Int(0) => Outcome::Again { unknown_room: true },
+            Value::Int(-1) => Outcome::NotEncrypted,
             Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => {
                 load_script = true;
                 Outcome::Again { unknown_room: false }
@@ -372,9 +378,9 @@ fn unknown_outcome() -> ChatError {
     )
 }
 
-/// What a node needs to follow a room: its run of ids in Redis, and from
-/// the log whether it is encrypted (this node may have heard of the room
-/// only from a joining client).
+/// What a node needs to follow a room: its run of ids in Redis, and
+/// whether it is encrypted, as Redis decided (this node may have heard of
+/// the room only from a joining client, and taken it for a new, plain one).
 #[derive(Debug)]
 pub struct Attachment {
     pub epoch: String,
@@ -383,12 +389,44 @@ pub struct Attachment {
 }
 
 /// The room's epoch and last id in Redis (a room Redis does not know begins
-/// a run there), and its encryption.
+/// a run there), and its encryption (a room nobody decided for yet is
+/// plain from now on).
 async fn attach(inner: &Inner, room: &RoomName, fresh: bool) -> Result<Attachment, ChatError> {
-    let name = room.clone();
-    let encryption = db::run(&inner.pool, move |conn| db::rooms::encryption_of(conn, name.as_str())).await?.flatten();
+    let encryption = claim(inner, room, None).await?;
     let (epoch, last_id) = run_of(inner, room, fresh).await?;
     Ok(Attachment { epoch, last_id, encryption })
+}
+
+/// Whether `room` is encrypted, if Redis has it decided.
+pub(super) async fn decided(inner: &Inner, room: &RoomName) -> Result<Option<Option<Encryption>>, ChatError> {
+    let mut redis = inner.redis.clone();
+    let tag: Option<String> = redis.get(inner.keys.encryption(room)).await.map_err(unreachable)?;
+    Ok(tag.map(|tag| from_encryption_tag(&tag)))
+}
+
+/// Whether `room` is encrypted, decided once for the whole cluster: what
+/// Redis holds, or else what the log has for the room, or else `proposal`.
+/// (The log comes second so that a Redis that lost its data learns rooms
+/// again as they were.)
+pub(super) async fn claim(
+    inner: &Inner,
+    room: &RoomName,
+    proposal: Option<Encryption>,
+) -> Result<Option<Encryption>, ChatError> {
+    if let Some(decided) = decided(inner, room).await? {
+        return Ok(decided);
+    }
+    let name = room.clone();
+    let logged = db::run(&inner.pool, move |conn| db::rooms::encryption_of(conn, name.as_str())).await?;
+    let proposal = logged.unwrap_or(proposal);
+    let mut redis = inner.redis.clone();
+    let decided: String = CLAIM
+        .key(inner.keys.encryption(room))
+        .arg(encryption_tag(proposal.as_ref()))
+        .invoke_async(&mut redis)
+        .await
+        .map_err(unreachable)?;
+    Ok(from_encryption_tag(&decided))
 }
 
 async fn run_of(inner: &Inner, room: &RoomName, fresh: bool) -> Result<(String, i64), ChatError> {
@@ -414,6 +452,8 @@ async fn run_of(inner: &Inner, room: &RoomName, fresh: bool) -> Result<(String, 
 /// given out twice. 2^32 leaves room for two million such losses below
 /// JavaScript's largest exact integer.
 async fn init(inner: &Inner, room: &RoomName, fresh: bool) -> Result<(String, i64), ChatError> {
+    // Redis may have lost whether the room is encrypted too: the log says.
+    claim(inner, room, None).await?;
     let name = room.clone();
     let last_id = db::run(&inner.pool, move |conn| db::rooms::last_id(conn, name.as_str())).await?.unwrap_or(0);
     let start = if fresh && last_id == 0 { 0 } else { last_id + ID_JUMP };

@@ -24,6 +24,12 @@ impl Keys {
         format!("{}room:{}:epoch", self.prefix, room.as_str())
     }
 
+    /// Whether the room is end-to-end encrypted (`wire::encryption_tag`):
+    /// set once, by the first node to decide, and what every node goes by.
+    pub fn encryption(&self, room: &RoomName) -> String {
+        format!("{}room:{}:e2e", self.prefix, room.as_str())
+    }
+
     /// The capped stream of the room's latest messages, entry id `<id>-0`.
     pub fn log(&self, room: &RoomName) -> String {
         format!("{}room:{}:log", self.prefix, room.as_str())

@@ -40,7 +40,7 @@ pub use presence::{Roster, ALIVE_FOR as NODE_ALIVE_FOR, BEAT as NODE_BEAT};
 pub use recent::Recent;
 /// The send script's source: tests play a node with it.
 pub use scripts::SEND_LUA;
-pub use wire::{Enforcement, Event, RoomEncryption, RosterEntry};
+pub use wire::{encryption_tag, from_encryption_tag, Enforcement, Event, RosterEntry};
 
 use crate::db::DbPool;
 use crate::domain::{ChatMessage, Encryption, RoomName};
@@ -183,17 +183,23 @@ impl Cluster {
     /// Redis), and if so how it is encrypted. (A node that was not listening
     /// when another made a room learns of it this way, when asked about it.)
     pub async fn find_room(&self, room: &RoomName) -> Result<Option<Option<Encryption>>, ChatError> {
-        let name = room.clone();
-        let stored = crate::db::run(&self.inner.pool, move |conn| crate::db::rooms::encryption_of(conn, name.as_str()));
-        if let Some(encryption) = stored.await? {
-            return Ok(Some(encryption));
+        // Every room a node made has its encryption decided in Redis, even
+        // before its writer has put it in the log.
+        if let Some(decided) = bus::decided(&self.inner, room).await? {
+            return Ok(Some(decided));
         }
-        // Made a moment ago on a node whose writer has not written it yet
-        // (whether it is encrypted, that node's announcement tells).
-        let mut redis = self.inner.redis.clone();
-        let in_redis: bool =
-            redis::cmd("EXISTS").arg(self.inner.keys.epoch(room)).query_async(&mut redis).await.map_err(unreachable)?;
-        Ok(in_redis.then_some(None))
+        let name = room.clone();
+        crate::db::run(&self.inner.pool, move |conn| crate::db::rooms::encryption_of(conn, name.as_str())).await
+    }
+
+    /// Whether `room` is encrypted, for the whole cluster: as decided
+    /// before, or else as `proposal` says from now on.
+    pub async fn claim_room(
+        &self,
+        room: &RoomName,
+        proposal: Option<Encryption>,
+    ) -> Result<Option<Encryption>, ChatError> {
+        bus::claim(&self.inner, room, proposal).await
     }
 
     /// Whether Redis answers, for `/healthz`.

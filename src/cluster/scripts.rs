@@ -11,16 +11,23 @@ use redis::Script;
 /// by the same author (a client whose connection or node died before its
 /// copy came back), on any node, it gets the id it got the first time.
 ///
-/// KEYS: seq, epoch, log, dirty, and the nonce's key when it has one. ARGV:
-/// the message's JSON without id and epoch, the stream's length, the
-/// channel, the room's name, how long a nonce is remembered (s).
-/// Returns `{id, epoch, resent}`, or 0 when Redis does not know the room
-/// (new, or Redis lost its data): the node initialises it and sends again.
+/// An end-to-end encrypted room (its `encryption` key) takes envelopes
+/// only: whatever a node believes of the room, Redis has the last word.
+///
+/// KEYS: seq, epoch, log, dirty, encryption, and the nonce's key when it has
+/// one. ARGV: the message's JSON without id and epoch, the stream's length,
+/// the channel, the room's name, how long a nonce is remembered (s), `1`
+/// when the text is an envelope. Returns `{id, epoch, resent}`; 0 when
+/// Redis does not know the room (new, or Redis lost its data): the node
+/// initialises it and sends again; -1 when the room is encrypted and the
+/// text is not an envelope.
 pub const SEND_LUA: &str = r#"
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then return 0 end
-if KEYS[5] then
-  local seen = redis.call('GET', KEYS[5])
+local e2e = redis.call('GET', KEYS[5])
+if e2e and e2e ~= 'plain' and ARGV[6] ~= '1' then return -1 end
+if KEYS[6] then
+  local seen = redis.call('GET', KEYS[6])
   if seen then
     local id, was = string.match(seen, '^(%d+) (.*)$')
     if was == epoch then return {tonumber(id), epoch, 1} end
@@ -31,13 +38,29 @@ local m = '{"id":' .. id .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1],
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], id .. '-0', 'm', m)
 redis.call('SADD', KEYS[4], ARGV[4])
 redis.call('PUBLISH', ARGV[3], m)
-if KEYS[5] then
-  redis.call('SET', KEYS[5], id .. ' ' .. epoch, 'EX', ARGV[5])
+if KEYS[6] then
+  redis.call('SET', KEYS[6], id .. ' ' .. epoch, 'EX', ARGV[5])
 end
 return {id, epoch, 0}
 "#;
 
 pub static SEND: LazyLock<Script> = LazyLock::new(|| Script::new(SEND_LUA));
+
+/// Decides whether a room is encrypted, once: the first node to propose
+/// wins, and every node adopts the answer.
+///
+/// KEYS: the room's encryption key. ARGV: the proposal
+/// (`wire::encryption_tag`). Returns what Redis holds now.
+pub static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local decided = redis.call('GET', KEYS[1])
+if decided then return decided end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"#,
+    )
+});
 
 /// Starts a room's run in Redis unless another node just did: its epoch,
 /// and the last id of the run so far.

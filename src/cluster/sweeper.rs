@@ -20,7 +20,7 @@ use super::scripts::{LOCK, SWEPT};
 use super::{unreachable, Inner};
 use crate::db::chat_state::new_epoch;
 use crate::db::{self, messages, rooms};
-use crate::domain::{ChatMessage, RoomName};
+use crate::domain::{ChatMessage, Encryption, RoomName};
 use crate::error::ChatError;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -100,7 +100,8 @@ async fn sweep_room(inner: &Inner, room: &RoomName, cutoff: i64) -> Result<(), C
         // The stream has nothing there any more (trimmed, or lost).
         return mark_swept(inner, room, cutoff).await;
     };
-    let written = write_missing(inner, room, entries).await?;
+    let encryption = super::bus::decided(inner, room).await?.flatten();
+    let written = write_missing(inner, room, entries, encryption).await?;
     if written > 0 {
         log::warn!("sweeper: wrote {written} message(s) of room {room} that the node accepting them did not");
     }
@@ -124,7 +125,12 @@ async fn mark_swept(inner: &Inner, room: &RoomName, id: i64) -> Result<(), ChatE
 }
 
 /// Inserts the messages the database lacks; answers how many.
-async fn write_missing(inner: &Inner, room: &RoomName, entries: Vec<Arc<ChatMessage>>) -> Result<usize, ChatError> {
+async fn write_missing(
+    inner: &Inner,
+    room: &RoomName,
+    entries: Vec<Arc<ChatMessage>>,
+    encryption: Option<Encryption>,
+) -> Result<usize, ChatError> {
     let room = room.clone();
     db::run(&inner.pool, move |conn| {
         let (first, last) = (entries[0].id, entries[entries.len() - 1].id);
@@ -134,9 +140,7 @@ async fn write_missing(inner: &Inner, room: &RoomName, entries: Vec<Arc<ChatMess
             return Ok(0);
         }
         conn.transaction(|conn| {
-            // The room too: its creator may have died before writing it
-            // (whether it was encrypted died with it; its messages are
-            // envelopes either way).
+            // The room too: its creator may have died before writing it.
             let epoch = new_epoch();
             let created_at = missing[0].created_at_ms;
             let new_room = rooms::NewRoom {
@@ -144,8 +148,8 @@ async fn write_missing(inner: &Inner, room: &RoomName, entries: Vec<Arc<ChatMess
                 created_at,
                 created_by: None,
                 epoch: &epoch,
-                encryption: None,
-                key_salt: None,
+                encryption: encryption.as_ref().map(|e| e.key.as_str()),
+                key_salt: encryption.as_ref().map(|e| e.salt.as_str()),
             };
             rooms::insert_all(conn, &[new_room])?;
             let rows: Vec<messages::NewMessage> = missing.iter().map(|m| messages::NewMessage::from(*m)).collect();

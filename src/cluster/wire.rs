@@ -72,13 +72,13 @@ impl WireMessage {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Event {
-    /// A room was created on `node`: the others know it exists, and
-    /// whether it takes ciphertext only.
+    /// A room was created on `node`: the others know it exists, and, when
+    /// Redis had decided it (`encryption_tag`), whether it is encrypted.
     RoomCreated {
         room: String,
         node: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        encryption: Option<RoomEncryption>,
+        encryption: Option<String>,
     },
     /// An admin's decision, made on `node`: every other node carries it
     /// out on its own connections.
@@ -88,23 +88,23 @@ pub enum Event {
     Presence { room: String, session: u64, member: Option<RosterEntry>, node: String },
 }
 
-/// An encrypted room's key source and salt, as nodes tell each other.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RoomEncryption {
-    pub key: String,
-    pub salt: String,
-}
-
-impl From<Encryption> for RoomEncryption {
-    fn from(e: Encryption) -> Self {
-        Self { key: e.key.as_str().into(), salt: e.salt }
+/// How Redis (and the `RoomCreated` event) says whether a room is
+/// encrypted: `plain`, or `<key source>:<salt>`.
+pub fn encryption_tag(encryption: Option<&Encryption>) -> String {
+    match encryption {
+        None => "plain".into(),
+        Some(e) => format!("{}:{}", e.key.as_str(), e.salt),
     }
 }
 
-impl RoomEncryption {
-    pub fn into_encryption(self) -> Option<Encryption> {
-        Encryption::from_columns(Some(&self.key), Some(self.salt))
+/// The other way; anything but `plain` is an encrypted room, whatever this
+/// version makes of it (no plaintext may get in by a misreading).
+pub fn from_encryption_tag(tag: &str) -> Option<Encryption> {
+    if tag == "plain" {
+        return None;
     }
+    let (key, salt) = tag.split_once(':').unwrap_or((tag, ""));
+    Encryption::from_columns(Some(key), Some(salt.to_string()))
 }
 
 /// A member as every node's roster keeps it, and as Redis keeps it in the

@@ -36,8 +36,17 @@ impl SavedRoom {
 }
 
 /// Creates rooms that do not exist yet; a room keeps its first creator.
+/// A room the batch says is encrypted becomes so if its row says plain: in
+/// a cluster, a node that took it for a new, plain room may have written it
+/// first (Redis decides for every node; encryption is never undone).
 pub fn insert_all(conn: &mut DbConnection, batch: &[NewRoom<'_>]) -> QueryResult<usize> {
-    batch.chunks(5000).map(|chunk| insert_ignoring_existing!(conn, rooms::table, chunk)).sum()
+    let inserted = batch.chunks(5000).map(|chunk| insert_ignoring_existing!(conn, rooms::table, chunk)).sum();
+    for room in batch.iter().filter(|r| r.encryption.is_some()) {
+        diesel::update(rooms::table.find(room.name).filter(rooms::encryption.is_null()))
+            .set((rooms::encryption.eq(room.encryption), rooms::key_salt.eq(room.key_salt)))
+            .execute(conn)?;
+    }
+    inserted
 }
 
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<SavedRoom>> {

@@ -43,9 +43,9 @@ impl KeySource {
         match raw {
             "link" => Ok(Self::Link),
             "passphrase" => Ok(Self::Passphrase),
-            other => Err(ChatError::BadRequest(format!(
-                "encryption must be \"link\" or \"passphrase\", not {other:?}"
-            ))),
+            other => {
+                Err(ChatError::BadRequest(format!("encryption must be \"link\" or \"passphrase\", not {other:?}")))
+            }
         }
     }
 

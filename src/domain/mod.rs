@@ -10,6 +10,6 @@ mod room_name;
 
 pub use chat_message::ChatMessage;
 pub use display_name::{skeleton_of, DisplayName};
-pub use encryption::{Encryption, KeySource};
+pub use encryption::{is_envelope, Encryption, KeySource};
 pub use message_text::{MessageText, Nonce};
 pub use room_name::RoomName;

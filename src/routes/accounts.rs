@@ -177,7 +177,8 @@ pub async fn log_out(req: HttpRequest, form: web::Form<CsrfOnly>, state: web::Da
         state.chat.do_send(EndLogin { login: token_hash(&token) });
     }
     let mut response = HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish();
-    let mut gone = actix_web::cookie::Cookie::build(identity::AUTH_COOKIE, "").path("/").finish();
+    let secure = state.proxies.https(&req);
+    let mut gone = actix_web::cookie::Cookie::build(identity::AUTH_COOKIE, "").path("/").secure(secure).finish();
     gone.make_removal();
     let _ = response.add_cookie(&gone);
     response

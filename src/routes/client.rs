@@ -93,10 +93,13 @@ impl TrustedProxies {
     }
 
     /// `https` or `http`, as the client used it.
-    pub fn scheme(&self, req: &HttpRequest) -> String {
+    fn scheme(&self, req: &HttpRequest) -> String {
+        // Serving TLS, every request reached Parlor over it, proxied or not.
+        if self.tls {
+            return "https".to_string();
+        }
         match self.trust(req) {
             Some(info) => info.scheme().to_string(),
-            None if self.tls => "https".to_string(),
             None => "http".to_string(),
         }
     }

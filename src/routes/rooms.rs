@@ -13,7 +13,7 @@ use crate::chat::history::{self, HistoryQuery};
 use crate::chat::server::{
     CreateRoom, LearnRoom, ListRooms, PlanHistory, PlannedHistory, RoomCreated, StoreMessage, Stored, Who,
 };
-use crate::domain::{DisplayName, KeySource, MessageText, RoomName};
+use crate::domain::{DisplayName, Encryption, KeySource, MessageText, RoomName};
 use crate::error::ChatError;
 use crate::protocol::MessageView;
 
@@ -89,15 +89,26 @@ pub async fn create_room(
         (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
 
-    let encryption = request.encryption.as_deref().filter(|e| !e.is_empty()).map(KeySource::parse).transpose()?;
-    if let Some(room) = &room {
-        // In a cluster the room may exist on another node only: know it,
-        // and how it is encrypted, before deciding.
-        learn_room(&state, room).await?;
-    }
+    let asked = request.encryption.as_deref().filter(|e| !e.is_empty()).map(KeySource::parse).transpose()?;
+    let mut encryption = asked.map(Encryption::new);
+    let room = match &state.cluster {
+        // Whether the room is encrypted is decided once, in Redis, for
+        // every node: by whoever made it first (another node, perhaps), or
+        // now.
+        Some(cluster) => {
+            let room = room.unwrap_or_else(RoomName::generate);
+            // Made on another node while this one was not listening: known
+            // here first, so it is not made again.
+            learn_room(&state, &room).await?;
+            encryption = cluster.claim_room(&room, encryption).await?;
+            Some(room)
+        }
+        None => room,
+    };
     let created_by = name.clone().or_else(|| identity::display_name(&req, &state.key));
-    let ask = CreateRoom { name: room, created_by, encryption };
-    let RoomCreated { name: room, new: created, encryption } = state.chat.send(ask).await.map_err(ChatError::from)??;
+    let ask = CreateRoom { name: room, created_by, asked, encryption };
+    let RoomCreated { name: room, new: created, encryption } =
+        state.chat.send(ask).await.map_err(ChatError::from)??;
 
     let url = room_url(&room);
     let mut response = if json {

@@ -47,8 +47,7 @@ fn origin_allowed(req: &HttpRequest, state: &AppState) -> bool {
     // Serving TLS, our own pages are https ones: a page from plain http on
     // the same host (which anyone on the network path can write) is not.
     let scheme_ok = |scheme: &str| !state.proxies.serves_tls() || scheme.eq_ignore_ascii_case("https");
-    let own = origin
-        .split_once("://")
-        .is_some_and(|(scheme, rest)| scheme_ok(scheme) && rest.eq_ignore_ascii_case(&host));
+    let own =
+        origin.split_once("://").is_some_and(|(scheme, rest)| scheme_ok(scheme) && rest.eq_ignore_ascii_case(&host));
     own || state.allowed_origins.iter().any(|a| a.eq_ignore_ascii_case(origin))
 }

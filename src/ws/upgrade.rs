@@ -19,11 +19,11 @@ use actix_service::{fn_factory, fn_service, Service, ServiceFactory, ServiceFact
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::rt::net::TcpStream;
-use tokio_rustls::TlsAcceptor;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{ready, Either};
 use futures_util::SinkExt;
+use tokio_rustls::TlsAcceptor;
 
 use super::live::{LiveConnections, Refused, Registered};
 use super::socket::{Limits, Socket};

@@ -33,9 +33,10 @@ impl Binary {
         let start = Instant::now();
         let port = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let port = text.split("listening on ").nth(1).and_then(|rest| rest.split("127.0.0.1:").nth(1)).and_then(|rest| {
-                rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse().ok())
-            });
+            let port =
+                text.split("listening on ").nth(1).and_then(|rest| rest.split("127.0.0.1:").nth(1)).and_then(|rest| {
+                    rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse().ok())
+                });
             if let Some(port) = port {
                 break port;
             }

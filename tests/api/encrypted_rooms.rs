@@ -6,9 +6,12 @@
 use serde_json::{json, Value};
 
 use crate::databases::on_every_backend;
-use crate::helpers::{spawn_app, spawn_app_on, TestApp, ADMIN_TOKEN};
+use crate::helpers::{spawn_app, spawn_app_on, TestApp, TestDatabase, ADMIN_TOKEN};
 
-on_every_backend!(an_encrypted_room_takes_ciphertext_only_and_keeps_it_across_a_restart);
+on_every_backend!(
+    an_encrypted_room_takes_ciphertext_only_and_keeps_it_across_a_restart,
+    a_plain_row_written_first_becomes_encrypted_and_never_the_reverse,
+);
 
 /// Shaped like what browsers send: `v1.<12-byte IV>.<ciphertext and tag>`.
 fn envelope(n: u32) -> String {
@@ -138,4 +141,35 @@ async fn moderation_works_in_an_encrypted_room_and_admins_see_it_marked() {
     let (status, _) = app.post_json_as_admin("/admin/rooms/vault/close", &json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(alice.recv_type("room_closed").await["room"], "vault");
+}
+
+/// In a cluster a node that took a room for a plain one may write its row
+/// first; the row of the node that knew it encrypted must still win, and a
+/// plain row must never undo encryption.
+async fn a_plain_row_written_first_becomes_encrypted_and_never_the_reverse(backend: parlor::db::Backend) {
+    use parlor::db::rooms::{encryption_of, insert_all, NewRoom};
+    let Some(db) = TestDatabase::create(backend) else { return };
+    // Connecting runs the migrations.
+    let _pool = parlor::db::connect(&db.url.parse().unwrap(), 1, std::time::Duration::from_secs(5)).unwrap();
+    let mut conn = db.connect();
+    let row = |encryption, key_salt| NewRoom {
+        name: "race",
+        created_at: 1,
+        created_by: None,
+        epoch: "e",
+        encryption,
+        key_salt,
+    };
+    insert_all(&mut conn, &[row(None, None)]).unwrap();
+    insert_all(&mut conn, &[row(Some("link"), Some("c2FsdHNhbHRzYWx0c2FsdA"))]).unwrap();
+    let stored = encryption_of(&mut conn, "race").unwrap().expect("the room exists").expect("it is encrypted");
+    assert_eq!((stored.key.as_str(), stored.salt.as_str()), ("link", "c2FsdHNhbHRzYWx0c2FsdA"));
+    insert_all(&mut conn, &[row(None, None)]).unwrap();
+    insert_all(&mut conn, &[row(Some("passphrase"), Some("other"))]).unwrap();
+    let stored = encryption_of(&mut conn, "race").unwrap().unwrap().unwrap();
+    assert_eq!(
+        (stored.key.as_str(), stored.salt.as_str()),
+        ("link", "c2FsdHNhbHRzYWx0c2FsdA"),
+        "the first decision stays"
+    );
 }

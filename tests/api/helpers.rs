@@ -8,9 +8,9 @@ use parlor::startup::Application;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::WebSocketStream;
 
 pub use crate::databases::TestDatabase;

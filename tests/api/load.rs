@@ -11,7 +11,38 @@ use crate::helpers::spawn_app_with;
 
 fn rooms_config(server: SocketAddr, rooms: usize, members: usize, senders: usize) -> RoomsConfig {
     let watched = Watched { servers: vec![std::process::id()], redis: None };
-    RoomsConfig { servers: vec![server], watched, rooms, members, senders, connect_batch: 8 }
+    RoomsConfig {
+        servers: vec![server],
+        watched,
+        rooms,
+        members,
+        senders,
+        connect_batch: 8,
+        text_bytes: 0,
+        encrypted: false,
+    }
+}
+
+/// An encrypted room's texts are envelopes the server takes (any it
+/// refused would show as `encryption_required`), padded to the size asked,
+/// and still counted and timed as plain ones.
+#[actix_web::test]
+async fn encrypted_rooms_carry_envelopes_of_the_size_asked() {
+    let app = spawn_app_with(|_| {}).await;
+    let config = RoomsConfig { text_bytes: 160, encrypted: true, ..rooms_config(app.socket_addr(), 1, 4, 2) };
+    let rooms = Rooms::set_up(config).await.expect("the encrypted room sets up");
+    let step = rooms.run(Pace::Rate { per_sec: 50.0 }, 1.0).await;
+    assert!(step.sent > 40, "sent {}", step.sent);
+    assert_eq!((step.refused, step.disconnects), (0, 0), "errors: {:?}", step.errors);
+    assert_eq!(step.received, step.sent * 4);
+    let (_, rooms) = app.get_json("/api/rooms").await;
+    let room = rooms["rooms"][0]["name"].as_str().unwrap().to_string();
+    let (_, page) = app.get_json(&format!("/api/rooms/{room}/messages?limit=5")).await;
+    assert_eq!(page["encryption"]["key"], "link", "the room was made encrypted");
+    for message in page["messages"].as_array().unwrap() {
+        let text = message["text"].as_str().unwrap();
+        assert!(text.starts_with("v1.") && (160..=161).contains(&text.len()), "{text}");
+    }
 }
 
 #[actix_web::test]

@@ -66,12 +66,14 @@ pub async fn open(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Box<dy
     // A server out of file descriptors leaves connections in its
     // listen backlog, never answered: give up rather than wait forever.
     let timed_out = |what: &str| io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"));
-    let tcp = tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.connect(addr)).await.map_err(|_| timed_out("connect"))??;
+    let tcp =
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.connect(addr)).await.map_err(|_| timed_out("connect"))??;
     tcp.set_nodelay(true)?;
     let Some(tls) = TLS.get() else { return Ok(Box::new(tcp)) };
     let name = ServerName::try_from("localhost").expect("a valid name");
-    let stream =
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connect(name, tcp)).await.map_err(|_| timed_out("TLS handshake"))??;
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connect(name, tcp))
+        .await
+        .map_err(|_| timed_out("TLS handshake"))??;
     Ok(Box::new(stream))
 }
 

@@ -416,8 +416,8 @@ impl Connection {
         };
         let pad = shared.text_bytes.saturating_sub(out.len() - text_start);
         out.extend(std::iter::repeat_n('x', pad));
-        let ciphertext_len = out.len() - text_start - "v1.AAAAAAAAAAAAAAAA.".len();
-        if shared.encrypted && ciphertext_len % 4 == 1 {
+        let ciphertext_len = || out.len() - text_start - "v1.AAAAAAAAAAAAAAAA.".len();
+        if shared.encrypted && ciphertext_len() % 4 == 1 {
             // No base64 is 4n+1 characters long: the server would refuse it.
             out.push('x');
         }
@@ -431,7 +431,8 @@ impl Connection {
         let counters = &shared.counters;
         if text.starts_with(br#"{"type":"message""#) {
             let Some(at) = shared.message_prefix.find(text) else { return Seen::Nothing };
-            let mut fields = text[at + shared.message_prefix.needle().len()..].split(|&b| b == b' ' || b == b'-' || b == b'"');
+            let mut fields =
+                text[at + shared.message_prefix.needle().len()..].split(|&b| b == b' ' || b == b'-' || b == b'"');
             let (Some(sender), Some(seq), Some(sent_ns)) = (fields.next(), fields.next(), fields.next()) else {
                 return Seen::Nothing;
             };

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use super::messages::{Join, LearnRoom, NumberedAnswer, Push, SessionId};
 use super::model::{Feed, Fill, RemoteMember, Room};
 use super::{ChatServer, Request};
-use crate::cluster::{Attachment, Delivery, Event, News, RoomEncryption, Roster, RosterEntry};
+use crate::cluster::{from_encryption_tag, Attachment, Delivery, Event, News, Roster, RosterEntry};
 use crate::db::writer::WriteOp;
-use crate::domain::{DisplayName, Encryption, RoomName};
+use crate::domain::{DisplayName, RoomName};
 use crate::error::ChatError;
 use crate::protocol::PresenceAction;
 use crate::ws::{CloseCode, CloseReason};
@@ -68,7 +68,12 @@ impl Request for News {
             News::Roster(roster) => server.take_roster(roster),
             News::Event(Event::RoomCreated { room, node, encryption }) => {
                 if let (true, Ok(name)) = (server.is_another_node(&node), RoomName::parse(&room)) {
-                    server.learn_room(name, encryption.and_then(RoomEncryption::into_encryption));
+                    let room = server.rooms.entry(name).or_insert_with(detached);
+                    // Without it the creator did not know yet (a join made
+                    // the room): attaching will tell.
+                    if let Some(tag) = encryption {
+                        room.encryption = from_encryption_tag(&tag).map(Arc::new);
+                    }
                 }
             }
         }
@@ -149,7 +154,7 @@ impl ChatServer {
             return Ok(None);
         }
         if !self.rooms.contains_key(&join.room) {
-            self.ensure_room(&join.room, Some(&join.name), None)?;
+            self.ensure_room(&join.room, Some(&join.name), None, false)?;
         }
         let room_name = join.room.clone();
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
@@ -168,11 +173,22 @@ impl ChatServer {
         let Feed::Attaching(waiting) = std::mem::replace(&mut room.feed, Feed::Detached) else { return };
         match result {
             Ok(Attachment { epoch, last_id, encryption }) => {
-                // A room this node made up for a joining client may have
-                // been made encrypted elsewhere; never the other way round.
-                if room.encryption.is_none() {
-                    room.encryption = encryption.map(Arc::new);
+                // What Redis decided, whatever this node believed (it may
+                // have made the room up for a joining client).
+                if let Some(encryption) = encryption.clone() {
+                    // The log may have the room as plain, written by such a
+                    // node: the room's row says otherwise from now on.
+                    let _ = self.writer.as_ref().map(|w| {
+                        w.try_send(WriteOp::CreateRoom {
+                            name: room_name.clone(),
+                            created_at_ms: crate::clock::now_ms(),
+                            created_by: None,
+                            epoch: epoch.clone(),
+                            encryption: Some(encryption),
+                        })
+                    });
                 }
+                room.encryption = encryption.map(Arc::new);
                 room.epoch = epoch;
                 room.epoch_is_new = false;
                 room.last_id = last_id;
@@ -411,18 +427,8 @@ impl ChatServer {
 impl Request for LearnRoom {
     fn apply(self, server: &mut ChatServer) {
         if server.cluster.is_some() {
-            server.learn_room(self.room, self.encryption);
-        }
-    }
-}
-
-impl ChatServer {
-    /// A room another node made: nothing current is known of it here but
-    /// that it exists, and how it is encrypted.
-    fn learn_room(&mut self, name: RoomName, encryption: Option<Encryption>) {
-        let room = self.rooms.entry(name).or_insert_with(detached);
-        if room.encryption.is_none() {
-            room.encryption = encryption.map(Arc::new);
+            let room = server.rooms.entry(self.room).or_insert_with(detached);
+            room.encryption = self.encryption.map(Arc::new);
         }
     }
 }

@@ -163,15 +163,18 @@ pub enum Stored {
 /// A message Redis numbered, and its epoch; or why it could not.
 pub type NumberedAnswer = Result<(Arc<ChatMessage>, String), ChatError>;
 
-/// Creates a room (a fresh code when no name is given), end-to-end
-/// encrypted when `encryption` says how its key is shared. A room that
-/// exists is answered as it is, unless it is not encrypted the way asked.
+/// Creates a room (a fresh code when no name is given). A room that exists
+/// is answered as it is, unless it is not encrypted the way `asked`.
 #[derive(Message)]
 #[rtype(result = "Result<RoomCreated, ChatError>")]
 pub struct CreateRoom {
     pub name: Option<RoomName>,
     pub created_by: Option<DisplayName>,
-    pub encryption: Option<KeySource>,
+    /// How the asker wants the room's key shared; `None`: whatever it is.
+    pub asked: Option<KeySource>,
+    /// The room's encryption if it is made now. In a cluster it is what
+    /// Redis decided for the room, and holds for it whether new or not.
+    pub encryption: Option<Encryption>,
 }
 
 pub struct RoomCreated {
@@ -181,7 +184,9 @@ pub struct RoomCreated {
     pub encryption: Option<Arc<Encryption>>,
 }
 
-/// In a cluster: a room another node made, which this node did not hear of.
+/// In a cluster: a room as Redis or the log has it (another node made it,
+/// perhaps while this one was not listening): it exists, and this is
+/// whether it is encrypted.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct LearnRoom {

@@ -29,15 +29,15 @@ use bytestring::ByteString;
 
 pub use messages::{
     Account, AwaitCommitted, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin,
-    FetchHistory, Invite, Join, Kick, LearnRoom, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory, PlannedHistory,
-    Push, RoomCreated, RoomSummary, SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown, Snapshot, StoreMessage, Stored,
-    TakeSnapshot, Typing, Who,
+    FetchHistory, Invite, Join, Kick, LearnRoom, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory,
+    PlannedHistory, Push, RoomCreated, RoomSummary, SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown,
+    Snapshot, StoreMessage, Stored, TakeSnapshot, Typing, Who,
 };
 use model::{Feed, Room, SessionEntry};
 use policies::Policies;
 
 use crate::clock::now_ms;
-use crate::cluster::{Event, Link};
+use crate::cluster::{encryption_tag, Event, Link};
 use crate::db::chat_state::{new_epoch, ChatState};
 use crate::db::writer::{QueueError, WriteOp, WriteQueue};
 use crate::domain::{DisplayName, Encryption, RoomName};
@@ -294,12 +294,15 @@ impl ChatServer {
         self.rooms.get(room).is_some_and(|r| r.members.contains_key(&session))
     }
 
-    /// Creates `name` unless it exists; says whether it was created.
+    /// Makes `name` unless it exists; says whether it did. `decided`: in a cluster, Redis has
+    /// decided `encryption` for the room (so the other nodes hear it);
+    /// otherwise the room is taken for a plain one until its attach says.
     fn ensure_room(
         &mut self,
         name: &RoomName,
         created_by: Option<&DisplayName>,
         encryption: Option<Encryption>,
+        decided: bool,
     ) -> Result<bool, ChatError> {
         if self.rooms.contains_key(name) {
             return Ok(false);
@@ -317,7 +320,8 @@ impl ChatServer {
         self.rooms.insert(name.clone(), room);
         if let Some(link) = &self.cluster {
             let node = link.node().into();
-            link.publish(Event::RoomCreated { room: name.as_str().into(), node, encryption: encryption.map(Into::into) });
+            let encryption = decided.then(|| encryption_tag(encryption.as_ref()));
+            link.publish(Event::RoomCreated { room: name.as_str().into(), node, encryption });
         }
         Ok(true)
     }

@@ -13,7 +13,7 @@ use crate::clock::now_ms;
 use crate::cluster::Draft;
 use crate::db::chat_state::new_epoch;
 use crate::db::writer::WriteOp;
-use crate::domain::{ChatMessage, DisplayName, Encryption, MessageText, Nonce, RoomName};
+use crate::domain::{ChatMessage, DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::protocol::{MessageView, PresenceAction, ServerFrame};
 
@@ -158,21 +158,28 @@ impl Request for CreateRoom {
                 .find(|code| !server.rooms.contains_key(code))
                 .expect("an endless supply of codes has a free one"),
         };
-        if let Some(room) = server.rooms.get(&name) {
-            let has = room.encryption.as_ref().map(|e| e.key);
-            // Someone who asked for an encrypted room must never end up
-            // typing into a readable one (or into one whose key they
-            // cannot have).
-            if self.encryption.is_some() && self.encryption != has {
-                let what = match has {
-                    None => "is not encrypted".to_string(),
-                    Some(key) => format!("is encrypted with a {} key", key.as_str()),
-                };
-                return Err(ChatError::RoomExists(format!("room '{name}' already exists and {what}; pick another name")));
-            }
+        let in_cluster = server.cluster.is_some();
+        let mut existing = server.rooms.get_mut(&name);
+        if let (Some(room), true) = (existing.as_deref_mut(), in_cluster) {
+            room.encryption = self.encryption.clone().map(Arc::new);
+        }
+        let has = match &existing {
+            Some(room) => room.encryption.as_ref().map(|e| e.key),
+            None => self.encryption.as_ref().map(|e| e.key),
+        };
+        // Someone who asked for an encrypted room must never end up typing
+        // into a readable one (or into one whose key they cannot have).
+        if self.asked.is_some() && self.asked != has {
+            let what = match has {
+                None => "is not encrypted".to_string(),
+                Some(key) => format!("is encrypted with a {} key", key.as_str()),
+            };
+            return Err(ChatError::RoomExists(format!("room '{name}' already exists and {what}; pick another name")));
+        }
+        if let Some(room) = existing {
             return Ok(RoomCreated { encryption: room.encryption.clone(), name, new: false });
         }
-        server.ensure_room(&name, self.created_by.as_ref(), self.encryption.map(Encryption::new))?;
+        server.ensure_room(&name, self.created_by.as_ref(), self.encryption, in_cluster)?;
         let encryption = server.rooms.get(&name).and_then(|room| room.encryption.clone());
         Ok(RoomCreated { name, new: true, encryption })
     }
@@ -306,7 +313,7 @@ impl ChatServer {
                 "someone called '{name}', or a name that looks like it, is already in this room"
             )));
         }
-        self.ensure_room(&room_name, Some(&name), None)?;
+        self.ensure_room(&room_name, Some(&name), None, false)?;
         let room = self.rooms.get(&room_name).expect("ensured above");
         if let Some(epoch) = epoch {
             if epoch != room.epoch {

@@ -80,10 +80,13 @@ async fn a_node_that_missed_a_publish_fills_the_gap_from_the_stream() {
         .key(room_key("epoch"))
         .key(room_key("log"))
         .key(format!("{prefix}dirty"))
+        .key(room_key("e2e"))
         .arg(body.to_string())
         .arg(1000)
         .arg(format!("{prefix}nobody-listens"))
         .arg("lobby")
+        .arg(300)
+        .arg("0")
         .invoke_async(&mut redis)
         .await
         .unwrap();
@@ -247,7 +250,35 @@ async fn an_encrypted_room_is_encrypted_on_every_node_even_one_started_later() {
         assert_eq!(refused["code"], "encryption_required", "on {which}: {refused}");
         bob.close().await;
     }
-    // The same for a plain create of the same name through the later node.
+    // Asking the later node for the room with another kind of key.
     let (status, again) = later.post_json("/create_room", &json!({"room": "sealed", "encryption": "passphrase"})).await;
     assert_eq!((status, again["error"].as_str()), (409, Some("room_exists")), "{again}");
+}
+
+/// Redis has the last word on whether a room is encrypted: a node that took
+/// the room for a plain one (it missed the news) still cannot get readable
+/// text into it.
+#[actix_web::test]
+async fn redis_refuses_readable_text_for_an_encrypted_room_whatever_a_node_believes() {
+    let TwoNodes { b, mut bob, prefix, .. } = alice_and_bob_on_two_nodes().await;
+    let client = redis::Client::open(SHARED_REDIS).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let decided: String =
+        redis::cmd("GET").arg(format!("{prefix}room:lobby:e2e")).query_async(&mut redis).await.unwrap();
+    assert_eq!(decided, "plain", "the lobby was decided plain when it was made");
+    // As if another node had made it encrypted, and node B never heard.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}room:lobby:e2e"))
+        .arg("link:AAAAAAAAAAAAAAAAAAAAAA")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    bob.send(json!({"type": "send_message", "room": "lobby", "text": "readable", "nonce": "r1"})).await;
+    let refused = bob.recv_type("error").await;
+    assert_eq!((refused["code"].as_str(), refused["nonce"].as_str()), (Some("encryption_required"), Some("r1")));
+    let (status, body) = b.post_as("reminder", "lobby", "readable too").await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("encryption_required")), "{body}");
+    let envelope = "v1.AAECAwQFBgcICQoL.q83vEjRWeJq83vEjRWeJqw";
+    assert_eq!(bob.say("lobby", envelope).await["text"], envelope, "ciphertext still goes through");
 }

@@ -143,6 +143,8 @@ pub struct TwoNodes {
     pub bob: WsClient,
     /// The `joined` Bob got, after Alice's.
     pub bob_joined: Value,
+    /// Where the nodes keep their Redis keys.
+    pub prefix: String,
 }
 
 pub async fn alice_and_bob_on_two_nodes() -> TwoNodes {
@@ -153,7 +155,7 @@ pub async fn alice_and_bob_on_two_nodes() -> TwoNodes {
     join(&mut alice, "lobby", "alice", None).await;
     let mut bob = b.ws().await;
     let bob_joined = join(&mut bob, "lobby", "bob", None).await;
-    TwoNodes { db, a, b, alice, bob, bob_joined }
+    TwoNodes { db, a, b, alice, bob, bob_joined, prefix }
 }
 
 /// Real `parlor` binaries over the machine's Redis, each with `extra` flags.
