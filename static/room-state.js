@@ -64,6 +64,7 @@ export const state = {
   outbox: new Map(),
   sending: Promise.resolve(), // encryptions queue here, so sends keep their order
   online: false, // the socket has joined and can send
+  removed: false, // an admin kicked this page out or closed the room: no reconnecting
   nonceSeq: 0,
   members: new Map(), // name -> count of sessions with that name
   typers: new Map(), // name -> timeout
