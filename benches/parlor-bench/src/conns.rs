@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::client::{get, http, Client};
-use crate::stats::{rss_kib, CpuMeter, CpuUse, Watched};
+use crate::stats::{rss_kib, CpuMeter, CpuUse, Failures, Watched};
 
 #[derive(Clone, Debug)]
 pub struct ConnsConfig {
@@ -51,8 +51,7 @@ pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
     let rss_before_kib = config.server_pid.and_then(rss_kib);
     let cpu = CpuMeter::start(&Watched { servers: config.server_pid.into_iter().collect(), redis: None });
     let dropped = Rc::new(Cell::new(0usize));
-    let failures = Rc::new(Cell::new(0usize));
-    let first_failure: Rc<Cell<Option<String>>> = Rc::default();
+    let failures = Failures::default();
     let mut held = Vec::with_capacity(config.connections);
     let started = Instant::now();
     let mut next = 0;
@@ -67,11 +66,7 @@ pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
         for task in pending.drain(..) {
             match task.await.expect("connect tasks are not cancelled") {
                 Ok(client) => held.push(tokio::task::spawn_local(hold(client, dropped.clone()))),
-                Err(e) => {
-                    failures.set(failures.get() + 1);
-                    let earlier = first_failure.take();
-                    first_failure.set(earlier.or(Some(e.to_string())));
-                }
+                Err(e) => failures.note(&e),
             }
         }
         next = end;
@@ -90,8 +85,8 @@ pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
     Ok(ConnsReport {
         attempted: config.connections,
         connected,
-        failures: failures.get(),
-        first_failure: first_failure.take(),
+        failures: failures.count() as usize,
+        first_failure: failures.first(),
         connect_seconds,
         connects_per_sec: connected as f64 / connect_seconds.max(1e-9),
         dropped: dropped.get(),

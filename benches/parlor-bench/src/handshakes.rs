@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::client::open;
-use crate::stats::{CpuMeter, CpuUse, Watched};
+use crate::stats::{CpuMeter, CpuUse, Failures, Watched};
 
 #[derive(Clone, Debug)]
 pub struct HandshakesConfig {
@@ -35,26 +35,21 @@ pub struct HandshakesReport {
 
 pub async fn run(config: HandshakesConfig) -> io::Result<HandshakesReport> {
     let done = Rc::new(Cell::new(0u64));
-    let failures = Rc::new(Cell::new(0u64));
-    let first_failure: Rc<Cell<Option<String>>> = Rc::default();
+    let failures = Rc::new(Failures::default());
     let cpu = CpuMeter::start(&Watched { servers: config.server_pid.into_iter().collect(), redis: None });
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(config.seconds);
     let sources = usize::from(config.sources.max(1));
     let workers: Vec<_> = (0..config.concurrency.max(1))
         .map(|worker| {
-            let (done, failures, first_failure) = (done.clone(), failures.clone(), first_failure.clone());
+            let (done, failures) = (done.clone(), failures.clone());
             tokio::task::spawn_local(async move {
                 let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (worker % sources) as u8));
                 while Instant::now() < until {
                     match open(config.server, Some(source)).await {
                         // Dropped at once: the handshake is what is measured.
                         Ok(_) => done.set(done.get() + 1),
-                        Err(e) => {
-                            failures.set(failures.get() + 1);
-                            let earlier = first_failure.take();
-                            first_failure.set(earlier.or(Some(e.to_string())));
-                        }
+                        Err(e) => failures.note(&e),
                     }
                 }
             })
@@ -66,8 +61,8 @@ pub async fn run(config: HandshakesConfig) -> io::Result<HandshakesReport> {
     let seconds = started.elapsed().as_secs_f64();
     Ok(HandshakesReport {
         handshakes: done.get(),
-        failures: failures.get(),
-        first_failure: first_failure.take(),
+        failures: failures.count(),
+        first_failure: failures.first(),
         seconds,
         per_sec: done.get() as f64 / seconds,
         cpu: cpu.read(),

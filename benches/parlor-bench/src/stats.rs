@@ -159,6 +159,29 @@ impl CpuMeter {
     }
 }
 
+/// Connections that could not be made: how many, and the first reason
+/// (the rest are usually the same).
+#[derive(Default)]
+pub struct Failures {
+    count: std::cell::Cell<u64>,
+    first: std::cell::RefCell<Option<String>>,
+}
+
+impl Failures {
+    pub fn note(&self, e: &std::io::Error) {
+        self.count.set(self.count.get() + 1);
+        self.first.borrow_mut().get_or_insert_with(|| e.to_string());
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.get()
+    }
+
+    pub fn first(&self) -> Option<String> {
+        self.first.borrow().clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Histogram;

@@ -175,9 +175,9 @@ impl ChatServer {
             Ok(Attachment { epoch, last_id, encryption }) => {
                 // What Redis decided, whatever this node believed (it may
                 // have made the room up for a joining client).
-                if let Some(encryption) = encryption.clone() {
-                    // The log may have the room as plain, written by such a
-                    // node: the room's row says otherwise from now on.
+                if let (Some(encryption), true) = (encryption.clone(), room.epoch_is_new) {
+                    // This node made the room up and queued its row as
+                    // plain: the row says what Redis decided, from now on.
                     let _ = self.writer.as_ref().map(|w| {
                         w.try_send(WriteOp::CreateRoom {
                             name: room_name.clone(),
