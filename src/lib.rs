@@ -12,6 +12,7 @@
 //! - `db`: the message log (diesel) and its batching writer
 //! - `domain`: validated names, texts and messages
 //! - `error`, `clock`, `tokens`, `rate_limit`, `ipnet`, `metrics`: small pieces every layer uses
+//! - `terminal`: reading a secret from whoever runs a command
 
 pub mod accounts;
 pub mod chat;
@@ -27,6 +28,7 @@ pub mod protocol;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;
+pub mod terminal;
 pub mod tls;
 pub mod tokens;
 pub mod ws;

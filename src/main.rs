@@ -41,19 +41,13 @@ async fn main() -> ExitCode {
 }
 
 /// `parlor admin create NAME`: the first admin, before anyone can log in to
-/// the console. The password comes from standard input (typed at a prompt,
-/// or piped), so it never appears in the shell history or process list.
+/// the console. The password comes from standard input (typed at a prompt
+/// that does not show it, or piped), so it never appears in the shell
+/// history, the process list or on the screen.
 fn create_admin(settings: &Settings, name: &str) -> Result<String, String> {
-    use std::io::{BufRead, IsTerminal, Write};
     let name = parlor::domain::DisplayName::parse(name).map_err(|e| e.to_string())?;
-    if std::io::stdin().is_terminal() {
-        eprint!("password for {name}: ");
-        let _ = std::io::stderr().flush();
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
-    let password = parlor::accounts::Password::parse(line.trim_end_matches(['\r', '\n']).to_string())
-        .map_err(|e| e.to_string())?;
+    let typed = parlor::terminal::read_secret(&format!("password for {name}: "))?;
+    let password = parlor::accounts::Password::parse(typed).map_err(|e| e.to_string())?;
     // One plain connection, no pool: nothing left running when the command ends.
     let url = &settings.database_url;
     let mut conn = parlor::db::establish(url).map_err(|e| format!("{url}: {e}"))?;

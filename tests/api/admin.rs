@@ -9,7 +9,7 @@ use parlor::db::Backend;
 use serde_json::{json, Value};
 
 use crate::databases::on_every_backend;
-use crate::helpers::{account_form, form_token, spawn_app_on, TestApp, WsClient};
+use crate::helpers::{account_form, form_token, spawn_app_on, TestApp, TestDatabase, WsClient, PATIENCE};
 
 on_every_backend!(
     admin_routes_need_an_admin,
@@ -346,4 +346,71 @@ async fn private_rooms_let_in_only_the_invited(backend: Backend) {
     let log = audit_actions(&app, &root).await;
     assert_eq!(log[0].1, "make_public");
     assert!(log.iter().any(|(_, action, target)| action == "invite" && target == "member to secret"));
+}
+
+/// A pseudo-terminal running `command`: `answers` are typed in turn, each
+/// once `waits_for` (the prompt before it) has been shown, or at once when
+/// it is empty. Returns everything the terminal showed.
+fn on_a_terminal(command: &[&str], answers: &[(&str, &str)]) -> String {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes the two descriptors it opens into the two ints.
+    let opened =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(opened, 0, "a pseudo-terminal: {}", std::io::Error::last_os_error());
+    // SAFETY: both were just opened, and are owned here alone.
+    let (master, slave) = unsafe { (std::fs::File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut child = Command::new(command[0])
+        .args(&command[1..])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .expect("the command starts");
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let (shown, mut master) = (shown.clone(), master.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 1024];
+            // Ends with an error (EIO) once the command has closed it.
+            while let Ok(n @ 1..) = master.read(&mut chunk) {
+                shown.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        })
+    };
+    let mut master = master;
+    for (waits_for, answer) in answers {
+        let start = std::time::Instant::now();
+        while !shown.lock().unwrap().contains(waits_for) {
+            assert!(start.elapsed() < PATIENCE, "never asked {waits_for:?}: {:?}", shown.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Typed only now: what is typed before the prompt turns echo off
+        // would be echoed.
+        writeln!(master, "{answer}").unwrap();
+    }
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let shown = shown.lock().unwrap().clone();
+    shown
+}
+
+#[test]
+fn on_a_terminal_admin_create_asks_twice_and_never_shows_the_password() {
+    // The pseudo-terminal echoes what is typed, as a terminal does: what
+    // the command below must turn off.
+    let echoed = on_a_terminal(&["/bin/sh", "-c", "read line"], &[("", "typed in plain sight")]);
+    assert!(echoed.contains("typed in plain sight"), "{echoed:?}");
+
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    let parlor = env!("CARGO_BIN_EXE_parlor");
+    let create = [parlor, "admin", "create", "ops", "--database-url", db.url.as_str()];
+    let shown = on_a_terminal(&create, &[("password for ops: ", PASSWORD), ("again, to be sure: ", PASSWORD)]);
+    assert!(shown.contains("created admin account 'ops'"), "{shown:?}");
+    assert!(!shown.contains(PASSWORD), "the password was shown: {shown:?}");
+
+    let shown = on_a_terminal(&create, &[("password for ops: ", PASSWORD), ("again, to be sure: ", "a typo, unseen")]);
+    assert!(shown.contains("the two passwords typed differ; nothing was changed"), "{shown:?}");
+    assert!(!shown.contains("a typo"), "{shown:?}");
 }
