@@ -45,6 +45,12 @@ pub struct Settings {
     #[arg(long, env = "PARLOR_TLS_KEY", requires = "tls_cert", hide_env_values = true)]
     pub tls_key: Option<std::path::PathBuf>,
 
+    /// Seconds a member an admin kicked is kept out of that room (a guest by
+    /// their address too, whatever name they come back under). 0: a kick
+    /// only takes them out.
+    #[arg(long, env = "PARLOR_KICK_COOLDOWN_SECS", default_value_t = 600)]
+    pub kick_cooldown_secs: u64,
+
     /// Connections in the database pool.
     #[arg(long, env = "PARLOR_DB_POOL_SIZE", default_value_t = 8)]
     pub db_pool_size: u32,

@@ -31,6 +31,9 @@ pub enum ChatError {
     /// The room exists, not in the form the request asked for.
     #[error("{0}")]
     RoomExists(String),
+    /// Kicked by an admin a moment ago.
+    #[error("an admin removed you from room '{room}'; you may come back in {minutes} minute(s)")]
+    KeptOut { room: String, minutes: u64 },
     #[error("room '{0}' is closed")]
     RoomClosed(String),
     #[error("you are muted in this room for {0} more seconds")]
@@ -91,6 +94,7 @@ impl ChatError {
             Self::TooManyRooms(_) => "too_many_rooms",
             Self::RoomClosed(_) => "room_closed",
             Self::EncryptionRequired(_) => "encryption_required",
+            Self::KeptOut { .. } => "kicked",
             Self::RoomExists(_) => "room_exists",
             Self::PrivateRoom(_) => "private_room",
             Self::Muted(_) => "muted",
@@ -155,7 +159,11 @@ impl ResponseError for ChatError {
             Self::NotStored => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UnknownRoom(_) | Self::UnknownUser(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RoomClosed(_) => StatusCode::GONE,
-            Self::PrivateRoom(_) | Self::Muted(_) | Self::Forbidden(_) | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            Self::PrivateRoom(_)
+            | Self::Muted(_)
+            | Self::KeptOut { .. }
+            | Self::Forbidden(_)
+            | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,

@@ -128,6 +128,7 @@ impl Application {
             presence_batch_above: settings.presence_batch_above,
             durable_ack: settings.durable_ack,
             max_unwritten: settings.max_unwritten(),
+            kick_cooldown: Duration::from_secs(settings.kick_cooldown_secs),
         };
         let metrics = Arc::new(Metrics::new());
         let mut writer_thread = None;

@@ -178,7 +178,14 @@ function handle(frame) {
       // An error without a nonce may answer the history request in flight.
       if (!frame.nonce) state.historyRequest = null;
       if (frame.code === "invalid_name") askForName(frame.message);
-      else els.note.textContent = frame.message;
+      else if (frame.code === "kicked") {
+        // Kept out for a while after a kick: reconnecting would only be
+        // refused again.
+        state.removed = true;
+        notice(frame.message);
+        setStatus("removed from the room", "offline");
+        state.socket?.close();
+      } else els.note.textContent = frame.message;
       break;
     case "message_deleted": {
       const el = state.byId.get(frame.id);

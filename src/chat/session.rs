@@ -3,6 +3,7 @@
 //! commands for the ChatServer and writes what the ChatServer pushes.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -74,8 +75,10 @@ pub enum Identity {
     /// names the session (its token's hash), so logging out can end this
     /// connection too.
     User { user: User, login: String },
-    /// A guest, with the name from their name cookie, if any.
-    Guest { cookie_name: Option<DisplayName> },
+    /// A guest, with the name from their name cookie, if any, and the
+    /// address they connect from (what keeps a kicked guest out, whatever
+    /// name they come back under).
+    Guest { cookie_name: Option<DisplayName>, address: Option<IpAddr> },
 }
 
 pub struct WsSession {
@@ -314,7 +317,7 @@ impl WsSession {
             Identity::Guest { .. } if !self.settings.guests => {
                 Err(ChatError::Unauthorized("this server has no guest access: log in to chat".into()))
             }
-            Identity::Guest { cookie_name } => {
+            Identity::Guest { cookie_name, .. } => {
                 let name = match asked {
                     Some(name) => DisplayName::parse(name)?,
                     None => cookie_name.clone().ok_or_else(|| {
@@ -373,14 +376,14 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.spawn(Io);
-        let account = match &self.identity {
+        let (account, address) = match &self.identity {
             Identity::User { user, login } => {
-                Some(server::Account { key: user.name.key(), admin: user.is_admin, login: login.clone() })
+                (Some(server::Account { key: user.name.key(), admin: user.is_admin, login: login.clone() }), None)
             }
-            Identity::Guest { .. } => None,
+            Identity::Guest { address, .. } => (None, *address),
         };
         let outbox = server::Outbox { addr: ctx.address().recipient(), queued_bytes: self.queued_bytes.clone() };
-        self.server.do_send(server::Connect { session: self.id, outbox, account });
+        self.server.do_send(server::Connect { session: self.id, outbox, account, address });
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {

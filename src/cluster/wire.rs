@@ -122,10 +122,21 @@ pub struct RosterEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "do", rename_all = "snake_case")]
 pub enum Enforcement {
-    /// Members whose name has this key leave the room.
+    /// Members whose name has this key leave the room, and are kept out
+    /// until then (Unix ms; none: free to come back).
     Kick {
         room: String,
         name_key: String,
+        #[serde(default)]
+        until_ms: Option<i64>,
+    },
+    /// Guests a kick took out on `node`, kept out by their addresses on
+    /// every node until then (Unix ms).
+    KeepOut {
+        room: String,
+        name_key: String,
+        addresses: Vec<std::net::IpAddr>,
+        until_ms: i64,
     },
     Close {
         room: String,

@@ -31,7 +31,10 @@ pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
             let token = identity::auth_token(&req, &state.key).expect("a logged-in request has a token");
             Identity::User { user, login: token_hash(&token) }
         }
-        None => Identity::Guest { cookie_name: identity::display_name(&req, &state.key) },
+        None => Identity::Guest {
+            cookie_name: identity::display_name(&req, &state.key),
+            address: state.proxies.client_ip(&req),
+        },
     };
     Ok(handshake.accept(identity))
 }

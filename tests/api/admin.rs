@@ -414,3 +414,81 @@ fn on_a_terminal_admin_create_asks_twice_and_never_shows_the_password() {
     assert!(shown.contains("the two passwords typed differ; nothing was changed"), "{shown:?}");
     assert!(!shown.contains("a typo"), "{shown:?}");
 }
+
+/// A kick keeps the member out for `--kick-cooldown-secs`: a guest cannot
+/// come straight back under another name (their address is remembered
+/// too), while others from elsewhere and other rooms are unaffected; once
+/// it runs out, they may return.
+#[actix_web::test]
+async fn a_kicked_member_stays_out_for_the_cooldown_whatever_name_they_take() {
+    let Some(app) = spawn_app_on(Backend::Sqlite, |s| s.kick_cooldown_secs = 2).await else { return };
+    let mut alice = app.ws().await;
+    let mut troll = app.ws().await;
+    alice.join("lobby", "alice").await;
+    troll.join("lobby", "troll").await;
+    alice.recv_type("presence").await;
+    let (status, body) = app.post_json_as_admin("/admin/rooms/lobby/kick", &json!({"user": "troll"})).await;
+    assert_eq!((status, body["kicked"].as_u64()), (200, Some(1)));
+    assert_eq!(troll.recv_type("kicked").await["room"], "lobby");
+
+    // Back at once, same name or another, on a new connection: refused.
+    for name in ["troll", "totally-new-person"] {
+        let mut again = app.ws().await;
+        again.send(json!({"type": "join_room", "room": "lobby", "name": name})).await;
+        let refused = again.recv_type("error").await;
+        assert_eq!(refused["code"], "kicked", "{refused}");
+        assert!(refused["message"].as_str().unwrap().contains("you may come back in 1 minute"), "{refused}");
+    }
+    // Other rooms are open to them; the room is open to everyone else.
+    let mut elsewhere = app.ws().await;
+    elsewhere.join("other-room", "troll").await;
+    let mut admin = WsClient::connect(&app.ws_url, None).await;
+    admin.send(json!({"type": "join_room", "room": "lobby", "name": "troll"})).await;
+    assert_eq!(admin.recv_type("error").await["code"], "kicked", "the same address, so the same guest");
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let mut back = app.ws().await;
+    back.join("lobby", "troll").await;
+}
+
+/// An account is kept out by its account, from any address and any node.
+#[actix_web::test]
+async fn a_kicked_account_stays_out_on_every_node() {
+    use crate::cluster::{fresh_prefix, node, sqlite, SHARED_REDIS};
+    let db = sqlite();
+    let prefix = fresh_prefix();
+    let (a, b) = (node(&db, SHARED_REDIS, &prefix), node(&db, SHARED_REDIS, &prefix));
+    let cookie = crate::helpers::sign_up(&a, "mallory", PASSWORD).await;
+    let mut mallory = WsClient::connect(&a.ws_url, Some(&cookie)).await;
+    mallory.join("lobby", "mallory").await;
+    // Through the other node (whose answer counts its own connections only).
+    let (status, _) = b.post_json_as_admin("/admin/rooms/lobby/kick", &json!({"user": "mallory"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(mallory.recv_type("kicked").await["room"], "lobby");
+    for app in [&a, &b] {
+        let mut again = WsClient::connect(&app.ws_url, Some(&cookie)).await;
+        again.send(json!({"type": "join_room", "room": "lobby"})).await;
+        assert_eq!(again.recv_type("error").await["code"], "kicked");
+    }
+
+    // A guest on node A, kicked through node B, comes back through B under
+    // a new name: only A knew its address, and told B.
+    let mut guest = a.ws().await;
+    guest.join("lobby", "pest").await;
+    let (status, _) = b.post_json_as_admin("/admin/rooms/lobby/kick", &json!({"user": "pest"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(guest.recv_type("kicked").await["room"], "lobby");
+    let start = std::time::Instant::now();
+    loop {
+        let mut disguised = b.ws().await;
+        disguised.send(json!({"type": "join_room", "room": "lobby", "name": "not-a-pest"})).await;
+        let answer = disguised.recv().await;
+        if answer["code"] == "kicked" {
+            break;
+        }
+        // The news from node A takes a moment to arrive.
+        assert!(start.elapsed() < Duration::from_secs(5), "the guest's address never reached node B: {answer}");
+        disguised.close().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -55,6 +55,18 @@ test("an admin kicks a member from the console; the member's page says so and st
   // It does not sneak back in by reconnecting.
   await new Promise((resolve) => setTimeout(resolve, 1500));
   assert.equal(await victim.page.textContent("#status"), "removed from the room");
+  // Nor by reloading, nor under another name from the same browser: kept
+  // out for the cooldown, and told for how long.
+  await victim.page.reload();
+  await victim.page.waitForFunction(() => document.getElementById("status").textContent === "removed from the room");
+  assert.match(await victim.page.textContent("#messages"), /you may come back in 10 minute\(s\)/);
+  const other = await victim.context.newPage();
+  await other.goto(server.url + "/");
+  await other.fill("#name", "Totally Not Troll");
+  await other.fill("#room", "moderated");
+  await Promise.all([other.waitForURL("**/chat/moderated"), other.click("#go")]);
+  await other.waitForFunction(() => document.getElementById("status").textContent === "removed from the room");
+  await other.close();
 
   await admin.page.waitForURL(server.url + "/admin");
   await admin.page.waitForSelector("#audit-log");

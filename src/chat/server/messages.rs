@@ -76,6 +76,8 @@ pub struct Connect {
     pub outbox: Outbox,
     /// The account of a logged-in connection.
     pub account: Option<Account>,
+    /// A guest's address (accounts are known by their account).
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// The connection is closing: take it out of its rooms.
@@ -240,8 +242,9 @@ pub struct ConnectionSummary {
 
 // What admins ask.
 
-/// Takes everyone called `user` out of `room`; answers how many connections
-/// that was.
+/// Takes everyone called `user` out of `room`, and keeps them out for
+/// `--kick-cooldown-secs` (guests by their address too, whatever name they
+/// come back under); answers how many connections that was.
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct Kick {

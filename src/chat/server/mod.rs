@@ -64,6 +64,8 @@ pub struct ChatSettings {
     pub durable_ack: bool,
     /// Sends are refused while the oldest uncommitted write is older.
     pub max_unwritten: Duration,
+    /// How long a kicked member is kept out of the room (zero: not at all).
+    pub kick_cooldown: Duration,
 }
 
 pub struct ChatServer {

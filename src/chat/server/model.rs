@@ -184,4 +184,6 @@ pub struct SessionEntry {
     pub outbox: Outbox,
     pub rooms: HashSet<RoomName>,
     pub account: Option<Account>,
+    /// A guest's address.
+    pub address: Option<std::net::IpAddr>,
 }

@@ -16,7 +16,9 @@ use crate::protocol::ServerFrame;
 
 impl Request for Kick {
     fn apply(self, server: &mut ChatServer) -> usize {
-        server.enforce(Enforcement::Kick { room: self.room.to_string(), name_key: self.user.key() })
+        let cooldown = server.settings.kick_cooldown;
+        let until_ms = (!cooldown.is_zero()).then(|| now_ms() + cooldown.as_millis() as i64);
+        server.enforce(Enforcement::Kick { room: self.room.to_string(), name_key: self.user.key(), until_ms })
     }
 }
 
@@ -120,9 +122,38 @@ impl ChatServer {
     pub(super) fn enforce_here(&mut self, enforcement: Enforcement) -> usize {
         let room_of = |name: &str| RoomName::parse(name).ok();
         match enforcement {
-            Enforcement::Kick { room, name_key } => {
+            Enforcement::Kick { room, name_key, until_ms } => {
                 let Some(room) = room_of(&room) else { return 0 };
+                if let Some(until_ms) = until_ms {
+                    // The guests among them are kept out by their address
+                    // too: a guest can come back under any name, through
+                    // any node, and only this node knows where its guests
+                    // connect from.
+                    let addresses: Vec<_> = self.rooms.get(&room).map_or_else(Vec::new, |r| {
+                        r.members
+                            .iter()
+                            .filter(|(_, m)| m.name.key() == name_key)
+                            .filter_map(|(session, _)| self.sessions.get(session)?.address)
+                            .collect()
+                    });
+                    if let (Some(link), false) = (&self.cluster, addresses.is_empty()) {
+                        let keep_out = Enforcement::KeepOut {
+                            room: room.to_string(),
+                            name_key: name_key.clone(),
+                            addresses: addresses.clone(),
+                            until_ms,
+                        };
+                        link.publish(Event::Enforce { enforcement: keep_out, node: link.node().into() });
+                    }
+                    self.policies.keep_out(&room, name_key.clone(), addresses, until_ms);
+                }
                 self.kick_members(&room, |_, m| m.name.key() == name_key)
+            }
+            Enforcement::KeepOut { room, name_key, addresses, until_ms } => {
+                if let Some(room) = room_of(&room) {
+                    self.policies.keep_out(&room, name_key, addresses, until_ms);
+                }
+                0
             }
             Enforcement::Close { room, closed } => {
                 let Some(room) = room_of(&room) else { return 0 };

@@ -3,6 +3,7 @@
 //! The database keeps the same (through the writer); this is its live copy.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::messages::Who;
@@ -22,6 +23,16 @@ pub struct Policies {
     pub mutes: HashMap<(RoomName, String), i64>,
     /// Banned accounts (name keys): their connections are refused.
     pub banned: HashSet<String>,
+    /// Who was kicked from each room, kept out until when (Unix ms): by
+    /// name key, and a kicked guest by address too.
+    pub kept_out: HashMap<RoomName, Vec<KeptOut>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeptOut {
+    pub name_key: String,
+    pub addresses: Vec<IpAddr>,
+    pub until_ms: i64,
 }
 
 impl Policies {
@@ -34,7 +45,34 @@ impl Policies {
             invites: state.private.into_iter().map(|(room, keys)| (room, keys.into_iter().collect())).collect(),
             mutes: state.mutes.into_iter().map(|(room, key, until)| ((room, key), until)).collect(),
             banned: state.banned.into_iter().collect(),
+            kept_out: HashMap::new(),
         }
+    }
+
+    /// Keeps whoever is called `name_key` (and guests from `addresses`)
+    /// out of `room` until `until_ms`; what ran out is forgotten here.
+    pub fn keep_out(&mut self, room: &RoomName, name_key: String, addresses: Vec<IpAddr>, until_ms: i64) {
+        let now = now_ms();
+        self.kept_out.retain(|_, list| {
+            list.retain(|k| k.until_ms > now);
+            !list.is_empty()
+        });
+        self.kept_out.entry(room.clone()).or_default().push(KeptOut { name_key, addresses, until_ms });
+    }
+
+    /// How much longer someone called `name_key` (connecting from
+    /// `address`, a guest) is kept out of `room`.
+    pub fn kept_out_for(&self, room: &RoomName, name_key: &str, address: Option<IpAddr>) -> Option<Duration> {
+        let now = now_ms();
+        let until = self
+            .kept_out
+            .get(room)?
+            .iter()
+            .filter(|k| k.until_ms > now)
+            .filter(|k| k.name_key == name_key || address.is_some_and(|a| k.addresses.contains(&a)))
+            .map(|k| k.until_ms)
+            .max()?;
+        Some(Duration::from_millis((until - now).unsigned_abs()))
     }
 
     /// Whether `who` may be in `room`: anyone in a public room; in a private

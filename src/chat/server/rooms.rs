@@ -27,7 +27,8 @@ impl Request for Connect {
         if server.writer.is_none() && !banned {
             self.outbox.addr.do_send(Push::Close(shutdown_close()));
         }
-        let entry = SessionEntry { outbox: self.outbox, rooms: HashSet::new(), account: self.account };
+        let entry =
+            SessionEntry { outbox: self.outbox, rooms: HashSet::new(), account: self.account, address: self.address };
         server.sessions.insert(self.session, entry);
         if banned {
             server.disconnect(self.session, "banned");
@@ -284,6 +285,11 @@ impl ChatServer {
         }
         if !self.policies.may_enter(&join.room, &join.who, admin) {
             return Err(ChatError::PrivateRoom(join.room.to_string()));
+        }
+        if !admin {
+            if let Some(left) = self.policies.kept_out_for(&join.room, &join.name.key(), entry.address) {
+                return Err(ChatError::KeptOut { room: join.room.to_string(), minutes: left.as_secs().div_ceil(60) });
+            }
         }
         if entry.rooms.len() >= MAX_ROOMS_PER_SESSION && !entry.rooms.contains(&join.room) {
             return Err(ChatError::TooManyRooms(MAX_ROOMS_PER_SESSION));
