@@ -71,6 +71,27 @@ pub fn ban(conn: &mut DbConnection, name_key: &str, at: i64) -> QueryResult<usiz
     diesel::update(users::table.find(name_key)).set(users::banned_at.eq(Some(at))).execute(conn)
 }
 
+/// What the audit log keeps of a message about to be deleted: its author
+/// and text (at most `AUDIT_TEXT_CHARS` of it; an end-to-end encrypted one
+/// is not readable here, and says so).
+pub fn message_for_audit(conn: &mut DbConnection, room: &str, id: i64) -> QueryResult<Option<String>> {
+    const AUDIT_TEXT_CHARS: usize = 500;
+    let found: Option<(String, String)> =
+        messages::table.find((room, id)).select((messages::author, messages::body)).first(conn).optional()?;
+    Ok(found.map(|(author, body)| {
+        let text = if crate::domain::is_envelope(&body) {
+            "(end-to-end encrypted)".to_string()
+        } else {
+            let mut shown: String = body.chars().take(AUDIT_TEXT_CHARS).collect();
+            if shown.len() < body.len() {
+                shown.push('…');
+            }
+            format!("{shown:?}")
+        };
+        format!("by {author}: {text}")
+    }))
+}
+
 pub fn delete_message(conn: &mut DbConnection, room: &str, id: i64) -> QueryResult<usize> {
     diesel::delete(messages::table.find((room, id))).execute(conn)
 }

@@ -451,8 +451,17 @@ fn write(conn: &mut DbConnection, batch: &[WriteOp]) -> Result<(), DbError> {
             match op {
                 WriteOp::SetEpoch { room, epoch } => rooms::set_epoch(conn, room.as_str(), epoch)?,
                 WriteOp::Moderation { change, audit } => {
+                    // A deleted message is gone from the log: the audit
+                    // entry keeps who wrote what, for the admins.
+                    let removed = match change {
+                        Change::DeleteMessage { room, id } => moderation::message_for_audit(conn, room.as_str(), *id)?,
+                        _ => None,
+                    };
                     apply(conn, change)?;
-                    audit.write(conn)?
+                    match removed {
+                        Some(detail) => Audit { detail: Some(detail), ..audit.clone() }.write(conn)?,
+                        None => audit.write(conn)?,
+                    }
                 }
                 _ => 0,
             };

@@ -228,6 +228,9 @@ async fn deleting_a_message_removes_it_everywhere(backend: Backend) {
     let joined = carol.join("lobby", "carol").await;
     assert_eq!(crate::helpers::texts(&joined["history"]), ["keep", "keep too"]);
     assert_eq!(audit_actions(&app, &root).await[0].1, "delete_message");
+    // Gone from the log, but the admins can still tell who wrote what.
+    let (_, audit) = app.get_json_as_admin("/admin/audit").await;
+    assert_eq!(audit["entries"][0]["detail"], r#"by alice: "delete me""#);
 }
 
 async fn a_ban_ends_open_connections_and_logins_at_once(backend: Backend) {

@@ -135,6 +135,8 @@ async fn moderation_works_in_an_encrypted_room_and_admins_see_it_marked() {
     assert_eq!(status, 200);
     assert_eq!(alice.recv_type("message_deleted").await["id"], id);
     assert_eq!(bob.recv_type("message_deleted").await["id"], id);
+    let (_, audit) = app.get_json_as_admin("/admin/audit").await;
+    assert_eq!(audit["entries"][0]["detail"], "by bob: (end-to-end encrypted)", "nothing readable to keep");
     let (status, _) = app.post_json_as_admin("/admin/rooms/vault/kick", &json!({ "user": "bob" })).await;
     assert_eq!(status, 200);
     assert_eq!(bob.recv_type("kicked").await["room"], "vault");
