@@ -19,6 +19,9 @@ const actions = {
   mute: (room, user) => call("POST", `/admin/rooms/${room}/mute`, { user, minutes: 10 }),
   ban: (_room, user) => call("POST", `/admin/users/${encodeURIComponent(user)}/ban`, {}),
   close: (room) => call("POST", `/admin/rooms/${room}/close`, {}),
+  reopen: (room) => call("POST", `/admin/rooms/${room}/reopen`, {}),
+  unmute: (room, user) => call("POST", `/admin/rooms/${room}/unmute`, { user }),
+  unban: (_room, user) => call("POST", `/admin/users/${encodeURIComponent(user)}/unban`, {}),
   privacy: (room, _user, button) => call("POST", `/admin/rooms/${room}/privacy`, { private: button.dataset.private === "true" }),
 };
 
@@ -28,7 +31,7 @@ document.addEventListener("click", async (event) => {
   const room = button.closest("tr[data-room]")?.dataset.room;
   const user = button.closest("[data-user]")?.dataset.user;
   const action = button.dataset.action;
-  const what = user ? `${action} ${user} in ${room}` : `${action} ${room}`;
+  const what = user ? `${action} ${user}${room ? ` in ${room}` : ""}` : `${action} ${room}`;
   if (["ban", "close"].includes(action) && !window.confirm(`Really ${what}?`)) return;
   button.disabled = true;
   try {

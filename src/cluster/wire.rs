@@ -115,6 +115,9 @@ pub struct RosterEntry {
     pub node: String,
     /// When the connection joined (Unix ms).
     pub since: i64,
+    /// A guest's connection, not an account's (what admins may do differs).
+    #[serde(default)]
+    pub guest: bool,
 }
 
 /// What an admin's decision does to live connections and rules (what it
@@ -129,6 +132,10 @@ pub enum Enforcement {
         name_key: String,
         #[serde(default)]
         until_ms: Option<i64>,
+    },
+    /// A ban lifted: the account may connect again.
+    Unban {
+        user_key: String,
     },
     /// Guests a kick took out on `node`, kept out by their addresses on
     /// every node until then (Unix ms).

@@ -71,6 +71,23 @@ pub fn ban(conn: &mut DbConnection, name_key: &str, at: i64) -> QueryResult<usiz
     diesel::update(users::table.find(name_key)).set(users::banned_at.eq(Some(at))).execute(conn)
 }
 
+/// Lifts a ban; answers 0 for an account that is not banned (or none).
+pub fn unban(conn: &mut DbConnection, name_key: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(name_key).filter(users::banned_at.is_not_null()))
+        .set(users::banned_at.eq(None::<i64>))
+        .execute(conn)
+}
+
+/// Banned accounts by name, with when (Unix ms), newest first.
+pub fn bans(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    let rows: Vec<(String, Option<i64>)> = users::table
+        .filter(users::banned_at.is_not_null())
+        .select((users::name, users::banned_at))
+        .order(users::banned_at.desc())
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(name, at)| Some((name, at?))).collect())
+}
+
 /// What the audit log keeps of a message about to be deleted: its author
 /// and text (at most `AUDIT_TEXT_CHARS` of it; an end-to-end encrypted one
 /// is not readable here, and says so).

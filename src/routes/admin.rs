@@ -20,7 +20,7 @@ use super::{identity, AppState};
 use crate::accounts;
 use crate::chat::server::{
     AwaitCommitted, BanAccount, DeleteMessage, Invite, Kick, ListRooms, Mute, SetClosed, SetPrivate, SetRole,
-    TakeSnapshot,
+    TakeSnapshot, UnbanAccount,
 };
 use crate::clock::{format_timestamp, now_ms};
 use crate::db::writer::Audit;
@@ -210,9 +210,28 @@ pub async fn rooms(_: Admin, req: HttpRequest, state: web::Data<AppState>) -> Re
         .into_iter()
         .map(|e| json!({ "at": format_timestamp(e.at), "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail }))
         .collect();
+    // What admins decided that is still in force, each with its undoing:
+    // closed rooms have no members, so they are not among the rooms above.
+    let (closed, mutes, bans) = db::run(&state.pool, |conn| {
+        let now = now_ms();
+        Ok::<_, diesel::result::Error>((
+            moderation::closed_rooms(conn)?,
+            moderation::live_mutes(conn, now)?,
+            moderation::bans(conn)?,
+        ))
+    })
+    .await?;
+    let mutes: Vec<_> = mutes
+        .into_iter()
+        .map(|(room, user, until)| json!({ "room": room, "user": user, "until": format_timestamp(until) }))
+        .collect();
+    let bans: Vec<_> = bans.into_iter().map(|(user, at)| json!({ "user": user, "at": format_timestamp(at) })).collect();
     let mut context = Context::new();
     context.insert("rooms", &rooms);
     context.insert("audit", &audit);
+    context.insert("closed", &closed);
+    context.insert("mutes", &mutes);
+    context.insert("bans", &bans);
     Ok(render(&state, StatusCode::OK, "admin_rooms.html", &context))
 }
 
@@ -311,6 +330,41 @@ pub async fn mute(
     state.chat.send(Mute { room: room.clone(), user: user.clone(), until_ms, audit }).await??;
     committed(&state).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "minutes": body.minutes })))
+}
+
+/// `POST /admin/rooms/{room}/unmute` `{"user"}`: lifts a mute at once.
+pub async fn unmute(
+    AdminJson(admin, body): AdminJson<UserBody>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let room = RoomName::parse(&path)?;
+    let user = DisplayName::parse(&body.user)?;
+    let audit = admin.audit("unmute", &format!("{user} in {room}"), None);
+    // A mute that ends now: the same path as any mute, so every node and
+    // the log agree.
+    state.chat.send(Mute { room: room.clone(), user: user.clone(), until_ms: now_ms(), audit }).await??;
+    committed(&state).await?;
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "muted": false })))
+}
+
+/// `POST /admin/users/{name}/unban` `{}`: the account may log in and
+/// connect again.
+pub async fn unban(
+    AdminJson(admin, _): AdminJson<AnyJson>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let user = DisplayName::parse(&path)?;
+    let key = user.key();
+    let unbanned_key = key.clone();
+    let audit = admin.audit("unban", user.as_str(), None);
+    admin
+        .commit(&state, audit, move |conn| exactly_one(moderation::unban(conn, &unbanned_key)?))
+        .await
+        .map_err(|e| unknown_user_if_not_found(e, &user))?;
+    state.chat.send(UnbanAccount { user_key: key }).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": user, "banned": false })))
 }
 
 /// `POST /admin/users/{name}/ban` `{}`: the account can no longer log in,

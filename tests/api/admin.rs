@@ -20,6 +20,7 @@ on_every_backend!(
     a_ban_ends_open_connections_and_logins_at_once,
     a_muted_user_cannot_send_in_that_room,
     private_rooms_let_in_only_the_invited,
+    what_is_in_force_is_listed_and_can_be_undone,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -494,4 +495,68 @@ async fn a_kicked_account_stays_out_on_every_node() {
         disguised.close().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The console lists closed rooms (which have no members, so are not among
+/// the active ones), running mutes and bans, each with its undoing, and
+/// offers Ban only for accounts.
+async fn what_is_in_force_is_listed_and_can_be_undone(backend: Backend) {
+    let Some((app, root)) = admin_app(backend).await else { return };
+    let console = || async {
+        let mut resp = app.http().get(app.url("/admin")).insert_header(("Cookie", root.clone())).send().await.unwrap();
+        String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap()
+    };
+    let mallory = login(&app, "/signup", "mallory").await;
+    let mut account = WsClient::connect(&app.ws_url, Some(&mallory)).await;
+    account.send(json!({"type": "join_room", "room": "lobby"})).await;
+    account.recv_type("joined").await;
+    let mut guest = app.ws().await;
+    guest.join("lobby", "visitor").await;
+    let page = console().await;
+    let row =
+        |name: &str| page.split(&format!(r#"data-user="{name}""#)).nth(1).unwrap().split("</div>").next().unwrap();
+    assert!(row("mallory").contains(r#"data-action="ban""#), "accounts can be banned");
+    assert!(!row("visitor").contains(r#"data-action="ban""#), "a guest has no account to ban");
+    assert!(page.contains("No closed rooms, mutes or bans."));
+
+    app.post_json("/create_room", &json!({"room": "quiet"})).await;
+    let (status, _) = act(&app, &root, "POST", "/admin/rooms/quiet/close", json!({})).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        act(&app, &root, "POST", "/admin/rooms/lobby/mute", json!({"user": "visitor", "minutes": 30})).await;
+    assert_eq!(status, 200);
+    let (status, _) = act(&app, &root, "POST", "/admin/users/mallory/ban", json!({})).await;
+    assert_eq!(status, 200);
+    let page = console().await;
+    let in_force = page.split(r#"id="in-force""#).nth(1).expect("a table of what is in force");
+    for undo in [
+        r#"data-room="quiet""#,
+        r#"data-action="reopen""#,
+        "muted in lobby",
+        r#"data-action="unmute""#,
+        "banned account",
+        r#"data-action="unban""#,
+    ] {
+        assert!(in_force.contains(undo), "{undo} in {in_force}");
+    }
+
+    // Undone: each takes effect at once.
+    guest.send(json!({"type": "send_message", "room": "lobby", "text": "hello?"})).await;
+    assert_eq!(guest.recv_type("error").await["code"], "muted");
+    let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/unmute", json!({"user": "visitor"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(guest.say("lobby", "thank you").await["text"], "thank you");
+    let (status, _) = act(&app, &root, "POST", "/admin/users/mallory/unban", json!({})).await;
+    assert_eq!(status, 200);
+    let mallory = login(&app, "/login", "mallory").await;
+    let mut back = WsClient::connect(&app.ws_url, Some(&mallory)).await;
+    back.send(json!({"type": "join_room", "room": "lobby"})).await;
+    back.recv_type("joined").await;
+    let (status, _) = act(&app, &root, "POST", "/admin/rooms/quiet/reopen", json!({})).await;
+    assert_eq!(status, 200);
+    assert!(console().await.contains("No closed rooms, mutes or bans."));
+    let (status, body) = act(&app, &root, "POST", "/admin/users/mallory/unban", json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("unknown_user")), "not banned any more: {body}");
+    let actions: Vec<String> = audit_actions(&app, &root).await.into_iter().map(|(_, action, _)| action).collect();
+    assert_eq!(&actions[..4], ["reopen_room", "unban", "unmute", "ban"]);
 }

@@ -95,6 +95,7 @@ impl ChatServer {
             name: m.name.as_str().into(),
             node: link.node().into(),
             since: m.joined_at_ms,
+            guest: matches!(m.who, super::messages::Who::Guest(_)),
         });
         let (room, node) = (room_name.as_str().into(), link.node().into());
         link.publish(Event::Presence { room, session, member, node });
@@ -441,5 +442,5 @@ fn detached() -> Room {
 
 fn remote_member(entry: RosterEntry) -> Option<RemoteMember> {
     let name = DisplayName::parse(&entry.name).ok()?;
-    Some(RemoteMember { name, node: entry.node, joined_at_ms: entry.since })
+    Some(RemoteMember { name, node: entry.node, joined_at_ms: entry.since, guest: entry.guest })
 }

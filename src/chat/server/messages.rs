@@ -238,6 +238,8 @@ pub struct ConnectionSummary {
     /// In a cluster, the node it is connected to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// A guest (no account: nothing to ban).
+    pub guest: bool,
 }
 
 // What admins ask.
@@ -276,6 +278,13 @@ pub struct DeleteMessage {
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct BanAccount {
+    pub user_key: String,
+}
+
+/// A ban lifted (the log already says so): the account may connect again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UnbanAccount {
     pub user_key: String,
 }
 

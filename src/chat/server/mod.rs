@@ -31,7 +31,7 @@ pub use messages::{
     Account, AwaitCommitted, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin,
     FetchHistory, Invite, Join, Kick, LearnRoom, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory,
     PlannedHistory, Push, RoomCreated, RoomSummary, SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown,
-    Snapshot, StoreMessage, Stored, TakeSnapshot, Typing, Who,
+    Snapshot, StoreMessage, Stored, TakeSnapshot, Typing, UnbanAccount, Who,
 };
 use model::{Feed, Room, SessionEntry};
 use policies::Policies;

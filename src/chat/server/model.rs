@@ -54,6 +54,7 @@ pub struct RemoteMember {
     pub name: DisplayName,
     pub node: String,
     pub joined_at_ms: i64,
+    pub guest: bool,
 }
 
 /// Where a room's messages come from: this process alone, or the cluster.
@@ -147,15 +148,16 @@ impl Room {
     /// Every connection in the room, oldest first; `node` names the node
     /// of each in a cluster (`here` for this one).
     pub fn connections(&self, here: Option<&str>) -> Vec<ConnectionSummary> {
-        let local = self.members.values().map(|m| (m.joined_at_ms, &m.name, here));
-        let remote = self.remote.values().map(|m| (m.joined_at_ms, &m.name, Some(m.node.as_str())));
+        let local = self.members.values().map(|m| (m.joined_at_ms, &m.name, here, matches!(m.who, Who::Guest(_))));
+        let remote = self.remote.values().map(|m| (m.joined_at_ms, &m.name, Some(m.node.as_str()), m.guest));
         let mut all: Vec<_> = local.chain(remote).collect();
-        all.sort_by_key(|(since, _, _)| *since);
+        all.sort_by_key(|(since, ..)| *since);
         all.into_iter()
-            .map(|(since, name, node)| ConnectionSummary {
+            .map(|(since, name, node, guest)| ConnectionSummary {
                 name: name.clone(),
                 since: format_timestamp(since),
                 node: node.map(str::to_string),
+                guest,
             })
             .collect()
     }

@@ -59,6 +59,12 @@ impl Request for BanAccount {
     }
 }
 
+impl Request for UnbanAccount {
+    fn apply(self, server: &mut ChatServer) {
+        server.enforce(Enforcement::Unban { user_key: self.user_key });
+    }
+}
+
 impl Request for EndLogin {
     fn apply(self, server: &mut ChatServer) {
         server.enforce(Enforcement::EndLogin { login: self.login });
@@ -201,6 +207,10 @@ impl ChatServer {
                     self.disconnect(*session, "banned");
                 }
                 sessions.len()
+            }
+            Enforcement::Unban { user_key } => {
+                self.policies.banned.remove(&user_key);
+                0
             }
             Enforcement::EndLogin { login } => {
                 let sessions = self.sessions_where(|a| a.login == login);
