@@ -19,6 +19,16 @@ before(async () => {
 
 afterEach(() => expectNoScriptErrors(assert));
 
+/// A browser of its own, logged in as the admin made above.
+async function loggedInAdmin() {
+  const admin = await person(browser);
+  await admin.page.goto(server.url + "/login");
+  await admin.page.fill("#name", "root");
+  await admin.page.fill("#password", "correct horse battery");
+  await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
+  return admin;
+}
+
 after(async () => {
   await browser?.close();
   await server?.stop();
@@ -30,11 +40,7 @@ test("an admin kicks a member from the console; the member's page says so and st
   await say(victim.page, "spam spam spam");
   await waitForMessage(victim.page, "spam spam spam");
 
-  const admin = await person(browser);
-  await admin.page.goto(server.url + "/login");
-  await admin.page.fill("#name", "root");
-  await admin.page.fill("#password", "correct horse battery");
-  await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
+  const admin = await loggedInAdmin();
   await admin.page.goto(server.url + "/admin");
   // The live figures: one connection (the troll's page; the console has no
   // WebSocket) and one room, with the rates drawn as lines.
@@ -83,11 +89,7 @@ test("an admin deletes a message from the room page; it disappears for everyone"
   await say(ann.page, "regrettable");
   await waitForMessage(ann.page, "regrettable");
 
-  const admin = await person(browser);
-  await admin.page.goto(server.url + "/login");
-  await admin.page.fill("#name", "root");
-  await admin.page.fill("#password", "correct horse battery");
-  await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
+  const admin = await loggedInAdmin();
   await admin.page.goto(server.url + "/chat/tidy");
   await waitForMessage(admin.page, "regrettable");
   const target = admin.page.locator("#messages .msg", { hasText: "regrettable" });
@@ -105,5 +107,40 @@ test("an admin deletes a message from the room page; it disappears for everyone"
   const texts = await ann.page.$$eval("#messages .msg .body", (els) => els.map((e) => e.textContent));
   assert.deepEqual(texts, ["keep this"], "gone from history too");
   await ann.context.close();
+  await admin.context.close();
+});
+
+test("the console lists what is in force and undoes it: unmute, reopen; guests get no Ban button", async () => {
+  const guest = await person(browser);
+  await enterRoom(guest.page, server.url, "Quiet Guest", "hushed");
+  const admin = await loggedInAdmin();
+  await admin.page.goto(server.url + "/admin");
+  const row = admin.page.locator('tr[data-room="hushed"] [data-user="Quiet Guest"]');
+  await row.waitFor();
+  assert.equal(await row.locator('button[data-action="ban"]').count(), 0, "a guest has no account to ban");
+  await row.locator('button[data-action="mute"]').click();
+  // Listed by the name's canonical key, which is what a mute holds.
+  const muted = admin.page.locator("#in-force tr", { hasText: "muted in hushed" });
+  await muted.waitFor();
+
+  await say(guest.page, "can anyone hear me");
+  await guest.page.waitForFunction(() => /muted/.test(document.body.textContent));
+  await muted.locator('button[data-action="unmute"]').click();
+  await muted.waitFor({ state: "detached" });
+  await say(guest.page, "free to speak again");
+  await waitForMessage(guest.page, "free to speak again");
+
+  // A closed room leaves the active rooms but stays in force, reopenable.
+  // (Closed through the API: the console's Close asks to confirm.)
+  await admin.page.evaluate(() =>
+    fetch("/admin/rooms/hushed/close", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" }),
+  );
+  await admin.page.reload();
+  const closed = admin.page.locator('#in-force tr[data-room="hushed"]');
+  await closed.waitFor();
+  await closed.locator('button[data-action="reopen"]').click();
+  await admin.page.waitForSelector('#in-force tr[data-room="hushed"]', { state: "detached" });
+  await enterRoom(guest.page, server.url, "Quiet Guest", "hushed");
+  await guest.context.close();
   await admin.context.close();
 });
