@@ -3,6 +3,16 @@
 // audit entry. The page also refreshes itself while nobody is using it.
 const status = document.getElementById("admin-status");
 
+// The server writes times in UTC; admins read them in their own time, with
+// the UTC one a hover away.
+for (const time of document.querySelectorAll("main time")) {
+  const at = new Date(time.textContent.trim());
+  if (Number.isNaN(at.getTime())) continue;
+  time.dateTime = at.toISOString();
+  time.title = `${at.toISOString()} (UTC)`;
+  time.textContent = at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
 async function call(method, path, body) {
   const response = await fetch(path, {
     method,

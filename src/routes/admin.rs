@@ -6,7 +6,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use diesel::Connection;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
@@ -199,8 +199,21 @@ pub struct PrivacyBody {
 type AnyJson = serde_json::Value;
 
 /// `GET /admin` and `GET /admin/rooms`: the active rooms and who is in them
-/// (HTML, or JSON when asked), with the audit log on the console.
-pub async fn rooms(_: Admin, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
+/// (HTML, or JSON when asked), with the audit log on the console. A browser
+/// that may not see it gets a page saying so, with the way to log in.
+pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
+    if let Err(refused) = authorize(&req).await {
+        let browser =
+            req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+        return match refused {
+            ChatError::Unauthorized(_) | ChatError::Forbidden(_) if browser => {
+                let mut context = Context::new();
+                context.insert("logged_in", &matches!(refused, ChatError::Forbidden(_)));
+                Ok(render(&state, refused.status_code(), "admins_only.html", &context))
+            }
+            refused => Err(refused),
+        };
+    }
     let rooms = state.chat.send(ListRooms { include_private: true }).await?;
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })));
@@ -232,6 +245,7 @@ pub async fn rooms(_: Admin, req: HttpRequest, state: web::Data<AppState>) -> Re
     context.insert("closed", &closed);
     context.insert("mutes", &mutes);
     context.insert("bans", &bans);
+    context.insert("admin", &true);
     Ok(render(&state, StatusCode::OK, "admin_rooms.html", &context))
 }
 

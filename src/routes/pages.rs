@@ -19,6 +19,7 @@ pub fn templates() -> Result<Tera, tera::Error> {
         ("room.html", include_str!("../../templates/room.html")),
         ("admin_rooms.html", include_str!("../../templates/admin_rooms.html")),
         ("account.html", include_str!("../../templates/account.html")),
+        ("admins_only.html", include_str!("../../templates/admins_only.html")),
     ])?;
     Ok(tera)
 }
@@ -84,6 +85,7 @@ async fn home_page(req: &HttpRequest, state: &AppState, status: StatusCode, form
     let mut context = Context::new();
     context.insert("rooms", &rooms);
     context.insert("user", &user.as_ref().map(|u| u.name.as_str()));
+    context.insert("admin", &user.as_ref().is_some_and(|u| u.is_admin));
     let name =
         user.as_ref().map(|u| u.name.as_str()).or(form.name.as_deref()).or(cookie_name.as_ref().map(|n| n.as_str()));
     context.insert("name", &name);

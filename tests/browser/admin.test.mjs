@@ -2,7 +2,18 @@
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { enterRoom, expectNoScriptErrors, launchBrowser, person, say, startServer, waitForMessage, BIN } from "./harness.mjs";
+import { join } from "node:path";
+import {
+  enterRoom,
+  expectNoScriptErrors,
+  launchBrowser,
+  person,
+  say,
+  startServer,
+  waitForMessage,
+  BIN,
+  SHOTS,
+} from "./harness.mjs";
 
 let server;
 let browser;
@@ -20,8 +31,8 @@ before(async () => {
 afterEach(() => expectNoScriptErrors(assert));
 
 /// A browser of its own, logged in as the admin made above.
-async function loggedInAdmin() {
-  const admin = await person(browser);
+async function loggedInAdmin(viewport) {
+  const admin = await person(browser, viewport);
   await admin.page.goto(server.url + "/login");
   await admin.page.fill("#name", "root");
   await admin.page.fill("#password", "correct horse battery");
@@ -53,7 +64,9 @@ test("an admin kicks a member from the console; the member's page says so and st
   assert.match(await admin.page.textContent("#live-notes"), /1 active rooms, 1 memberships/);
   const row = admin.page.locator('tr[data-room="moderated"] [data-user="Troll"]');
   await row.waitFor();
-  assert.match(await row.locator("time").textContent(), /Z$/, "the connection time is shown");
+  // Shown in the admin's own time, the UTC one on hover.
+  assert.match(await row.locator("time").getAttribute("title"), /Z \(UTC\)$/, "the connection time is shown");
+  assert.doesNotMatch(await row.locator("time").textContent(), /Z$/);
   await row.locator('button[data-action="kick"]').click();
 
   await victim.page.waitForFunction(() => document.getElementById("status").textContent === "removed from the room");
@@ -141,6 +154,29 @@ test("the console lists what is in force and undoes it: unmute, reopen; guests g
   await closed.locator('button[data-action="reopen"]').click();
   await admin.page.waitForSelector('#in-force tr[data-room="hushed"]', { state: "detached" });
   await enterRoom(guest.page, server.url, "Quiet Guest", "hushed");
+  await guest.context.close();
+  await admin.context.close();
+});
+
+test("the console is a header link away for admins, fits a phone, and tells other browsers it is for admins", async () => {
+  const visitor = await person(browser);
+  const refused = await visitor.page.goto(server.url + "/admin");
+  assert.equal(refused.status(), 401);
+  assert.match(await visitor.page.textContent("#admins-only"), /Admins only/);
+  assert.equal(await visitor.page.getAttribute("#admins-only a.button", "href"), "/login");
+  await visitor.page.goto(server.url + "/");
+  assert.equal(await visitor.page.locator("a.admin-link").count(), 0, "no console link for visitors");
+
+  const guest = await person(browser);
+  await enterRoom(guest.page, server.url, "A Guest With A Rather Long Name Indeed", "a-room-with-a-long-name-too");
+  const admin = await loggedInAdmin({ width: 390, height: 844 });
+  await admin.page.goto(server.url + "/");
+  await Promise.all([admin.page.waitForURL(server.url + "/admin"), admin.page.click("a.admin-link")]);
+  await admin.page.locator('tr[data-room="a-room-with-a-long-name-too"]').waitFor();
+  const width = await admin.page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `the console is ${width} px wide on a 390 px screen`);
+  await admin.page.screenshot({ path: join(SHOTS, "admin-phone.png"), fullPage: true });
+  await visitor.context.close();
   await guest.context.close();
   await admin.context.close();
 });
