@@ -99,6 +99,9 @@ pub enum ServerFrame<'a> {
         /// ciphertext, and this says how members get the key.
         #[serde(skip_serializing_if = "Option::is_none")]
         encryption: Option<&'a Encryption>,
+        /// Only for someone an admin muted in the room: until when.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        muted_until: Option<String>,
     },
     /// Answers `leave_room`.
     Left {
@@ -150,6 +153,12 @@ pub enum ServerFrame<'a> {
     MessageDeleted {
         room: &'a str,
         id: i64,
+    },
+    /// An admin muted this member in the room until `until`, or (`null`)
+    /// lifted the mute: what to show before they type.
+    Muted {
+        room: &'a str,
+        until: Option<String>,
     },
 }
 

@@ -65,6 +65,7 @@ export const state = {
   sending: Promise.resolve(), // encryptions queue here, so sends keep their order
   online: false, // the socket has joined and can send
   removed: false, // an admin kicked this page out or closed the room: no reconnecting
+  mutedUntil: 0, // an admin muted this person in the room until then (ms since the epoch)
   nonceSeq: 0,
   members: new Map(), // name -> count of sessions with that name
   typers: new Map(), // name -> timeout

@@ -100,11 +100,37 @@ export function setStatus(text, kind) {
 export function sendBlocker() {
   if (!state.online) return `You can't send right now: ${els.status.textContent}.`;
   if (crypt.info && !e2e.available()) return `You can't send here: ${e2e.NEEDS_HTTPS}`;
+  const mutedFor = state.mutedUntil - Date.now();
+  if (mutedFor > 0) {
+    const minutes = Math.ceil(mutedFor / 60000);
+    return `You can't send here: an admin muted you in this room for ${minutes} more minute${minutes === 1 ? "" : "s"}.`;
+  }
   if (crypt.info && !crypt.key) {
     const what = crypt.info.key === "passphrase" ? "passphrase" : "invite link";
     return `You can't send here: this room is end-to-end encrypted and this page does not have its ${what}.`;
   }
   return "";
+}
+
+let muteTimer = null;
+
+/// An admin's mute (until `until`, an ISO time; null: lifted), shown before
+/// anyone types: the composer is off, and says for how long, minute by
+/// minute, until the mute runs out.
+export function setMuted(until) {
+  state.mutedUntil = until ? Date.parse(until) : 0;
+  clearInterval(muteTimer);
+  muteTimer = null;
+  if (state.mutedUntil > Date.now()) {
+    muteTimer = setInterval(() => {
+      if (state.mutedUntil <= Date.now()) {
+        clearInterval(muteTimer);
+        muteTimer = null;
+      }
+      updateComposer();
+    }, 15000);
+  }
+  updateComposer();
 }
 
 export function updateComposer() {

@@ -13,7 +13,18 @@
 //   room-messages.js  each message's element and its place in the list
 import * as e2e from "./e2e.js";
 import { ROOM, MAX_BYTES, myName, setMyName, els, state, crypt } from "./room-state.js";
-import { atBottom, scrollToBottom, hidePill, notice, updateTitle, renderMembers, renderTyping, setStatus, sendBlocker } from "./room-view.js";
+import {
+  atBottom,
+  scrollToBottom,
+  hidePill,
+  notice,
+  updateTitle,
+  renderMembers,
+  renderTyping,
+  setStatus,
+  sendBlocker,
+  setMuted,
+} from "./room-view.js";
 import { setUpEncryption } from "./room-e2e.js";
 import { messageElement, regroup, settle, markFailed, addMessage } from "./room-messages.js";
 
@@ -80,6 +91,7 @@ function handle(frame) {
     case "joined": {
       // Before the history: its texts are envelopes in an encrypted room.
       setUpEncryption(frame.encryption);
+      setMuted(frame.muted_until ?? null);
       state.joined = true;
       state.attempt = 0;
       state.members = new Map();
@@ -186,6 +198,9 @@ function handle(frame) {
         setStatus("removed from the room", "offline");
         state.socket?.close();
       } else els.note.textContent = frame.message;
+      break;
+    case "muted":
+      setMuted(frame.until);
       break;
     case "message_deleted": {
       const el = state.byId.get(frame.id);

@@ -16,6 +16,7 @@ use bytestring::ByteString;
 use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery, MessageLog};
 use super::server::{self, ChatServer, Push, SessionId, Who};
 use crate::accounts::{NameRegistry, User};
+use crate::clock::format_timestamp;
 use crate::db;
 use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
@@ -400,7 +401,7 @@ impl Handler<Push> for WsSession {
                 self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
                 self.emit(frame);
             }
-            Push::Joined { room, epoch, members, member_count, query, plan, encryption } => {
+            Push::Joined { room, epoch, members, member_count, query, plan, encryption, muted_until } => {
                 self.answer_history(ctx, query, plan, move |result| {
                     // The session is a member either way: a `joined` always
                     // comes before the room's live frames. Without history
@@ -417,6 +418,7 @@ impl Handler<Push> for WsSession {
                         truncated: page.truncated,
                         epoch: &epoch,
                         encryption: encryption.as_deref(),
+                        muted_until: muted_until.map(format_timestamp),
                     }
                     .to_text();
                     match error {

@@ -271,6 +271,10 @@ async fn a_muted_user_cannot_send_in_that_room(backend: Backend) {
     loud.join("other", "loud").await;
     let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/mute", json!({"user": "loud", "minutes": 5})).await;
     assert_eq!(status, 200);
+    // Told at once, before typing anything, and until when.
+    let told = loud.recv_type("muted").await;
+    assert_eq!(told["room"], "lobby");
+    let until = told["until"].as_str().expect("until when").to_string();
     loud.send(json!({"type": "send_message", "room": "lobby", "text": "shout"})).await;
     let err = loud.recv_type("error").await;
     assert_eq!(err["code"], "muted");
@@ -284,9 +288,19 @@ async fn a_muted_user_cannot_send_in_that_room(backend: Backend) {
     drop(loud);
     let app = app.restart().await;
     let mut loud = app.ws().await;
-    loud.join("lobby", "loud").await;
+    let joined = loud.join("lobby", "loud").await;
+    assert_eq!(joined["muted_until"], until.as_str(), "joining says so too");
     loud.send(json!({"type": "send_message", "room": "lobby", "text": "now?"})).await;
     assert_eq!(loud.recv_type("error").await["code"], "muted");
+    let mut quiet = app.ws().await;
+    assert!(quiet.join("lobby", "quiet").await.get("muted_until").is_none(), "only the muted are told");
+
+    // Lifted: told as well, and free to speak.
+    let root = login(&app, "/login", "root").await;
+    let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/unmute", json!({"user": "loud"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(loud.recv_type("muted").await["until"], Value::Null);
+    assert_eq!(loud.say("lobby", "thanks").await["text"], "thanks");
 }
 
 async fn private_rooms_let_in_only_the_invited(backend: Backend) {

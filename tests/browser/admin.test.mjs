@@ -136,10 +136,13 @@ test("the console lists what is in force and undoes it: unmute, reopen; guests g
   const muted = admin.page.locator("#in-force tr", { hasText: "muted in hushed" });
   await muted.waitFor();
 
-  await say(guest.page, "can anyone hear me");
-  await guest.page.waitForFunction(() => /muted/.test(document.body.textContent));
+  // The guest is told at once, before typing: the composer is off, and
+  // says for how long.
+  await guest.page.waitForFunction(() => document.getElementById("text").disabled);
+  assert.match(await guest.page.textContent("#composer-note"), /an admin muted you in this room for 10 more minutes/);
   await muted.locator('button[data-action="unmute"]').click();
   await muted.waitFor({ state: "detached" });
+  await guest.page.waitForFunction(() => !document.getElementById("text").disabled);
   await say(guest.page, "free to speak again");
   await waitForMessage(guest.page, "free to speak again");
 

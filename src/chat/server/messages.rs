@@ -49,6 +49,8 @@ pub enum Push {
         query: HistoryQuery,
         plan: HistoryPlan,
         encryption: Option<Arc<Encryption>>,
+        /// The joiner is muted in the room until then (Unix ms).
+        muted_until: Option<i64>,
     },
     /// The answer to `history`; the session completes it.
     History { room: RoomName, query: HistoryQuery, plan: HistoryPlan },

@@ -7,7 +7,7 @@ use super::messages::*;
 use super::model::Member;
 use super::policies::Policies;
 use super::{unknown_room, ChatServer, Request};
-use crate::clock::now_ms;
+use crate::clock::{format_timestamp, now_ms};
 use crate::cluster::{Enforcement, Event};
 use crate::db::writer::{Audit, Change, WriteOp};
 use crate::domain::RoomName;
@@ -234,9 +234,17 @@ impl ChatServer {
                 0
             }
             Enforcement::Mute { room, user_key, until_ms } => {
-                if let Some(room) = room_of(&room) {
-                    self.policies.mutes.insert((room, user_key), until_ms);
+                let Some(room) = room_of(&room) else { return 0 };
+                // The member learns it before typing, not from a refusal.
+                let until = (until_ms > now_ms()).then(|| format_timestamp(until_ms));
+                let frame = ServerFrame::Muted { room: room.as_str(), until }.to_text();
+                let muted: Vec<SessionId> = self.rooms.get(&room).map_or_else(Vec::new, |r| {
+                    r.members.iter().filter(|(_, m)| m.name.key() == user_key).map(|(s, _)| *s).collect()
+                });
+                for session in muted {
+                    self.push(session, Push::Frame(frame.clone()));
                 }
+                self.policies.mutes.insert((room, user_key), until_ms);
                 0
             }
             Enforcement::SetPrivate { room, private } => {

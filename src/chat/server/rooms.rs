@@ -358,7 +358,17 @@ impl ChatServer {
         if previous.is_none() {
             self.metrics.joins.inc();
         }
-        let joined = Push::Joined { room: room_name.clone(), epoch, members, member_count, query, plan, encryption };
+        let muted_until = self.policies.muted_for(&room_name, &name).map(|left| now_ms() + left.as_millis() as i64);
+        let joined = Push::Joined {
+            room: room_name.clone(),
+            epoch,
+            members,
+            member_count,
+            query,
+            plan,
+            encryption,
+            muted_until,
+        };
         self.push(session, joined);
         if previous.as_ref().is_none_or(|old| old.name != name) {
             self.share_presence(&room_name, session);
