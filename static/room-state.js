@@ -24,6 +24,7 @@ export const els = {
   members: document.getElementById("member-list"),
   memberCount: document.getElementById("member-count"),
   copy: document.getElementById("copy-link"),
+  reconnect: document.getElementById("reconnect-now"),
   membersPanel: document.getElementById("members"),
   membersToggle: document.getElementById("toggle-members"),
   dialog: document.getElementById("name-dialog"),
@@ -63,7 +64,8 @@ export const state = {
   // and what goes on the wire (the envelope, null until encrypted).
   outbox: new Map(),
   sending: Promise.resolve(), // encryptions queue here, so sends keep their order
-  online: false, // the socket has joined and can send
+  online: false, // the socket has joined: what is sent goes out at once
+  reconnectTimer: null, // the next attempt, while disconnected
   removed: false, // an admin kicked this page out or closed the room: no reconnecting
   mutedUntil: 0, // an admin muted this person in the room until then (ms since the epoch)
   nonceSeq: 0,

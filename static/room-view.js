@@ -98,7 +98,9 @@ export function setStatus(text, kind) {
 
 /// Why this page cannot send now, or "".
 export function sendBlocker() {
-  if (!state.online) return `You can't send right now: ${els.status.textContent}.`;
+  // Disconnected is no reason: what is sent waits and goes out (once) on
+  // reconnecting. Being put out of the room is.
+  if (state.removed) return `You can't send here: ${els.status.textContent}.`;
   if (crypt.info && !e2e.available()) return `You can't send here: ${e2e.NEEDS_HTTPS}`;
   const mutedFor = state.mutedUntil - Date.now();
   if (mutedFor > 0) {

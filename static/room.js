@@ -55,6 +55,7 @@ function connect() {
   const socket = new WebSocket(`${scheme}://${location.host}/ws`);
   state.socket = socket;
   setStatus(state.attempt === 0 ? "connecting…" : "reconnecting…", "connecting");
+  els.reconnect.hidden = true;
   socket.addEventListener("open", () => {
     state.historyRequest = null; // any request in flight died with the old socket
     state.resendPending = true;
@@ -82,9 +83,15 @@ function connect() {
     const delay = Math.random() * Math.min(15000, 500 * 2 ** Math.min(state.attempt, 5));
     const why = event.code === 1008 ? "the connection was too slow" : "disconnected";
     setStatus(`${why}; reconnecting in ${Math.ceil(delay / 1000)} s`, "offline");
-    setTimeout(connect, delay);
+    state.reconnectTimer = setTimeout(connect, delay);
+    els.reconnect.hidden = false;
   });
 }
+
+els.reconnect.addEventListener("click", () => {
+  clearTimeout(state.reconnectTimer);
+  connect();
+});
 
 function handle(frame) {
   switch (frame.type) {
@@ -254,7 +261,7 @@ function submit() {
     els.note.textContent = problem;
     return;
   }
-  if (sendBlocker() || state.socket?.readyState !== WebSocket.OPEN) return;
+  if (sendBlocker()) return;
   state.nonceSeq += 1;
   const nonce = `${Date.now().toString(36)}-${state.nonceSeq}`;
   const sent = { plain: text, wire: crypt.info ? null : text };

@@ -555,10 +555,12 @@ async fn what_is_in_force_is_listed_and_can_be_undone(backend: Backend) {
     }
 
     // Undone: each takes effect at once.
+    assert!(guest.recv_type("muted").await["until"].is_string(), "told of the mute");
     guest.send(json!({"type": "send_message", "room": "lobby", "text": "hello?"})).await;
     assert_eq!(guest.recv_type("error").await["code"], "muted");
     let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/unmute", json!({"user": "visitor"})).await;
     assert_eq!(status, 200);
+    assert_eq!(guest.recv_type("muted").await["until"], Value::Null, "told it is lifted");
     assert_eq!(guest.say("lobby", "thank you").await["text"], "thank you");
     let (status, _) = act(&app, &root, "POST", "/admin/users/mallory/unban", json!({})).await;
     assert_eq!(status, 200);

@@ -206,6 +206,7 @@ async fn a_mute_of_more_than_a_week_is_refused_and_a_week_is_accepted() {
         app.post_json_as_admin("/admin/rooms/lobby/mute", &json!({"user": "loud", "minutes": 10080})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"room": "lobby", "user": "loud", "minutes": 10080}));
+    assert!(loud.recv_type("muted").await["until"].is_string(), "told at once");
     loud.send(json!({"type": "send_message", "room": "lobby", "text": "shout", "nonce": "s1"})).await;
     let err = loud.recv_type("error").await;
     assert_eq!(

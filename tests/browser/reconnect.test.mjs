@@ -44,9 +44,12 @@ test("after a server restart both pages reconnect on their own and have every me
   await server.stop();
   for (const { page } of [alice, bob]) {
     await page.waitForFunction(() => document.getElementById("status").classList.contains("offline"));
-    assert.equal(await page.isDisabled("#text"), true, "the composer is off while disconnected");
-    assert.match(await page.textContent("#composer-note"), /can't send/);
+    assert.equal(await page.isDisabled("#text"), false, "the composer stays usable while disconnected");
+    assert.equal(await page.isVisible("#reconnect-now"), true, "with a way to try again at once");
   }
+  // Written while away: shown as waiting, sent once the page is back.
+  await say(alice.page, "typed while away");
+  await alice.page.waitForSelector("#messages .msg.pending");
 
   // Meanwhile the room goes on elsewhere (the same log, another address the
   // pages do not know): more than one join's worth of history piles up.
@@ -57,13 +60,26 @@ test("after a server restart both pages reconnect on their own and have every me
   await elsewhere.stop();
 
   server = await startServer({ port, db });
-  for (const { page } of [alice, bob]) await connected(page, 60000);
+  // Alice does not wait for the next attempt.
+  await alice.page.click("#reconnect-now");
+  await connected(alice.page, 10000);
+  await connected(bob.page, 60000);
+  for (const { page } of [alice, bob]) {
+    await waitForMessage(page, "typed while away");
+    const copies = await page.$$eval("#messages .msg[data-id] .body", (els) =>
+      els.filter((e) => e.textContent === "typed while away").length,
+    );
+    assert.equal(copies, 1, "sent once, shown once");
+  }
+  assert.equal(await alice.page.locator("#messages .msg.pending").count(), 0);
   await say(alice.page, "after 1");
   await waitForMessage(bob.page, "after 1");
   await say(bob.page, "after 2");
 
   const away = Array.from({ length: 60 }, (_, i) => `while away ${i + 1}`);
-  const expected = ["before 1", "before 2", ...away, "after 1", "after 2"];
+  // What Alice wrote while away went out when she was back: after the
+  // messages posted meanwhile.
+  const expected = ["before 1", "before 2", ...away, "typed while away", "after 1", "after 2"];
   for (const { page } of [alice, bob]) {
     await waitForMessage(page, "after 2");
     // The gap beyond the 50 sent with `joined` is filled from history.

@@ -40,6 +40,7 @@ async fn a_mute_ends_when_its_time_is_up_and_says_how_long_is_left() {
     let _turn = CLOCK.lock().await;
     let (status, _) = app.post_json_as_admin("/admin/rooms/lobby/mute", &json!({"user": "loud", "minutes": 5})).await;
     assert_eq!(status, 200);
+    assert!(loud.recv_type("muted").await["until"].is_string(), "told at once");
 
     advance_for_tests(Duration::from_secs(4 * 60));
     loud.send(json!({"type": "send_message", "room": "lobby", "text": "still muted"})).await;
