@@ -29,6 +29,8 @@ export function messageElement(m, { pending = false, plain } = {}) {
   const time = document.createElement("time");
   time.dateTime = m.ts || "";
   time.textContent = pending ? "sending…" : localTime(m.ts);
+  // The full date and time, a hover away.
+  if (m.ts && !pending) time.title = new Date(m.ts).toLocaleString([], { dateStyle: "full", timeStyle: "medium" });
   meta.append(who, time);
   const text = document.createElement("p");
   text.className = "body";
@@ -52,12 +54,65 @@ export function messageElement(m, { pending = false, plain } = {}) {
   return el;
 }
 
-// Consecutive messages from one sender within five minutes share a header.
+/// The local day of a message's time, as the separator names it.
+function dayLabel(ts) {
+  const date = new Date(ts);
+  if (Number.isNaN(date.getTime())) return "";
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (date.toDateString() === today.toDateString()) return "Today";
+  if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
+  return date.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+}
+
+/// The message before `el` in the list (notices and separators between
+/// them are passed over).
+function previousMessage(el) {
+  let prev = el.previousElementSibling;
+  while (prev && !prev.classList.contains("msg")) prev = prev.previousElementSibling;
+  return prev;
+}
+
+/// A message's place among its neighbours: the first of a local day gets a
+/// separator naming the day (kept right before it, and taken away when an
+/// earlier message of that day arrives above it); consecutive messages
+/// from one sender within five minutes share a header.
 export function regroup(el) {
+  const label = el.dataset.ts ? dayLabel(el.dataset.ts) : "";
+  const before = previousMessage(el);
+  const newDay = label !== "" && (!before || (before.dataset.ts && dayLabel(before.dataset.ts) !== label));
+  let separator = el.previousElementSibling?.classList.contains("day") ? el.previousElementSibling : null;
+  if (newDay) {
+    if (!separator) {
+      separator = document.createElement("div");
+      separator.className = "day";
+      separator.setAttribute("role", "separator");
+      el.before(separator);
+    }
+    separator.textContent = label;
+  } else if (separator) {
+    separator.remove();
+  }
   const prev = el.previousElementSibling;
-  const sameSender = prev && prev.classList.contains("msg") && prev.dataset.user === el.dataset.user;
+  const sameSender = !newDay && prev && prev.classList.contains("msg") && prev.dataset.user === el.dataset.user;
   const close = sameSender && (!el.dataset.ts || !prev.dataset.ts || new Date(el.dataset.ts) - new Date(prev.dataset.ts) < 5 * 60 * 1000);
   el.classList.toggle("grouped", Boolean(close));
+}
+
+/// Above the oldest message, once nothing older exists: the start of the
+/// room, said so (instead of a list that might still go on).
+export function markHistoryStart() {
+  let marker = els.messages.querySelector(".history-start");
+  if (state.moreOlder) {
+    marker?.remove();
+    return;
+  }
+  if (!marker) {
+    marker = document.createElement("p");
+    marker.className = "history-start";
+    marker.textContent = `This is the start of #${ROOM}.`;
+  }
+  els.messages.prepend(marker);
 }
 
 // ---- placing messages ----------------------------------------------------------

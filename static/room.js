@@ -26,7 +26,7 @@ import {
   setMuted,
 } from "./room-view.js";
 import { setUpEncryption } from "./room-e2e.js";
-import { messageElement, regroup, settle, markFailed, addMessage } from "./room-messages.js";
+import { messageElement, regroup, settle, markFailed, addMessage, markHistoryStart } from "./room-messages.js";
 
 // ---- the connection ----------------------------------------------------------
 
@@ -41,12 +41,13 @@ function send(frame) {
 // The ids shown belong to another epoch: drop every confirmed message and
 // take the server's history as if the page had just loaded.
 function forgetMessages() {
-  for (const el of els.messages.querySelectorAll(".msg[data-id]")) el.remove();
+  for (const el of els.messages.querySelectorAll(".msg[data-id], .day")) el.remove();
   state.byId.clear();
   state.lastId = 0;
   state.seenThrough = 0;
   state.oldestId = null;
   state.moreOlder = true;
+  markHistoryStart();
   notice("the server lost track of this room's latest messages; history was reloaded");
 }
 
@@ -114,6 +115,7 @@ function handle(frame) {
       els.messages.removeAttribute("aria-busy");
       if (!reconnect) {
         state.moreOlder = frame.truncated;
+        markHistoryStart();
         state.seenThrough = state.lastId;
         scrollToBottom();
       } else if (frame.truncated) {
@@ -149,6 +151,7 @@ function handle(frame) {
       els.messages.removeAttribute("aria-busy");
       if (request?.purpose === "older") {
         state.moreOlder = frame.messages.length > 0;
+        markHistoryStart();
         els.messages.scrollTop = els.messages.scrollHeight - keep; // no jump
       } else if (request?.purpose === "gap") {
         const first = frame.messages[0]?.id;

@@ -276,3 +276,25 @@ test("the home page's room list follows who is chatting, and a blank name is exp
   );
   await context.close();
 });
+
+test("a room's history starts with a marker, its days are named, and each time shows its full date on hover", async () => {
+  const { context, page } = await person(browser);
+  await enterRoom(page, server.url, "Dana", "days");
+  await say(page, "first");
+  await say(page, "second");
+  await waitForMessage(page, "second");
+  await page.reload();
+  await connected(page);
+  await waitForMessage(page, "second");
+  // The whole history is here: the page says where it starts.
+  assert.equal(await page.textContent("#messages .history-start"), "This is the start of #days.");
+  const first = await page.evaluate(() => document.querySelector("#messages").firstElementChild.className);
+  assert.equal(first, "history-start", "above everything else");
+  // One day, named once, right above its first message.
+  assert.deepEqual(await page.$$eval("#messages .day", (els) => els.map((e) => e.textContent)), ["Today"]);
+  const afterDay = await page.evaluate(() => document.querySelector("#messages .day").nextElementSibling.textContent);
+  assert.match(afterDay, /first/);
+  const title = await page.getAttribute("#messages .msg[data-id] time", "title");
+  assert.match(title, new RegExp(String(new Date().getFullYear())), `the full date: ${title}`);
+  await context.close();
+});
