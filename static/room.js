@@ -94,6 +94,15 @@ els.reconnect.addEventListener("click", () => {
   connect();
 });
 
+/// Out of the room for good on this page: say why, and do not rejoin by
+/// ourselves.
+function leaveForGood(why, status) {
+  state.removed = true;
+  notice(why);
+  setStatus(status, "offline");
+  state.socket?.close();
+}
+
 function handle(frame) {
   switch (frame.type) {
     case "joined": {
@@ -200,14 +209,10 @@ function handle(frame) {
       // An error without a nonce may answer the history request in flight.
       if (!frame.nonce) state.historyRequest = null;
       if (frame.code === "invalid_name") askForName(frame.message);
-      else if (frame.code === "kicked") {
-        // Kept out for a while after a kick: reconnecting would only be
-        // refused again.
-        state.removed = true;
-        notice(frame.message);
-        setStatus("removed from the room", "offline");
-        state.socket?.close();
-      } else els.note.textContent = frame.message;
+      // Kept out for a while after a kick: reconnecting would only be
+      // refused again.
+      else if (frame.code === "kicked") leaveForGood(frame.message, "removed from the room");
+      else els.note.textContent = frame.message;
       break;
     case "muted":
       setMuted(frame.until);
@@ -223,12 +228,10 @@ function handle(frame) {
       break;
     }
     case "kicked":
+      leaveForGood("An admin removed you from this room.", "removed from the room");
+      break;
     case "room_closed":
-      // Out of the room for good on this page: do not rejoin by ourselves.
-      state.removed = true;
-      notice(frame.type === "kicked" ? "An admin removed you from this room." : "An admin closed this room.");
-      setStatus(frame.type === "kicked" ? "removed from the room" : "room closed", "offline");
-      state.socket?.close();
+      leaveForGood("An admin closed this room.", "room closed");
       break;
     default:
       break;

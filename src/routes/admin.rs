@@ -143,22 +143,46 @@ async fn committed(state: &AppState) -> Result<(), ChatError> {
 /// is only queued.
 const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A change to one account: none changed rolls the transaction (and its
-/// audit entry) back.
-fn exactly_one(changed: usize) -> diesel::QueryResult<()> {
-    match changed {
-        0 => Err(diesel::result::Error::NotFound),
-        _ => Ok(()),
+impl Admin {
+    /// Changes `user`'s account (`change` gets its name key and answers how
+    /// many rows it changed) with the audit entry for `action`. None
+    /// changed (no such account, or not in a state to change) rolls both
+    /// back and answers `unknown_user`.
+    async fn change_account(
+        &self,
+        state: &AppState,
+        user: &DisplayName,
+        action: &str,
+        change: impl FnOnce(&mut DbConnection, &str) -> diesel::QueryResult<usize> + Send + 'static,
+    ) -> Result<(), ChatError> {
+        let key = user.key();
+        let audit = self.audit(action, user.as_str(), None);
+        let changed = self
+            .commit(state, audit, move |conn| match change(conn, &key)? {
+                0 => Err(diesel::result::Error::NotFound),
+                _ => Ok(()),
+            })
+            .await;
+        match changed {
+            Err(ChatError::Database(DbError::Query(diesel::result::Error::NotFound))) => {
+                Err(ChatError::UnknownUser(user.to_string()))
+            }
+            other => other,
+        }
     }
 }
 
-fn unknown_user_if_not_found(e: ChatError, user: &DisplayName) -> ChatError {
-    match e {
-        ChatError::Database(DbError::Query(diesel::result::Error::NotFound)) => {
-            ChatError::UnknownUser(user.to_string())
-        }
-        other => other,
-    }
+/// Mutes `user` in `room` until `until_ms` (now or earlier: lifts it), on
+/// every node and in the log, and answers once it is stored.
+async fn set_mute(
+    state: &AppState,
+    room: &RoomName,
+    user: &DisplayName,
+    until_ms: i64,
+    audit: Audit,
+) -> Result<(), ChatError> {
+    state.chat.send(Mute { room: room.clone(), user: user.clone(), until_ms, audit }).await??;
+    committed(state).await
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
@@ -341,8 +365,7 @@ pub async fn mute(
     }
     let until_ms = now_ms() + i64::try_from(body.minutes * 60_000).expect("a week of milliseconds fits");
     let audit = admin.audit("mute", &format!("{user} in {room}"), Some(format!("{} minutes", body.minutes)));
-    state.chat.send(Mute { room: room.clone(), user: user.clone(), until_ms, audit }).await??;
-    committed(&state).await?;
+    set_mute(&state, &room, &user, until_ms, audit).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "minutes": body.minutes })))
 }
 
@@ -357,8 +380,7 @@ pub async fn unmute(
     let audit = admin.audit("unmute", &format!("{user} in {room}"), None);
     // A mute that ends now: the same path as any mute, so every node and
     // the log agree.
-    state.chat.send(Mute { room: room.clone(), user: user.clone(), until_ms: now_ms(), audit }).await??;
-    committed(&state).await?;
+    set_mute(&state, &room, &user, now_ms(), audit).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "muted": false })))
 }
 
@@ -370,14 +392,8 @@ pub async fn unban(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let user = DisplayName::parse(&path)?;
-    let key = user.key();
-    let unbanned_key = key.clone();
-    let audit = admin.audit("unban", user.as_str(), None);
-    admin
-        .commit(&state, audit, move |conn| exactly_one(moderation::unban(conn, &unbanned_key)?))
-        .await
-        .map_err(|e| unknown_user_if_not_found(e, &user))?;
-    state.chat.send(UnbanAccount { user_key: key }).await?;
+    admin.change_account(&state, &user, "unban", moderation::unban).await?;
+    state.chat.send(UnbanAccount { user_key: user.key() }).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": user, "banned": false })))
 }
 
@@ -389,14 +405,8 @@ pub async fn ban(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let user = DisplayName::parse(&path)?;
-    let key = user.key();
-    let banned_key = key.clone();
-    let audit = admin.audit("ban", user.as_str(), None);
-    admin
-        .commit(&state, audit, move |conn| exactly_one(moderation::ban(conn, &banned_key, now_ms())?))
-        .await
-        .map_err(|e| unknown_user_if_not_found(e, &user))?;
-    let ended = state.chat.send(BanAccount { user_key: key }).await?;
+    admin.change_account(&state, &user, "ban", |conn, key| moderation::ban(conn, key, now_ms())).await?;
+    let ended = state.chat.send(BanAccount { user_key: user.key() }).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": user, "banned": true, "connections_ended": ended })))
 }
 
@@ -407,15 +417,11 @@ pub async fn set_role(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ChatError> {
     let user = DisplayName::parse(&path)?;
-    let (key, role) = (user.key(), body.admin);
-    let user_key = key.clone();
-    let audit = admin.audit(if role { "grant_admin" } else { "revoke_admin" }, user.as_str(), None);
-    admin
-        .commit(&state, audit, move |conn| exactly_one(moderation::set_admin(conn, &key, role)?))
-        .await
-        .map_err(|e| unknown_user_if_not_found(e, &user))?;
+    let role = body.admin;
+    let action = if role { "grant_admin" } else { "revoke_admin" };
+    admin.change_account(&state, &user, action, move |conn, key| moderation::set_admin(conn, key, role)).await?;
     // Open connections of that account gain or lose the role at once.
-    state.chat.send(SetRole { user_key, admin: role }).await?;
+    state.chat.send(SetRole { user_key: user.key(), admin: role }).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": user, "admin": role })))
 }
 
