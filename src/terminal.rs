@@ -21,10 +21,12 @@ pub fn read_secret(prompt: &str) -> Result<String, String> {
 }
 
 fn prompted(prompt: &str) -> io::Result<String> {
-    eprint!("{prompt}");
-    io::stderr().flush()?;
+    // Echo goes off before the prompt shows: whatever is typed as soon as
+    // it does must not appear.
     let line = {
         let _hidden = EchoOff::on_stdin()?;
+        eprint!("{prompt}");
+        io::stderr().flush()?;
         read_line()
     };
     // The Enter that ended the line was not echoed either.

@@ -126,35 +126,45 @@ impl Tls {
 
     /// Reloads whenever the files change, or on SIGHUP, until dropped. The
     /// files are read on a blocking thread: a slow disk (or a hung network
-    /// mount) must not hold up the chat, which runs on this thread.
-    pub async fn watch(self: Arc<Self>) {
+    /// mount) must not hold up the chat, which runs on this thread. SIGHUP
+    /// is listened for from this call on, not from the first poll: one sent
+    /// as soon as the server says it listens must not end the process.
+    pub fn watch(self: Arc<Self>) -> impl std::future::Future<Output = ()> {
         #[cfg(unix)]
-        let mut hangup = match actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::hangup()) {
+        let hangup = match actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::hangup()) {
             Ok(hangup) => Some(hangup),
             Err(e) => {
                 log::warn!("TLS: cannot listen for SIGHUP ({e}): a SIGHUP would end the process; renewals are still seen within a second");
                 None
             }
         };
-        loop {
+        async move {
             #[cfg(unix)]
-            let asked = match hangup.as_mut() {
-                Some(hangup) => {
-                    let (signal, tick) = (Box::pin(hangup.recv()), Box::pin(actix_web::rt::time::sleep(WATCH_EVERY)));
-                    matches!(futures_util::future::select(signal, tick).await, futures_util::future::Either::Left(_))
-                }
-                None => {
+            let mut hangup = hangup;
+            loop {
+                #[cfg(unix)]
+                let asked = match hangup.as_mut() {
+                    Some(hangup) => {
+                        let (signal, tick) =
+                            (Box::pin(hangup.recv()), Box::pin(actix_web::rt::time::sleep(WATCH_EVERY)));
+                        matches!(
+                            futures_util::future::select(signal, tick).await,
+                            futures_util::future::Either::Left(_)
+                        )
+                    }
+                    None => {
+                        actix_web::rt::time::sleep(WATCH_EVERY).await;
+                        false
+                    }
+                };
+                #[cfg(not(unix))]
+                let asked = {
                     actix_web::rt::time::sleep(WATCH_EVERY).await;
                     false
-                }
-            };
-            #[cfg(not(unix))]
-            let asked = {
-                actix_web::rt::time::sleep(WATCH_EVERY).await;
-                false
-            };
-            let this = self.clone();
-            let _ = actix_web::web::block(move || this.reload_if(asked)).await;
+                };
+                let this = self.clone();
+                let _ = actix_web::web::block(move || this.reload_if(asked)).await;
+            }
         }
     }
 
