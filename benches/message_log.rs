@@ -117,14 +117,13 @@ impl Drop for BenchDb {
 }
 
 fn message(room: &RoomName, id: i64) -> Arc<ChatMessage> {
-    Arc::new(ChatMessage {
-        room: room.clone(),
+    Arc::new(ChatMessage::new(
+        room.clone(),
         id,
-        author: "bench".into(),
-        text: format!("message {id}: the quick brown fox jumps over the lazy dog"),
-        created_at_ms: parlor::clock::now_ms(),
-        nonce: None,
-    })
+        "bench".into(),
+        format!("message {id}: the quick brown fox jumps over the lazy dog"),
+        parlor::clock::now_ms(),
+    ))
 }
 
 struct WriterRun {

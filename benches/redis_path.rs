@@ -135,14 +135,13 @@ async fn main() {
     let link = cluster.start(answers.clone().recipient());
     let rooms: Vec<RoomName> = (0..opts.rooms).map(|i| RoomName::parse(&format!("r{i}")).unwrap()).collect();
     let message = |i: usize| {
-        Arc::new(ChatMessage {
-            room: rooms[i % rooms.len()].clone(),
-            id: 0,
-            author: Arc::from("bench"),
-            text: format!("message {i} of the Redis path benchmark"),
-            created_at_ms: parlor::clock::now_ms(),
-            nonce: None,
-        })
+        Arc::new(ChatMessage::new(
+            rooms[i % rooms.len()].clone(),
+            0,
+            Arc::from("bench"),
+            format!("message {i} of the Redis path benchmark"),
+            parlor::clock::now_ms(),
+        ))
     };
     // Rooms first, so that their set-up is not in the figures.
     for (i, _) in rooms.iter().enumerate() {

@@ -22,6 +22,11 @@ pub enum ChatError {
     UnknownRoom(String),
     #[error("no account '{0}'")]
     UnknownUser(String),
+    #[error("room '{room}' has no message {id}")]
+    UnknownMessage { room: String, id: i64 },
+    /// Editing or deleting a message someone else sent.
+    #[error("message {0} is not yours: only its author may change it")]
+    NotYours(i64),
     #[error("room '{0}' is invite-only")]
     PrivateRoom(String),
     #[error(
@@ -91,6 +96,8 @@ impl ChatError {
             Self::NotStored => "not_stored",
             Self::UnknownRoom(_) => "unknown_room",
             Self::UnknownUser(_) => "unknown_user",
+            Self::UnknownMessage { .. } => "unknown_message",
+            Self::NotYours(_) => "not_yours",
             Self::TooManyRooms(_) => "too_many_rooms",
             Self::RoomClosed(_) => "room_closed",
             Self::EncryptionRequired(_) => "encryption_required",
@@ -157,11 +164,14 @@ impl ResponseError for ChatError {
             Self::NotJoined(_) | Self::TooManyRooms(_) | Self::RoomExists(_) => StatusCode::CONFLICT,
             Self::EncryptionRequired(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotStored => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::UnknownRoom(_) | Self::UnknownUser(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::UnknownRoom(_) | Self::UnknownUser(_) | Self::UnknownMessage { .. } | Self::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::RoomClosed(_) => StatusCode::GONE,
             Self::PrivateRoom(_)
             | Self::Muted(_)
             | Self::KeptOut { .. }
+            | Self::NotYours(_)
             | Self::Forbidden(_)
             | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

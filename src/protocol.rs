@@ -19,11 +19,50 @@ pub const DEFAULT_HISTORY_LIMIT: i64 = 50;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    JoinRoom { room: String, name: Option<String>, since: Option<i64>, epoch: Option<String> },
-    LeaveRoom { room: String },
-    SendMessage { room: String, text: String, nonce: Option<String> },
-    History { room: String, before: Option<i64>, limit: Option<i64> },
-    Typing { room: String },
+    JoinRoom {
+        room: String,
+        name: Option<String>,
+        since: Option<i64>,
+        epoch: Option<String>,
+    },
+    LeaveRoom {
+        room: String,
+    },
+    SendMessage {
+        room: String,
+        text: String,
+        nonce: Option<String>,
+        reply_to: Option<i64>,
+    },
+    /// Replaces the text of one's own message.
+    EditMessage {
+        room: String,
+        id: i64,
+        text: String,
+    },
+    /// Removes one's own message (an admin's: anyone's).
+    DeleteMessage {
+        room: String,
+        id: i64,
+    },
+    AddReaction {
+        room: String,
+        id: i64,
+        emoji: String,
+    },
+    RemoveReaction {
+        room: String,
+        id: i64,
+        emoji: String,
+    },
+    History {
+        room: String,
+        before: Option<i64>,
+        limit: Option<i64>,
+    },
+    Typing {
+        room: String,
+    },
     Ping,
 }
 
@@ -50,6 +89,22 @@ pub struct MessageView<'a> {
     pub ts: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<&'a str>,
+    /// The id of the room's message this one answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// When its author last edited it (`text` is the edited text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionView<'a>>,
+}
+
+/// One emoji on a message: how many reacted with it, and who.
+#[derive(Debug, Serialize)]
+pub struct ReactionView<'a> {
+    pub emoji: &'a str,
+    pub count: usize,
+    pub users: Vec<&'a str>,
 }
 
 impl<'a> MessageView<'a> {
@@ -62,6 +117,17 @@ impl<'a> MessageView<'a> {
             text: &m.text,
             ts: format_timestamp(m.created_at_ms),
             nonce: None,
+            reply_to: m.reply_to,
+            edited_at: m.edited_at_ms.map(format_timestamp),
+            reactions: m
+                .reactions
+                .iter()
+                .map(|r| ReactionView {
+                    emoji: &r.emoji,
+                    count: r.by.len(),
+                    users: r.by.iter().map(|(_, name)| &**name).collect(),
+                })
+                .collect(),
         }
     }
 
@@ -149,10 +215,29 @@ pub enum ServerFrame<'a> {
     RoomClosed {
         room: &'a str,
     },
-    /// An admin deleted a message: remove it from view.
+    /// Its author or an admin deleted a message: remove it from view.
     MessageDeleted {
         room: &'a str,
         id: i64,
+    },
+    /// Its author changed a message's text.
+    MessageEdited {
+        room: &'a str,
+        id: i64,
+        text: &'a str,
+        edited_at: String,
+    },
+    ReactionAdded {
+        room: &'a str,
+        id: i64,
+        emoji: &'a str,
+        user: &'a str,
+    },
+    ReactionRemoved {
+        room: &'a str,
+        id: i64,
+        emoji: &'a str,
+        user: &'a str,
     },
     /// An admin muted this member in the room until `until`, or (`null`)
     /// lifted the mute: what to show before they type.
@@ -201,12 +286,14 @@ mod tests {
     #[test]
     fn message_frame_shape() {
         let m = ChatMessage {
-            room: crate::domain::RoomName::parse("lobby").unwrap(),
-            id: 7,
-            author: "alice".into(),
-            text: "<b>hi</b>".into(),
-            created_at_ms: 0,
             nonce: Some("c-1".into()),
+            ..ChatMessage::new(
+                crate::domain::RoomName::parse("lobby").unwrap(),
+                7,
+                "alice".into(),
+                "<b>hi</b>".into(),
+                0,
+            )
         };
         let public = ServerFrame::Message(MessageView::public(&m)).to_text();
         assert_eq!(
@@ -215,5 +302,15 @@ mod tests {
         );
         let own = ServerFrame::Message(MessageView::for_sender(&m)).to_text();
         assert!(own.ends_with(r#","nonce":"c-1"}"#));
+
+        let mut revised = ChatMessage { reply_to: Some(3), edited_at_ms: Some(1000), ..m };
+        revised.react("👍", &"u:bob".into(), &"bob".into(), true);
+        let frame = ServerFrame::Message(MessageView::public(&revised)).to_text();
+        assert!(
+            frame.ends_with(
+                r#""reply_to":3,"edited_at":"1970-01-01T00:00:01.000Z","reactions":[{"emoji":"👍","count":1,"users":["bob"]}]}"#
+            ),
+            "{frame}"
+        );
     }
 }

@@ -137,26 +137,37 @@ pub struct MessageLog {
 }
 
 impl MessageLog {
-    /// The latest `range.limit` messages of the range, oldest first.
+    /// The latest `range.limit` messages of the range, oldest first, as
+    /// they are now (edited, with their reactions).
     async fn page(&self, room: &RoomName, range: IdRange) -> Result<Vec<Arc<ChatMessage>>, ChatError> {
-        let mut range = range;
+        let mut range = Some(range);
         let mut newer = Vec::new();
-        if let Some(recent) = &self.recent {
-            let from_stream = recent.page(room, &range).await?;
+        if let (Some(recent), Some(wanted)) = (&self.recent, &range) {
+            let from_stream = recent.page(room, wanted).await?;
             newer = from_stream.messages;
-            if newer.len() >= range.limit {
-                return Ok(newer);
-            }
-            let below = range.below.min(from_stream.stream_start);
-            range = IdRange { after: range.after, below, limit: range.limit - newer.len() };
-            if range.below <= range.after + 1 {
-                return Ok(newer);
-            }
+            let below = wanted.below.min(from_stream.stream_start);
+            range = (newer.len() < wanted.limit && below > wanted.after + 1).then(|| IdRange {
+                after: wanted.after,
+                below,
+                limit: wanted.limit - newer.len(),
+            });
         }
         let room = room.clone();
-        let mut older = db::run(&self.pool, move |conn| db::messages::page(conn, &room, &range)).await?;
-        older.extend(newer);
-        Ok(older)
+        db::run(&self.pool, move |conn| {
+            let mut page = match range {
+                Some(range) => db::messages::page(conn, &room, &range)?,
+                None => Vec::new(),
+            };
+            page.extend(newer);
+            db::revisions::apply(conn, &room, page)
+        })
+        .await
+    }
+
+    /// Message `id` of `room` as it is now, if the log has it.
+    pub async fn message(&self, room: &RoomName, id: i64) -> Result<Option<Arc<ChatMessage>>, ChatError> {
+        let mut page = self.page(room, IdRange { after: id - 1, below: id.saturating_add(1), limit: 1 }).await?;
+        Ok(page.pop().filter(|m| m.id == id))
     }
 }
 
@@ -184,17 +195,7 @@ mod tests {
     use super::*;
 
     fn msgs(room: &RoomName, ids: std::ops::RangeInclusive<i64>) -> Vec<Arc<ChatMessage>> {
-        ids.map(|id| {
-            Arc::new(ChatMessage {
-                room: room.clone(),
-                id,
-                author: "a".into(),
-                text: format!("m{id}"),
-                created_at_ms: 0,
-                nonce: None,
-            })
-        })
-        .collect()
+        ids.map(|id| Arc::new(ChatMessage::new(room.clone(), id, "a".into(), format!("m{id}"), 0))).collect()
     }
 
     fn ids(page: &HistoryPage) -> Vec<i64> {

@@ -14,11 +14,11 @@ use actix::prelude::*;
 use bytestring::ByteString;
 
 use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery, MessageLog};
-use super::server::{self, ChatServer, Push, SessionId, Who};
+use super::server::{self, ChatServer, MemberChange, Push, SessionId, Who};
 use crate::accounts::{NameRegistry, User};
 use crate::clock::format_timestamp;
 use crate::db;
-use crate::domain::{DisplayName, MessageText, Nonce, RoomName};
+use crate::domain::{DisplayName, Emoji, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::metrics::Metrics;
 use crate::protocol::{ClientFrame, MessageView, ServerFrame};
@@ -76,10 +76,11 @@ pub enum Identity {
     /// names the session (its token's hash), so logging out can end this
     /// connection too.
     User { user: User, login: String },
-    /// A guest, with the name from their name cookie, if any, and the
-    /// address they connect from (what keeps a kicked guest out, whatever
-    /// name they come back under).
-    Guest { cookie_name: Option<DisplayName>, address: Option<IpAddr> },
+    /// A guest, with the name from their name cookie, if any, the id of
+    /// their browser's guest cookie, if any (without one, each connection is
+    /// a guest of its own), and the address they connect from (what keeps a
+    /// kicked guest out, whatever name they come back under).
+    Guest { cookie_name: Option<DisplayName>, guest_id: Option<String>, address: Option<IpAddr> },
 }
 
 pub struct WsSession {
@@ -102,12 +103,14 @@ pub struct WsSession {
     next_ticket: u64,
     /// Sends left that look in the log for an earlier copy.
     resend_checks: u32,
-    /// A resend check is in flight: the client's later frames wait in
-    /// `waiting`, so that everything is handled in the order it was sent,
-    /// while the socket goes on writing, pinging and closing as usual.
+    /// A lookup in the log is in flight (a resend check, or the message a
+    /// change is about): the client's later frames wait in `waiting`.
     checking: bool,
     waiting: VecDeque<ByteString>,
     waiting_bytes: usize,
+    /// A guest without a guest cookie is this connection alone: a random
+    /// key, never reused, so that what it sent stays its own.
+    connection_key: String,
 }
 
 impl WsSession {
@@ -138,6 +141,7 @@ impl WsSession {
             checking: false,
             waiting: VecDeque::new(),
             waiting_bytes: 0,
+            connection_key: format!("c-{}", crate::tokens::random_hex(12)),
         }
     }
 
@@ -192,13 +196,12 @@ impl WsSession {
             return self.server.do_send(msg);
         };
         self.resend_checks -= 1;
-        self.checking = true;
         let (pool, room, nonce, text) =
             (self.log.pool.clone(), msg.room.clone(), nonce.as_str().to_string(), msg.text.as_str().to_string());
         let lookup = async move {
             db::run(&pool, move |conn| db::messages::find_resend(conn, &room, &nonce, &text, RESEND_CANDIDATES)).await
         };
-        ctx.spawn(lookup.into_actor(self).map(move |found, act, ctx| {
+        self.look_up_then(ctx, lookup, move |act, found| {
             match found {
                 Ok(earlier) => msg.earlier = earlier,
                 // Without the log the room's memory still catches a quick
@@ -206,8 +209,38 @@ impl WsSession {
                 Err(e) => crate::warn_throttled!("cannot look for an earlier copy of a resend: {e}"),
             }
             act.server.do_send(msg);
+        });
+    }
+
+    /// Hands a change to a message to the ChatServer with the message as
+    /// the log has it: the room's memory holds only its latest messages.
+    fn revise(&mut self, ctx: &mut Context<Self>, mut msg: server::ReviseMessage) {
+        let (log, room, id) = (self.log.clone(), msg.room.clone(), msg.id);
+        let lookup = async move { log.message(&room, id).await };
+        self.look_up_then(ctx, lookup, move |act, found| match found {
+            Ok(stored) => {
+                msg.stored = stored;
+                act.server.do_send(msg);
+            }
+            Err(e) => act.send_error(&e, Some(msg.room.as_str()), None),
+        });
+    }
+
+    /// Runs `lookup`, then `then` with its result. Frames the client sends
+    /// meanwhile wait in `waiting`, so that everything is handled in the
+    /// order it was sent, while the socket goes on writing, pinging and
+    /// closing as usual.
+    fn look_up_then<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        lookup: impl std::future::Future<Output = T> + 'static,
+        then: impl FnOnce(&mut Self, T) + 'static,
+    ) {
+        self.checking = true;
+        ctx.spawn(lookup.into_actor(self).map(move |result, act, ctx| {
+            then(act, result);
             act.checking = false;
-            // The frames that came meanwhile, until one starts another check.
+            // The frames that came meanwhile, until one starts another lookup.
             while !act.checking {
                 let Some(text) = act.waiting.pop_front() else { break };
                 act.waiting_bytes -= text.len();
@@ -216,12 +249,12 @@ impl WsSession {
         }));
     }
 
-    /// A frame read while a resend check is in flight waits for it; a
-    /// client that piles up more than the session's queue bound meanwhile
-    /// counts as a slow consumer.
+    /// A frame read while a lookup is in flight waits for it; a client that
+    /// piles up more than the session's queue bound meanwhile counts as a
+    /// slow consumer.
     fn hold_incoming(&mut self, text: ByteString) {
         if self.waiting_bytes + text.len() > self.settings.max_queued_bytes {
-            crate::warn_throttled!("session {}: too much sent during a resend check; disconnecting", self.id);
+            crate::warn_throttled!("session {}: too much sent during a lookup; disconnecting", self.id);
             return self.socket.close(CloseCode::Policy, "slow consumer");
         }
         self.waiting_bytes += text.len();
@@ -238,7 +271,11 @@ impl WsSession {
                 ClientFrame::JoinRoom { room, .. }
                 | ClientFrame::LeaveRoom { room }
                 | ClientFrame::History { room, .. }
-                | ClientFrame::Typing { room } => (Some(room.as_str()), None),
+                | ClientFrame::Typing { room }
+                | ClientFrame::EditMessage { room, .. }
+                | ClientFrame::DeleteMessage { room, .. }
+                | ClientFrame::AddReaction { room, .. }
+                | ClientFrame::RemoveReaction { room, .. } => (Some(room.as_str()), None),
                 ClientFrame::SendMessage { room, nonce, .. } => {
                     self.settings.metrics.refused(e.code());
                     (Some(room.as_str()), nonce.as_deref())
@@ -276,17 +313,31 @@ impl WsSession {
                 self.last_typing.remove(&room);
                 self.server.do_send(server::Leave { session, room });
             }
-            ClientFrame::SendMessage { room, text, nonce } => {
+            ClientFrame::SendMessage { room, text, nonce, reply_to } => {
                 let room = RoomName::parse(room)?;
                 let nonce = nonce.clone().map(Nonce::parse).transpose()?;
                 let text = MessageText::parse(std::mem::take(text), self.settings.max_message_bytes)?;
+                let reply_to = reply_to.map(message_id).transpose()?;
                 if !self.sends.take(now) {
                     return Err(ChatError::RateLimited("sending too fast; message not accepted, slow down".into()));
                 }
                 // Members stop showing "typing" when the message arrives, so
                 // the next typing notice in this room may go out at once.
                 self.last_typing.remove(&room);
-                self.send(ctx, server::SendMessage { session, room, text, nonce, earlier: Vec::new() });
+                self.send(ctx, server::SendMessage { session, room, text, nonce, reply_to, earlier: Vec::new() });
+            }
+            ClientFrame::EditMessage { room, id, text } => {
+                let text = MessageText::parse(std::mem::take(text), self.settings.max_message_bytes)?;
+                self.revise_frame(ctx, room, *id, MemberChange::Edit(text))?;
+            }
+            ClientFrame::DeleteMessage { room, id } => self.revise_frame(ctx, room, *id, MemberChange::Delete)?,
+            ClientFrame::AddReaction { room, id, emoji } => {
+                let emoji = Emoji::parse(std::mem::take(emoji))?;
+                self.revise_frame(ctx, room, *id, MemberChange::React { emoji, add: true })?;
+            }
+            ClientFrame::RemoveReaction { room, id, emoji } => {
+                let emoji = Emoji::parse(std::mem::take(emoji))?;
+                self.revise_frame(ctx, room, *id, MemberChange::React { emoji, add: false })?;
             }
             ClientFrame::History { room, before, limit } => {
                 let room = RoomName::parse(room)?;
@@ -309,6 +360,20 @@ impl WsSession {
         Ok(())
     }
 
+    /// A change to message `id` of `room`, checked as far as the session can.
+    fn revise_frame(
+        &mut self,
+        ctx: &mut Context<Self>,
+        room: &str,
+        id: i64,
+        change: MemberChange,
+    ) -> Result<(), ChatError> {
+        let room = RoomName::parse(room)?;
+        let id = message_id(id)?;
+        self.revise(ctx, server::ReviseMessage { session: self.id, room, id, change, stored: None });
+        Ok(())
+    }
+
     /// The name this connection joins under, and whose it is. A logged-in
     /// user is always their account's name; a guest picks one that no
     /// registered user has.
@@ -318,7 +383,7 @@ impl WsSession {
             Identity::Guest { .. } if !self.settings.guests => {
                 Err(ChatError::Unauthorized("this server has no guest access: log in to chat".into()))
             }
-            Identity::Guest { cookie_name, .. } => {
+            Identity::Guest { cookie_name, guest_id, .. } => {
                 let name = match asked {
                     Some(name) => DisplayName::parse(name)?,
                     None => cookie_name.clone().ok_or_else(|| {
@@ -332,7 +397,8 @@ impl WsSession {
                         "'{name}' belongs to a registered user, or looks like their name: log in to use it"
                     )));
                 }
-                Ok((name, Who::Guest(self.id)))
+                let id = guest_id.clone().unwrap_or_else(|| self.connection_key.clone());
+                Ok((name, Who::Guest(id)))
             }
         }
     }
@@ -366,6 +432,14 @@ impl WsSession {
             }
         }));
     }
+}
+
+/// A message id as frames give it: 1 or more.
+fn message_id(id: i64) -> Result<i64, ChatError> {
+    if id < 1 {
+        return Err(ChatError::BadRequest("a message id is 1 or more".into()));
+    }
+    Ok(id)
 }
 
 fn binary_refused() -> ChatError {

@@ -361,6 +361,8 @@ fn wire(node: &str, draft: &Draft) -> WireMessage {
         nonce: m.nonce.clone(),
         node: node.into(),
         session: draft.sender,
+        owner: m.owner.as_deref().map(Into::into),
+        reply_to: m.reply_to,
     }
 }
 

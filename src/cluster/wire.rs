@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ChatMessage, Encryption, RoomName};
+use crate::domain::{ChatMessage, Encryption, Revision, RoomName};
 use crate::error::ChatError;
 
 /// A message as it travels between nodes.
@@ -30,6 +30,10 @@ pub struct WireMessage {
     pub nonce: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
 }
 
 fn is_zero(id: &i64) -> bool {
@@ -57,12 +61,10 @@ impl WireMessage {
     pub fn into_message(self) -> Result<(Arc<ChatMessage>, String), ChatError> {
         let room = RoomName::parse(&self.room)?;
         let message = ChatMessage {
-            room,
-            id: self.id,
-            author: self.author.into(),
-            text: self.text,
-            created_at_ms: self.ts,
             nonce: self.nonce,
+            owner: self.owner.map(Into::into),
+            reply_to: self.reply_to,
+            ..ChatMessage::new(room, self.id, self.author.into(), self.text, self.ts)
         };
         Ok((Arc::new(message), self.epoch))
     }
@@ -83,6 +85,8 @@ pub enum Event {
     /// An admin's decision, made on `node`: every other node carries it
     /// out on its own connections.
     Enforce { enforcement: Enforcement, node: String },
+    /// A member on `node` edited or reacted to message `id` of `room`.
+    Revised { room: String, id: i64, revision: Revision, node: String },
     /// A connection on `node` joined `room` (or changed its name there), or
     /// left it.
     Presence { room: String, session: u64, member: Option<RosterEntry>, node: String },
@@ -204,6 +208,8 @@ mod tests {
             nonce: Some("n1".into()),
             node: "a1".into(),
             session: Some(3),
+            owner: Some("g:x".into()),
+            reply_to: Some(2),
         };
         let json = serde_json::to_string(&body).unwrap();
         assert!(json.starts_with("{\"node\":"), "the script splices after the brace: {json}");
@@ -214,5 +220,6 @@ mod tests {
         let (message, epoch) = WireMessage::decode(spliced.as_bytes()).unwrap().into_message().unwrap();
         assert_eq!((message.id, epoch.as_str(), &*message.author), (7, "e1", "ann"));
         assert_eq!(message.text, "hi \"there\"");
+        assert_eq!((message.owner.as_deref(), message.reply_to), (Some("g:x"), Some(2)));
     }
 }

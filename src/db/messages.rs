@@ -24,17 +24,17 @@ struct MessageRow {
     body: String,
     created_at: i64,
     nonce: Option<String>,
+    owner: Option<String>,
+    reply_to: Option<i64>,
 }
 
 impl MessageRow {
     fn into_message(self, room: &RoomName) -> Arc<ChatMessage> {
         Arc::new(ChatMessage {
-            room: room.clone(),
-            id: self.id,
-            author: self.author.into(),
-            text: self.body,
-            created_at_ms: self.created_at,
             nonce: self.nonce,
+            owner: self.owner.map(Into::into),
+            reply_to: self.reply_to,
+            ..ChatMessage::new(room.clone(), self.id, self.author.into(), self.body, self.created_at)
         })
     }
 }
@@ -48,6 +48,8 @@ pub struct NewMessage<'a> {
     body: &'a str,
     created_at: i64,
     nonce: Option<&'a str>,
+    owner: Option<&'a str>,
+    reply_to: Option<i64>,
 }
 
 impl<'a> From<&'a ChatMessage> for NewMessage<'a> {
@@ -59,6 +61,8 @@ impl<'a> From<&'a ChatMessage> for NewMessage<'a> {
             body: &m.text,
             created_at: m.created_at_ms,
             nonce: m.nonce.as_deref(),
+            owner: m.owner.as_deref(),
+            reply_to: m.reply_to,
         }
     }
 }
@@ -66,12 +70,13 @@ impl<'a> From<&'a ChatMessage> for NewMessage<'a> {
 /// Inserts messages, skipping any (room, id) already stored: a batch retried
 /// after a commit whose acknowledgement was lost is written once.
 pub fn insert_all(conn: &mut DbConnection, batch: &[NewMessage<'_>]) -> QueryResult<usize> {
-    // Every backend allows at least 32766 bound parameters per statement; six per row.
-    batch.chunks(5000).map(|chunk| insert_ignoring_existing!(conn, messages::table, chunk)).sum()
+    // Every backend allows at least 32766 bound parameters per statement; eight per row.
+    batch.chunks(4000).map(|chunk| insert_ignoring_existing!(conn, messages::table, chunk)).sum()
 }
 
 /// The latest `range.limit` messages of `room` with ids strictly between
-/// `range.after` and `range.below`, oldest first.
+/// `range.after` and `range.below`, oldest first, as they were sent: their
+/// edits and reactions are `revisions::apply`'s to add.
 pub fn page(conn: &mut DbConnection, room: &RoomName, range: &IdRange) -> QueryResult<Vec<Arc<ChatMessage>>> {
     let rows: Vec<MessageRow> = messages::table
         .filter(messages::room.eq(room.as_str()))

@@ -33,6 +33,7 @@ pub mod chat_state;
 pub mod dead_letters;
 pub mod messages;
 pub mod moderation;
+pub mod revisions;
 pub mod rooms;
 pub mod schema;
 pub mod server_state;

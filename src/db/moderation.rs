@@ -110,7 +110,7 @@ pub fn message_for_audit(conn: &mut DbConnection, room: &str, id: i64) -> QueryR
 }
 
 pub fn delete_message(conn: &mut DbConnection, room: &str, id: i64) -> QueryResult<usize> {
-    diesel::delete(messages::table.find((room, id))).execute(conn)
+    super::revisions::delete(conn, room, id)
 }
 
 pub fn set_room_closed(conn: &mut DbConnection, room: &str, closed_at: Option<i64>) -> QueryResult<usize> {

@@ -40,6 +40,17 @@ diesel::table! {
         body -> Text,
         created_at -> BigInt,
         nonce -> Nullable<Text>,
+        owner -> Nullable<Text>,
+        reply_to -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    message_edits (room, message_id) {
+        room -> Text,
+        message_id -> BigInt,
+        body -> Text,
+        edited_at -> BigInt,
     }
 }
 
@@ -48,6 +59,17 @@ diesel::table! {
         room -> Text,
         user_key -> Text,
         until -> BigInt,
+    }
+}
+
+diesel::table! {
+    reactions (room, message_id, emoji, owner) {
+        room -> Text,
+        message_id -> BigInt,
+        emoji -> Text,
+        owner -> Text,
+        user_name -> Text,
+        created_at -> BigInt,
     }
 }
 
@@ -108,8 +130,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     bot_tokens,
     dead_letters,
+    message_edits,
     messages,
     mutes,
+    reactions,
     room_invites,
     rooms,
     server_state,

@@ -24,10 +24,11 @@ use diesel::Connection;
 use super::dead_letters::{self, NewDeadLetter};
 use super::messages::{self, NewMessage};
 use super::moderation::{self, NewAuditEntry};
+use super::revisions;
 use super::rooms::{self, NewRoom};
 use super::{establish, DatabaseUrl, DbConnection};
 use crate::clock::now_ms;
-use crate::domain::{ChatMessage, Encryption, RoomName};
+use crate::domain::{ChatMessage, Encryption, Revision, RoomName};
 use crate::error::DbError;
 use crate::metrics::Metrics;
 use crate::tokens::random_hex;
@@ -57,6 +58,12 @@ pub enum WriteOp {
     SetEpoch {
         room: RoomName,
         epoch: String,
+    },
+    /// A member edited, deleted or reacted to message `id`.
+    Revise {
+        room: RoomName,
+        id: i64,
+        revision: Revision,
     },
     /// An admin's change, committed in one transaction with its audit entry.
     Moderation {
@@ -109,6 +116,7 @@ impl WriteOp {
     fn text_len(&self) -> usize {
         match self {
             Self::Message(m) => m.text.len(),
+            Self::Revise { revision: Revision::Edit { text, .. }, .. } => text.len(),
             _ => 0,
         }
     }
@@ -117,7 +125,7 @@ impl WriteOp {
         Some(match self {
             Self::CreateRoom { name, .. } => name,
             Self::Message(m) => &m.room,
-            Self::SetEpoch { room, .. } => room,
+            Self::SetEpoch { room, .. } | Self::Revise { room, .. } => room,
             Self::Moderation { change, .. } => match change {
                 Change::DeleteMessage { room, .. }
                 | Change::SetClosed { room, .. }
@@ -422,7 +430,7 @@ fn set_aside(conn: &mut DbConnection, op: &WriteOp, error: &DbError) -> Result<(
 fn write(conn: &mut DbConnection, batch: &[WriteOp]) -> Result<(), DbError> {
     let mut new_rooms = Vec::new();
     let mut new_messages = Vec::new();
-    // Deletions and closings refer to rows this batch (or an earlier one)
+    // Deletions, edits and closings refer to rows this batch (or an earlier one)
     // inserts, so they run after the inserts, in their own order.
     let mut changes = Vec::new();
     for op in batch {
@@ -436,7 +444,7 @@ fn write(conn: &mut DbConnection, batch: &[WriteOp]) -> Result<(), DbError> {
                 key_salt: encryption.as_ref().map(|e| e.salt.as_str()),
             }),
             WriteOp::Message(m) => new_messages.push(NewMessage::from(&**m)),
-            WriteOp::SetEpoch { .. } | WriteOp::Moderation { .. } => changes.push(op),
+            WriteOp::SetEpoch { .. } | WriteOp::Revise { .. } | WriteOp::Moderation { .. } => changes.push(op),
             WriteOp::Barrier(_) => {}
         }
     }
@@ -450,6 +458,7 @@ fn write(conn: &mut DbConnection, batch: &[WriteOp]) -> Result<(), DbError> {
         for op in changes {
             match op {
                 WriteOp::SetEpoch { room, epoch } => rooms::set_epoch(conn, room.as_str(), epoch)?,
+                WriteOp::Revise { room, id, revision } => revisions::write(conn, room.as_str(), *id, revision)?,
                 WriteOp::Moderation { change, audit } => {
                     // A deleted message is gone from the log: the audit
                     // entry keeps who wrote what, for the admins.

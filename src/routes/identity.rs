@@ -13,6 +13,7 @@ use crate::tokens::{constant_time_eq, random_hex, to_hex};
 pub const COOKIE_NAME: &str = "parlor_session";
 pub const AUTH_COOKIE: &str = "parlor_auth";
 pub const DEVICE_COOKIE: &str = "parlor_device";
+pub const GUEST_COOKIE: &str = "parlor_guest";
 
 /// The display name from a validly signed cookie, if any. A cookie that was
 /// tampered with, or signed with another key, is ignored.
@@ -25,6 +26,18 @@ pub fn display_name(req: &HttpRequest, key: &Key) -> Option<DisplayName> {
 /// unchanged (percent-encoding would be decoded before the signature check).
 pub fn name_cookie(name: &DisplayName, key: &Key, secure: bool) -> Cookie<'static> {
     signed_cookie(COOKIE_NAME, to_hex(name.as_str().as_bytes()), key, secure, Duration::days(365))
+}
+
+/// The id a guest's browser is known by, from its validly signed guest
+/// cookie: the same guest in every tab and after a reload, owner of what it
+/// sent, whatever name it goes by.
+pub fn guest_id(req: &HttpRequest, key: &Key) -> Option<String> {
+    signed_value(req, key, GUEST_COOKIE).filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A new guest id's cookie, when the visitor has none yet.
+pub fn new_guest_cookie(req: &HttpRequest, key: &Key, secure: bool) -> Option<Cookie<'static>> {
+    guest_id(req, key).is_none().then(|| signed_cookie(GUEST_COOKIE, random_hex(16), key, secure, Duration::days(365)))
 }
 
 /// The login token from a validly signed auth cookie.

@@ -125,5 +125,11 @@ pub async fn room(req: HttpRequest, path: web::Path<String>, state: web::Data<Ap
     context.insert("name", &name);
     context.insert("admin", &user.is_some_and(|u| u.is_admin));
     context.insert("max_message_bytes", &state.sessions.max_message_bytes);
-    render(&state, StatusCode::OK, "room.html", &context)
+    let mut page = render(&state, StatusCode::OK, "room.html", &context);
+    // What the page sends is this browser's to edit and delete later, in
+    // any tab; the WebSocket handshake carries the cookie.
+    if let Some(cookie) = identity::new_guest_cookie(&req, &state.key, state.proxies.https(&req)) {
+        let _ = page.add_cookie(&cookie);
+    }
+    page
 }

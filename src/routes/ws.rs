@@ -33,6 +33,7 @@ pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         }
         None => Identity::Guest {
             cookie_name: identity::display_name(&req, &state.key),
+            guest_id: identity::guest_id(&req, &state.key),
             address: state.proxies.client_ip(&req),
         },
     };

@@ -16,6 +16,7 @@ mod http;
 mod load;
 mod persistence;
 mod promises;
+mod revisions;
 mod slow_clients;
 mod tls;
 mod transport;

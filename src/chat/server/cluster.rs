@@ -60,6 +60,11 @@ impl Request for News {
                     server.enforce_here(enforcement);
                 }
             }
+            News::Event(Event::Revised { room, id, revision, node }) => {
+                if let (true, Ok(room)) = (server.is_another_node(&node), RoomName::parse(&room)) {
+                    server.revise_here(&room, id, &revision);
+                }
+            }
             News::Event(Event::Presence { room, session, member, node }) => {
                 if server.is_another_node(&node) {
                     server.remote_presence(&room, (node, session), member);

@@ -10,18 +10,29 @@ use serde::Serialize;
 
 use crate::chat::history::{HistoryPlan, HistoryQuery};
 use crate::db::writer::{Audit, Committed};
-use crate::domain::{ChatMessage, DisplayName, Encryption, KeySource, MessageText, Nonce, RoomName};
+use crate::domain::{ChatMessage, DisplayName, Emoji, Encryption, KeySource, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::ws::CloseReason;
 
 pub type SessionId = u64;
 
-/// Whose a name in a room is: an account's (the same in every tab), or one
-/// guest connection's.
+/// Whose a name in a room is: an account's, or a guest's (the same in every
+/// tab of one browser, by its guest cookie; one connection's without it).
+/// Either way it may be in a room from several connections at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Who {
     User(String),
-    Guest(SessionId),
+    Guest(String),
+}
+
+impl Who {
+    /// How a message remembers whose it is (`ChatMessage::owner`).
+    pub fn owner_key(&self) -> Arc<str> {
+        match self {
+            Self::User(key) => format!("u:{key}").into(),
+            Self::Guest(id) => format!("g:{id}").into(),
+        }
+    }
 }
 
 /// Whose a logged-in connection is, as the ChatServer keeps it: bans, role
@@ -117,9 +128,31 @@ pub struct SendMessage {
     pub room: RoomName,
     pub text: MessageText,
     pub nonce: Option<Nonce>,
+    /// The id of the room's message it answers.
+    pub reply_to: Option<i64>,
     /// Messages in the log with the same nonce and text: if one is the
     /// sender's, this send is a resend of it.
     pub earlier: Vec<Arc<ChatMessage>>,
+}
+
+/// A member edits or deletes its own message, or reacts to any.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReviseMessage {
+    pub session: SessionId,
+    pub room: RoomName,
+    pub id: i64,
+    pub change: MemberChange,
+    /// The message as the log has it now (the room's memory may be fresher,
+    /// or may not hold it at all).
+    pub stored: Option<Arc<ChatMessage>>,
+}
+
+#[derive(Debug)]
+pub enum MemberChange {
+    Edit(MessageText),
+    Delete,
+    React { emoji: Emoji, add: bool },
 }
 
 #[derive(Message)]

@@ -9,6 +9,7 @@
 //! - `messages`: what it is asked and what it pushes to sessions
 //! - `model`: rooms, members and connections
 //! - `rooms`: joining, leaving, sending, typing, history, rooms over HTTP
+//! - `revisions`: members editing, deleting and reacting to messages
 //! - `moderation` and `policies`: what admins do, and the rules that follow
 //! - `cluster`: rooms fed by the cluster's Redis when several nodes run
 
@@ -17,6 +18,7 @@ mod messages;
 mod model;
 mod moderation;
 mod policies;
+mod revisions;
 mod rooms;
 
 use std::collections::HashMap;
@@ -29,9 +31,9 @@ use bytestring::ByteString;
 
 pub use messages::{
     Account, AwaitCommitted, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin,
-    FetchHistory, Invite, Join, Kick, LearnRoom, Leave, ListRooms, Mute, Outbox, Persisted, PlanHistory,
-    PlannedHistory, Push, RoomCreated, RoomSummary, SendMessage, SessionId, SetClosed, SetPrivate, SetRole, Shutdown,
-    Snapshot, StoreMessage, Stored, TakeSnapshot, Typing, UnbanAccount, Who,
+    FetchHistory, Invite, Join, Kick, LearnRoom, Leave, ListRooms, MemberChange, Mute, Outbox, Persisted, PlanHistory,
+    PlannedHistory, Push, ReviseMessage, RoomCreated, RoomSummary, SendMessage, SessionId, SetClosed, SetPrivate,
+    SetRole, Shutdown, Snapshot, StoreMessage, Stored, TakeSnapshot, Typing, UnbanAccount, Who,
 };
 use model::{Feed, Room, SessionEntry};
 use policies::Policies;

@@ -116,7 +116,7 @@ impl ChatServer {
     /// Carries out an admin's decision on this node's sessions and rules,
     /// and in a cluster has every other node do the same. Answers how many
     /// connections here it ended or sent out.
-    fn enforce(&mut self, enforcement: Enforcement) -> usize {
+    pub(super) fn enforce(&mut self, enforcement: Enforcement) -> usize {
         if let Some(link) = &self.cluster {
             link.publish(Event::Enforce { enforcement: enforcement.clone(), node: link.node().into() });
         }

@@ -17,6 +17,17 @@ use crate::domain::{ChatMessage, DisplayName, MessageText, Nonce, RoomName};
 use crate::error::ChatError;
 use crate::protocol::{MessageView, PresenceAction, ServerFrame};
 
+/// Who a message is from, and what it answers: what `accept` needs besides
+/// its text.
+pub(super) struct Authorship<'a> {
+    pub author: &'a DisplayName,
+    /// Whose it is (`Who::owner_key`); `None` for a bot's.
+    pub owner: Option<Arc<str>>,
+    pub reply_to: Option<i64>,
+    /// The member's connection that sent it.
+    pub sender: Option<SessionId>,
+}
+
 /// How far back a resent nonce is looked for.
 const RESEND_WINDOW: usize = 256;
 
@@ -69,13 +80,17 @@ impl Request for Leave {
 
 impl Request for SendMessage {
     fn apply(self, server: &mut ChatServer) {
-        let SendMessage { session, room, text, nonce, earlier } = self;
+        let SendMessage { session, room, text, nonce, reply_to, earlier } = self;
         let nonce_text = nonce.as_ref().map(|n| n.as_str().to_string());
-        let result = match server.member_name(session, &room) {
+        let member = server.rooms.get(&room).and_then(|r| r.members.get(&session));
+        let result = match member.map(|m| (m.name.clone(), m.who.owner_key())) {
             None => Err(ChatError::NotJoined(room.to_string())),
-            Some(author) => match server.policies.muted_for(&room, &author) {
+            Some((author, owner)) => match server.policies.muted_for(&room, &author) {
                 Some(left) => Err(ChatError::Muted(left.as_secs() + 1)),
-                None => server.accept_send(&room, &author, text, nonce, session, &earlier),
+                None => {
+                    let by = Authorship { author: &author, owner: Some(owner), reply_to, sender: Some(session) };
+                    server.accept_send(&room, by, text, nonce, &earlier)
+                }
             },
         };
         if let Err(e) = result {
@@ -120,7 +135,8 @@ impl Request for StoreMessage {
         if server.policies.closed.contains(&self.room) {
             return Err(ChatError::RoomClosed(self.room.to_string()));
         }
-        let accepted = server.accept(&self.room, &self.user, self.text, None, None).inspect_err(|e| {
+        let by = Authorship { author: &self.user, owner: None, reply_to: None, sender: None };
+        let accepted = server.accept(&self.room, by, self.text, None).inspect_err(|e| {
             server.metrics.refused(e.code());
         })?;
         let message = match accepted {
@@ -391,17 +407,16 @@ impl ChatServer {
     fn accept_send(
         &mut self,
         room: &RoomName,
-        author: &DisplayName,
+        by: Authorship<'_>,
         text: MessageText,
         nonce: Option<Nonce>,
-        session: SessionId,
         earlier: &[Arc<ChatMessage>],
     ) -> Result<(), ChatError> {
-        if let Some(stored) = earlier.iter().find(|m| *m.author == *author.as_str()) {
+        if let (Some(stored), Some(session)) = (earlier.iter().find(|m| *m.author == *by.author.as_str()), by.sender) {
             self.answer_resend(session, stored);
             return Ok(());
         }
-        self.accept(room, author, text, nonce, Some(session)).map(drop)
+        self.accept(room, by, text, nonce).map(drop)
     }
 
     /// A resend of a stored message: the sender gets its copy again, and
@@ -418,14 +433,17 @@ impl ChatServer {
     fn accept(
         &mut self,
         room_name: &RoomName,
-        author: &DisplayName,
+        by: Authorship<'_>,
         text: MessageText,
         nonce: Option<Nonce>,
-        sender: Option<SessionId>,
     ) -> Result<Accepted, ChatError> {
+        let Authorship { author, owner, reply_to, sender } = by;
         let room = self.rooms.get_mut(room_name).ok_or_else(|| unknown_room(room_name))?;
         if let Some(encryption) = &room.encryption {
             encryption.check(room_name.as_str(), text.as_str())?;
+        }
+        if let Some(id) = reply_to {
+            super::revisions::check_reply(room_name, id, room.last_id)?;
         }
         if let (Some(sender), Some(nonce)) = (sender, &nonce) {
             // A client that lost its connection before its own copy arrived
@@ -450,12 +468,10 @@ impl ChatServer {
         let last_id = room.last_id;
         self.check_log_keeps_up()?;
         let message = Arc::new(ChatMessage {
-            room: room_name.clone(),
-            id: last_id + 1,
-            author: Arc::from(author.as_str()),
-            text: text.into_string(),
-            created_at_ms: now_ms(),
             nonce: nonce.map(Nonce::into_string),
+            owner,
+            reply_to,
+            ..ChatMessage::new(room_name.clone(), last_id + 1, Arc::from(author.as_str()), text.into_string(), now_ms())
         });
         if let Some(link) = &self.cluster {
             // Redis numbers it; `News::Sent` brings it back.

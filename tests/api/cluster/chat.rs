@@ -282,3 +282,51 @@ async fn redis_refuses_readable_text_for_an_encrypted_room_whatever_a_node_belie
     let envelope = "v1.AAECAwQFBgcICQoL.q83vEjRWeJq83vEjRWeJqw";
     assert_eq!(bob.say("lobby", envelope).await["text"], envelope, "ciphertext still goes through");
 }
+
+/// Edits, reactions, replies and deletions made through one node reach the
+/// members on the other, and a node that was not following the room serves
+/// them in history (from Redis's stream and the log).
+#[actix_web::test]
+async fn edits_reactions_and_deletions_cross_nodes() {
+    let TwoNodes { db, prefix, mut alice, mut bob, .. } = alice_and_bob_on_two_nodes().await;
+    let first = alice.say("lobby", "helo").await["id"].as_i64().unwrap();
+    let gone = alice.say("lobby", "to be deleted").await["id"].as_i64().unwrap();
+    messages(&mut bob, 2).await;
+
+    alice.send(json!({"type": "edit_message", "room": "lobby", "id": first, "text": "hello"})).await;
+    alice.recv_type("message_edited").await;
+    assert_eq!(bob.recv_type("message_edited").await["text"], "hello");
+    // Ownership is checked on the node that did not accept the message.
+    bob.send(json!({"type": "edit_message", "room": "lobby", "id": first, "text": "pwned"})).await;
+    assert_eq!(bob.recv_type("error").await["code"], "not_yours");
+    bob.send(json!({"type": "add_reaction", "room": "lobby", "id": first, "emoji": "🎉"})).await;
+    bob.recv_type("reaction_added").await;
+    let added = alice.recv_type("reaction_added").await;
+    assert_eq!((added["emoji"].as_str(), added["user"].as_str()), (Some("🎉"), Some("bob")));
+    bob.send(json!({"type": "send_message", "room": "lobby", "text": "welcome", "reply_to": first})).await;
+    bob.recv_type("message").await;
+    assert_eq!(alice.recv_type("message").await["reply_to"], first);
+    alice.send(json!({"type": "delete_message", "room": "lobby", "id": gone})).await;
+    alice.recv_type("message_deleted").await;
+    assert_eq!(bob.recv_type("message_deleted").await["id"], gone);
+
+    // The edit and the reaction are written by the node that took them;
+    // a node with no one in the room reads history from Redis's stream and
+    // the log, and shows them once they are written.
+    let c = node(&db, SHARED_REDIS, &prefix);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, page) = c.get_json("/api/rooms/lobby/messages?limit=50").await;
+        assert_eq!(status, 200);
+        let list = page["messages"].as_array().unwrap().clone();
+        let m = list.iter().find(|m| m["id"] == first).expect("the first message").clone();
+        let current = m["text"] == "hello" && m["reactions"][0]["users"] == json!(["bob"]);
+        if current {
+            assert!(list.iter().all(|m| m["id"] != gone), "the deleted one is gone");
+            assert!(list.iter().any(|m| m["reply_to"] == first), "the reply names its message");
+            break;
+        }
+        assert!(Instant::now() < deadline, "history never showed the edit and the reaction: {m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
