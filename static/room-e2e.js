@@ -4,7 +4,8 @@
 // cryptography itself is e2e.js.
 import * as e2e from "./e2e.js";
 import { ROOM, els, crypt } from "./room-state.js";
-import { richText, atBottom, updateComposer } from "./room-view.js";
+import { atBottom, updateComposer } from "./room-view.js";
+import { showBody } from "./room-alerts.js";
 
 // An invite link brings the key in its fragment (never sent to a server):
 // keep it, then take it out of the address bar, and so out of the history,
@@ -37,7 +38,7 @@ function missingKeyText() {
 // its decryption ends, however long each one takes.
 export function fillEncryptedBody(bodyEl, envelope, plain) {
   crypt.envelopes.set(bodyEl, envelope);
-  if (plain !== undefined) bodyEl.append(richText(plain));
+  if (plain !== undefined) showBody(bodyEl, plain);
   else decryptInto(bodyEl);
 }
 
@@ -56,7 +57,7 @@ async function decryptInto(bodyEl) {
   }
   keepingView(bodyEl, () => {
     bodyEl.className = "body";
-    bodyEl.replaceChildren(richText(plain));
+    showBody(bodyEl, plain);
   });
 }
 

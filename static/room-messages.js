@@ -2,7 +2,8 @@
 // list (once each, in id order; our own pending until the server confirms
 // them). An encrypted room's texts are filled in by room-e2e.js.
 import { ROOM, ADMIN, myName, els, state, crypt } from "./room-state.js";
-import { richText, atBottom, scrollToBottom, showPill, updateTitle } from "./room-view.js";
+import { atBottom, scrollToBottom, showPill } from "./room-view.js";
+import { showBody, arrived } from "./room-alerts.js";
 import { fillEncryptedBody } from "./room-e2e.js";
 
 // ---- rendering -------------------------------------------------------------
@@ -32,12 +33,14 @@ export function messageElement(m, { pending = false, plain } = {}) {
   // The full date and time, a hover away.
   if (m.ts && !pending) time.title = new Date(m.ts).toLocaleString([], { dateStyle: "full", timeStyle: "medium" });
   meta.append(who, time);
-  const text = document.createElement("p");
+  // A div: a code block inside is a <pre>, which a <p> cannot hold.
+  const text = document.createElement("div");
   text.className = "body";
+  // In the message before it is filled: a mention marks the whole message.
+  el.append(meta, text);
   // A pending message is our own, still as typed.
   if (crypt.info && !pending) fillEncryptedBody(text, m.text, plain);
-  else text.append(richText(m.text));
-  el.append(meta, text);
+  else showBody(text, m.text);
   if (ADMIN && m.id) {
     // Admins can delete from the room itself; everyone gets `message_deleted`.
     const remove = document.createElement("button");
@@ -166,9 +169,6 @@ export function addMessage(m, { live = false } = {}) {
   if (live) {
     if (m.user === myName || wasAtBottom) scrollToBottom();
     else showPill();
-    if (document.hidden) {
-      state.unread += 1;
-      updateTitle();
-    }
+    arrived(el, m, wasAtBottom);
   }
 }

@@ -71,7 +71,8 @@ export const state = {
   nonceSeq: 0,
   members: new Map(), // name -> count of sessions with that name
   typers: new Map(), // name -> timeout
-  unread: 0,
+  unread: 0, // messages from others since the reader last caught up (room-alerts.js)
+  unreadMention: false, // one of them mentions the reader
   lastTypingSent: 0,
 };
 

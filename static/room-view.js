@@ -1,30 +1,20 @@
 // The room page around its messages, drawn from the shared state: texts with
-// their links, the message list's scrolling, notices, the title, the members,
-// who is typing, the connection's status and whether the composer can send.
+// their formatting, the message list's scrolling, notices, the title, the
+// members, who is typing, the connection's status and whether the composer
+// can send.
 // The messages themselves are room-messages.js.
 import * as e2e from "./e2e.js";
 import { ROOM, myName, els, state, crypt } from "./room-state.js";
+import { formatText } from "./format.js";
 
 // ---- rendering -------------------------------------------------------------
 
-const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
-
-// Text with its URLs as links; both made of DOM nodes, never parsed HTML.
+// Text with its formatting, links and mentions (format.js): DOM nodes,
+// never parsed HTML. The one place message texts become DOM, for plain
+// rooms and decrypted texts alike.
 export function richText(text) {
-  const fragment = document.createDocumentFragment();
-  let last = 0;
-  for (const match of text.matchAll(URL_PATTERN)) {
-    fragment.append(text.slice(last, match.index));
-    const link = document.createElement("a");
-    link.href = match[0];
-    link.textContent = match[0];
-    link.target = "_blank";
-    link.rel = "noopener noreferrer";
-    fragment.append(link);
-    last = match.index + match[0].length;
-  }
-  fragment.append(text.slice(last));
-  return fragment;
+  const others = [...state.members.keys()].filter((name) => name !== myName);
+  return formatText(text, { me: myName, names: others });
 }
 
 export function atBottom() {
@@ -63,9 +53,12 @@ export function notice(text) {
   if (wasAtBottom) scrollToBottom();
 }
 
+/// `(3) #room · Parlor` with 3 messages unread; `(3, @) …` when one of them
+/// mentions this reader.
 export function updateTitle() {
   const base = `#${ROOM} · Parlor`;
-  document.title = state.unread > 0 ? `(${state.unread}) ${base}` : base;
+  if (state.unread === 0) document.title = base;
+  else document.title = `(${state.unread}${state.unreadMention ? ", @" : ""}) ${base}`;
 }
 
 /// `total`: the server's count of connections, when it sent one (a busy

@@ -7,8 +7,10 @@
 // connection, the protocol's frames, sending, and the name. The rest of the
 // page, each module importing only those listed before it (and e2e.js):
 //   room-state.js     what the server put on the page, its elements, the state
-//   room-view.js      texts with links, scrolling, notices, members, typing,
-//                     the status and whether the composer can send
+//   format.js         formatting, links and mentions as DOM (imports nothing)
+//   room-view.js      texts as DOM, scrolling, notices, the title, members,
+//                     typing, the status and whether the composer can send
+//   room-alerts.js    texts shown, mentions, unread counts and notifications
 //   room-e2e.js       the room's key, placeholders, decrypting texts
 //   room-messages.js  each message's element and its place in the list
 import * as e2e from "./e2e.js";
@@ -18,7 +20,6 @@ import {
   scrollToBottom,
   hidePill,
   notice,
-  updateTitle,
   renderMembers,
   renderTyping,
   setStatus,
@@ -329,13 +330,6 @@ els.messages.addEventListener("scroll", () => {
   if (atBottom()) hidePill();
   if (els.messages.scrollTop < 60 && state.moreOlder && !state.historyRequest && state.joined && state.oldestId) {
     requestHistory({ purpose: "older" }, state.oldestId);
-  }
-});
-
-document.addEventListener("visibilitychange", () => {
-  if (!document.hidden) {
-    state.unread = 0;
-    updateTitle();
   }
 });
 

@@ -126,7 +126,7 @@ test("hostile names and messages are shown as text and run nothing", async () =>
   // Links become safe links; nothing else does.
   const links = await ann.page.$$eval("#messages .body a", (els) => els.map((a) => [a.href, a.rel, a.target]));
   // The link ends where markup would begin.
-  assert.deepEqual(links, [["https://example.com/a?b=", "noopener noreferrer", "_blank"]]);
+  assert.deepEqual(links, [["https://example.com/a?b=", "noopener noreferrer nofollow", "_blank"]]);
   await eve.context.close();
   await ann.context.close();
 });
