@@ -24,6 +24,9 @@ pub enum ClientFrame {
         name: Option<String>,
         since: Option<i64>,
         epoch: Option<String>,
+        /// An admin watching the room unseen.
+        #[serde(default)]
+        hidden: bool,
     },
     LeaveRoom {
         room: String,

@@ -296,7 +296,7 @@ impl WsSession {
             return Err(ChatError::RateLimited("too many requests; slow down".into()));
         }
         match frame {
-            ClientFrame::JoinRoom { room, name, since, epoch } => {
+            ClientFrame::JoinRoom { room, name, since, epoch, hidden } => {
                 let room = RoomName::parse(room)?;
                 let (name, who) = self.who_joins(name.as_deref())?;
                 if since.is_some_and(|s| s < 0) {
@@ -305,8 +305,8 @@ impl WsSession {
                 if epoch.as_ref().is_some_and(|e| e.len() > 64) {
                     return Err(ChatError::BadRequest("`epoch` is at most 64 bytes".into()));
                 }
-                let (since, epoch) = (*since, epoch.take());
-                self.server.do_send(server::Join { session, room, name, who, since, epoch });
+                let (since, epoch, hidden) = (*since, epoch.take(), *hidden);
+                self.server.do_send(server::Join { session, room, name, who, since, epoch, hidden });
             }
             ClientFrame::LeaveRoom { room } => {
                 let room = RoomName::parse(room)?;

@@ -576,3 +576,47 @@ async fn what_is_in_force_is_listed_and_can_be_undone(backend: Backend) {
     let actions: Vec<String> = audit_actions(&app, &root).await.into_iter().map(|(_, action, _)| action).collect();
     assert_eq!(&actions[..4], ["reopen_room", "unban", "unmute", "ban"]);
 }
+
+/// An admin moderates a room without being seen in it: no presence, not in
+/// the member list or count, no typing notices; and can still delete anyone's
+/// message from the socket, audited. Nobody else may hide.
+#[actix_web::test]
+async fn an_admin_watches_a_room_unseen_and_moderates_from_it() {
+    let Some((app, root)) = admin_app(Backend::Sqlite).await else { return };
+    let (mut alice, mut bob) = app.alice_and_bob_in_lobby().await;
+    let mut admin = WsClient::connect(&app.ws_url, Some(&root)).await;
+    admin.send(json!({"type": "join_room", "room": "lobby", "hidden": true})).await;
+    let joined = admin.recv_type("joined").await;
+    assert_eq!((joined["members"].clone(), joined["member_count"].as_u64()), (json!(["alice", "bob"]), Some(2)));
+    admin.send(json!({"type": "typing", "room": "lobby"})).await;
+    admin.assert_open().await;
+
+    let id = bob.say("lobby", "buy cheap pills").await["id"].as_i64().unwrap();
+    alice.recv_type("message").await;
+    assert_eq!(admin.recv_type("message").await["id"], id, "the watcher sees the room");
+    admin.send(json!({"type": "delete_message", "room": "lobby", "id": id})).await;
+    for client in [&mut alice, &mut bob, &mut admin] {
+        assert_eq!(client.recv_type("message_deleted").await["id"], id);
+    }
+    // Nobody was told the admin came, typed or is there.
+    let mut carol = app.ws().await;
+    let seen = carol.join("lobby", "carol").await;
+    assert_eq!((seen["members"].clone(), seen["member_count"].as_u64()), (json!(["alice", "bob", "carol"]), Some(3)));
+    let presence = alice.recv_type("presence").await;
+    assert_eq!((presence["user"].as_str(), presence["members"].as_u64()), (Some("carol"), Some(3)));
+    let (_, rooms) = app.get_json("/api/rooms").await;
+    let lobby = rooms["rooms"].as_array().unwrap().iter().find(|r| r["name"] == "lobby").cloned().unwrap();
+    assert_eq!(lobby["members"], 3, "{rooms}");
+    admin.close().await;
+    alice.expect_silence(Duration::from_millis(300)).await;
+    assert!(audit_actions(&app, &root)
+        .await
+        .iter()
+        .any(|(actor, action, _)| actor == "root" && action == "delete_message"));
+
+    // Hiding is for admins only.
+    let mut sneaky = app.ws().await;
+    sneaky.send(json!({"type": "join_room", "room": "lobby", "name": "sneaky", "hidden": true})).await;
+    let refused = sneaky.recv_type("error").await;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+}

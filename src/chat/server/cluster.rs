@@ -96,7 +96,9 @@ impl ChatServer {
     /// name, or no longer in it.
     pub(super) fn share_presence(&self, room_name: &RoomName, session: SessionId) {
         let Some(link) = &self.cluster else { return };
-        let member = self.rooms.get(room_name).and_then(|r| r.members.get(&session)).map(|m| RosterEntry {
+        // An unseen admin is on no node's roster.
+        let visible = self.rooms.get(room_name).and_then(|r| r.members.get(&session)).filter(|m| !m.hidden);
+        let member = visible.map(|m| RosterEntry {
             name: m.name.as_str().into(),
             node: link.node().into(),
             since: m.joined_at_ms,

@@ -111,6 +111,8 @@ pub struct Join {
     pub since: Option<i64>,
     /// ...when they are ids of this epoch (or no epoch is given).
     pub epoch: Option<String>,
+    /// An admin watching unseen (`Member::hidden`).
+    pub hidden: bool,
 }
 
 #[derive(Message)]

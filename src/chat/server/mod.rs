@@ -230,6 +230,10 @@ impl ChatServer {
         let Some(member) = room.members.remove(&session) else { return };
         room.trim(self.tail_len);
         self.metrics.leaves.inc();
+        if room.hidden.remove(&session) {
+            self.detach_if_empty(room_name);
+            return;
+        }
         self.announce(room_name, &member.name, PresenceAction::Leave, None);
         self.share_presence(room_name, session);
         self.detach_if_empty(room_name);

@@ -20,6 +20,9 @@ pub struct Member {
     /// When this connection joined the room (Unix ms).
     pub joined_at_ms: i64,
     pub outbox: Outbox,
+    /// An admin watching unseen: gets the room's frames, is in no member
+    /// list or count, and its coming and going is announced to no one.
+    pub hidden: bool,
 }
 
 pub struct Room {
@@ -34,6 +37,8 @@ pub struct Room {
     /// Every id up to here is in the database.
     pub persisted_id: i64,
     pub members: HashMap<SessionId, Member>,
+    /// The members that are `hidden`.
+    pub hidden: HashSet<SessionId>,
     /// The latest delivered messages, oldest first: everything not yet
     /// persisted, and while the room has members at least `tail_len` more.
     pub tail: VecDeque<Arc<ChatMessage>>,
@@ -107,6 +112,7 @@ impl Room {
             last_id,
             persisted_id: last_id,
             members: HashMap::new(),
+            hidden: HashSet::new(),
             tail: VecDeque::new(),
             unconfirmed: VecDeque::new(),
             remote: HashMap::new(),
@@ -116,7 +122,7 @@ impl Room {
 
     /// Members here and, in a cluster, on every other node.
     pub fn member_count(&self) -> usize {
-        self.members.len() + self.remote.len()
+        self.members.len() - self.hidden.len() + self.remote.len()
     }
 
     /// What the room can answer of `query` from memory, and from where on
@@ -148,7 +154,8 @@ impl Room {
     /// Every connection in the room, oldest first; `node` names the node
     /// of each in a cluster (`here` for this one).
     pub fn connections(&self, here: Option<&str>) -> Vec<ConnectionSummary> {
-        let local = self.members.values().map(|m| (m.joined_at_ms, &m.name, here, matches!(m.who, Who::Guest(_))));
+        let visible = self.members.values().filter(|m| !m.hidden);
+        let local = visible.map(|m| (m.joined_at_ms, &m.name, here, matches!(m.who, Who::Guest(_))));
         let remote = self.remote.values().map(|m| (m.joined_at_ms, &m.name, Some(m.node.as_str()), m.guest));
         let mut all: Vec<_> = local.chain(remote).collect();
         all.sort_by_key(|(since, ..)| *since);
@@ -169,7 +176,7 @@ impl Room {
     /// The first `limit` member names in order: a busy room's `joined`
     /// lists a page of them, not thousands, in time linear in the room.
     pub fn first_member_names(&self, limit: usize) -> Vec<DisplayName> {
-        let here = self.members.values().map(|m| m.name.clone());
+        let here = self.members.values().filter(|m| !m.hidden).map(|m| m.name.clone());
         let mut names: Vec<_> = here.chain(self.remote.values().map(|m| m.name.clone())).collect();
         let by_name = |a: &DisplayName, b: &DisplayName| a.as_str().cmp(b.as_str());
         if names.len() > limit {

@@ -180,6 +180,7 @@ impl ChatServer {
                 }
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.members.clear();
+                    r.hidden.clear();
                     // Every node empties the room of its own members, and
                     // tells the others.
                     r.remote.clear();

@@ -102,7 +102,10 @@ impl Request for SendMessage {
 
 impl Request for Typing {
     fn apply(self, server: &mut ChatServer) {
+        let hidden = server.rooms.get(&self.room).is_some_and(|r| r.hidden.contains(&self.session));
         match server.member_name(self.session, &self.room) {
+            // An unseen admin's typing would give it away.
+            Some(_) if hidden => {}
             Some(name) => {
                 let frame = ServerFrame::Typing { room: self.room.as_str(), user: name.as_str() }.to_text();
                 server.broadcast(&self.room, &frame, Some(self.session));
@@ -317,9 +320,12 @@ impl ChatServer {
         if !self.admits(&msg)? {
             return Ok(());
         }
-        let Join { session, room: room_name, name, who, mut since, epoch } = msg;
+        let Join { session, room: room_name, name, who, mut since, epoch, hidden } = msg;
         let Some(entry) = self.sessions.get(&session) else { return Ok(()) };
         let admin = entry.account.as_ref().is_some_and(|a| a.admin);
+        if hidden && !admin {
+            return Err(ChatError::Forbidden("only admins may be in a room unseen".into()));
+        }
         let outbox = entry.outbox.clone();
         // Nobody else in the room may have this name, or one that looks
         // like it.
@@ -361,8 +367,9 @@ impl ChatServer {
             }
         }
         let room = self.rooms.get_mut(&room_name).expect("ensured above");
-        let member = Member { name: name.clone(), skeleton, who, admin, joined_at_ms: now_ms(), outbox };
+        let member = Member { name: name.clone(), skeleton, who, admin, joined_at_ms: now_ms(), outbox, hidden };
         let previous = room.members.insert(session, member);
+        let was_hidden = if hidden { !room.hidden.insert(session) } else { room.hidden.remove(&session) };
         let query = HistoryQuery::After { since: since.unwrap_or(0), limit: self.settings.history_on_join };
         let plan = room.plan(&room_name, query);
         let members = room.first_member_names(self.settings.presence_batch_above);
@@ -386,6 +393,15 @@ impl ChatServer {
             muted_until,
         };
         self.push(session, joined);
+        // A member who turns hidden seems to leave; one who stops hiding, to join.
+        let previous = previous.filter(|_| !was_hidden);
+        if hidden {
+            if let Some(old) = previous {
+                self.announce(&room_name, &old.name, PresenceAction::Leave, Some(session));
+            }
+            self.share_presence(&room_name, session);
+            return Ok(());
+        }
         if previous.as_ref().is_none_or(|old| old.name != name) {
             self.share_presence(&room_name, session);
         }
