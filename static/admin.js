@@ -31,6 +31,8 @@ const actions = {
   close: (room) => call("POST", `/admin/rooms/${room}/close`, {}),
   reopen: (room) => call("POST", `/admin/rooms/${room}/reopen`, {}),
   unmute: (room, user) => call("POST", `/admin/rooms/${room}/unmute`, { user }),
+  roomban: (room, user) => call("POST", `/admin/rooms/${room}/ban`, { user }),
+  letin: (room, user) => call("POST", `/admin/rooms/${room}/unban`, { user }),
   unban: (_room, user) => call("POST", `/admin/users/${encodeURIComponent(user)}/unban`, {}),
   privacy: (room, _user, button) => call("POST", `/admin/rooms/${room}/privacy`, { private: button.dataset.private === "true" }),
 };
@@ -41,8 +43,9 @@ document.addEventListener("click", async (event) => {
   const room = button.closest("tr[data-room]")?.dataset.room;
   const user = button.closest("[data-user]")?.dataset.user;
   const action = button.dataset.action;
-  const what = user ? `${action} ${user}${room ? ` in ${room}` : ""}` : `${action} ${room}`;
-  if (["ban", "close"].includes(action) && !window.confirm(`Really ${what}?`)) return;
+  const label = button.textContent.trim().toLowerCase();
+  const what = user ? `${label}: ${user}${room ? ` in ${room}` : ""}` : `${label}: ${room}`;
+  if (["ban", "roomban", "close"].includes(action) && !window.confirm(`Really ${what}?`)) return;
   button.disabled = true;
   try {
     await actions[action](room, user, button);

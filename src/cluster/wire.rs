@@ -136,16 +136,27 @@ pub enum Enforcement {
         name_key: String,
         #[serde(default)]
         until_ms: Option<i64>,
+        /// The name as the admin wrote it (for the log's list).
+        #[serde(default)]
+        name: String,
+    },
+    /// Whoever is called `name_key` may come back into `room`, with the
+    /// guests and addresses kept out with them.
+    LetIn {
+        room: String,
+        name_key: String,
     },
     /// A ban lifted: the account may connect again.
     Unban {
         user_key: String,
     },
-    /// Guests a kick took out on `node`, kept out by their addresses on
-    /// every node until then (Unix ms).
+    /// Guests a kick or a room ban took out on `node`, kept out by their
+    /// guest ids and addresses on every node until then (Unix ms).
     KeepOut {
         room: String,
         name_key: String,
+        #[serde(default)]
+        guests: Vec<String>,
         addresses: Vec<std::net::IpAddr>,
         until_ms: i64,
     },

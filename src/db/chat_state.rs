@@ -21,6 +21,8 @@ pub struct ChatState {
     pub mutes: Vec<(RoomName, String, i64)>,
     /// Banned accounts (name keys).
     pub banned: Vec<String>,
+    /// Who is kept out of which room, and until when.
+    pub kept_out: Vec<moderation::KeptOutRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,5 +95,6 @@ pub fn load(conn: &mut DbConnection, now_ms: i64, in_cluster: bool) -> QueryResu
             .filter_map(|(room, key, until)| Some((RoomName::parse(&room).ok()?, key, until)))
             .collect(),
         banned: accounts::banned_keys(conn)?,
+        kept_out: moderation::kept_out(conn, now_ms)?,
     })
 }

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{audit_log, bot_tokens, messages, mutes, room_invites, rooms, users};
+use super::schema::{audit_log, bot_tokens, messages, mutes, room_bans, room_invites, rooms, users};
 use super::DbConnection;
 
 #[derive(Debug, Insertable)]
@@ -163,4 +163,56 @@ pub fn mute(conn: &mut DbConnection, room: &str, user_key: &str, until: i64) -> 
 /// Mutes still running at `now`: (room, user key, until).
 pub fn live_mutes(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<(String, String, i64)>> {
     mutes::table.filter(mutes::until.gt(now)).select((mutes::room, mutes::user_key, mutes::until)).load(conn)
+}
+
+/// One row of `room_bans`: someone kept out of a room until `until`.
+#[derive(Debug, Clone, Queryable)]
+pub struct KeptOutRow {
+    pub room: String,
+    /// `name:<key>`, `guest:<id>` or `addr:<ip>`.
+    pub target: String,
+    pub name_key: String,
+    pub user_name: String,
+    pub until: i64,
+}
+
+/// Keeps `targets` (see `KeptOutRow::target`) of the person `name_key`
+/// out of `room` until `until`; a target kept out already gets the new end.
+pub fn keep_out(
+    conn: &mut DbConnection,
+    room: &str,
+    name_key: &str,
+    user_name: &str,
+    targets: &[String],
+    until: i64,
+) -> QueryResult<usize> {
+    let mut written = 0;
+    for target in targets {
+        diesel::delete(room_bans::table.find((room, target))).execute(conn)?;
+        written += diesel::insert_into(room_bans::table)
+            .values((
+                room_bans::room.eq(room),
+                room_bans::target.eq(target),
+                room_bans::name_key.eq(name_key),
+                room_bans::user_name.eq(user_name),
+                room_bans::until.eq(until),
+            ))
+            .execute(conn)?;
+    }
+    Ok(written)
+}
+
+/// Lets the person `name_key` into `room` again, by every target.
+pub fn let_in(conn: &mut DbConnection, room: &str, name_key: &str) -> QueryResult<usize> {
+    diesel::delete(room_bans::table.filter(room_bans::room.eq(room)).filter(room_bans::name_key.eq(name_key)))
+        .execute(conn)
+}
+
+/// Everyone still kept out of a room at `now`.
+pub fn kept_out(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<KeptOutRow>> {
+    room_bans::table
+        .filter(room_bans::until.gt(now))
+        .order((room_bans::room, room_bans::name_key))
+        .select((room_bans::room, room_bans::target, room_bans::name_key, room_bans::user_name, room_bans::until))
+        .load(conn)
 }

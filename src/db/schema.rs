@@ -74,6 +74,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    room_bans (room, target) {
+        room -> Text,
+        target -> Text,
+        name_key -> Text,
+        user_name -> Text,
+        until -> BigInt,
+    }
+}
+
+diesel::table! {
     room_invites (room, user_key) {
         room -> Text,
         user_key -> Text,
@@ -134,6 +144,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     mutes,
     reactions,
+    room_bans,
     room_invites,
     rooms,
     server_state,

@@ -59,6 +59,18 @@ pub enum WriteOp {
         room: RoomName,
         epoch: String,
     },
+    /// Someone kept out of a room (see `moderation::keep_out`).
+    KeepOut {
+        room: RoomName,
+        name_key: String,
+        user_name: String,
+        targets: Vec<String>,
+        until_ms: i64,
+    },
+    LetIn {
+        room: RoomName,
+        name_key: String,
+    },
     /// A member edited, deleted or reacted to message `id`.
     Revise {
         room: RoomName,
@@ -125,7 +137,10 @@ impl WriteOp {
         Some(match self {
             Self::CreateRoom { name, .. } => name,
             Self::Message(m) => &m.room,
-            Self::SetEpoch { room, .. } | Self::Revise { room, .. } => room,
+            Self::SetEpoch { room, .. }
+            | Self::Revise { room, .. }
+            | Self::KeepOut { room, .. }
+            | Self::LetIn { room, .. } => room,
             Self::Moderation { change, .. } => match change {
                 Change::DeleteMessage { room, .. }
                 | Change::SetClosed { room, .. }
@@ -444,7 +459,11 @@ fn write(conn: &mut DbConnection, batch: &[WriteOp]) -> Result<(), DbError> {
                 key_salt: encryption.as_ref().map(|e| e.salt.as_str()),
             }),
             WriteOp::Message(m) => new_messages.push(NewMessage::from(&**m)),
-            WriteOp::SetEpoch { .. } | WriteOp::Revise { .. } | WriteOp::Moderation { .. } => changes.push(op),
+            WriteOp::SetEpoch { .. }
+            | WriteOp::Revise { .. }
+            | WriteOp::KeepOut { .. }
+            | WriteOp::LetIn { .. }
+            | WriteOp::Moderation { .. } => changes.push(op),
             WriteOp::Barrier(_) => {}
         }
     }
@@ -459,6 +478,10 @@ fn write(conn: &mut DbConnection, batch: &[WriteOp]) -> Result<(), DbError> {
             match op {
                 WriteOp::SetEpoch { room, epoch } => rooms::set_epoch(conn, room.as_str(), epoch)?,
                 WriteOp::Revise { room, id, revision } => revisions::write(conn, room.as_str(), *id, revision)?,
+                WriteOp::KeepOut { room, name_key, user_name, targets, until_ms } => {
+                    moderation::keep_out(conn, room.as_str(), name_key, user_name, targets, *until_ms)?
+                }
+                WriteOp::LetIn { room, name_key } => moderation::let_in(conn, room.as_str(), name_key)?,
                 WriteOp::Moderation { change, audit } => {
                     // A deleted message is gone from the log: the audit
                     // entry keeps who wrote what, for the admins.

@@ -19,7 +19,7 @@ use super::pages::render;
 use super::{identity, AppState};
 use crate::accounts;
 use crate::chat::server::{
-    AwaitCommitted, BanAccount, DeleteMessage, Invite, Kick, ListRooms, Mute, SetClosed, SetPrivate, SetRole,
+    AwaitCommitted, BanAccount, DeleteMessage, Invite, Kick, LetIn, ListRooms, Mute, SetClosed, SetPrivate, SetRole,
     TakeSnapshot, UnbanAccount,
 };
 use crate::clock::{format_timestamp, now_ms};
@@ -198,6 +198,12 @@ pub struct UserBody {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct RoomBanBody {
+    user: String,
+    minutes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
 pub struct MuteBody {
     user: String,
     minutes: u64,
@@ -249,15 +255,31 @@ pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         .collect();
     // What admins decided that is still in force, each with its undoing:
     // closed rooms have no members, so they are not among the rooms above.
-    let (closed, mutes, bans) = db::run(&state.pool, |conn| {
+    let (closed, mutes, bans, kept_out) = db::run(&state.pool, |conn| {
         let now = now_ms();
         Ok::<_, diesel::result::Error>((
             moderation::closed_rooms(conn)?,
             moderation::live_mutes(conn, now)?,
             moderation::bans(conn)?,
+            moderation::kept_out(conn, now)?,
         ))
     })
     .await?;
+    // One line per person and room, however many browsers and addresses
+    // of theirs are kept out with them.
+    let mut room_bans: Vec<serde_json::Value> = Vec::new();
+    for row in kept_out {
+        let same = |b: &serde_json::Value| b["room"] == row.room.as_str() && b["key"] == row.name_key.as_str();
+        let guest = row.target.starts_with("guest:") || row.target.starts_with("addr:");
+        if let Some(entry) = room_bans.iter_mut().find(|b| same(b)) {
+            entry["guest"] = (entry["guest"].as_bool() == Some(true) || guest).into();
+            continue;
+        }
+        let until = (row.until < UNTIL_LIFTED_MS).then(|| format_timestamp(row.until));
+        room_bans.push(
+            json!({ "room": row.room, "key": row.name_key, "user": row.user_name, "until": until, "guest": guest }),
+        );
+    }
     let mutes: Vec<_> = mutes
         .into_iter()
         .map(|(room, user, until)| json!({ "room": room, "user": user, "until": format_timestamp(until) }))
@@ -269,6 +291,7 @@ pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     context.insert("closed", &closed);
     context.insert("mutes", &mutes);
     context.insert("bans", &bans);
+    context.insert("room_bans", &room_bans);
     context.insert("admin", &true);
     Ok(render(&state, StatusCode::OK, "admin_rooms.html", &context))
 }
@@ -315,10 +338,58 @@ pub async fn kick(
 ) -> Result<HttpResponse, ChatError> {
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
-    let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone() }).await?;
+    let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone(), until_ms: None }).await??;
+    committed(&state).await?;
     let audit = admin.audit("kick", &format!("{user} from {room}"), Some(format!("{kicked} connections")));
     admin.record(&state, audit).await?;
     Ok(HttpResponse::Ok().json(json!({ "kicked": kicked })))
+}
+
+/// Kept out "until lifted": the end of year 9999, which every backend
+/// stores and every clock formats.
+pub const UNTIL_LIFTED_MS: i64 = 253_402_300_799_000;
+
+/// `POST /admin/rooms/{room}/ban` `{"user", "minutes"?}`: takes everyone
+/// called `user` out of the room and keeps them out, for `minutes` or until
+/// lifted: an account by its name, a guest by its name, its browser and its
+/// address, whatever name it comes back under.
+pub async fn ban_from_room(
+    AdminJson(admin, body): AdminJson<RoomBanBody>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let room = RoomName::parse(&path)?;
+    let user = DisplayName::parse(&body.user)?;
+    let until_ms = match body.minutes {
+        None => UNTIL_LIFTED_MS,
+        Some(minutes) if (1..=366 * 24 * 60).contains(&minutes) => {
+            now_ms() + i64::try_from(minutes * 60_000).expect("a year of milliseconds fits")
+        }
+        Some(_) => return Err(ChatError::BadRequest("`minutes` must be 1 to 527040 (a year), or absent".into())),
+    };
+    let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone(), until_ms: Some(until_ms) }).await??;
+    committed(&state).await?;
+    let how_long = body.minutes.map_or_else(|| "until lifted".to_string(), |m| format!("{m} minutes"));
+    let audit =
+        admin.audit("room_ban", &format!("{user} from {room}"), Some(format!("{how_long}, {kicked} connections")));
+    admin.record(&state, audit).await?;
+    let until = (until_ms < UNTIL_LIFTED_MS).then(|| format_timestamp(until_ms));
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "kicked": kicked, "until": until })))
+}
+
+/// `POST /admin/rooms/{room}/unban` `{"user"}`: lifts a room ban (or what
+/// is left of a kick's cooldown).
+pub async fn unban_from_room(
+    AdminJson(admin, body): AdminJson<UserBody>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ChatError> {
+    let room = RoomName::parse(&path)?;
+    let user = DisplayName::parse(&body.user)?;
+    state.chat.send(LetIn { room: room.clone(), user: user.clone() }).await??;
+    committed(&state).await?;
+    admin.record(&state, admin.audit("room_unban", &format!("{user} in {room}"), None)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "banned": false })))
 }
 
 /// `POST /admin/rooms/{room}/close` `{}` and `POST /admin/rooms/{room}/reopen` `{}`

@@ -47,6 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/admin/rooms/{room}/{action:close|reopen}", web::post().to(admin::close_or_reopen))
     .route("/admin/rooms/{room}/mute", web::post().to(admin::mute))
     .route("/admin/rooms/{room}/unmute", web::post().to(admin::unmute))
+    .route("/admin/rooms/{room}/ban", web::post().to(admin::ban_from_room))
+    .route("/admin/rooms/{room}/unban", web::post().to(admin::unban_from_room))
     .route("/admin/rooms/{room}/privacy", web::post().to(admin::set_privacy))
     .route("/admin/rooms/{room}/invite", web::post().to(admin::invite))
     .route("/admin/rooms/{room}/messages/{id}", web::delete().to(admin::delete_message))

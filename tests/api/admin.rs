@@ -21,6 +21,7 @@ on_every_backend!(
     a_muted_user_cannot_send_in_that_room,
     private_rooms_let_in_only_the_invited,
     what_is_in_force_is_listed_and_can_be_undone,
+    a_room_ban_keeps_a_guest_out_by_browser_and_address_until_lifted,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -67,7 +68,9 @@ async fn act(app: &TestApp, cookie: &str, method: &str, path: &str, body: Value)
 }
 
 async fn admin_app(backend: Backend) -> Option<(TestApp, String)> {
-    let app = spawn_app_on(backend, |_| {}).await?;
+    // Behind a trusted proxy (this machine), so that tests can connect from
+    // the addresses they name in `X-Forwarded-For`.
+    let app = spawn_app_on(backend, |s| s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await?;
     cli_create_admin(&app, "root");
     let cookie = login(&app, "/login", "root").await;
     Some((app, cookie))
@@ -513,7 +516,7 @@ async fn a_kicked_account_stays_out_on_every_node() {
 
 /// The console lists closed rooms (which have no members, so are not among
 /// the active ones), running mutes and bans, each with its undoing, and
-/// offers Ban only for accounts.
+/// offers Ban (the account) only for accounts, Ban from room for everyone.
 async fn what_is_in_force_is_listed_and_can_be_undone(backend: Backend) {
     let Some((app, root)) = admin_app(backend).await else { return };
     let console = || async {
@@ -531,7 +534,8 @@ async fn what_is_in_force_is_listed_and_can_be_undone(backend: Backend) {
         |name: &str| page.split(&format!(r#"data-user="{name}""#)).nth(1).unwrap().split("</div>").next().unwrap();
     assert!(row("mallory").contains(r#"data-action="ban""#), "accounts can be banned");
     assert!(!row("visitor").contains(r#"data-action="ban""#), "a guest has no account to ban");
-    assert!(page.contains("No closed rooms, mutes or bans."));
+    assert!(row("visitor").contains(r#"data-action="roomban""#), "but can be banned from the room");
+    assert!(page.contains("No closed rooms, mutes, kicks or bans."));
 
     app.post_json("/create_room", &json!({"room": "quiet"})).await;
     let (status, _) = act(&app, &root, "POST", "/admin/rooms/quiet/close", json!({})).await;
@@ -570,7 +574,7 @@ async fn what_is_in_force_is_listed_and_can_be_undone(backend: Backend) {
     back.recv_type("joined").await;
     let (status, _) = act(&app, &root, "POST", "/admin/rooms/quiet/reopen", json!({})).await;
     assert_eq!(status, 200);
-    assert!(console().await.contains("No closed rooms, mutes or bans."));
+    assert!(console().await.contains("No closed rooms, mutes, kicks or bans."));
     let (status, body) = act(&app, &root, "POST", "/admin/users/mallory/unban", json!({})).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("unknown_user")), "not banned any more: {body}");
     let actions: Vec<String> = audit_actions(&app, &root).await.into_iter().map(|(_, action, _)| action).collect();
@@ -619,4 +623,74 @@ async fn an_admin_watches_a_room_unseen_and_moderates_from_it() {
     sneaky.send(json!({"type": "join_room", "room": "lobby", "name": "sneaky", "hidden": true})).await;
     let refused = sneaky.recv_type("error").await;
     assert_eq!(refused["code"], "forbidden", "{refused}");
+}
+
+/// A guest connecting from `address`, with its browser's guest cookie if any.
+async fn guest_from(app: &TestApp, address: &str, cookie: Option<&str>) -> WsClient {
+    let mut headers = vec![("X-Forwarded-For", address)];
+    headers.extend(cookie.map(|c| ("Cookie", c)));
+    WsClient::connect_with(&app.ws_url, &headers).await
+}
+
+async fn join_error(client: &mut WsClient, room: &str, name: &str) -> Value {
+    client.send(json!({"type": "join_room", "room": room, "name": name})).await;
+    client.recv_type_or_error("joined").await
+}
+
+async fn a_room_ban_keeps_a_guest_out_by_browser_and_address_until_lifted(backend: Backend) {
+    let Some((app, root)) = admin_app(backend).await else { return };
+    let resp = app.http().get(app.url("/chat/lobby")).send().await.unwrap();
+    let browser = crate::helpers::set_cookie(&resp, "parlor_guest").expect("a guest cookie");
+    let mut troll = guest_from(&app, "203.0.113.5", Some(&browser)).await;
+    troll.join("lobby", "troll").await;
+
+    let (status, body) = act(&app, &root, "POST", "/admin/rooms/lobby/ban", json!({"user": "troll"})).await;
+    assert_eq!((status, body["kicked"].as_u64(), body["until"].clone()), (200, Some(1), Value::Null), "{body}");
+    assert_eq!(troll.recv_type("kicked").await["room"], "lobby");
+    let kept_out = |v: &Value| v["type"] == "error" && v["code"] == "kicked";
+
+    // The same browser under another name, from another address: out.
+    let mut back = guest_from(&app, "198.51.100.7", Some(&browser)).await;
+    let refused = join_error(&mut back, "lobby", "nice-person").await;
+    assert!(kept_out(&refused), "{refused}");
+    // Another browser from the banned address: out too.
+    let mut same_place = guest_from(&app, "203.0.113.5", None).await;
+    assert!(kept_out(&join_error(&mut same_place, "lobby", "other").await));
+    // Anyone else, and the banned guest in other rooms, are unaffected.
+    let mut bystander = guest_from(&app, "198.51.100.9", None).await;
+    bystander.join("lobby", "bystander").await;
+    back.join("elsewhere", "nice-person").await;
+    let (_, page) = app.get_html("/admin/rooms", Some(&root)).await;
+    assert!(page.contains("kept out of lobby") && page.contains("Let in"), "the console lists it");
+
+    // The log keeps it: still out after a restart.
+    let app = app.restart().await;
+    let root = login(&app, "/login", "root").await;
+    let mut later = guest_from(&app, "192.0.2.1", Some(&browser)).await;
+    assert!(kept_out(&join_error(&mut later, "lobby", "troll-again").await));
+
+    let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/unban", json!({"user": "troll"})).await;
+    assert_eq!(status, 200);
+    later.join("lobby", "troll-again").await;
+    let mut from_there = guest_from(&app, "203.0.113.5", None).await;
+    from_there.join("lobby", "other").await;
+    let log = audit_actions(&app, &root).await;
+    assert_eq!((log[0].1.as_str(), log[1].1.as_str()), ("room_unban", "room_ban"), "{log:?}");
+
+    // An account is kept out by its name, wherever it connects from, for
+    // as long as asked.
+    let account = login(&app, "/signup", "grumpy").await;
+    let mut grumpy = WsClient::connect(&app.ws_url, Some(&account)).await;
+    grumpy.join("lobby", "grumpy").await;
+    let (status, body) =
+        act(&app, &root, "POST", "/admin/rooms/lobby/ban", json!({"user": "grumpy", "minutes": 30})).await;
+    assert!(status == 200 && body["until"].is_string(), "{body}");
+    grumpy.recv_type("kicked").await;
+    let mut elsewhere =
+        WsClient::connect_with(&app.ws_url, &[("Cookie", &account), ("X-Forwarded-For", "192.0.2.99")]).await;
+    let refused = join_error(&mut elsewhere, "lobby", "grumpy").await;
+    assert!(kept_out(&refused) && refused["message"].as_str().unwrap().contains("30 minute"), "{refused}");
+    let (status, body) =
+        act(&app, &root, "POST", "/admin/rooms/lobby/ban", json!({"user": "troll", "minutes": 0})).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")), "{body}");
 }

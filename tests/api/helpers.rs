@@ -230,9 +230,18 @@ pub struct WsClient {
 
 impl WsClient {
     pub async fn connect(url: &str, cookie: Option<&str>) -> Self {
+        let headers: Vec<(&str, &str)> = cookie.map(|c| ("Cookie", c)).into_iter().collect();
+        Self::connect_with(url, &headers).await
+    }
+
+    /// With these headers on the handshake (a cookie, a proxy's
+    /// `X-Forwarded-For`).
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Self {
         let mut request = url.into_client_request().expect("ws url");
-        if let Some(cookie) = cookie {
-            request.headers_mut().insert("Cookie", cookie.parse().expect("cookie header"));
+        for (name, value) in headers {
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+            request.headers_mut().insert(name, value.parse().expect("a header value"));
         }
         let uri = request.uri();
         let address = format!("{}:{}", uri.host().expect("a host"), uri.port_u16().expect("a port"));

@@ -281,12 +281,22 @@ pub struct ConnectionSummary {
 
 // What admins ask.
 
-/// Takes everyone called `user` out of `room`, and keeps them out for
-/// `--kick-cooldown-secs` (guests by their address too, whatever name they
-/// come back under); answers how many connections that was.
+/// Takes everyone called `user` out of `room`, and keeps them out until
+/// `until_ms` (a room ban), or else for `--kick-cooldown-secs` (a kick):
+/// guests by their guest id and address too, whatever name they come back
+/// under. Answers how many connections that was.
 #[derive(Message)]
-#[rtype(result = "usize")]
+#[rtype(result = "Result<usize, ChatError>")]
 pub struct Kick {
+    pub room: RoomName,
+    pub user: DisplayName,
+    pub until_ms: Option<i64>,
+}
+
+/// Lifts a room ban (or a kick's cooldown): `user` may come back into `room`.
+#[derive(Message)]
+#[rtype(result = "Result<(), ChatError>")]
+pub struct LetIn {
     pub room: RoomName,
     pub user: DisplayName,
 }

@@ -31,9 +31,9 @@ use bytestring::ByteString;
 
 pub use messages::{
     Account, AwaitCommitted, BanAccount, Connect, ConnectionSummary, CreateRoom, DeleteMessage, Disconnect, EndLogin,
-    FetchHistory, Invite, Join, Kick, LearnRoom, Leave, ListRooms, MemberChange, Mute, Outbox, Persisted, PlanHistory,
-    PlannedHistory, Push, ReviseMessage, RoomCreated, RoomSummary, SendMessage, SessionId, SetClosed, SetPrivate,
-    SetRole, Shutdown, Snapshot, StoreMessage, Stored, TakeSnapshot, Typing, UnbanAccount, Who,
+    FetchHistory, Invite, Join, Kick, LearnRoom, Leave, LetIn, ListRooms, MemberChange, Mute, Outbox, Persisted,
+    PlanHistory, PlannedHistory, Push, ReviseMessage, RoomCreated, RoomSummary, SendMessage, SessionId, SetClosed,
+    SetPrivate, SetRole, Shutdown, Snapshot, StoreMessage, Stored, TakeSnapshot, Typing, UnbanAccount, Who,
 };
 use model::{Feed, Room, SessionEntry};
 use policies::Policies;

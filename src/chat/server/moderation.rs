@@ -5,7 +5,7 @@
 
 use super::messages::*;
 use super::model::Member;
-use super::policies::Policies;
+use super::policies::{KeptOut, Policies};
 use super::{unknown_room, ChatServer, Request};
 use crate::clock::{format_timestamp, now_ms};
 use crate::cluster::{Enforcement, Event};
@@ -15,10 +15,33 @@ use crate::error::ChatError;
 use crate::protocol::ServerFrame;
 
 impl Request for Kick {
-    fn apply(self, server: &mut ChatServer) -> usize {
+    fn apply(self, server: &mut ChatServer) -> Result<usize, ChatError> {
         let cooldown = server.settings.kick_cooldown;
-        let until_ms = (!cooldown.is_zero()).then(|| now_ms() + cooldown.as_millis() as i64);
-        server.enforce(Enforcement::Kick { room: self.room.to_string(), name_key: self.user.key(), until_ms })
+        let until_ms = self.until_ms.or_else(|| (!cooldown.is_zero()).then(|| now_ms() + cooldown.as_millis() as i64));
+        let (name_key, name) = (self.user.key(), self.user.to_string());
+        if let Some(until_ms) = until_ms {
+            // The name is kept out on every node and after a restart; each
+            // node adds the guests it finds under it.
+            let kept = KeptOut { name_key: name_key.clone(), until_ms, ..KeptOut::default() };
+            let (room, targets) = (self.room.clone(), kept.targets());
+            server.enqueue(WriteOp::KeepOut {
+                room,
+                name_key: name_key.clone(),
+                user_name: name.clone(),
+                targets,
+                until_ms,
+            })?;
+        }
+        Ok(server.enforce(Enforcement::Kick { room: self.room.to_string(), name_key, until_ms, name }))
+    }
+}
+
+impl Request for LetIn {
+    fn apply(self, server: &mut ChatServer) -> Result<(), ChatError> {
+        let name_key = self.user.key();
+        server.enqueue(WriteOp::LetIn { room: self.room.clone(), name_key: name_key.clone() })?;
+        server.enforce(Enforcement::LetIn { room: self.room.to_string(), name_key });
+        Ok(())
     }
 }
 
@@ -128,36 +151,22 @@ impl ChatServer {
     pub(super) fn enforce_here(&mut self, enforcement: Enforcement) -> usize {
         let room_of = |name: &str| RoomName::parse(name).ok();
         match enforcement {
-            Enforcement::Kick { room, name_key, until_ms } => {
+            Enforcement::Kick { room, name_key, until_ms, name } => {
                 let Some(room) = room_of(&room) else { return 0 };
                 if let Some(until_ms) = until_ms {
-                    // The guests among them are kept out by their address
-                    // too: a guest can come back under any name, through
-                    // any node, and only this node knows where its guests
-                    // connect from.
-                    let addresses: Vec<_> = self.rooms.get(&room).map_or_else(Vec::new, |r| {
-                        r.members
-                            .iter()
-                            .filter(|(_, m)| m.name.key() == name_key)
-                            .filter_map(|(session, _)| self.sessions.get(session)?.address)
-                            .collect()
-                    });
-                    if let (Some(link), false) = (&self.cluster, addresses.is_empty()) {
-                        let keep_out = Enforcement::KeepOut {
-                            room: room.to_string(),
-                            name_key: name_key.clone(),
-                            addresses: addresses.clone(),
-                            until_ms,
-                        };
-                        link.publish(Event::Enforce { enforcement: keep_out, node: link.node().into() });
-                    }
-                    self.policies.keep_out(&room, name_key.clone(), addresses, until_ms);
+                    self.keep_guests_out(&room, &name_key, &name, until_ms);
                 }
                 self.kick_members(&room, |_, m| m.name.key() == name_key)
             }
-            Enforcement::KeepOut { room, name_key, addresses, until_ms } => {
+            Enforcement::KeepOut { room, name_key, guests, addresses, until_ms } => {
                 if let Some(room) = room_of(&room) {
-                    self.policies.keep_out(&room, name_key, addresses, until_ms);
+                    self.policies.keep_out(&room, KeptOut { name_key, guests, addresses, until_ms });
+                }
+                0
+            }
+            Enforcement::LetIn { room, name_key } => {
+                if let Some(room) = room_of(&room) {
+                    self.policies.let_in(&room, &name_key);
                 }
                 0
             }
@@ -268,6 +277,52 @@ impl ChatServer {
 }
 
 impl ChatServer {
+    /// Keeps `name_key` out of `room` here, with the guests this node has
+    /// under that name: by their guest id and address too, since a guest can
+    /// come back under any name, through any node, and only this node knows
+    /// its guests. The other nodes and the log learn them from here.
+    fn keep_guests_out(&mut self, room: &RoomName, name_key: &str, name: &str, until_ms: i64) {
+        let mut kept = KeptOut { name_key: name_key.into(), until_ms, ..KeptOut::default() };
+        let members = self.rooms.get(room).map(|r| r.members.iter()).into_iter().flatten();
+        for (session, member) in members.filter(|(_, m)| m.name.key() == name_key) {
+            let Who::Guest(id) = &member.who else { continue };
+            // A connection's own key names no browser: nothing to keep out.
+            if !id.starts_with("c-") && !kept.guests.contains(id) {
+                kept.guests.push(id.clone());
+            }
+            let address = self.sessions.get(session).and_then(|s| s.address);
+            if let Some(address) = address.filter(|a| !kept.addresses.contains(a)) {
+                kept.addresses.push(address);
+            }
+        }
+        if !kept.guests.is_empty() || !kept.addresses.is_empty() {
+            let targets: Vec<String> = kept.targets().into_iter().skip(1).collect();
+            let write = WriteOp::KeepOut {
+                room: room.clone(),
+                name_key: name_key.into(),
+                user_name: name.into(),
+                targets,
+                until_ms,
+            };
+            if let Err(e) = self.enqueue(write) {
+                // Kept out here and on the other nodes all the same; only a
+                // restart forgets these guests.
+                log::warn!("cannot store who was kept out of {room}: {e}");
+            }
+            if let Some(link) = &self.cluster {
+                let keep_out = Enforcement::KeepOut {
+                    room: room.to_string(),
+                    name_key: name_key.into(),
+                    guests: kept.guests.clone(),
+                    addresses: kept.addresses.clone(),
+                    until_ms,
+                };
+                link.publish(Event::Enforce { enforcement: keep_out, node: link.node().into() });
+            }
+        }
+        self.policies.keep_out(room, kept);
+    }
+
     /// Sends the members of `room` for whom `out` holds out of it with
     /// `kicked`; answers how many.
     fn kick_members(&mut self, room: &RoomName, out: impl Fn(&Policies, &Member) -> bool) -> usize {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::messages::Who;
 use crate::clock::now_ms;
 use crate::db::chat_state::ChatState;
+use crate::db::moderation::KeptOutRow;
 use crate::domain::{DisplayName, RoomName};
 
 #[derive(Default)]
@@ -23,16 +24,36 @@ pub struct Policies {
     pub mutes: HashMap<(RoomName, String), i64>,
     /// Banned accounts (name keys): their connections are refused.
     pub banned: HashSet<String>,
-    /// Who was kicked from each room, kept out until when (Unix ms): by
-    /// name key, and a kicked guest by address too.
+    /// Who was kicked or banned from each room, kept out until when (Unix
+    /// ms): by name key, and a guest by its guest id and address too.
     pub kept_out: HashMap<RoomName, Vec<KeptOut>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeptOut {
     pub name_key: String,
+    /// Guests' browsers (their guest cookie's id).
+    pub guests: Vec<String>,
     pub addresses: Vec<IpAddr>,
     pub until_ms: i64,
+}
+
+impl KeptOut {
+    /// How the log keeps its targets (`room_bans.target`).
+    pub fn targets(&self) -> Vec<String> {
+        let guests = self.guests.iter().map(|g| format!("guest:{g}"));
+        let addresses = self.addresses.iter().map(|a| format!("addr:{a}"));
+        std::iter::once(format!("name:{}", self.name_key)).chain(guests).chain(addresses).collect()
+    }
+
+    /// Adds what a target of the log names (unknown kinds are skipped).
+    fn add_target(&mut self, target: &str) {
+        match target.split_once(':') {
+            Some(("guest", id)) => self.guests.push(id.into()),
+            Some(("addr", address)) => self.addresses.extend(address.parse::<IpAddr>().ok()),
+            _ => {}
+        }
+    }
 }
 
 impl Policies {
@@ -45,31 +66,49 @@ impl Policies {
             invites: state.private.into_iter().map(|(room, keys)| (room, keys.into_iter().collect())).collect(),
             mutes: state.mutes.into_iter().map(|(room, key, until)| ((room, key), until)).collect(),
             banned: state.banned.into_iter().collect(),
-            kept_out: HashMap::new(),
+            kept_out: kept_out_from(state.kept_out),
         }
     }
 
-    /// Keeps whoever is called `name_key` (and guests from `addresses`)
-    /// out of `room` until `until_ms`; what ran out is forgotten here.
-    pub fn keep_out(&mut self, room: &RoomName, name_key: String, addresses: Vec<IpAddr>, until_ms: i64) {
+    /// Keeps someone out of `room` (`kept.name_key`, and the guests and
+    /// addresses with it); what ran out is forgotten here.
+    pub fn keep_out(&mut self, room: &RoomName, kept: KeptOut) {
         let now = now_ms();
         self.kept_out.retain(|_, list| {
             list.retain(|k| k.until_ms > now);
             !list.is_empty()
         });
-        self.kept_out.entry(room.clone()).or_default().push(KeptOut { name_key, addresses, until_ms });
+        self.kept_out.entry(room.clone()).or_default().push(kept);
     }
 
-    /// How much longer someone called `name_key` (connecting from
-    /// `address`, a guest) is kept out of `room`.
-    pub fn kept_out_for(&self, room: &RoomName, name_key: &str, address: Option<IpAddr>) -> Option<Duration> {
+    /// Lets whoever is called `name_key` into `room` again, with the guests
+    /// and addresses kept out with them.
+    pub fn let_in(&mut self, room: &RoomName, name_key: &str) {
+        if let Some(list) = self.kept_out.get_mut(room) {
+            list.retain(|k| k.name_key != name_key);
+        }
+    }
+
+    /// How much longer someone called `name_key` (a guest: with this guest
+    /// id, connecting from `address`) is kept out of `room`.
+    pub fn kept_out_for(
+        &self,
+        room: &RoomName,
+        name_key: &str,
+        guest: Option<&str>,
+        address: Option<IpAddr>,
+    ) -> Option<Duration> {
         let now = now_ms();
         let until = self
             .kept_out
             .get(room)?
             .iter()
             .filter(|k| k.until_ms > now)
-            .filter(|k| k.name_key == name_key || address.is_some_and(|a| k.addresses.contains(&a)))
+            .filter(|k| {
+                k.name_key == name_key
+                    || guest.is_some_and(|g| k.guests.iter().any(|kg| kg == g))
+                    || address.is_some_and(|a| k.addresses.contains(&a))
+            })
             .map(|k| k.until_ms)
             .max()?;
         Some(Duration::from_millis((until - now).unsigned_abs()))
@@ -95,4 +134,25 @@ impl Policies {
         }
         Some(Duration::from_millis(left.unsigned_abs()))
     }
+}
+
+/// The log's rows, one per target, as one entry per person and room.
+fn kept_out_from(rows: Vec<KeptOutRow>) -> HashMap<RoomName, Vec<KeptOut>> {
+    let mut people: HashMap<(String, String), KeptOut> = HashMap::new();
+    for row in rows {
+        let kept = people.entry((row.room, row.name_key.clone())).or_insert_with(|| KeptOut {
+            name_key: row.name_key,
+            until_ms: row.until,
+            ..KeptOut::default()
+        });
+        kept.until_ms = kept.until_ms.max(row.until);
+        kept.add_target(&row.target);
+    }
+    let mut rooms: HashMap<RoomName, Vec<KeptOut>> = HashMap::new();
+    for ((room, _), kept) in people {
+        if let Ok(room) = RoomName::parse(&room) {
+            rooms.entry(room).or_default().push(kept);
+        }
+    }
+    rooms
 }

@@ -306,7 +306,11 @@ impl ChatServer {
             return Err(ChatError::PrivateRoom(join.room.to_string()));
         }
         if !admin {
-            if let Some(left) = self.policies.kept_out_for(&join.room, &join.name.key(), entry.address) {
+            let guest = match &join.who {
+                Who::Guest(id) => Some(id.as_str()),
+                Who::User(_) => None,
+            };
+            if let Some(left) = self.policies.kept_out_for(&join.room, &join.name.key(), guest, entry.address) {
                 return Err(ChatError::KeptOut { room: join.room.to_string(), minutes: left.as_secs().div_ceil(60) });
             }
         }
