@@ -142,6 +142,9 @@ impl Application {
             ChatServer::new(saved, queue, chat_settings, metrics.clone(), link)
         });
 
+        if let Some(cluster) = &cluster {
+            actix_web::rt::spawn(routes::admin::report_figures(chat.clone(), metrics.clone(), cluster.clone()));
+        }
         let registry = Arc::new(NameRegistry::new(registered));
         let draining = Arc::new(AtomicBool::new(false));
         let connections = LiveConnections::new(settings.max_connections(), settings.max_connections_per_address);

@@ -81,11 +81,52 @@ function draw(name, value, text) {
   figure.querySelector("polyline").setAttribute("points", points);
 }
 
+// In a cluster each node reports its own figures; the figures above add
+// them up, and a table lists them node by node.
+const previousByNode = new Map();
+const COUNTERS = ["connections", "rooms", "members", "writer_queue_depth", "messages_accepted", "deliveries", "dead_letters"];
+
+function clusterTotals(nodes) {
+  const total = { at_ms: Math.max(...nodes.map((n) => n.figures.at_ms)), oldest_unwritten_ms: 0 };
+  for (const key of COUNTERS) total[key] = nodes.reduce((sum, n) => sum + (n.figures[key] || 0), 0);
+  total.oldest_unwritten_ms = Math.max(...nodes.map((n) => n.figures.oldest_unwritten_ms || 0));
+  // A room with members on two nodes is active on both: the busiest node's
+  // count is the floor, not the sum.
+  total.rooms = Math.max(...nodes.map((n) => n.figures.rooms || 0));
+  return total;
+}
+
+function showNodes(nodes) {
+  const table = document.getElementById("node-figures");
+  if (!table) return;
+  table.hidden = false;
+  const rows = nodes.map(({ node, figures }) => {
+    const before = previousByNode.get(node);
+    const seconds = before ? Math.max(0.001, (figures.at_ms - before.at_ms) / 1000) : 0;
+    const rate = (key) => (before && figures.at_ms > before.at_ms ? ((figures[key] - before[key]) / seconds).toFixed(1) : "–");
+    if (!before || figures.at_ms > before.at_ms) previousByNode.set(node, figures);
+    const ago = Math.max(0, Math.round((Date.now() - figures.at_ms) / 1000));
+    const cells = [node, figures.connections, rate("messages_accepted"), rate("deliveries"), figures.writer_queue_depth, `${ago} s ago`];
+    const tr = document.createElement("tr");
+    tr.dataset.node = node;
+    for (const value of cells) {
+      const td = document.createElement("td");
+      td.textContent = String(value);
+      tr.append(td);
+    }
+    return tr;
+  });
+  table.tBodies[0].replaceChildren(...rows);
+}
+
 async function poll() {
   try {
     const response = await fetch("/admin/stats", { headers: { Accept: "application/json" } });
     if (!response.ok) return;
-    const now = await response.json();
+    const answer = await response.json();
+    const nodes = answer.nodes || [];
+    if (nodes.length) showNodes(nodes);
+    const now = nodes.length ? clusterTotals(nodes) : answer;
     if (previous) {
       const seconds = Math.max(0.001, (now.at_ms - previous.at_ms) / 1000);
       draw("messages_per_sec", (now.messages_accepted - previous.messages_accepted) / seconds);
@@ -94,6 +135,7 @@ async function poll() {
     draw("connections", now.connections);
     draw("writer_queue_depth", now.writer_queue_depth);
     const notes = [`${now.rooms} active rooms, ${now.members} memberships`];
+    if (nodes.length) notes.push(`${nodes.length} node(s) reporting`);
     if (now.oldest_unwritten_ms > 0) notes.push(`oldest unwritten message ${(now.oldest_unwritten_ms / 1000).toFixed(1)} s`);
     if (now.dead_letters > 0) notes.push(`${now.dead_letters} writes set aside (GET /admin/dead-letters)`);
     document.getElementById("live-notes").textContent = notes.join(" · ");

@@ -46,6 +46,11 @@ impl Keys {
         format!("{}present", self.prefix)
     }
 
+    /// Each node's latest live figures (field: the node), for the console.
+    pub fn stats(&self) -> String {
+        format!("{}stats", self.prefix)
+    }
+
     /// Nodes that have announced themselves.
     pub fn nodes(&self) -> String {
         format!("{}nodes", self.prefix)

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
 
 pub use bus::{Attachment, Draft, Link};
 pub use presence::{Roster, ALIVE_FOR as NODE_ALIVE_FOR, BEAT as NODE_BEAT};
@@ -200,6 +201,36 @@ impl Cluster {
         proposal: Option<Encryption>,
     ) -> Result<Option<Encryption>, ChatError> {
         bus::claim(&self.inner, room, proposal).await
+    }
+
+    /// Shares this node's live figures (a JSON object with `at_ms`) with the
+    /// other nodes' consoles.
+    pub async fn report_figures(&self, figures: &serde_json::Value) -> Result<(), ChatError> {
+        let mut redis = self.inner.redis.clone();
+        let json = figures.to_string();
+        redis.hset::<_, _, _, ()>(self.inner.keys.stats(), self.node(), json).await.map_err(unreachable)
+    }
+
+    /// Every node's latest figures, by node name, from those that reported
+    /// within `fresh`; figures of nodes gone for long are cleared away.
+    pub async fn figures_of_nodes(&self, fresh: std::time::Duration) -> Result<Vec<serde_json::Value>, ChatError> {
+        let mut redis = self.inner.redis.clone();
+        let all: std::collections::HashMap<String, String> =
+            redis.hgetall(self.inner.keys.stats()).await.map_err(unreachable)?;
+        let now = crate::clock::now_ms();
+        let fresh = i64::try_from(fresh.as_millis()).unwrap_or(i64::MAX);
+        let mut nodes = Vec::new();
+        for (node, json) in all {
+            let figures: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+            let age = now - figures["at_ms"].as_i64().unwrap_or(0);
+            if age <= fresh {
+                nodes.push(serde_json::json!({ "node": node, "figures": figures }));
+            } else if age > 60 * fresh {
+                let _: Result<(), _> = redis.hdel(self.inner.keys.stats(), &node).await;
+            }
+        }
+        nodes.sort_by(|a, b| a["node"].as_str().cmp(&b["node"].as_str()));
+        Ok(nodes)
     }
 
     /// Whether Redis answers, for `/healthz`.

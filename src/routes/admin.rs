@@ -19,15 +19,17 @@ use super::pages::render;
 use super::{identity, AppState};
 use crate::accounts;
 use crate::chat::server::{
-    AwaitCommitted, BanAccount, DeleteMessage, Invite, Kick, LetIn, ListRooms, Mute, SetClosed, SetPrivate, SetRole,
-    TakeSnapshot, UnbanAccount,
+    AwaitCommitted, BanAccount, ChatServer, DeleteMessage, Invite, Kick, LetIn, ListRooms, Mute, SetClosed, SetPrivate,
+    SetRole, TakeSnapshot, UnbanAccount,
 };
 use crate::clock::{format_timestamp, now_ms};
+use crate::cluster::Cluster;
 use crate::db::writer::Audit;
 use crate::db::DbConnection;
 use crate::db::{self, moderation};
 use crate::domain::{DisplayName, RoomName};
 use crate::error::{ChatError, DbError};
+use crate::metrics::Metrics;
 use crate::tokens::constant_time_eq;
 
 /// The caller of an admin route: a logged-in user with the admin role, or
@@ -297,11 +299,27 @@ pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 }
 
 /// `GET /admin/stats`: the live figures the console charts (and its
-/// counters, from which it works out rates).
+/// counters, from which it works out rates); in a cluster also every
+/// node's, as each last reported them.
 pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ChatError> {
-    let s = state.chat.send(TakeSnapshot).await?;
-    let m = &state.metrics;
-    Ok(HttpResponse::Ok().json(json!({
+    let mut figures = figures(&state.chat, &state.metrics).await?;
+    if let Some(cluster) = &state.cluster {
+        figures["node"] = cluster.node().into();
+        figures["nodes"] = cluster.figures_of_nodes(FIGURES_FRESH).await?.into();
+    }
+    Ok(HttpResponse::Ok().json(figures))
+}
+
+/// A node's figures older than this are left out of the console's list:
+/// that node stopped, or cannot reach Redis.
+const FIGURES_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often each node of a cluster shares its figures.
+pub const REPORT_FIGURES_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// This node's live figures.
+pub async fn figures(chat: &actix::Addr<ChatServer>, m: &Metrics) -> Result<serde_json::Value, ChatError> {
+    let s = chat.send(TakeSnapshot).await?;
+    Ok(json!({
         "at_ms": now_ms(),
         "connections": s.connections,
         "rooms": s.rooms,
@@ -312,7 +330,20 @@ pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse,
         "deliveries": m.deliveries.get(),
         "dead_letters": m.dead_letters.get(),
         "slow_consumers": m.slow_consumers.get(),
-    })))
+    }))
+}
+
+/// In a cluster: shares this node's figures every few seconds, for as long
+/// as the ChatServer runs.
+pub async fn report_figures(chat: actix::Addr<ChatServer>, metrics: std::sync::Arc<Metrics>, cluster: Cluster) {
+    let mut every = actix_web::rt::time::interval(REPORT_FIGURES_EVERY);
+    loop {
+        every.tick().await;
+        let Ok(figures) = figures(&chat, &metrics).await else { return };
+        // Redis away: the next round tries again (the console shows the
+        // node as missing meanwhile).
+        let _ = cluster.report_figures(&figures).await;
+    }
 }
 
 /// `GET /admin/dead-letters`: how many writes the database refused and set

@@ -330,3 +330,28 @@ async fn edits_reactions_and_deletions_cross_nodes() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The console's live figures cover every node: each reports its own to
+/// Redis, and any node's `/admin/stats` lists them all.
+#[actix_web::test]
+async fn every_node_reports_its_live_figures_to_the_console() {
+    // Bob stays connected to node B.
+    let TwoNodes { b, mut alice, bob: _bob, .. } = alice_and_bob_on_two_nodes().await;
+    alice.say("lobby", "counted").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, stats) = b.get_json_as_admin("/admin/stats").await;
+        assert_eq!(status, 200, "{stats}");
+        let nodes = stats["nodes"].as_array().cloned().unwrap_or_default();
+        let reported = |n: &serde_json::Value| n["figures"]["connections"] == 1;
+        if nodes.len() == 2 && nodes.iter().all(reported) {
+            let names: Vec<&str> = nodes.iter().filter_map(|n| n["node"].as_str()).collect();
+            assert!(names.contains(&stats["node"].as_str().unwrap()), "the node asked is among them: {stats}");
+            let sent: u64 = nodes.iter().filter_map(|n| n["figures"]["messages_accepted"].as_u64()).sum();
+            assert_eq!(sent, 1, "Alice's one message, counted by her node: {stats}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "both nodes never reported: {stats}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
