@@ -43,9 +43,22 @@ document.addEventListener("click", async (event) => {
   const room = button.closest("tr[data-room]")?.dataset.room;
   const user = button.closest("[data-user]")?.dataset.user;
   const action = button.dataset.action;
-  const label = button.textContent.trim().toLowerCase();
+  const label = button.textContent.replace(/^Really\? /, "").trim().toLowerCase();
   const what = user ? `${label}: ${user}${room ? ` in ${room}` : ""}` : `${label}: ${room}`;
-  if (["ban", "roomban", "close"].includes(action) && !window.confirm(`Really ${what}?`)) return;
+  // What is hard to undo asks once more, in the page: the first click arms
+  // the button for a few seconds, the second does it.
+  if (["ban", "roomban", "close"].includes(action) && !button.dataset.armed) {
+    const label = button.textContent;
+    button.dataset.armed = "true";
+    button.textContent = `Really? ${label}`;
+    button.classList.add("armed");
+    setTimeout(() => {
+      delete button.dataset.armed;
+      button.textContent = label;
+      button.classList.remove("armed");
+    }, 5000);
+    return;
+  }
   button.disabled = true;
   try {
     await actions[action](room, user, button);
