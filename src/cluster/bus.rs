@@ -152,6 +152,10 @@ async fn command_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Command
     }
 }
 
+/// Decisions and message changes kept for nodes that come back from a lost
+/// subscription: far more than a few seconds' worth.
+const EVENTS_KEPT: usize = 10_000;
+
 /// Publishes events in the order they were made (a join before the leave
 /// that follows it), as pipelines, each with the change to Redis's own
 /// records that goes with it. While Redis is away they wait, in order, and
@@ -184,6 +188,11 @@ async fn publish_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Event>)
 
 /// What Redis keeps of an event besides passing it on.
 fn record(inner: &Inner, pipe: &mut redis::Pipeline, event: &Event) {
+    if matches!(event, Event::Enforce { .. } | Event::Revised { .. }) {
+        // Pub/sub keeps nothing for a node that is resubscribing right now.
+        let cap = redis::streams::StreamMaxlen::Approx(EVENTS_KEPT);
+        pipe.xadd_maxlen(inner.keys.events_log(), cap, "*", &[("e", event.encode())]).ignore();
+    }
     match event {
         Event::Enforce { enforcement: Enforcement::Delete { room, id }, .. } => {
             // Gone from the stream too, so no node serves it as history.

@@ -114,4 +114,11 @@ impl Keys {
     pub fn events_channel(&self) -> String {
         format!("{}events", self.prefix)
     }
+
+    /// The latest decisions and changes to messages (`Enforce` and
+    /// `Revised` events), a capped stream: a node that lost its
+    /// subscription reads what it missed from here.
+    pub fn events_log(&self) -> String {
+        format!("{}events:log", self.prefix)
+    }
 }

@@ -16,13 +16,20 @@ use super::{Inner, News, RESPONSE_TIMEOUT};
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(2);
 
+/// Events this long before the subscription broke are read again on
+/// resubscribing: some may have been on their way when it broke.
+const REPLAY_SLACK_MS: i64 = 2_000;
+
 pub(super) fn spawn(inner: Arc<Inner>, news: Recipient<News>) {
     actix::spawn(async move {
         let mut wait = FIRST_RETRY;
+        // When the last subscription broke.
+        let mut lost_at = None;
         loop {
-            match listen(&inner, &news).await {
+            match listen(&inner, &news, lost_at).await {
                 Ok(()) => {
                     log::warn!("redis: the subscription ended; subscribing again");
+                    lost_at = Some(crate::clock::now_ms());
                     wait = FIRST_RETRY;
                 }
                 Err(e) => crate::warn_throttled!("redis: cannot subscribe ({e}); trying again in {wait:?}"),
@@ -33,8 +40,10 @@ pub(super) fn spawn(inner: Arc<Inner>, news: Recipient<News>) {
     });
 }
 
-/// Subscribes and passes on what arrives until the connection ends.
-async fn listen(inner: &Inner, news: &Recipient<News>) -> redis::RedisResult<()> {
+/// Subscribes and passes on what arrives until the connection ends; first
+/// the decisions and message changes published since `lost_at`, which the
+/// subscription did not hear.
+async fn listen(inner: &Inner, news: &Recipient<News>, lost_at: Option<i64>) -> redis::RedisResult<()> {
     let connect = inner.client.get_async_pubsub();
     let mut pubsub = actix_web::rt::time::timeout(RESPONSE_TIMEOUT, connect)
         .await
@@ -46,6 +55,10 @@ async fn listen(inner: &Inner, news: &Recipient<News>) -> redis::RedisResult<()>
         crate::warn_throttled!("redis: cannot tell whether it restarted: {e}");
     }
     news.do_send(News::Resubscribed);
+    if let Some(lost_at) = lost_at {
+        // Carrying one out twice does no harm: each means the same again.
+        replay_events(inner, news, lost_at - REPLAY_SLACK_MS).await?;
+    }
     // Read after subscribing: no change falls between the two.
     presence::send_roster(inner, news).await;
     let mut stream = pubsub.on_message();
@@ -66,6 +79,22 @@ async fn listen(inner: &Inner, news: &Recipient<News>) -> redis::RedisResult<()>
                 Ok(event) => news.do_send(News::Event(event)),
                 Err(e) => crate::warn_throttled!("redis: {e}"),
             }
+        }
+    }
+    Ok(())
+}
+
+/// Passes on the events of the events log from `since_ms` on.
+async fn replay_events(inner: &Inner, news: &Recipient<News>, since_ms: i64) -> redis::RedisResult<()> {
+    use redis::AsyncCommands;
+    let mut redis = inner.redis.clone();
+    let reply: redis::streams::StreamRangeReply =
+        redis.xrange(inner.keys.events_log(), format!("{}-0", since_ms.max(0)), "+").await?;
+    for entry in reply.ids {
+        let Some(redis::Value::BulkString(raw)) = entry.map.get("e") else { continue };
+        match Event::decode(raw) {
+            Ok(event) => news.do_send(News::Event(event)),
+            Err(e) => crate::warn_throttled!("redis: {e}"),
         }
     }
     Ok(())
