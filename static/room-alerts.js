@@ -12,7 +12,7 @@
 import { ROOM, myName, els, state } from "./room-state.js";
 import { richText, atBottom, updateTitle } from "./room-view.js";
 
-const shown = new WeakSet(); // .body elements whose text is on the page
+const shown = new WeakMap(); // .body elements whose text is on the page -> that text, as typed
 // A live message from someone else (its element) whose text is not known yet
 // -> { m, counted }: what `arrived` left for `showBody` to finish.
 const awaiting = new WeakMap();
@@ -21,12 +21,15 @@ const awaiting = new WeakMap();
 const tabHidden = () => document.visibilityState === "hidden" || document.hidden === true;
 
 /// Shows `text` in a message's body (already in its .msg element) with its
-/// formatting, and marks the message if it mentions this reader.
+/// formatting, and marks the message if it mentions this reader. A message
+/// on the page then tells the list (`parlor:shown`), so that quotes of it
+/// follow (room-actions.js).
 export function showBody(bodyEl, text) {
   bodyEl.replaceChildren(richText(text));
-  shown.add(bodyEl);
+  shown.set(bodyEl, text);
   const el = bodyEl.closest(".msg");
   if (!el) return;
+  el.dispatchEvent(new CustomEvent("parlor:shown", { bubbles: true }));
   // One's own message can name oneself; it is no call for attention.
   const mentionsMe = !el.classList.contains("own") && bodyEl.querySelector(".mention.me") !== null;
   el.classList.toggle("mentions-me", mentionsMe);
@@ -35,6 +38,12 @@ export function showBody(bodyEl, text) {
     awaiting.delete(el);
     react(el, waiting);
   }
+}
+
+/// The text a message's body shows, as typed (decrypted, in an encrypted
+/// room); undefined while it shows none (a placeholder).
+export function shownText(bodyEl) {
+  return shown.get(bodyEl);
 }
 
 /// A live message `m`, just placed as `el`; `wasAtBottom`: whether the

@@ -66,6 +66,8 @@ function showPlaceholder(bodyEl, text, kind = "") {
     bodyEl.className = `body placeholder ${kind}`.trim();
     bodyEl.textContent = text;
   });
+  // Quotes of it say what it shows (room-actions.js).
+  bodyEl.dispatchEvent(new CustomEvent("parlor:shown", { bubbles: true }));
 }
 
 // Changes a message's text without moving what the reader looks at: at the

@@ -1,10 +1,11 @@
 // The messages of the room page: each one's element, and its place in the
 // list (once each, in id order; our own pending until the server confirms
 // them). An encrypted room's texts are filled in by room-e2e.js.
-import { ROOM, ADMIN, myName, els, state, crypt } from "./room-state.js";
+import { ROOM, myName, els, state, crypt } from "./room-state.js";
 import { atBottom, scrollToBottom, showPill } from "./room-view.js";
 import { showBody, arrived } from "./room-alerts.js";
 import { fillEncryptedBody } from "./room-e2e.js";
+import { fullDate, quoteElement, markEdited, setReactions, toolsElement, refreshQuotes } from "./room-parts.js";
 
 // ---- rendering -------------------------------------------------------------
 
@@ -31,29 +32,23 @@ export function messageElement(m, { pending = false, plain } = {}) {
   time.dateTime = m.ts || "";
   time.textContent = pending ? "sending…" : localTime(m.ts);
   // The full date and time, a hover away.
-  if (m.ts && !pending) time.title = new Date(m.ts).toLocaleString([], { dateStyle: "full", timeStyle: "medium" });
+  if (m.ts && !pending) time.title = fullDate(m.ts);
   meta.append(who, time);
   // A div: a code block inside is a <pre>, which a <p> cannot hold.
   const text = document.createElement("div");
   text.className = "body";
   // In the message before it is filled: a mention marks the whole message.
-  el.append(meta, text);
+  el.append(meta);
+  // A reply quotes the start of what it answers (room-parts.js).
+  if (Number.isInteger(m.reply_to)) el.append(quoteElement(m.reply_to));
+  el.append(text);
   // A pending message is our own, still as typed.
   if (crypt.info && !pending) fillEncryptedBody(text, m.text, plain);
   else showBody(text, m.text);
-  if (ADMIN && m.id) {
-    // Admins can delete from the room itself; everyone gets `message_deleted`.
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "link delete";
-    remove.textContent = "Delete";
-    remove.setAttribute("aria-label", `Delete message from ${m.user}`);
-    remove.addEventListener("click", async () => {
-      const response = await fetch(`/admin/rooms/${ROOM}/messages/${m.id}`, { method: "DELETE" });
-      if (!response.ok) els.note.textContent = "Could not delete the message.";
-    });
-    el.append(remove);
-  }
+  markEdited(el, m.edited_at);
+  if (Array.isArray(m.reactions)) setReactions(el, m.reactions);
+  // Only a confirmed message (one with an id) can be acted on.
+  if (m.id) el.append(toolsElement(m, m.user === myName));
   return el;
 }
 
@@ -140,8 +135,10 @@ export function markFailed(el) {
 export function addMessage(m, { live = false } = {}) {
   const { el: pendingEl, sent } = m.nonce ? settle(m.nonce) : {};
   if (state.byId.has(m.id)) {
-    // Already shown (from history after a reconnect): drop the pending copy.
+    // Already shown (from history after a reconnect): drop the pending copy,
+    // and take the reactions and any edit as they are now.
     pendingEl?.remove();
+    catchUp(state.byId.get(m.id), m);
     return;
   }
   const wasAtBottom = atBottom();
@@ -161,7 +158,10 @@ export function addMessage(m, { live = false } = {}) {
     els.messages.insertBefore(el, after || null);
   }
   state.byId.set(m.id, el);
+  state.deleted.delete(m.id);
   regroup(el);
+  // Replies shown before their original (older history) now quote it.
+  refreshQuotes(m.id);
   if (el.nextElementSibling) regroup(el.nextElementSibling);
   state.lastId = Math.max(state.lastId, m.id);
   if (live && m.id === state.seenThrough + 1) state.seenThrough = m.id;
@@ -171,4 +171,16 @@ export function addMessage(m, { live = false } = {}) {
     else showPill();
     arrived(el, m, wasAtBottom);
   }
+}
+
+/// A message shown again by history: its edit and its reactions as the
+/// server has them now (what happened while this page was away).
+function catchUp(el, m) {
+  if (Array.isArray(m.reactions)) setReactions(el, m.reactions);
+  else if (m.id) setReactions(el, []);
+  if (!m.edited_at || m.edited_at === el.dataset.editedAt || el.classList.contains("editing")) return;
+  const body = el.querySelector(":scope > .body");
+  if (crypt.info) fillEncryptedBody(body, m.text);
+  else showBody(body, m.text);
+  markEdited(el, m.edited_at);
 }

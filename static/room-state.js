@@ -1,6 +1,6 @@
 // The room page's shared parts: what the server put on <body>, the page's
-// elements, and the state the room-*.js modules read and change. It imports
-// none of them, so every one of them can import it.
+// elements, the state the room-*.js modules read and change, and sending on
+// the socket. It imports none of them, so every one of them can import it.
 
 const body = document.body;
 export const ROOM = body.dataset.room;
@@ -74,6 +74,8 @@ export const state = {
   unread: 0, // messages from others since the reader last caught up (room-alerts.js)
   unreadMention: false, // one of them mentions the reader
   lastTypingSent: 0,
+  // Ids of messages deleted while this page watched: quotes of them say so.
+  deleted: new Set(),
 };
 
 // An end-to-end encrypted room, from its first `joined` on.
@@ -83,3 +85,26 @@ export const crypt = {
   cryptoKey: Promise.resolve(null), // the same as a WebCrypto key
   envelopes: new WeakMap(), // a message's .body element -> its envelope
 };
+
+// ---- the connection's sending side ----------------------------------------------
+
+/// Sends a frame if the socket is open; whether it went.
+export function send(frame) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    state.socket.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+/// Asks for one page of history (the newest, without `before`); one request
+/// at a time, so each answer is known to be for its purpose: "older" (the
+/// reader scrolled up), "gap" (with `floor`: a reconnect missed more than a
+/// page) or "jump" (with `target`: a reply's original is being looked for).
+export function requestHistory(request, before) {
+  const frame = { type: "history", room: ROOM, limit: request.purpose === "older" ? 50 : 100 };
+  if (before !== undefined) frame.before = before;
+  if (!send(frame)) return false;
+  state.historyRequest = request;
+  return true;
+}

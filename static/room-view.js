@@ -4,7 +4,7 @@
 // can send.
 // The messages themselves are room-messages.js.
 import * as e2e from "./e2e.js";
-import { ROOM, myName, els, state, crypt } from "./room-state.js";
+import { ROOM, MAX_BYTES, myName, els, state, crypt } from "./room-state.js";
 import { formatText } from "./format.js";
 
 // ---- rendering -------------------------------------------------------------
@@ -87,6 +87,18 @@ export function setStatus(text, kind) {
   els.status.className = `status ${kind}`;
   state.online = kind === "online";
   updateComposer();
+}
+
+/// Why `text` is too long to send (or to be a message's new text), or "".
+export function tooLong(text) {
+  // The server's limit counts what is sent: in an encrypted room, the
+  // envelope, about a third longer than the text.
+  if (crypt.info) {
+    return e2e.envelopeBytes(text) > MAX_BYTES
+      ? `Message is too long (limit ${MAX_BYTES} bytes once encrypted, which adds about a third).`
+      : "";
+  }
+  return new TextEncoder().encode(text).length > MAX_BYTES ? `Message is too long (limit ${MAX_BYTES} bytes).` : "";
 }
 
 /// Why this page cannot send now, or "".

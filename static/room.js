@@ -12,9 +12,11 @@
 //                     typing, the status and whether the composer can send
 //   room-alerts.js    texts shown, mentions, unread counts and notifications
 //   room-e2e.js       the room's key, placeholders, decrypting texts
+//   room-parts.js     a message's quote, "(edited)", reactions and buttons
 //   room-messages.js  each message's element and its place in the list
+//   room-actions.js   reacting, replying, editing and deleting
 import * as e2e from "./e2e.js";
-import { ROOM, MAX_BYTES, myName, setMyName, els, state, crypt } from "./room-state.js";
+import { ROOM, myName, setMyName, els, state, crypt, send, requestHistory } from "./room-state.js";
 import {
   atBottom,
   scrollToBottom,
@@ -25,19 +27,22 @@ import {
   setStatus,
   sendBlocker,
   setMuted,
+  tooLong,
 } from "./room-view.js";
 import { setUpEncryption } from "./room-e2e.js";
 import { messageElement, regroup, settle, markFailed, addMessage, markHistoryStart } from "./room-messages.js";
+import {
+  actionFailed,
+  continueJump,
+  endReply,
+  handleRevision,
+  messageGone,
+  replyTarget,
+  resumeAll,
+  settleQuotes,
+} from "./room-actions.js";
 
 // ---- the connection ----------------------------------------------------------
-
-function send(frame) {
-  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
-    state.socket.send(JSON.stringify(frame));
-    return true;
-  }
-  return false;
-}
 
 // The ids shown belong to another epoch: drop every confirmed message and
 // take the server's history as if the page had just loaded.
@@ -48,6 +53,8 @@ function forgetMessages() {
   state.seenThrough = 0;
   state.oldestId = null;
   state.moreOlder = true;
+  state.deleted.clear();
+  endReply(); // its id may be given to another message now
   markHistoryStart();
   notice("the server lost track of this room's latest messages; history was reloaded");
 }
@@ -123,9 +130,12 @@ function handle(frame) {
       els.messages.setAttribute("aria-busy", "true");
       for (const m of frame.history) addMessage(m);
       els.messages.removeAttribute("aria-busy");
+      // What was waiting for an answer on the old socket may be tried again.
+      resumeAll();
       if (!reconnect) {
         state.moreOlder = frame.truncated;
         markHistoryStart();
+        settleQuotes();
         state.seenThrough = state.lastId;
         scrollToBottom();
       } else if (frame.truncated) {
@@ -141,7 +151,7 @@ function handle(frame) {
         state.resendPending = false;
         for (const [nonce, sent] of state.outbox) {
           // One still being encrypted goes out when that ends.
-          if (sent.wire !== null) send({ type: "send_message", room: ROOM, text: sent.wire, nonce });
+          if (sent.wire !== null) sendMessage(nonce, sent);
         }
       }
       setStatus("connected", "online");
@@ -159,10 +169,13 @@ function handle(frame) {
       els.messages.setAttribute("aria-busy", "true");
       for (const m of frame.messages) addMessage(m);
       els.messages.removeAttribute("aria-busy");
-      if (request?.purpose === "older") {
+      if (request?.purpose === "older" || request?.purpose === "jump") {
         state.moreOlder = frame.messages.length > 0;
         markHistoryStart();
+        settleQuotes();
         els.messages.scrollTop = els.messages.scrollHeight - keep; // no jump
+        // Looking for a reply's original: here now, or one more page.
+        if (request.purpose === "jump") continueJump(request);
       } else if (request?.purpose === "gap") {
         const first = frame.messages[0]?.id;
         if (first !== undefined && first > request.floor + 1) requestHistory(request, first);
@@ -213,7 +226,7 @@ function handle(frame) {
       // Kept out for a while after a kick: reconnecting would only be
       // refused again.
       else if (frame.code === "kicked") leaveForGood(frame.message, "removed from the room");
-      else els.note.textContent = frame.message;
+      else els.note.textContent = actionFailed(frame) ?? frame.message;
       break;
     case "muted":
       setMuted(frame.until);
@@ -226,8 +239,14 @@ function handle(frame) {
         state.byId.delete(frame.id);
         if (next) regroup(next);
       }
+      messageGone(frame.id);
       break;
     }
+    case "message_edited":
+    case "reaction_added":
+    case "reaction_removed":
+      handleRevision(frame);
+      break;
     case "kicked":
       leaveForGood("An admin removed you from this room.", "removed from the room");
       break;
@@ -239,26 +258,7 @@ function handle(frame) {
   }
 }
 
-// Asks for one page of history (the newest, without `before`); one request
-// at a time, so each answer is known to be for its purpose.
-function requestHistory(request, before) {
-  const frame = { type: "history", room: ROOM, limit: request.purpose === "gap" ? 100 : 50 };
-  if (before !== undefined) frame.before = before;
-  if (send(frame)) state.historyRequest = request;
-}
-
 // ---- sending -----------------------------------------------------------------
-
-function tooLong(text) {
-  // The server's limit counts what is sent: in an encrypted room, the
-  // envelope, about a third longer than the text.
-  if (crypt.info) {
-    return e2e.envelopeBytes(text) > MAX_BYTES
-      ? `Message is too long (limit ${MAX_BYTES} bytes once encrypted, which adds about a third).`
-      : "";
-  }
-  return new TextEncoder().encode(text).length > MAX_BYTES ? `Message is too long (limit ${MAX_BYTES} bytes).` : "";
-}
 
 function submit() {
   const text = els.text.value;
@@ -271,11 +271,14 @@ function submit() {
   if (sendBlocker()) return;
   state.nonceSeq += 1;
   const nonce = `${Date.now().toString(36)}-${state.nonceSeq}`;
-  const sent = { plain: text, wire: crypt.info ? null : text };
+  // A reply names the message it answers (and keeps it when sent again).
+  const replyTo = replyTarget();
+  const sent = { plain: text, wire: crypt.info ? null : text, replyTo };
   state.outbox.set(nonce, sent);
   if (crypt.info) state.sending = state.sending.then(() => encryptAndSend(nonce, sent));
-  else send({ type: "send_message", room: ROOM, text, nonce });
-  const el = messageElement({ user: myName, text }, { pending: true });
+  else sendMessage(nonce, sent);
+  endReply();
+  const el = messageElement({ user: myName, text, reply_to: replyTo }, { pending: true });
   state.pending.set(nonce, el);
   els.messages.append(el);
   regroup(el);
@@ -298,7 +301,13 @@ async function encryptAndSend(nonce, sent) {
   }
   // Unless it was given up meanwhile. If the socket is down, the resend
   // after reconnecting takes it.
-  if (state.outbox.get(nonce) === sent) send({ type: "send_message", room: ROOM, text: sent.wire, nonce });
+  if (state.outbox.get(nonce) === sent) sendMessage(nonce, sent);
+}
+
+function sendMessage(nonce, sent) {
+  const frame = { type: "send_message", room: ROOM, text: sent.wire, nonce };
+  if (sent.replyTo !== undefined) frame.reply_to = sent.replyTo;
+  send(frame);
 }
 
 function autosize() {
