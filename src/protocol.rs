@@ -208,6 +208,9 @@ pub enum ServerFrame<'a> {
         /// The nonce of the `send_message` that failed, when it had one.
         #[serde(skip_serializing_if = "Option::is_none")]
         nonce: Option<&'a str>,
+        /// The message a failed edit, deletion or reaction was about.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
     },
     Pong,
     /// An admin took this connection out of the room.
@@ -260,7 +263,14 @@ impl ServerFrame<'_> {
     }
 
     pub fn error(err: &ChatError, room: Option<&str>, nonce: Option<&str>) -> ByteString {
-        ServerFrame::Error { code: err.code(), message: &err.client_message(), room, nonce }.to_text()
+        ServerFrame::Error { code: err.code(), message: &err.client_message(), room, nonce, id: None }.to_text()
+    }
+
+    /// The error of a request about message `id` (an edit, a deletion, a reaction).
+    pub fn error_about(err: &ChatError, room: &str, id: i64) -> ByteString {
+        let message = err.client_message();
+        ServerFrame::Error { code: err.code(), message: &message, room: Some(room), nonce: None, id: Some(id) }
+            .to_text()
     }
 }
 

@@ -222,7 +222,7 @@ impl WsSession {
                 msg.stored = stored;
                 act.server.do_send(msg);
             }
-            Err(e) => act.send_error(&e, Some(msg.room.as_str()), None),
+            Err(e) => act.emit(ServerFrame::error_about(&e, msg.room.as_str(), msg.id)),
         });
     }
 
@@ -267,22 +267,22 @@ impl WsSession {
             Err(e) => return self.send_error(&e, None, None),
         };
         if let Err(e) = self.forward(ctx, &mut frame) {
-            let (room, nonce) = match &frame {
+            let error = match &frame {
                 ClientFrame::JoinRoom { room, .. }
                 | ClientFrame::LeaveRoom { room }
                 | ClientFrame::History { room, .. }
-                | ClientFrame::Typing { room }
-                | ClientFrame::EditMessage { room, .. }
-                | ClientFrame::DeleteMessage { room, .. }
-                | ClientFrame::AddReaction { room, .. }
-                | ClientFrame::RemoveReaction { room, .. } => (Some(room.as_str()), None),
+                | ClientFrame::Typing { room } => ServerFrame::error(&e, Some(room), None),
                 ClientFrame::SendMessage { room, nonce, .. } => {
                     self.settings.metrics.refused(e.code());
-                    (Some(room.as_str()), nonce.as_deref())
+                    ServerFrame::error(&e, Some(room), nonce.as_deref())
                 }
-                ClientFrame::Ping => (None, None),
+                ClientFrame::EditMessage { room, id, .. }
+                | ClientFrame::DeleteMessage { room, id }
+                | ClientFrame::AddReaction { room, id, .. }
+                | ClientFrame::RemoveReaction { room, id, .. } => ServerFrame::error_about(&e, room, *id),
+                ClientFrame::Ping => ServerFrame::error(&e, None, None),
             };
-            self.send_error(&e, room, nonce);
+            self.emit(error);
         }
     }
 

@@ -123,9 +123,11 @@ pub async fn room(req: HttpRequest, path: web::Path<String>, state: web::Data<Ap
     let mut context = Context::new();
     context.insert("room", &room);
     context.insert("name", &name);
+    context.insert("account", &user.as_ref().map(|u| u.name.as_str()));
     context.insert("admin", &user.is_some_and(|u| u.is_admin));
     context.insert("max_message_bytes", &state.sessions.max_message_bytes);
-    let mut page = render(&state, StatusCode::OK, "room.html", &context);
+    // With a form: logging out from the room page.
+    let mut page = render_form(&req, &state, StatusCode::OK, "room.html", context);
     // What the page sends is this browser's to edit and delete later, in
     // any tab; the WebSocket handshake carries the cookie.
     if let Some(cookie) = identity::new_guest_cookie(&req, &state.key, state.proxies.https(&req)) {

@@ -37,6 +37,7 @@ async fn edits_deletions_replies_and_reactions_reach_the_room_and_outlive_a_rest
     let edit = json!({"type": "edit_message", "room": "lobby", "id": first, "text": "pwned"});
     let refused = error_for(&mut bob, edit).await;
     assert_eq!((refused["code"].as_str(), refused["room"].as_str()), (Some("not_yours"), Some("lobby")), "{refused}");
+    assert_eq!(refused["id"], first, "the error names the message it was about");
     let refused = error_for(&mut bob, json!({"type": "delete_message", "room": "lobby", "id": first})).await;
     assert_eq!(refused["code"], "not_yours");
 
@@ -79,7 +80,7 @@ async fn edits_deletions_replies_and_reactions_reach_the_room_and_outlive_a_rest
 
     // Bad input, each with its own answer; the connection stays usable.
     let unknown = error_for(&mut alice, json!({"type": "edit_message", "room": "lobby", "id": 999, "text": "x"})).await;
-    assert_eq!(unknown["code"], "unknown_message", "{unknown}");
+    assert_eq!((unknown["code"].as_str(), unknown["id"].as_i64()), (Some("unknown_message"), Some(999)), "{unknown}");
     let gone = error_for(&mut alice, json!({"type": "add_reaction", "room": "lobby", "id": oops, "emoji": "👍"})).await;
     assert_eq!(gone["code"], "unknown_message", "a deleted message takes no reactions: {gone}");
     let reply_to_nothing =
@@ -88,7 +89,7 @@ async fn edits_deletions_replies_and_reactions_reach_the_room_and_outlive_a_rest
     assert_eq!((refused["code"].as_str(), refused["nonce"].as_str()), (Some("unknown_message"), Some("r1")));
     let word =
         error_for(&mut alice, json!({"type": "add_reaction", "room": "lobby", "id": first, "emoji": "lol"})).await;
-    assert_eq!(word["code"], "bad_request");
+    assert_eq!((word["code"].as_str(), word["id"].as_i64()), (Some("bad_request"), Some(first)), "{word}");
     let zero = error_for(&mut alice, json!({"type": "delete_message", "room": "lobby", "id": 0})).await;
     assert_eq!(zero["code"], "bad_request");
     let blank = error_for(&mut alice, json!({"type": "edit_message", "room": "lobby", "id": first, "text": " "})).await;

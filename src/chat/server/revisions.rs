@@ -16,9 +16,9 @@ use crate::protocol::ServerFrame;
 
 impl Request for ReviseMessage {
     fn apply(self, server: &mut ChatServer) {
-        let (session, room) = (self.session, self.room.clone());
+        let (session, room, id) = (self.session, self.room.clone(), self.id);
         if let Err(e) = server.revise(self) {
-            server.push_error(session, &e, Some(&room), None);
+            server.push(session, Push::Frame(ServerFrame::error_about(&e, room.as_str(), id)));
         }
     }
 }
@@ -33,14 +33,12 @@ impl ChatServer {
             // No one has seen it yet: changing it now would race its commit.
             return Err(ChatError::Busy(format!("message {id} is being stored; try again in a moment")));
         }
-        // The room's memory is at least as fresh as the log.
-        let message = room
-            .tail
-            .iter()
-            .rev()
-            .find(|m| m.id == id)
-            .cloned()
-            .or(stored)
+        // The room's memory is at least as fresh as the log: it holds every
+        // message from its first on, but those deleted (whose deletion the
+        // log may not have committed yet).
+        let in_memory = room.is_live() && room.tail.front().is_some_and(|first| first.id <= id);
+        let remembered = room.tail.iter().rev().find(|m| m.id == id).cloned();
+        let message = if in_memory { remembered } else { remembered.or(stored) }
             .ok_or_else(|| ChatError::UnknownMessage { room: room_name.to_string(), id })?;
         let own = message.owner.as_deref() == Some(&*owner);
         let muted_for = self.policies.muted_for(&room_name, &name);
