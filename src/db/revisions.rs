@@ -107,10 +107,3 @@ pub fn apply(
         })
         .collect())
 }
-
-/// One message of `room` as it is now, if it is stored.
-pub fn find(conn: &mut DbConnection, room: &RoomName, id: i64) -> QueryResult<Option<Arc<ChatMessage>>> {
-    let range = super::messages::IdRange { after: id - 1, below: id + 1, limit: 1 };
-    let page = super::messages::page(conn, room, &range)?;
-    Ok(apply(conn, room, page)?.pop())
-}
