@@ -4,6 +4,7 @@
 //!
 //! - `startup`, `configuration`: how the pieces are put together
 //! - `routes`: HTTP pages, the JSON API and the WebSocket handshake
+//! - `socketio`: Socket.IO clients' wire format (Engine.IO v4, Socket.IO v5)
 //! - `chat`: the ChatServer actor (rooms, fan-out) and one session per WebSocket
 //! - `ws`: the WebSocket transport, which knows nothing of chat
 //! - `tls`: HTTPS and WSS on the listening port, and certificate reloads
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod rate_limit;
 pub mod routes;
+pub mod socketio;
 pub mod startup;
 pub mod terminal;
 pub mod tls;
