@@ -36,8 +36,9 @@ pub enum ChatError {
     /// The room exists, not in the form the request asked for.
     #[error("{0}")]
     RoomExists(String),
-    /// Kicked by an admin a moment ago.
-    #[error("an admin removed you from room '{room}'; you may come back in {minutes} minute(s)")]
+    /// Kicked or banned by an admin (`minutes` is `u64::MAX` for a ban
+    /// until lifted).
+    #[error("an admin removed you from room '{room}'; {}", come_back(*minutes))]
     KeptOut { room: String, minutes: u64 },
     #[error("room '{0}' is closed")]
     RoomClosed(String),
@@ -67,6 +68,16 @@ pub enum ChatError {
     /// plain `unavailable`.
     #[error(transparent)]
     Database(#[from] DbError),
+}
+
+/// When someone kept out of a room may come back.
+fn come_back(minutes: u64) -> String {
+    // Longer than a year is a ban until an admin lifts it.
+    if minutes > 366 * 24 * 60 {
+        "you may not come back until an admin lets you".into()
+    } else {
+        format!("you may come back in {minutes} minute(s)")
+    }
 }
 
 /// Seconds a `Busy` answer asks the client to wait.

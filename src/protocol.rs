@@ -102,7 +102,11 @@ pub struct MessageView<'a> {
     pub reactions: Vec<ReactionView<'a>>,
 }
 
-/// One emoji on a message: how many reacted with it, and who.
+/// Names listed per emoji on a message (`count` says how many there are).
+pub const REACTORS_LISTED: usize = 50;
+
+/// One emoji on a message: how many reacted with it, and who (the first
+/// `REACTORS_LISTED` of them).
 #[derive(Debug, Serialize)]
 pub struct ReactionView<'a> {
     pub emoji: &'a str,
@@ -128,7 +132,7 @@ impl<'a> MessageView<'a> {
                 .map(|r| ReactionView {
                     emoji: &r.emoji,
                     count: r.by.len(),
-                    users: r.by.iter().map(|(_, name)| &**name).collect(),
+                    users: r.by.iter().take(REACTORS_LISTED).map(|(_, name)| &**name).collect(),
                 })
                 .collect(),
         }

@@ -177,7 +177,8 @@ pub struct KeptOutRow {
 }
 
 /// Keeps `targets` (see `KeptOutRow::target`) of the person `name_key`
-/// out of `room` until `until`; a target kept out already gets the new end.
+/// out of `room` until `until`, or longer when already so: a kick never
+/// shortens a ban.
 pub fn keep_out(
     conn: &mut DbConnection,
     room: &str,
@@ -188,7 +189,9 @@ pub fn keep_out(
 ) -> QueryResult<usize> {
     let mut written = 0;
     for target in targets {
-        diesel::delete(room_bans::table.find((room, target))).execute(conn)?;
+        let row = room_bans::table.find((room, target, name_key));
+        let until = row.select(room_bans::until).first::<i64>(conn).optional()?.map_or(until, |kept| kept.max(until));
+        diesel::delete(row).execute(conn)?;
         written += diesel::insert_into(room_bans::table)
             .values((
                 room_bans::room.eq(room),

@@ -74,7 +74,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    room_bans (room, target) {
+    room_bans (room, target, name_key) {
         room -> Text,
         target -> Text,
         name_key -> Text,

@@ -44,6 +44,10 @@ pub enum Revision {
 /// Distinct emoji one message may carry: a cap on what a room of pranksters
 /// can make every member store and render.
 pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
+/// People who may react with one emoji to one message: guests without a
+/// cookie are a new person on every connection, so the bound cannot rest
+/// on the number of people.
+pub const MAX_REACTORS_PER_EMOJI: usize = 1000;
 
 impl ChatMessage {
     /// A new message: not edited, no reactions yet.
@@ -99,9 +103,13 @@ impl ChatMessage {
         }
     }
 
-    /// Whether `owner` reacting with `emoji` would be one emoji too many.
+    /// Whether one more reaction with `emoji` would be too many: a 21st
+    /// emoji, or a 1001st person on one.
     pub fn too_many_reactions(&self, emoji: &str) -> bool {
-        self.reactions.len() >= MAX_REACTIONS_PER_MESSAGE && !self.reactions.iter().any(|r| r.emoji == emoji)
+        match self.reactions.iter().find(|r| r.emoji == emoji) {
+            Some(reaction) => reaction.by.len() >= MAX_REACTORS_PER_EMOJI,
+            None => self.reactions.len() >= MAX_REACTIONS_PER_MESSAGE,
+        }
     }
 }
 

@@ -9,7 +9,7 @@ mod encryption;
 mod message_text;
 mod room_name;
 
-pub use chat_message::{ChatMessage, Reaction, Revision, MAX_REACTIONS_PER_MESSAGE};
+pub use chat_message::{ChatMessage, Reaction, Revision, MAX_REACTIONS_PER_MESSAGE, MAX_REACTORS_PER_EMOJI};
 pub use display_name::{skeleton_of, DisplayName};
 pub use emoji::Emoji;
 pub use encryption::{is_envelope, Encryption, KeySource};

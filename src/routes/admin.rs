@@ -305,7 +305,8 @@ pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse,
     let mut figures = figures(&state.chat, &state.metrics).await?;
     if let Some(cluster) = &state.cluster {
         figures["node"] = cluster.node().into();
-        figures["nodes"] = cluster.figures_of_nodes(FIGURES_FRESH).await?.into();
+        // Without Redis the node still shows its own figures.
+        figures["nodes"] = cluster.figures_of_nodes(FIGURES_FRESH).await.map_or(serde_json::Value::Null, Into::into);
     }
     Ok(HttpResponse::Ok().json(figures))
 }
@@ -370,9 +371,10 @@ pub async fn kick(
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
     let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone(), until_ms: None }).await??;
-    committed(&state).await?;
+    // Done (they are out): on record before waiting for the log.
     let audit = admin.audit("kick", &format!("{user} from {room}"), Some(format!("{kicked} connections")));
     admin.record(&state, audit).await?;
+    committed(&state).await?;
     Ok(HttpResponse::Ok().json(json!({ "kicked": kicked })))
 }
 
@@ -399,11 +401,12 @@ pub async fn ban_from_room(
         Some(_) => return Err(ChatError::BadRequest("`minutes` must be 1 to 527040 (a year), or absent".into())),
     };
     let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone(), until_ms: Some(until_ms) }).await??;
-    committed(&state).await?;
+    // Done (they are out): on record before waiting for the log.
     let how_long = body.minutes.map_or_else(|| "until lifted".to_string(), |m| format!("{m} minutes"));
     let audit =
         admin.audit("room_ban", &format!("{user} from {room}"), Some(format!("{how_long}, {kicked} connections")));
     admin.record(&state, audit).await?;
+    committed(&state).await?;
     let until = (until_ms < UNTIL_LIFTED_MS).then(|| format_timestamp(until_ms));
     Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "kicked": kicked, "until": until })))
 }

@@ -594,6 +594,9 @@ async fn an_admin_watches_a_room_unseen_and_moderates_from_it() {
     assert_eq!((joined["members"].clone(), joined["member_count"].as_u64()), (json!(["alice", "bob"]), Some(2)));
     admin.send(json!({"type": "typing", "room": "lobby"})).await;
     admin.assert_open().await;
+    // Not a frame about it reached the members (no presence, no typing).
+    alice.expect_silence(Duration::from_millis(300)).await;
+    bob.expect_silence(Duration::from_millis(10)).await;
 
     let id = bob.say("lobby", "buy cheap pills").await["id"].as_i64().unwrap();
     alice.recv_type("message").await;
@@ -643,10 +646,22 @@ async fn a_room_ban_keeps_a_guest_out_by_browser_and_address_until_lifted(backen
     let browser = crate::helpers::set_cookie(&resp, "parlor_guest").expect("a guest cookie");
     let mut troll = guest_from(&app, "203.0.113.5", Some(&browser)).await;
     troll.join("lobby", "troll").await;
+    // The same browser in another tab, under another name.
+    let mut alter_ego = guest_from(&app, "203.0.113.5", Some(&browser)).await;
+    alter_ego.join("lobby", "sock-puppet").await;
+    // Someone else behind the same address stays (only new joins are refused).
+    let mut neighbour = guest_from(&app, "203.0.113.5", None).await;
+    neighbour.join("lobby", "neighbour").await;
 
     let (status, body) = act(&app, &root, "POST", "/admin/rooms/lobby/ban", json!({"user": "troll"})).await;
-    assert_eq!((status, body["kicked"].as_u64(), body["until"].clone()), (200, Some(1), Value::Null), "{body}");
+    assert_eq!((status, body["kicked"].as_u64(), body["until"].clone()), (200, Some(2), Value::Null), "{body}");
     assert_eq!(troll.recv_type("kicked").await["room"], "lobby");
+    assert_eq!(alter_ego.recv_type("kicked").await["room"], "lobby", "the ban takes the browser's other names out");
+    neighbour.assert_open().await;
+    neighbour.say("lobby", "still here").await;
+    // A kick of the same name later does not shorten the ban, now or after a restart.
+    let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/kick", json!({"user": "troll"})).await;
+    assert_eq!(status, 200);
     let kept_out = |v: &Value| v["type"] == "error" && v["code"] == "kicked";
 
     // The same browser under another name, from another address: out.
@@ -667,7 +682,9 @@ async fn a_room_ban_keeps_a_guest_out_by_browser_and_address_until_lifted(backen
     let app = app.restart().await;
     let root = login(&app, "/login", "root").await;
     let mut later = guest_from(&app, "192.0.2.1", Some(&browser)).await;
-    assert!(kept_out(&join_error(&mut later, "lobby", "troll-again").await));
+    let refused = join_error(&mut later, "lobby", "troll-again").await;
+    assert!(kept_out(&refused), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("until an admin lets you"), "{refused}");
 
     let (status, _) = act(&app, &root, "POST", "/admin/rooms/lobby/unban", json!({"user": "troll"})).await;
     assert_eq!(status, 200);
@@ -675,7 +692,8 @@ async fn a_room_ban_keeps_a_guest_out_by_browser_and_address_until_lifted(backen
     let mut from_there = guest_from(&app, "203.0.113.5", None).await;
     from_there.join("lobby", "other").await;
     let log = audit_actions(&app, &root).await;
-    assert_eq!((log[0].1.as_str(), log[1].1.as_str()), ("room_unban", "room_ban"), "{log:?}");
+    let actions: Vec<&str> = log.iter().take(3).map(|(_, action, _)| action.as_str()).collect();
+    assert_eq!(actions, ["room_unban", "kick", "room_ban"], "{log:?}");
 
     // An account is kept out by its name, wherever it connects from, for
     // as long as asked.

@@ -8,7 +8,10 @@ use serde_json::{json, Value};
 use crate::databases::on_every_backend;
 use crate::helpers::{set_cookie, spawn_app, spawn_app_on, WsClient};
 
-on_every_backend!(edits_deletions_replies_and_reactions_reach_the_room_and_outlive_a_restart,);
+on_every_backend!(
+    edits_deletions_replies_and_reactions_reach_the_room_and_outlive_a_restart,
+    changes_to_messages_older_than_the_rooms_memory_follow_each_other,
+);
 
 async fn error_for(client: &mut WsClient, frame: Value) -> Value {
     client.send(frame).await;
@@ -197,4 +200,47 @@ async fn edits_follow_the_rooms_rules() {
     // Deleting one's own stays possible: it takes nothing away from anyone.
     alice.send(json!({"type": "delete_message", "room": "vault", "id": id})).await;
     assert_eq!(alice.recv_type("message_deleted").await["id"], id);
+}
+
+/// Messages older than the room's memory are looked up in the log, which
+/// may not have committed a change made a moment before: the room
+/// remembers what it changed lately, so quick changes build on each other.
+async fn changes_to_messages_older_than_the_rooms_memory_follow_each_other(backend: parlor::db::Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
+    let mut alice = app.ws().await;
+    alice.join("archive", "alice").await;
+    alice.say_all("archive", (1..=150).map(|i| format!("m{i}"))).await;
+    app.db.wait_for_messages("archive", 150).await;
+    // Enough later messages that the first ones are only in the log.
+    alice.say_all("archive", (151..=260).map(|i| format!("m{i}"))).await;
+    let (old, older) = (3, 4);
+
+    // Added and taken back at once: taken back.
+    alice.send(json!({"type": "add_reaction", "room": "archive", "id": old, "emoji": "👍"})).await;
+    alice.send(json!({"type": "remove_reaction", "room": "archive", "id": old, "emoji": "👍"})).await;
+    assert_eq!(alice.recv_type("reaction_added").await["id"], old);
+    assert_eq!(alice.recv_type("reaction_removed").await["id"], old);
+    // Deleted, then reacted to or edited at once: it is gone.
+    alice.send(json!({"type": "delete_message", "room": "archive", "id": older})).await;
+    alice.send(json!({"type": "add_reaction", "room": "archive", "id": older, "emoji": "👍"})).await;
+    alice.send(json!({"type": "edit_message", "room": "archive", "id": older, "text": "back?"})).await;
+    assert_eq!(alice.recv_type("message_deleted").await["id"], older);
+    for _ in 0..2 {
+        let refused = alice.recv_type("error").await;
+        assert_eq!((refused["code"].as_str(), refused["id"].as_i64()), (Some("unknown_message"), Some(older)));
+    }
+    // Two edits in a row: the second is what stays.
+    alice.send(json!({"type": "edit_message", "room": "archive", "id": old, "text": "first edit"})).await;
+    alice.send(json!({"type": "edit_message", "room": "archive", "id": old, "text": "second edit"})).await;
+    alice.recv_type("message_edited").await;
+    assert_eq!(alice.recv_type("message_edited").await["text"], "second edit");
+    alice.close().await;
+
+    let app = app.restart().await;
+    let (status, page) = app.get_json("/api/rooms/archive/messages?before=6&limit=5").await;
+    assert_eq!(status, 200, "{page}");
+    let list = page["messages"].as_array().unwrap();
+    let m = list.iter().find(|m| m["id"] == old).expect("the old message");
+    assert_eq!((m["text"].as_str(), m.get("reactions")), (Some("second edit"), None), "{m}");
+    assert!(list.iter().all(|m| m["id"] != older), "{page}");
 }

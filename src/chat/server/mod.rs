@@ -273,7 +273,7 @@ impl ChatServer {
     fn flush_presence(&mut self) {
         for (room_name, mut names) in std::mem::take(&mut self.presence_pending) {
             let Some(room) = self.rooms.get(&room_name) else { continue };
-            let here = room.members.values().map(|m| m.name.as_str());
+            let here = room.members.values().filter(|m| !m.hidden).map(|m| m.name.as_str());
             let present: std::collections::HashSet<&str> =
                 here.chain(room.remote.values().map(|m| m.name.as_str())).collect();
             names.sort_by(|a, b| a.as_str().cmp(b.as_str()));

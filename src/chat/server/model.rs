@@ -52,7 +52,15 @@ pub struct Room {
     pub remote: HashMap<(String, u64), RemoteMember>,
     /// Set for an end-to-end encrypted room: it takes ciphertext only.
     pub encryption: Option<Arc<Encryption>>,
+    /// Messages older than the tail changed lately, as they are now (`None`:
+    /// deleted), newest last: the log may not have committed the change
+    /// yet, so a lookup there could answer with the message as it was.
+    pub revised: VecDeque<(i64, Option<Arc<ChatMessage>>)>,
 }
+
+/// Changes to messages older than the tail that a room remembers: far more
+/// than the writer can be behind on.
+const REVISED_KEPT: usize = 256;
 
 /// A member connected to another node of the cluster.
 pub struct RemoteMember {
@@ -117,12 +125,27 @@ impl Room {
             unconfirmed: VecDeque::new(),
             remote: HashMap::new(),
             encryption: encryption.map(Arc::new),
+            revised: VecDeque::new(),
         }
+    }
+
+    /// Message `id` as this room last knew it changed, if it did lately:
+    /// `Some(None)` when it was deleted.
+    pub fn lately_revised(&self, id: i64) -> Option<Option<Arc<ChatMessage>>> {
+        self.revised.iter().rev().find(|(i, _)| *i == id).map(|(_, m)| m.clone())
+    }
+
+    /// Remembers message `id` as it is now (`None`: deleted).
+    pub fn note_revised(&mut self, id: i64, now: Option<Arc<ChatMessage>>) {
+        if self.revised.len() == REVISED_KEPT {
+            self.revised.pop_front();
+        }
+        self.revised.push_back((id, now));
     }
 
     /// Members here and, in a cluster, on every other node.
     pub fn member_count(&self) -> usize {
-        self.members.len() - self.hidden.len() + self.remote.len()
+        self.members.len().saturating_sub(self.hidden.len()) + self.remote.len()
     }
 
     /// What the room can answer of `query` from memory, and from where on

@@ -19,20 +19,21 @@ impl Request for Kick {
         let cooldown = server.settings.kick_cooldown;
         let until_ms = self.until_ms.or_else(|| (!cooldown.is_zero()).then(|| now_ms() + cooldown.as_millis() as i64));
         let (name_key, name) = (self.user.key(), self.user.to_string());
+        // Out at once, whatever the log's state: this is when admins need it.
+        let kicked = server.enforce(Enforcement::Kick {
+            room: self.room.to_string(),
+            name_key: name_key.clone(),
+            until_ms,
+            name: name.clone(),
+        });
         if let Some(until_ms) = until_ms {
-            // The name is kept out on every node and after a restart; each
-            // node adds the guests it finds under it.
+            // The name is kept out after a restart too; each node stores the
+            // guests it found under it.
             let kept = KeptOut { name_key: name_key.clone(), until_ms, ..KeptOut::default() };
             let (room, targets) = (self.room.clone(), kept.targets());
-            server.enqueue(WriteOp::KeepOut {
-                room,
-                name_key: name_key.clone(),
-                user_name: name.clone(),
-                targets,
-                until_ms,
-            })?;
+            server.enqueue(WriteOp::KeepOut { room, name_key, user_name: name, targets, until_ms })?;
         }
-        Ok(server.enforce(Enforcement::Kick { room: self.room.to_string(), name_key, until_ms, name }))
+        Ok(kicked)
     }
 }
 
@@ -153,16 +154,17 @@ impl ChatServer {
         match enforcement {
             Enforcement::Kick { room, name_key, until_ms, name } => {
                 let Some(room) = room_of(&room) else { return 0 };
-                if let Some(until_ms) = until_ms {
-                    self.keep_guests_out(&room, &name_key, &name, until_ms);
-                }
-                self.kick_members(&room, |_, m| m.name.key() == name_key)
+                let Some(until_ms) = until_ms else {
+                    return self.kick_members(&room, |_, m| m.name.key() == name_key);
+                };
+                self.keep_guests_out(&room, &name_key, &name, until_ms);
+                self.eject_kept_out(&room)
             }
             Enforcement::KeepOut { room, name_key, guests, addresses, until_ms } => {
-                if let Some(room) = room_of(&room) {
-                    self.policies.keep_out(&room, KeptOut { name_key, guests, addresses, until_ms });
-                }
-                0
+                let Some(room) = room_of(&room) else { return 0 };
+                self.policies.keep_out(&room, KeptOut { name_key, guests, addresses, until_ms });
+                // The same guest here under another name goes too.
+                self.eject_kept_out(&room)
             }
             Enforcement::LetIn { room, name_key } => {
                 if let Some(room) = room_of(&room) {
@@ -204,7 +206,11 @@ impl ChatServer {
             Enforcement::Delete { room, id } => {
                 let Some(room) = room_of(&room) else { return 0 };
                 if let Some(r) = self.rooms.get_mut(&room) {
+                    let in_tail = r.tail.iter().any(|m| m.id == id);
                     r.tail.retain(|m| m.id != id);
+                    if !in_tail {
+                        r.note_revised(id, None);
+                    }
                 }
                 let frame = ServerFrame::MessageDeleted { room: room.as_str(), id }.to_text();
                 self.broadcast(&room, &frame, None);
@@ -236,12 +242,21 @@ impl ChatServer {
                     }
                 }
                 let who = Who::User(user_key);
-                for room in self.rooms.values_mut() {
-                    for member in room.members.values_mut().filter(|m| m.who == who) {
+                let mut unseen = Vec::new();
+                for (name, room) in &mut self.rooms {
+                    for (session, member) in room.members.iter_mut().filter(|(_, m)| m.who == who) {
                         member.admin = admin;
+                        if member.hidden && !admin {
+                            unseen.push((name.clone(), *session));
+                        }
                     }
                 }
-                0
+                // Only admins may be in a room unseen.
+                for (room, session) in &unseen {
+                    let frame = ServerFrame::Kicked { room: room.as_str() }.to_text();
+                    self.eject(*session, room, &frame);
+                }
+                unseen.len()
             }
             Enforcement::Mute { room, user_key, until_ms } => {
                 let Some(room) = room_of(&room) else { return 0 };
@@ -321,6 +336,31 @@ impl ChatServer {
             }
         }
         self.policies.keep_out(room, kept);
+    }
+
+    /// Sends out of `room` the members its rules now keep out (but admins):
+    /// by name, and guests by browser whatever their name. (Others behind
+    /// the same address stay: it only keeps new joins out.)
+    fn eject_kept_out(&mut self, room: &RoomName) -> usize {
+        let out: Vec<SessionId> = self.rooms.get(room).map_or_else(Vec::new, |r| {
+            r.members
+                .iter()
+                .filter(|(_, m)| !m.admin)
+                .filter(|(_, m)| {
+                    let guest = match &m.who {
+                        Who::Guest(id) => Some(id.as_str()),
+                        Who::User(_) => None,
+                    };
+                    self.policies.kept_out_for(room, &m.name.key(), guest, None).is_some()
+                })
+                .map(|(session, _)| *session)
+                .collect()
+        });
+        let frame = ServerFrame::Kicked { room: room.as_str() }.to_text();
+        for session in &out {
+            self.eject(*session, room, &frame);
+        }
+        out.len()
     }
 
     /// Sends the members of `room` for whom `out` holds out of it with

@@ -10,7 +10,7 @@ use super::{ChatServer, Request};
 use crate::clock::{format_timestamp, now_ms};
 use crate::cluster::{Enforcement, Event};
 use crate::db::writer::{Audit, Change, WriteOp};
-use crate::domain::{Revision, RoomName, MAX_REACTIONS_PER_MESSAGE};
+use crate::domain::{Revision, RoomName, MAX_REACTIONS_PER_MESSAGE, MAX_REACTORS_PER_EMOJI};
 use crate::error::ChatError;
 use crate::protocol::ServerFrame;
 
@@ -38,8 +38,12 @@ impl ChatServer {
         // log may not have committed yet).
         let in_memory = room.is_live() && room.tail.front().is_some_and(|first| first.id <= id);
         let remembered = room.tail.iter().rev().find(|m| m.id == id).cloned();
-        let message = if in_memory { remembered } else { remembered.or(stored) }
-            .ok_or_else(|| ChatError::UnknownMessage { room: room_name.to_string(), id })?;
+        let message = match (in_memory, remembered) {
+            (_, Some(message)) => Some(message),
+            (true, None) => None,
+            (false, None) => room.lately_revised(id).unwrap_or(stored),
+        }
+        .ok_or_else(|| ChatError::UnknownMessage { room: room_name.to_string(), id })?;
         let own = message.owner.as_deref() == Some(&*owner);
         let muted_for = self.policies.muted_for(&room_name, &name);
         let muted = || match muted_for {
@@ -87,7 +91,8 @@ impl ChatServer {
                 }
                 if add && message.too_many_reactions(emoji.as_str()) {
                     return Err(ChatError::TooLarge(format!(
-                        "a message carries at most {MAX_REACTIONS_PER_MESSAGE} different emoji"
+                        "a message carries at most {MAX_REACTIONS_PER_MESSAGE} different emoji, \
+                         each from at most {MAX_REACTORS_PER_EMOJI} people"
                     )));
                 }
                 let name = Arc::from(name.as_str());
@@ -95,6 +100,10 @@ impl ChatServer {
             }
         };
         self.enqueue(WriteOp::Revise { room: room_name.clone(), id, revision: revision.clone() })?;
+        if let Some(room) = self.rooms.get_mut(&room_name).filter(|r| !r.tail.iter().any(|m| m.id == id)) {
+            let now = (revision != Revision::Delete).then(|| Arc::new(message.revised(&revision)));
+            room.note_revised(id, now);
+        }
         if revision == Revision::Delete {
             // As an admin's deletion: every node drops it, and so does the
             // room's stream in Redis.
@@ -115,6 +124,12 @@ impl ChatServer {
         let Some(room) = self.rooms.get_mut(room_name) else { return };
         if let Some(slot) = room.tail.iter_mut().rev().find(|m| m.id == id) {
             *slot = Arc::new(slot.revised(revision));
+        } else if let Some(Some(known)) = room.lately_revised(id) {
+            // (The node that made the change remembered it already.)
+            let now = known.revised(revision);
+            if now != *known {
+                room.note_revised(id, Some(Arc::new(now)));
+            }
         }
         let room = room_name.as_str();
         let frame = match revision {
