@@ -78,7 +78,7 @@ pub fn apply(
     let reacted: Vec<ReactionRow> = reactions::table
         .filter(reactions::room.eq(room.as_str()))
         .filter(reactions::message_id.between(first, last))
-        .order((reactions::message_id, reactions::created_at))
+        .order((reactions::message_id, reactions::created_at, reactions::emoji, reactions::owner))
         .select((reactions::message_id, reactions::emoji, reactions::owner, reactions::user_name))
         .load(conn)?;
     if edits.is_empty() && reacted.is_empty() {

@@ -178,8 +178,12 @@ pub async fn log_out(req: HttpRequest, form: web::Form<CsrfOnly>, state: web::Da
     }
     let mut response = HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish();
     let secure = state.proxies.https(&req);
-    let mut gone = actix_web::cookie::Cookie::build(identity::AUTH_COOKIE, "").path("/").secure(secure).finish();
-    gone.make_removal();
-    let _ = response.add_cookie(&gone);
+    // The browser's guest id goes too: whoever uses it next as a guest is
+    // someone else, who must not own what was sent before.
+    for name in [identity::AUTH_COOKIE, identity::GUEST_COOKIE] {
+        let mut gone = actix_web::cookie::Cookie::build(name, "").path("/").secure(secure).finish();
+        gone.make_removal();
+        let _ = response.add_cookie(&gone);
+    }
     response
 }

@@ -70,6 +70,10 @@ async fn logging_out_revokes_the_login_on_the_server(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 303);
+    // The browser's guest id goes with the login: the next guest on this
+    // browser is someone new.
+    let removed = resp.headers().get_all("set-cookie").map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(removed.iter().any(|c| c.starts_with("parlor_guest=;") && c.contains("Max-Age=0")), "{removed:?}");
     // A socket opened with that login ends with it.
     let (close, _) = open_socket.read_until_closed(Duration::from_secs(5)).await;
     assert_eq!(close.expect("a close frame").reason, "logged out");
