@@ -7,8 +7,11 @@
 // The server decides whose a message is: `own` (the sender's name is this
 // page's) only chooses which buttons to offer, and a refusal (`not_yours`)
 // is a short note.
+//
+// What the reader does happens in the room on screen (`current()`); what
+// the server says names its room, on screen or not.
 import * as e2e from "./e2e.js";
-import { ROOM, ADMIN, myName, els, state, crypt, send, requestHistory } from "./room-state.js";
+import { ADMIN, myName, els, current, rooms, onList, send, requestHistory } from "./room-state.js";
 import { sendBlocker, tooLong } from "./room-view.js";
 import { showBody, shownText } from "./room-alerts.js";
 import { fillEncryptedBody } from "./room-e2e.js";
@@ -28,6 +31,13 @@ import {
 const TOUCH = window.matchMedia("(max-width: 640px), (hover: none)");
 
 const note = (text) => (els.note.textContent = text);
+/// A note about room `r`: only while it is on screen.
+const noteIn = (r, text) => r === current() && note(text);
+/// A new request: what an earlier one was told is no answer to it (why
+/// the composer is off stays).
+const freshNote = (r) => r === current() && !els.note.textContent.startsWith("You can't send") && note("");
+/// The room on screen's list.
+const list = () => current().list;
 const bodyOf = (el) => el.querySelector(":scope > .body");
 const idOf = (el) => Number(el.dataset.id);
 
@@ -45,7 +55,7 @@ let lastRequest = "";
 
 // ---- the list's clicks ------------------------------------------------------------
 
-els.messages.addEventListener("click", (event) => {
+onList("click", (event) => {
   const el = event.target.closest(".msg[data-id]");
   if (!el) return;
   const control = event.target.closest("[data-action]");
@@ -72,7 +82,7 @@ els.messages.addEventListener("click", (event) => {
   else if (action === "quote") jumpTo(Number(control.dataset.replyTo));
 });
 
-els.messages.addEventListener("keydown", (event) => {
+onList("keydown", (event) => {
   if (event.key !== "Escape") return;
   const el = event.target.closest(".msg[data-id]");
   if (!el) return;
@@ -85,7 +95,7 @@ els.messages.addEventListener("keydown", (event) => {
 
 // Clicking elsewhere closes an open picker and a phone's open actions.
 document.addEventListener("click", (event) => {
-  for (const el of els.messages.querySelectorAll(".msg.open, .msg:has(> .emoji-picker)")) {
+  for (const el of list().querySelectorAll(".msg.open, .msg:has(> .emoji-picker)")) {
     if (el.contains(event.target)) continue;
     closePicker(el);
     if (el.classList.contains("open")) toggleOpen(el);
@@ -95,7 +105,7 @@ document.addEventListener("click", (event) => {
 /// A message's actions shown (a phone's tap, or its "⋯") or hidden again.
 function toggleOpen(el, byKeyboard = false) {
   const open = !el.classList.contains("open");
-  for (const other of els.messages.querySelectorAll(".msg.open")) {
+  for (const other of list().querySelectorAll(".msg.open")) {
     if (other !== el) setOpen(other, false);
   }
   setOpen(el, open);
@@ -130,10 +140,11 @@ function closePicker(el, refocus = false) {
 /// Adds this reader's reaction, or takes it back if it is there: the
 /// server's `reaction_added` / `reaction_removed` then change the chips.
 function toggleReaction(el, emoji) {
-  if (state.removed) return note(`You can't react here: ${els.status.textContent}.`);
+  const r = current();
+  if (r.removed) return note(`You can't react here: ${r.removed}.`);
   const type = reacted(el, emoji) ? "remove_reaction" : "add_reaction";
   lastRequest = "reaction";
-  if (!send({ type, room: ROOM, id: idOf(el), emoji })) note("Not connected: the reaction was not sent. Try again in a moment.");
+  if (!send({ type, room: r.name, id: idOf(el), emoji })) note("Not connected: the reaction was not sent. Try again in a moment.");
 }
 
 // ---- replies ------------------------------------------------------------------------
@@ -154,23 +165,25 @@ replyCancel.title = "Cancel reply (Esc)";
 replyBar.append(replyLabel, replyCancel);
 els.composer.before(replyBar);
 replyCancel.addEventListener("click", () => {
-  endReply();
+  endReply(current());
   els.text.focus();
 });
 
-let replying = null; // the id of the message the composer answers
-
+// Each room has its own reply in the making (`r.replying`: the id of the
+// message the composer answers there).
 function startReply(el) {
-  replying = idOf(el);
+  current().replying = idOf(el);
   renderReplyBar();
   setOpen(el, false);
   els.text.focus();
 }
 
-function renderReplyBar() {
+/// The reply bar as the room on screen has it.
+export function renderReplyBar() {
+  const { replying, byId } = current();
   replyBar.hidden = replying === null;
   if (replying === null) return;
-  const original = state.byId.get(replying);
+  const original = byId.get(replying);
   if (!original) {
     // Deleted meanwhile: the reply still goes, and its quote will say so.
     replyLabel.replaceChildren("Replying to a deleted message");
@@ -184,61 +197,63 @@ function renderReplyBar() {
   replyLabel.replaceChildren("Replying to ", who, ": ", snippet);
 }
 
-/// The id the next message answers, if any.
-export function replyTarget() {
-  return replying ?? undefined;
+/// The id the next message in `r` answers, if any.
+export function replyTarget(r) {
+  return r.replying ?? undefined;
 }
 
-export function endReply() {
-  replying = null;
-  renderReplyBar();
+export function endReply(r) {
+  r.replying = null;
+  if (r === current()) renderReplyBar();
 }
 
 // A quote (or the reply bar) follows its original: decrypted, edited, placed
 // by older history, deleted.
-document.addEventListener("parlor:quotes", (event) => {
-  if (event.detail === replying) renderReplyBar();
+document.addEventListener("parlor:quotes", ({ detail: { r, id } }) => {
+  if (r === current() && id === r.replying) renderReplyBar();
 });
-els.messages.addEventListener("parlor:shown", (event) => {
+onList("parlor:shown", (event, r) => {
   const el = event.target.closest(".msg[data-id]");
-  if (el) refreshQuotes(idOf(el));
+  if (el) refreshQuotes(r, idOf(el));
 });
 
-/// After a page of history: quotes whose original is still missing may now
-/// be known to be deleted (the history reached past them).
-export function settleQuotes() {
-  for (const quote of els.messages.querySelectorAll(".quote.missing")) fillQuote(quote);
+/// After a page of `r`'s history: quotes whose original is still missing
+/// may now be known to be deleted (the history reached past them).
+export function settleQuotes(r) {
+  for (const quote of r.list.querySelectorAll(".quote.missing")) fillQuote(r, quote);
 }
 
 // Showing a quote's original: scrolled to and highlighted, after loading
 // older history pages until it is there (or the room's start is).
-function jumpTo(id, tries = 0) {
-  const el = state.byId.get(id);
+function jumpTo(id, r = current(), tries = 0) {
+  if (r !== current()) return; // the reader went elsewhere meanwhile
+  const el = r.byId.get(id);
   if (el) return highlight(el);
-  if (isGone(id)) return note("The original message was deleted.");
-  if (state.historyRequest) {
+  if (isGone(r, id)) return note("The original message was deleted.");
+  if (r.historyRequest) {
     // Another page is on its way: look again once it is here.
-    if (tries < 40) setTimeout(() => jumpTo(id, tries + 1), 250);
+    if (tries < 40) setTimeout(() => jumpTo(id, r, tries + 1), 250);
     return;
   }
-  if (requestHistory({ purpose: "jump", target: id }, state.oldestId ?? undefined)) note("Loading older messages…");
+  if (requestHistory(r, { purpose: "jump", target: id }, r.oldestId ?? undefined)) note("Loading older messages…");
   else note("Not connected: older messages can't be loaded now.");
 }
 
-/// A page of history asked for by `jumpTo` is in.
-export function continueJump(request) {
-  const el = state.byId.get(request.target);
+/// A page of `r`'s history asked for by `jumpTo` is in.
+export function continueJump(r, request) {
+  const el = r.byId.get(request.target);
   if (el) {
+    if (r !== current()) return;
     if (els.note.textContent === "Loading older messages…") note("");
     return highlight(el);
   }
-  if (state.moreOlder && state.oldestId !== null && request.target < state.oldestId) {
-    requestHistory(request, state.oldestId);
+  if (r.moreOlder && r.oldestId !== null && request.target < r.oldestId) {
+    requestHistory(r, request, r.oldestId);
     return;
   }
-  state.deleted.add(request.target);
-  refreshQuotes(request.target);
-  note("The original message was deleted.");
+  r.deleted.add(request.target);
+  refreshQuotes(r, request.target);
+  noteIn(r, "The original message was deleted.");
 }
 
 function highlight(el) {
@@ -251,7 +266,7 @@ function highlight(el) {
 
 // ---- editing ------------------------------------------------------------------------
 
-const editsInFlight = new Map(); // id -> { plain, wire } of an edit sent, not yet confirmed
+// Each room's edits sent and not yet confirmed: `r.editsInFlight`.
 
 function startEdit(el) {
   const existing = el.querySelector(":scope > .editor textarea");
@@ -316,25 +331,27 @@ async function saveEdit(el) {
   const id = idOf(el);
   if (text === shownText(bodyOf(el))) return stopEdit(el, true);
   if (text.trim() === "") return note("A message can't be empty: delete it instead.");
-  const problem = tooLong(text) || sendBlocker();
+  const r = current();
+  const problem = tooLong(r, text) || sendBlocker(r);
   if (problem) return note(problem);
   box.disabled = true;
   el.querySelector(":scope > .editor").classList.add("saving");
   let wire = text;
-  if (crypt.info) {
+  if (r.crypt.info) {
     try {
-      wire = await e2e.encrypt(await crypt.cryptoKey, ROOM, text);
+      wire = await e2e.encrypt(await r.crypt.cryptoKey, r.name, text);
     } catch {
       box.disabled = false;
-      return note("The new text could not be encrypted, so it was not saved.");
+      return noteIn(r, "The new text could not be encrypted, so it was not saved.");
     }
   }
-  editsInFlight.set(id, { plain: text, wire });
+  r.editsInFlight.set(id, { plain: text, wire });
   lastRequest = "edit";
-  if (!send({ type: "edit_message", room: ROOM, id, text: wire })) {
-    editsInFlight.delete(id);
+  freshNote(r);
+  if (!send({ type: "edit_message", room: r.name, id, text: wire })) {
+    r.editsInFlight.delete(id);
     resumeEditor(el);
-    note("Not connected: the edit was not saved. Try again once reconnected.");
+    noteIn(r, "Not connected: the edit was not saved. Try again once reconnected.");
   }
 }
 
@@ -350,11 +367,11 @@ function resumeEditor(el) {
 // Escape there drops the reply being written.
 els.text.addEventListener("keydown", (event) => {
   if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey || event.isComposing) return;
-  if (event.key === "Escape" && replying !== null) {
+  if (event.key === "Escape" && current().replying !== null) {
     event.preventDefault();
-    endReply();
+    endReply(current());
   } else if (event.key === "ArrowUp" && els.text.value === "") {
-    const own = els.messages.querySelectorAll(".msg.own[data-id]");
+    const own = list().querySelectorAll(".msg.own[data-id]");
     if (own.length === 0) return;
     event.preventDefault();
     startEdit(own[own.length - 1]);
@@ -390,34 +407,36 @@ async function confirmDelete(el) {
   for (const b of confirm.querySelectorAll("button")) b.disabled = true;
   confirm.classList.add("deleting");
   const id = idOf(el);
+  const r = current();
+  freshNote(r);
   if (el.classList.contains("own")) {
     lastRequest = "delete";
-    if (send({ type: "delete_message", room: ROOM, id })) return; // `message_deleted` takes it away
+    if (send({ type: "delete_message", room: r.name, id })) return; // `message_deleted` takes it away
     note("Not connected: the message was not deleted. Try again once reconnected.");
   } else if (ADMIN) {
     // An admin's delete of someone else's message, as the console does it.
-    const response = await fetch(`/admin/rooms/${ROOM}/messages/${id}`, { method: "DELETE" }).catch(() => null);
+    const response = await fetch(`/admin/rooms/${r.name}/messages/${id}`, { method: "DELETE" }).catch(() => null);
     if (response?.ok) return;
-    note("Could not delete the message.");
+    noteIn(r, "Could not delete the message.");
   }
   closeConfirm(el);
 }
 
-/// `message_deleted`, once the message left the list: its quotes say so.
-export function messageGone(id) {
+/// `message_deleted`, once the message left `r`'s list: its quotes say so.
+export function messageGone(r, id) {
   if (lastRequest === "delete") lastRequest = "";
-  state.deleted.add(id);
-  editsInFlight.delete(id);
-  refreshQuotes(id);
+  r.deleted.add(id);
+  r.editsInFlight.delete(id);
+  refreshQuotes(r, id);
 }
 
 // ---- what the server says -------------------------------------------------------------
 
 const revisions = new WeakMap(); // .body -> the latest edit shown there (a count)
 
-/// `message_edited`, `reaction_added` and `reaction_removed`.
-export async function handleRevision(frame) {
-  const el = state.byId.get(frame.id);
+/// `message_edited`, `reaction_added` and `reaction_removed`, in room `r`.
+export async function handleRevision(r, frame) {
+  const el = r.byId.get(frame.id);
   if (!el) return; // not shown (older than the history loaded): history brings it as it is
   if (frame.type === "reaction_added" || frame.type === "reaction_removed") {
     if (typeof frame.emoji === "string" && typeof frame.user === "string") {
@@ -426,23 +445,24 @@ export async function handleRevision(frame) {
     }
     return;
   }
-  const mine = editsInFlight.get(frame.id);
-  editsInFlight.delete(frame.id);
+  const mine = r.editsInFlight.get(frame.id);
+  r.editsInFlight.delete(frame.id);
   if (mine && lastRequest === "edit") lastRequest = "";
   // This page's edit is in: its editor goes. One open elsewhere stays.
   if (mine || el.querySelector(":scope > .editor.saving")) stopEdit(el, document.activeElement?.closest(".msg") === el);
   const body = bodyOf(el);
   const revision = (revisions.get(body) ?? 0) + 1;
   revisions.set(body, revision);
+  const crypt = r.crypt;
   if (crypt.info) {
     // Decrypted before it is shown (no "decrypting…" in between); our own
     // edit is known already.
     let plain = mine?.wire === frame.text ? mine.plain : undefined;
-    if (plain === undefined && crypt.key) plain = await e2e.decrypt(await crypt.cryptoKey, ROOM, frame.text).catch(() => undefined);
+    if (plain === undefined && crypt.key) plain = await e2e.decrypt(await crypt.cryptoKey, r.name, frame.text).catch(() => undefined);
     if (revisions.get(body) !== revision) return; // a later edit came meanwhile
-    fillEncryptedBody(body, frame.text, plain);
+    fillEncryptedBody(r, body, frame.text, plain);
   } else {
-    showBody(body, frame.text);
+    showBody(r, body, frame.text);
   }
   markEdited(el, frame.edited_at);
 }
@@ -460,16 +480,17 @@ export function actionFailed(frame) {
   const kind = lastRequest;
   if (!["edit", "delete", "reaction"].includes(kind)) return null;
   lastRequest = "";
-  resumeAll();
+  const r = rooms.get(frame.room);
+  if (r) resumeAll(r);
   if (SHORT_NOTES[frame.code]) return SHORT_NOTES[frame.code];
   if (frame.code === "too_large" && kind === "reaction") return "A message can have at most 20 different reactions.";
   return null;
 }
 
-/// Anything waiting for an answer that will not come (an error, or a new
-/// socket) can be tried again.
-export function resumeAll() {
-  editsInFlight.clear();
-  for (const editor of els.messages.querySelectorAll(".editor.saving")) resumeEditor(editor.closest(".msg"));
-  for (const confirm of els.messages.querySelectorAll(".confirm.deleting")) confirm.remove();
+/// Anything in `r` waiting for an answer that will not come (an error, or
+/// a new socket) can be tried again.
+export function resumeAll(r) {
+  r.editsInFlight.clear();
+  for (const editor of r.list.querySelectorAll(".editor.saving")) resumeEditor(editor.closest(".msg"));
+  for (const confirm of r.list.querySelectorAll(".confirm.deleting")) confirm.remove();
 }

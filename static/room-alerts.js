@@ -1,6 +1,7 @@
-// Keeping up with the room from elsewhere: each message's text shown (and
+// Keeping up with the rooms from elsewhere: each message's text shown (and
 // whether it mentions this reader), the count of messages from others not
-// yet seen, which the title shows, and a browser notification when someone
+// yet seen in each room, which the title (for the room on screen) and the
+// sidebar (for the others) show, and a browser notification when someone
 // mentions this reader while the tab is hidden, for those who asked for them
 // with the header's "Notify me of mentions" button (added here).
 //
@@ -9,23 +10,30 @@
 // encrypted room a message's text is known only once decrypted
 // (room-e2e.js calls `showBody` then): whether it mentions the reader, and
 // the notification's snippet, come from that decrypted text alone.
-import { ROOM, myName, els, state } from "./room-state.js";
+import { myName, els, rooms, current, onList } from "./room-state.js";
 import { richText, atBottom, updateTitle } from "./room-view.js";
 
 const shown = new WeakMap(); // .body elements whose text is on the page -> that text, as typed
 // A live message from someone else (its element) whose text is not known yet
-// -> { m, counted }: what `arrived` left for `showBody` to finish.
+// -> { r, m, counted }: what `arrived` left for `showBody` to finish.
 const awaiting = new WeakMap();
 
 // Either says so: tests (and some embedders) override only one of them.
 const tabHidden = () => document.visibilityState === "hidden" || document.hidden === true;
 
-/// Shows `text` in a message's body (already in its .msg element) with its
-/// formatting, and marks the message if it mentions this reader. A message
-/// on the page then tells the list (`parlor:shown`), so that quotes of it
-/// follow (room-actions.js).
-export function showBody(bodyEl, text) {
-  bodyEl.replaceChildren(richText(text));
+/// A room's unread count changed: the title, and the sidebar's badges
+/// (room-sidebar.js listens).
+export function unreadChanged(r) {
+  if (r === current()) updateTitle();
+  document.dispatchEvent(new CustomEvent("parlor:unread", { detail: r }));
+}
+
+/// Shows `text` in a message's body (already in its .msg element) of room
+/// `r` with its formatting, and marks the message if it mentions this
+/// reader. A message on the page then tells the list (`parlor:shown`), so
+/// that quotes of it follow (room-actions.js).
+export function showBody(r, bodyEl, text) {
+  bodyEl.replaceChildren(richText(r, text));
   shown.set(bodyEl, text);
   const el = bodyEl.closest(".msg");
   if (!el) return;
@@ -46,40 +54,107 @@ export function shownText(bodyEl) {
   return shown.get(bodyEl);
 }
 
-/// A live message `m`, just placed as `el`; `wasAtBottom`: whether the
-/// reader was at the bottom of the list before it came.
-export function arrived(el, m, wasAtBottom) {
+/// A live message `m` of room `r`, just placed as `el`; `wasAtBottom`:
+/// whether the reader was at the bottom of the list before it came. In a
+/// room off screen every message from someone else counts.
+export function arrived(r, el, m, wasAtBottom) {
   if (m.user === myName) return;
-  const counted = tabHidden() || !wasAtBottom;
+  const counted = r !== current() || tabHidden() || !wasAtBottom;
   if (counted) {
-    state.unread += 1;
-    updateTitle();
+    r.unread += 1;
+    unreadChanged(r);
   }
-  if (shown.has(el.querySelector(".body"))) react(el, { m, counted });
-  else awaiting.set(el, { m, counted }); // still being decrypted
+  if (shown.has(el.querySelector(".body"))) react(el, { r, m, counted });
+  else awaiting.set(el, { r, m, counted }); // still being decrypted
 }
 
 /// A live message from someone else, its text known.
-function react(el, { m, counted }) {
+function react(el, { r, m, counted }) {
   if (!el.classList.contains("mentions-me")) return;
   // Unless the reader caught up meanwhile.
-  if (counted && state.unread > 0) {
-    state.unreadMention = true;
-    updateTitle();
+  if (counted && r.unread > 0) {
+    r.unreadMention = true;
+    unreadChanged(r);
   }
-  if (tabHidden()) notify(el, m);
+  if (tabHidden()) notify(r, el, m);
 }
 
-// Caught up: the tab is shown and the list is at its end.
+/// Seen: `r`'s messages count as read (the reader is looking at them).
+export function markRead(r) {
+  if (r.unread === 0 && !r.unreadMention) return;
+  r.unread = 0;
+  r.unreadMention = false;
+  unreadChanged(r);
+}
+
+/// Messages of `r` that came while this page was not looking (a join's or
+/// a gap's history, not live messages), as placed elements: unread in a
+/// room off screen. (An encrypted one's mention is known only once
+/// decrypted: these count without it.)
+export function missed(r, placed) {
+  if (r === current()) return;
+  const others = placed.filter((el) => el.dataset.user !== myName);
+  if (others.length === 0) return;
+  r.unread += others.length;
+  if (others.some((el) => el.classList.contains("mentions-me"))) r.unreadMention = true;
+  unreadChanged(r);
+}
+
+// ---- up to where each room was seen, across visits -------------------------------
+
+// room -> [epoch, id]: the newest message of the room when it was last on
+// screen, so that what came since counts as unread on the next visit.
+const SEEN_KEY = "parlor:seen";
+
+function seenMap() {
+  try {
+    const map = JSON.parse(localStorage.getItem(SEEN_KEY) ?? "{}");
+    return map && typeof map === "object" && !Array.isArray(map) ? map : {};
+  } catch {
+    return {};
+  }
+}
+
+function storeSeen(change) {
+  try {
+    const map = seenMap();
+    change(map);
+    localStorage.setItem(SEEN_KEY, JSON.stringify(map));
+  } catch {
+    // Storage off: each visit starts afresh.
+  }
+}
+
+/// The id `room` was seen up to, in `epoch` (ids of another epoch say
+/// nothing), or null.
+export function lastSeen(room, epoch) {
+  const seen = seenMap()[room];
+  return Array.isArray(seen) && seen[0] === epoch && Number.isInteger(seen[1]) ? seen[1] : null;
+}
+
+/// `r` was on screen: seen up to its newest message.
+export function saveSeen(r) {
+  if (r.epoch === null || r.lastId === 0) return;
+  storeSeen((map) => (map[r.name] = [r.epoch, r.lastId]));
+}
+
+export function forgetSeen(room) {
+  storeSeen((map) => delete map[room]);
+}
+
+window.addEventListener("pagehide", () => {
+  if (rooms.get(current().name) === current()) saveSeen(current()); // unless just left
+});
+
+// Caught up: the tab is shown and the list on screen is at its end.
 function catchUp() {
-  if (tabHidden() || !atBottom()) return;
-  if (state.unread === 0 && !state.unreadMention) return;
-  state.unread = 0;
-  state.unreadMention = false;
-  updateTitle();
+  if (tabHidden()) return saveSeen(current());
+  if (atBottom()) markRead(current());
 }
 document.addEventListener("visibilitychange", catchUp);
-els.messages.addEventListener("scroll", catchUp);
+onList("scroll", (event, r) => {
+  if (r === current()) catchUp();
+});
 
 // ---- notifications -------------------------------------------------------------
 
@@ -116,15 +191,17 @@ function snippet(el) {
   return text.length > SNIPPET_LENGTH ? `${text.slice(0, SNIPPET_LENGTH - 1)}…` : text;
 }
 
-function notify(el, m) {
+function notify(r, el, m) {
   if (!enabled()) return;
   try {
-    const notification = new Notification(`${m.user} mentioned you in #${ROOM}`, {
+    const notification = new Notification(`${m.user} mentioned you in #${r.name}`, {
       body: snippet(el),
-      tag: `parlor:${ROOM}:${m.id}`, // once per message, however many times this runs
+      tag: `parlor:${r.name}:${m.id}`, // once per message, however many times this runs
     });
     notification.onclick = () => {
       window.focus();
+      // Its room on screen (room-sidebar.js), then the message.
+      document.dispatchEvent(new CustomEvent("parlor:show", { detail: r }));
       if (el.isConnected) el.scrollIntoView({ block: "center" });
       notification.close();
     };

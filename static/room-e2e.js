@@ -1,9 +1,11 @@
-// The room page's end-to-end encryption: finding the room's key (an invite
-// link's fragment, this browser's storage, or the key form), placeholders for
-// the texts it cannot read, and decrypting texts into message bodies. The
-// cryptography itself is e2e.js.
+// The room page's end-to-end encryption, room by room: finding a room's key
+// (an invite link's fragment, this browser's storage, or the key form),
+// placeholders for the texts it cannot read, and decrypting texts into
+// message bodies. Every encrypted room has its own key (`r.crypt`); the
+// badge, panel and key form show the current room's. The cryptography
+// itself is e2e.js.
 import * as e2e from "./e2e.js";
-import { ROOM, els, crypt } from "./room-state.js";
+import { INITIAL_ROOM, els, current } from "./room-state.js";
 import { atBottom, updateComposer } from "./room-view.js";
 import { showBody } from "./room-alerts.js";
 
@@ -13,7 +15,7 @@ import { showBody } from "./room-alerts.js";
 function takeKeyFromFragment() {
   const key = e2e.keyFromLink(location.hash);
   if (!key) return null;
-  e2e.storeKey(ROOM, key);
+  e2e.storeKey(INITIAL_ROOM, key);
   history.replaceState(history.state, "", location.pathname + location.search);
   return key;
 }
@@ -29,40 +31,41 @@ const PLACEHOLDERS = {
 };
 const UNDECRYPTABLE = "could not be decrypted";
 
-function missingKeyText() {
+function missingKeyText(r) {
   if (!e2e.available()) return PLACEHOLDERS.insecure;
-  return crypt.info.key === "passphrase" ? PLACEHOLDERS.passphrase : PLACEHOLDERS.link;
+  return r.crypt.info.key === "passphrase" ? PLACEHOLDERS.passphrase : PLACEHOLDERS.link;
 }
 
 // Each message is placed (in id order) at once, and its text filled in when
 // its decryption ends, however long each one takes.
-export function fillEncryptedBody(bodyEl, envelope, plain) {
-  crypt.envelopes.set(bodyEl, envelope);
-  if (plain !== undefined) showBody(bodyEl, plain);
-  else decryptInto(bodyEl);
+export function fillEncryptedBody(r, bodyEl, envelope, plain) {
+  r.crypt.envelopes.set(bodyEl, envelope);
+  if (plain !== undefined) showBody(r, bodyEl, plain);
+  else decryptInto(r, bodyEl);
 }
 
-async function decryptInto(bodyEl) {
+async function decryptInto(r, bodyEl) {
+  const crypt = r.crypt;
   const keyPromise = crypt.cryptoKey;
-  showPlaceholder(bodyEl, crypt.key ? "decrypting…" : missingKeyText());
+  showPlaceholder(r, bodyEl, crypt.key ? "decrypting…" : missingKeyText(r));
   if (!crypt.key) return;
   const cryptoKey = await keyPromise;
-  const plain = await e2e.decrypt(cryptoKey, ROOM, crypt.envelopes.get(bodyEl)).catch(() => null);
+  const plain = await e2e.decrypt(cryptoKey, r.name, crypt.envelopes.get(bodyEl)).catch(() => null);
   // A key that came meanwhile decrypts this again.
   if (keyPromise !== crypt.cryptoKey) return;
   // Never the raw text: a message that does not authenticate says so.
   if (plain === null) {
-    showPlaceholder(bodyEl, UNDECRYPTABLE, "undecryptable");
+    showPlaceholder(r, bodyEl, UNDECRYPTABLE, "undecryptable");
     return;
   }
-  keepingView(bodyEl, () => {
+  keepingView(r, bodyEl, () => {
     bodyEl.className = "body";
-    showBody(bodyEl, plain);
+    showBody(r, bodyEl, plain);
   });
 }
 
-function showPlaceholder(bodyEl, text, kind = "") {
-  keepingView(bodyEl, () => {
+function showPlaceholder(r, bodyEl, text, kind = "") {
+  keepingView(r, bodyEl, () => {
     bodyEl.className = `body placeholder ${kind}`.trim();
     bodyEl.textContent = text;
   });
@@ -72,11 +75,11 @@ function showPlaceholder(bodyEl, text, kind = "") {
 
 // Changes a message's text without moving what the reader looks at: at the
 // bottom it stays at the bottom; a message above the view that grows
-// pushes the view down by as much.
-function keepingView(bodyEl, change) {
-  if (!bodyEl.isConnected) return change(); // not placed yet: nothing to keep
-  const list = els.messages;
-  const wasAtBottom = atBottom();
+// pushes the view down by as much. (A room off screen has no view yet.)
+function keepingView(r, bodyEl, change) {
+  if (!bodyEl.isConnected || r !== current()) return change();
+  const list = r.list;
+  const wasAtBottom = atBottom(r);
   const above = bodyEl.getBoundingClientRect().bottom <= list.getBoundingClientRect().top;
   const before = bodyEl.offsetHeight;
   change();
@@ -84,77 +87,92 @@ function keepingView(bodyEl, change) {
   else if (above) list.scrollTop += bodyEl.offsetHeight - before;
 }
 
-function decryptAllShown() {
-  for (const bodyEl of els.messages.querySelectorAll(".msg[data-id] .body")) {
-    if (crypt.envelopes.has(bodyEl)) decryptInto(bodyEl);
+function decryptAllShown(r) {
+  for (const bodyEl of r.list.querySelectorAll(".msg[data-id] .body")) {
+    if (r.crypt.envelopes.has(bodyEl)) decryptInto(r, bodyEl);
   }
 }
 
-/// The room's key from now on: every message shown is decrypted again.
-function useKey(key) {
-  crypt.key = key;
-  crypt.cryptoKey = e2e.importKey(key).catch(() => null);
-  els.keyForm.hidden = true;
-  explainEncryption();
-  decryptAllShown();
-  updateComposer();
+/// `r`'s key from now on: every message shown is decrypted again.
+function useKey(r, key) {
+  r.crypt.key = key;
+  r.crypt.cryptoKey = e2e.importKey(key).catch(() => null);
+  r.crypt.asking = false;
+  decryptAllShown(r);
+  if (r === current()) {
+    renderEncryption();
+    updateComposer();
+  }
 }
 
 /// The first `joined` of an encrypted room: show it as such and find the key.
-export function setUpEncryption(info) {
-  if (!info || crypt.info) return;
-  crypt.info = info;
-  els.e2eBadge.hidden = false;
-  els.e2ePanel.hidden = false;
-  const key = e2e.available() ? fragmentKey ?? e2e.loadKey(ROOM) : null;
-  if (key) useKey(key);
-  else askForKey();
+export function setUpEncryption(r, info) {
+  if (!info || r.crypt.info) return;
+  r.crypt.info = info;
+  const fromLink = r.name === INITIAL_ROOM ? fragmentKey : null;
+  const key = e2e.available() ? fromLink ?? e2e.loadKey(r.name) : null;
+  if (key) useKey(r, key);
+  else r.crypt.asking = e2e.available();
+  if (r === current()) renderEncryption();
 }
 
-function explainEncryption() {
-  const passphrase = crypt.info.key === "passphrase";
+let formRoom = null; // the room the key form's contents are for
+
+/// The badge, the panel and the key form as the room on screen has them.
+export function renderEncryption() {
+  const r = current();
+  const info = r.crypt.info;
+  els.e2eBadge.hidden = !info;
+  els.e2ePanel.hidden = !info;
+  if (!info) {
+    els.keyForm.hidden = true;
+    return;
+  }
+  const passphrase = info.key === "passphrase";
   const who = passphrase ? "the passphrase" : "the invite link";
+  if (r.crypt.asking) {
+    els.keyLabel.textContent = passphrase ? "The room's passphrase" : "The room's invite link";
+    els.keyInput.type = passphrase ? "password" : "text";
+    els.keyInput.placeholder = passphrase ? "passphrase" : `${location.origin}/chat/${r.name}#k=…`;
+  }
+  if (formRoom !== r) {
+    // The form was another room's: nothing typed there belongs here.
+    formRoom = r;
+    els.keyInput.value = "";
+    els.keyError.textContent = "";
+  }
+  els.keyForm.hidden = !r.crypt.asking;
   // A key can be wrong without anything to tell (say, a passphrase typed for
   // a room without messages yet): it can always be replaced.
-  els.keyChange.hidden = !crypt.key || !els.keyForm.hidden;
+  els.keyChange.hidden = !r.crypt.key || r.crypt.asking;
   els.keyChange.textContent = passphrase ? "Enter another passphrase" : "Use another invite link";
   els.e2eExplain.textContent = !e2e.available()
     ? `This room is end-to-end encrypted. ${e2e.NEEDS_HTTPS}`
-    : crypt.key
+    : r.crypt.key
       ? `Encrypted in your browser: the server stores only ciphertext. Anyone with ${who} can read it.`
       : `This room is end-to-end encrypted: you need ${who} to read it or write in it.`;
 }
 
-function askForKey() {
-  explainEncryption();
-  if (!e2e.available()) return;
-  const passphrase = crypt.info.key === "passphrase";
-  els.keyLabel.textContent = passphrase ? "The room's passphrase" : "The room's invite link";
-  els.keyInput.type = passphrase ? "password" : "text";
-  els.keyInput.placeholder = passphrase ? "passphrase" : `${location.origin}/chat/${ROOM}#k=…`;
-  els.keyForm.hidden = false;
-  els.keyChange.hidden = true;
-}
-
 els.keyChange.addEventListener("click", () => {
-  askForKey();
+  current().crypt.asking = true;
+  renderEncryption();
   els.keyInput.focus();
 });
 
-/// Whether `key` opens the room: it decrypts any message shown (or there is
+/// Whether `key` opens `r`: it decrypts any message shown (or there is
 /// none to check against).
-async function opensShownMessages(key) {
-  const bodies = els.messages.querySelectorAll(".msg[data-id] .body");
-  const envelopes = [...bodies].map((bodyEl) => crypt.envelopes.get(bodyEl)).filter(Boolean);
+async function opensShownMessages(r, key) {
+  const bodies = r.list.querySelectorAll(".msg[data-id] .body");
+  const envelopes = [...bodies].map((bodyEl) => r.crypt.envelopes.get(bodyEl)).filter(Boolean);
   if (envelopes.length === 0) return true;
   const cryptoKey = await e2e.importKey(key);
-  const results = await Promise.allSettled(envelopes.map((envelope) => e2e.decrypt(cryptoKey, ROOM, envelope)));
+  const results = await Promise.allSettled(envelopes.map((envelope) => e2e.decrypt(cryptoKey, r.name, envelope)));
   return results.some((result) => result.status === "fulfilled");
 }
 
-async function keyFromForm() {
+async function keyFromForm(r) {
   const value = els.keyInput.value;
-  if (crypt.info.key !== "passphrase") {
+  if (r.crypt.info.key !== "passphrase") {
     const key = e2e.keyFromLink(value) ?? (e2e.isKey(value.trim()) ? value.trim() : null);
     if (!key) throw new Error("That is not an invite link with a key: it ends in #k= and 43 more characters.");
     return key;
@@ -163,7 +181,7 @@ async function keyFromForm() {
   // 600,000 rounds of PBKDF2 take a moment, on purpose.
   els.keySubmit.textContent = "Checking…";
   try {
-    return await e2e.keyFromPassphrase(value, crypt.info);
+    return await e2e.keyFromPassphrase(value, r.crypt.info);
   } finally {
     els.keySubmit.textContent = "Unlock";
   }
@@ -171,22 +189,25 @@ async function keyFromForm() {
 
 els.keyForm.addEventListener("submit", async (event) => {
   event.preventDefault();
+  const r = current(); // the form is this room's, even if another is shown meanwhile
   els.keyError.textContent = "";
   els.keySubmit.disabled = true;
   try {
-    const key = await keyFromForm();
-    if (!(await opensShownMessages(key))) {
-      els.keyError.textContent =
-        crypt.info.key === "passphrase"
-          ? "Wrong passphrase: it does not decrypt this room's messages."
-          : "That link's key does not decrypt this room's messages.";
+    const key = await keyFromForm(r);
+    if (!(await opensShownMessages(r, key))) {
+      if (r === current()) {
+        els.keyError.textContent =
+          r.crypt.info.key === "passphrase"
+            ? "Wrong passphrase: it does not decrypt this room's messages."
+            : "That link's key does not decrypt this room's messages.";
+      }
       return;
     }
-    e2e.storeKey(ROOM, key);
-    els.keyInput.value = "";
-    useKey(key);
+    e2e.storeKey(r.name, key);
+    if (r === current()) els.keyInput.value = "";
+    useKey(r, key);
   } catch (error) {
-    els.keyError.textContent = error.message;
+    if (r === current()) els.keyError.textContent = error.message;
   } finally {
     els.keySubmit.disabled = false;
   }

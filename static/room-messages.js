@@ -1,7 +1,9 @@
-// The messages of the room page: each one's element, and its place in the
-// list (once each, in id order; our own pending until the server confirms
-// them). An encrypted room's texts are filled in by room-e2e.js.
-import { ROOM, myName, els, state, crypt } from "./room-state.js";
+// The messages of the room page: each one's element, and its place in its
+// room's list (once each, in id order; our own pending until the server
+// confirms them). Every function takes the room (`r`, a state object of
+// room-state.js) whose list it changes, on screen or not. An encrypted
+// room's texts are filled in by room-e2e.js.
+import { myName } from "./room-state.js";
 import { atBottom, scrollToBottom, showPill } from "./room-view.js";
 import { showBody, arrived } from "./room-alerts.js";
 import { fillEncryptedBody } from "./room-e2e.js";
@@ -15,7 +17,7 @@ function localTime(ts) {
 }
 
 /// `plain`: the text of an encrypted message already known (our own).
-export function messageElement(m, { pending = false, plain } = {}) {
+export function messageElement(r, m, { pending = false, plain } = {}) {
   const el = document.createElement("article");
   el.className = "msg";
   if (m.user === myName) el.classList.add("own");
@@ -40,11 +42,11 @@ export function messageElement(m, { pending = false, plain } = {}) {
   // In the message before it is filled: a mention marks the whole message.
   el.append(meta);
   // A reply quotes the start of what it answers (room-parts.js).
-  if (Number.isInteger(m.reply_to)) el.append(quoteElement(m.reply_to));
+  if (Number.isInteger(m.reply_to)) el.append(quoteElement(r, m.reply_to));
   el.append(text);
   // A pending message is our own, still as typed.
-  if (crypt.info && !pending) fillEncryptedBody(text, m.text, plain);
-  else showBody(text, m.text);
+  if (r.crypt.info && !pending) fillEncryptedBody(r, text, m.text, plain);
+  else showBody(r, text, m.text);
   markEdited(el, m.edited_at);
   if (Array.isArray(m.reactions)) setReactions(el, m.reactions);
   // Only a confirmed message (one with an id) can be acted on.
@@ -99,29 +101,29 @@ export function regroup(el) {
 
 /// Above the oldest message, once nothing older exists: the start of the
 /// room, said so (instead of a list that might still go on).
-export function markHistoryStart() {
-  let marker = els.messages.querySelector(".history-start");
-  if (state.moreOlder) {
+export function markHistoryStart(r) {
+  let marker = r.list.querySelector(".history-start");
+  if (r.moreOlder) {
     marker?.remove();
     return;
   }
   if (!marker) {
     marker = document.createElement("p");
     marker.className = "history-start";
-    marker.textContent = `This is the start of #${ROOM}.`;
+    marker.textContent = `This is the start of #${r.name}.`;
   }
-  els.messages.prepend(marker);
+  r.list.prepend(marker);
 }
 
 // ---- placing messages ----------------------------------------------------------
 
 /// The pending message with this nonce, no longer waiting: its element and
 /// what was sent.
-export function settle(nonce) {
-  const el = state.pending.get(nonce);
-  const sent = state.outbox.get(nonce);
-  state.pending.delete(nonce);
-  state.outbox.delete(nonce);
+export function settle(r, nonce) {
+  const el = r.pending.get(nonce);
+  const sent = r.outbox.get(nonce);
+  r.pending.delete(nonce);
+  r.outbox.delete(nonce);
   return { el, sent };
 }
 
@@ -131,56 +133,58 @@ export function markFailed(el) {
   el.querySelector("time").textContent = "not sent";
 }
 
-// Places a confirmed message by id: once, in id order.
-export function addMessage(m, { live = false } = {}) {
-  const { el: pendingEl, sent } = m.nonce ? settle(m.nonce) : {};
-  if (state.byId.has(m.id)) {
+// Places a confirmed message by id: once, in id order. Its element, if it
+// was not shown yet.
+export function addMessage(r, m, { live = false } = {}) {
+  const { el: pendingEl, sent } = m.nonce ? settle(r, m.nonce) : {};
+  if (r.byId.has(m.id)) {
     // Already shown (from history after a reconnect): drop the pending copy,
     // and take the reactions and any edit as they are now.
     pendingEl?.remove();
-    catchUp(state.byId.get(m.id), m);
-    return;
+    catchUp(r, r.byId.get(m.id), m);
+    return null;
   }
-  const wasAtBottom = atBottom();
+  const wasAtBottom = atBottom(r);
   let el;
   if (pendingEl) {
     // Our own: in an encrypted room, the text we typed is the one we sent.
-    el = messageElement(m, { plain: sent?.wire === m.text ? sent.plain : undefined });
+    el = messageElement(r, m, { plain: sent?.wire === m.text ? sent.plain : undefined });
     pendingEl.replaceWith(el);
   } else {
-    el = messageElement(m);
+    el = messageElement(r, m);
     // Newer than everything shown (the usual case): it goes last, before any
     // pending messages of our own. Older: find its place by id.
     const after =
-      m.id > state.lastId
-        ? els.messages.querySelector(".msg.pending")
-        : [...els.messages.querySelectorAll(".msg[data-id]")].find((other) => Number(other.dataset.id) > m.id);
-    els.messages.insertBefore(el, after || null);
+      m.id > r.lastId
+        ? r.list.querySelector(".msg.pending")
+        : [...r.list.querySelectorAll(".msg[data-id]")].find((other) => Number(other.dataset.id) > m.id);
+    r.list.insertBefore(el, after || null);
   }
-  state.byId.set(m.id, el);
-  state.deleted.delete(m.id);
+  r.byId.set(m.id, el);
+  r.deleted.delete(m.id);
   regroup(el);
   // Replies shown before their original (older history) now quote it.
-  refreshQuotes(m.id);
+  refreshQuotes(r, m.id);
   if (el.nextElementSibling) regroup(el.nextElementSibling);
-  state.lastId = Math.max(state.lastId, m.id);
-  if (live && m.id === state.seenThrough + 1) state.seenThrough = m.id;
-  state.oldestId = state.oldestId === null ? m.id : Math.min(state.oldestId, m.id);
+  r.lastId = Math.max(r.lastId, m.id);
+  if (live && m.id === r.seenThrough + 1) r.seenThrough = m.id;
+  r.oldestId = r.oldestId === null ? m.id : Math.min(r.oldestId, m.id);
   if (live) {
-    if (m.user === myName || wasAtBottom) scrollToBottom();
-    else showPill();
-    arrived(el, m, wasAtBottom);
+    if (m.user === myName || wasAtBottom) scrollToBottom(r);
+    else showPill(r);
+    arrived(r, el, m, wasAtBottom);
   }
+  return el;
 }
 
 /// A message shown again by history: its edit and its reactions as the
 /// server has them now (what happened while this page was away).
-function catchUp(el, m) {
+function catchUp(r, el, m) {
   if (Array.isArray(m.reactions)) setReactions(el, m.reactions);
   else if (m.id) setReactions(el, []);
   if (!m.edited_at || m.edited_at === el.dataset.editedAt || el.classList.contains("editing")) return;
   const body = el.querySelector(":scope > .body");
-  if (crypt.info) fillEncryptedBody(body, m.text);
-  else showBody(body, m.text);
+  if (r.crypt.info) fillEncryptedBody(r, body, m.text);
+  else showBody(r, body, m.text);
   markEdited(el, m.edited_at);
 }

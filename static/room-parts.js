@@ -3,7 +3,7 @@
 // Reply, and on one's own Edit and Delete). Built here as DOM, text as
 // text; what the buttons do is room-actions.js, which listens on the list
 // (each button says which action it is in `data-action`).
-import { ADMIN, myName, els, state } from "./room-state.js";
+import { ADMIN, myName } from "./room-state.js";
 
 /// The picker's reactions: [emoji, what a screen reader says].
 export const EMOJI = [
@@ -49,17 +49,17 @@ export function snippetOf(el) {
   return text.length > SNIPPET_LENGTH ? `${text.slice(0, SNIPPET_LENGTH - 1)}…` : text;
 }
 
-/// Whether the message `id` is known to be gone: deleted while this page
+/// Whether `r`'s message `id` is known to be gone: deleted while this page
 /// watched, or missing from a stretch of history the page has whole.
-export function isGone(id) {
-  if (state.deleted.has(id)) return true;
-  if (state.byId.has(id) || state.oldestId === null) return false;
-  return id > state.oldestId || (id < state.oldestId && !state.moreOlder);
+export function isGone(r, id) {
+  if (r.deleted.has(id)) return true;
+  if (r.byId.has(id) || r.oldestId === null) return false;
+  return id > r.oldestId || (id < r.oldestId && !r.moreOlder);
 }
 
 /// The quote above a reply: the original's author and the start of its
 /// text; a button that shows the original (room-actions.js).
-export function quoteElement(replyTo) {
+export function quoteElement(r, replyTo) {
   const quote = button("quote", "", "", "quote");
   quote.dataset.replyTo = replyTo;
   const who = document.createElement("span");
@@ -67,15 +67,15 @@ export function quoteElement(replyTo) {
   const text = document.createElement("span");
   text.className = "quote-text";
   quote.append(who, text);
-  fillQuote(quote);
+  fillQuote(r, quote);
   return quote;
 }
 
-export function fillQuote(quote) {
+export function fillQuote(r, quote) {
   const id = Number(quote.dataset.replyTo);
-  const original = state.byId.get(id);
+  const original = r.byId.get(id);
   const [who, text] = quote.children;
-  const gone = !original && isGone(id);
+  const gone = !original && isGone(r, id);
   quote.classList.toggle("missing", !original);
   quote.setAttribute("aria-disabled", String(gone));
   if (original) {
@@ -90,11 +90,11 @@ export function fillQuote(quote) {
   quote.title = original || !gone ? "Show the original message" : "";
 }
 
-/// Every quote of message `id` (and the reply bar's, through the event) says
-/// what it shows now.
-export function refreshQuotes(id) {
-  for (const quote of els.messages.querySelectorAll(`.quote[data-reply-to="${Number(id)}"]`)) fillQuote(quote);
-  document.dispatchEvent(new CustomEvent("parlor:quotes", { detail: Number(id) }));
+/// Every quote of `r`'s message `id` (and the reply bar's, through the
+/// event) says what it shows now.
+export function refreshQuotes(r, id) {
+  for (const quote of r.list.querySelectorAll(`.quote[data-reply-to="${Number(id)}"]`)) fillQuote(r, quote);
+  document.dispatchEvent(new CustomEvent("parlor:quotes", { detail: { r, id: Number(id) } }));
 }
 
 // ---- the foot: "(edited)" and reactions ---------------------------------------------
