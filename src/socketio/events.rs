@@ -1,0 +1,114 @@
+//! Socket.IO events as the native protocol's frames, one to one: a client
+//! emits `send_message` with the fields of the native frame, and receives
+//! `message`, `presence`, `error`... named after the native frame's type,
+//! with the same fields. Field names common in Flask-SocketIO chat apps are
+//! taken as aliases (`username` for `name`, `message` for `text`).
+
+use serde_json::{Map, Value};
+
+/// Events a client may emit: the native protocol's commands.
+pub const COMMANDS: &[&str] = &[
+    "join_room",
+    "leave_room",
+    "send_message",
+    "history",
+    "typing",
+    "ping",
+    "edit_message",
+    "delete_message",
+    "add_reaction",
+    "remove_reaction",
+];
+
+/// (alias, native field): what Flask-SocketIO apps commonly call them.
+const ALIASES: &[(&str, &str)] = &[("username", "name"), ("message", "text")];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("an event is an array: its name, then its arguments")]
+    NotAnEvent,
+    #[error("unknown event {0:?}; the events are the protocol's commands (docs/protocol.md)")]
+    Unknown(String),
+    #[error("the event's argument must be an object with the command's fields")]
+    NotAnObject,
+}
+
+/// An EVENT packet's data (`["send_message", {...}]`) as the native frame
+/// it stands for, ready for the native parser.
+pub fn to_native(data: &Value) -> Result<String, EventError> {
+    let args = data.as_array().ok_or(EventError::NotAnEvent)?;
+    let name = args.first().and_then(Value::as_str).ok_or(EventError::NotAnEvent)?;
+    if !COMMANDS.contains(&name) {
+        return Err(EventError::Unknown(name.chars().take(64).collect()));
+    }
+    let mut fields = match args.get(1) {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(fields)) => fields.clone(),
+        Some(_) => return Err(EventError::NotAnObject),
+    };
+    for (alias, native) in ALIASES {
+        if !fields.contains_key(*native) {
+            if let Some(value) = fields.remove(*alias) {
+                fields.insert((*native).to_string(), value);
+            }
+        }
+    }
+    fields.insert("type".into(), Value::String(name.into()));
+    Ok(Value::Object(fields).to_string())
+}
+
+/// A native frame (`{"type":"message",...}`, as the server writes them:
+/// the type first) as the data of a Socket.IO EVENT packet,
+/// `["message",{...}]`, spliced without parsing it again.
+pub fn from_native(frame: &str) -> Option<String> {
+    let rest = frame.strip_prefix("{\"type\":\"")?;
+    let (name, rest) = rest.split_once('"')?;
+    let fields = match rest.strip_prefix(',') {
+        Some(fields) => format!("{{{fields}"),
+        None if rest == "}" => "{}".into(),
+        None => return None,
+    };
+    Some(format!("[\"{name}\",{fields}]"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn events_become_native_frames_with_flask_names_as_aliases() {
+        let native =
+            to_native(&json!(["send_message", {"room": "lobby", "message": "hi", "username": "ann"}])).unwrap();
+        let native: Value = serde_json::from_str(&native).unwrap();
+        assert_eq!(native, json!({"type": "send_message", "room": "lobby", "text": "hi", "name": "ann"}));
+        // The native name wins over its alias.
+        let native = to_native(&json!(["join_room", {"room": "a", "name": "x", "username": "y"}])).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&native).unwrap()["name"], "x");
+        assert_eq!(to_native(&json!(["ping"])).unwrap(), r#"{"type":"ping"}"#);
+        let parsed = crate::protocol::ClientFrame::parse(&to_native(&json!(["typing", {"room": "a"}])).unwrap());
+        assert!(matches!(parsed, Ok(crate::protocol::ClientFrame::Typing { .. })));
+    }
+
+    #[test]
+    fn what_is_not_a_command_is_refused() {
+        assert_eq!(to_native(&json!({"a": 1})), Err(EventError::NotAnEvent));
+        assert_eq!(to_native(&json!([])), Err(EventError::NotAnEvent));
+        assert_eq!(to_native(&json!([7])), Err(EventError::NotAnEvent));
+        assert_eq!(to_native(&json!(["disconnect"])), Err(EventError::Unknown("disconnect".into())));
+        assert_eq!(to_native(&json!(["send_message", "hi"])), Err(EventError::NotAnObject));
+    }
+
+    #[test]
+    fn native_frames_become_events_named_after_their_type() {
+        let frame = crate::protocol::ServerFrame::Typing { room: "lobby", user: "ann" }.to_text();
+        assert_eq!(from_native(&frame).unwrap(), r#"["typing",{"room":"lobby","user":"ann"}]"#);
+        let pong = crate::protocol::ServerFrame::Pong.to_text();
+        assert_eq!(from_native(&pong).unwrap(), r#"["pong",{}]"#);
+        let error =
+            crate::protocol::ServerFrame::error(&crate::error::ChatError::NotJoined("x".into()), Some("x"), None);
+        let event: Value = serde_json::from_str(&from_native(&error).unwrap()).unwrap();
+        assert_eq!((event[0].as_str(), event[1]["code"].as_str()), (Some("error"), Some("not_joined")));
+        assert_eq!(from_native("{\"room\":\"x\"}"), None);
+    }
+}
