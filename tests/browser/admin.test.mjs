@@ -1,7 +1,6 @@
 // The admin console, used from a browser as an operator would.
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import {
   enterRoom,
@@ -11,7 +10,8 @@ import {
   say,
   startServer,
   waitForMessage,
-  BIN,
+  createAdmin,
+  loggedInAdmin as adminBrowser,
   SHOTS,
 } from "./harness.mjs";
 
@@ -21,24 +21,13 @@ let browser;
 before(async () => {
   server = await startServer();
   // The first admin, as an operator makes one.
-  const made = spawnSync(BIN, ["admin", "create", "root", "--database-url", `sqlite://${server.db}`], {
-    input: "correct horse battery\n",
-  });
-  assert.equal(made.status, 0, String(made.stderr));
+  createAdmin(server);
   browser = await launchBrowser();
 });
 
 afterEach(() => expectNoScriptErrors(assert));
 
-/// A browser of its own, logged in as the admin made above.
-async function loggedInAdmin(viewport) {
-  const admin = await person(browser, viewport);
-  await admin.page.goto(server.url + "/login");
-  await admin.page.fill("#name", "root");
-  await admin.page.fill("#password", "correct horse battery");
-  await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
-  return admin;
-}
+const loggedInAdmin = (viewport) => adminBrowser(browser, server, viewport);
 
 after(async () => {
   await browser?.close();

@@ -1,6 +1,6 @@
 // Starts the real Parlor binary on a fresh SQLite file, and Debian's
 // Chromium through playwright-core, for the browser tests.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { once } from "node:events";
 import { tmpdir } from "node:os";
@@ -151,4 +151,26 @@ export async function post(base, path, body) {
   const response = await fetch(base + path, { method: "POST", headers, body: JSON.stringify(body) });
   if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
   return response.json();
+}
+
+/// The admin the console tests log in as, made on `server`'s database the
+/// way an operator makes the first one (`parlor admin create`).
+export const ADMIN_NAME = "root";
+const ADMIN_PASSWORD = "correct horse battery";
+
+export function createAdmin(server) {
+  const made = spawnSync(BIN, ["admin", "create", ADMIN_NAME, "--database-url", `sqlite://${server.db}`], {
+    input: `${ADMIN_PASSWORD}\n`,
+  });
+  if (made.status !== 0) throw new Error(`parlor admin create failed: ${made.stderr}`);
+}
+
+/// A browser of its own, logged in as that admin.
+export async function loggedInAdmin(browser, server, viewport) {
+  const admin = await person(browser, viewport);
+  await admin.page.goto(server.url + "/login");
+  await admin.page.fill("#name", ADMIN_NAME);
+  await admin.page.fill("#password", ADMIN_PASSWORD);
+  await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
+  return admin;
 }

@@ -2,19 +2,15 @@
 // console stays out under any name, and an admin lets them back in.
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { enterRoom, expectNoScriptErrors, launchBrowser, person, say, startServer, waitForMessage, BIN, SHOTS } from "./harness.mjs";
+import { enterRoom, expectNoScriptErrors, launchBrowser, person, say, startServer, waitForMessage, createAdmin, loggedInAdmin as adminBrowser, SHOTS } from "./harness.mjs";
 
 let server;
 let browser;
 
 before(async () => {
   server = await startServer();
-  const made = spawnSync(BIN, ["admin", "create", "root", "--database-url", `sqlite://${server.db}`], {
-    input: "correct horse battery\n",
-  });
-  assert.equal(made.status, 0, String(made.stderr));
+  createAdmin(server);
   browser = await launchBrowser();
 });
 
@@ -25,14 +21,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function loggedInAdmin(viewport) {
-  const admin = await person(browser, viewport);
-  await admin.page.goto(server.url + "/login");
-  await admin.page.fill("#name", "root");
-  await admin.page.fill("#password", "correct horse battery");
-  await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
-  return admin;
-}
+const loggedInAdmin = (viewport) => adminBrowser(browser, server, viewport);
 
 const status = (page) => page.textContent("#status");
 

@@ -3,10 +3,10 @@
 // WebSocket, unread badges, leaving, an admin watching unseen, and who you are.
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import {
-  BIN,
+  createAdmin,
+  loggedInAdmin as adminBrowser,
   SHOTS,
   bodies,
   connected,
@@ -25,10 +25,7 @@ let browser;
 
 before(async () => {
   server = await startServer();
-  const made = spawnSync(BIN, ["admin", "create", "root", "--database-url", `sqlite://${server.db}`], {
-    input: "correct horse battery\n",
-  });
-  assert.equal(made.status, 0, String(made.stderr));
+  createAdmin(server);
   browser = await launchBrowser();
 });
 
@@ -86,14 +83,7 @@ function watchSockets(page) {
   return seen;
 }
 
-async function loggedInAdmin(viewport) {
-  const admin = await person(browser, viewport);
-  await admin.page.goto(server.url + "/login");
-  await admin.page.fill("#name", "root");
-  await admin.page.fill("#password", "correct horse battery");
-  await Promise.all([admin.page.waitForURL(server.url + "/"), admin.page.click("#submit")]);
-  return admin;
-}
+const loggedInAdmin = (viewport) => adminBrowser(browser, server, viewport);
 
 // ---- the tests -----------------------------------------------------------------
 
