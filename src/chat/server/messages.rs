@@ -33,6 +33,14 @@ impl Who {
             Self::Guest(id) => format!("g:{id}").into(),
         }
     }
+
+    /// A guest's id (its browser's, or its connection's).
+    pub fn guest_id(&self) -> Option<&str> {
+        match self {
+            Self::Guest(id) => Some(id),
+            Self::User(_) => None,
+        }
+    }
 }
 
 /// Whose a logged-in connection is, as the ChatServer keeps it: bans, role

@@ -346,13 +346,7 @@ impl ChatServer {
             r.members
                 .iter()
                 .filter(|(_, m)| !m.admin)
-                .filter(|(_, m)| {
-                    let guest = match &m.who {
-                        Who::Guest(id) => Some(id.as_str()),
-                        Who::User(_) => None,
-                    };
-                    self.policies.kept_out_for(room, &m.name.key(), guest, None).is_some()
-                })
+                .filter(|(_, m)| self.policies.kept_out_for(room, &m.name.key(), m.who.guest_id(), None).is_some())
                 .map(|(session, _)| *session)
                 .collect()
         });

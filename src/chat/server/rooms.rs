@@ -306,10 +306,7 @@ impl ChatServer {
             return Err(ChatError::PrivateRoom(join.room.to_string()));
         }
         if !admin {
-            let guest = match &join.who {
-                Who::Guest(id) => Some(id.as_str()),
-                Who::User(_) => None,
-            };
+            let guest = join.who.guest_id();
             if let Some(left) = self.policies.kept_out_for(&join.room, &join.name.key(), guest, entry.address) {
                 return Err(ChatError::KeptOut { room: join.room.to_string(), minutes: left.as_secs().div_ceil(60) });
             }
