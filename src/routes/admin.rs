@@ -370,12 +370,29 @@ pub async fn kick(
 ) -> Result<HttpResponse, ChatError> {
     let room = RoomName::parse(&path)?;
     let user = DisplayName::parse(&body.user)?;
-    let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone(), until_ms: None }).await??;
-    // Done (they are out): on record before waiting for the log.
-    let audit = admin.audit("kick", &format!("{user} from {room}"), Some(format!("{kicked} connections")));
-    admin.record(&state, audit).await?;
-    committed(&state).await?;
+    let kicked = keep_out(&admin, &state, &room, &user, None, "kick", None).await?;
     Ok(HttpResponse::Ok().json(json!({ "kicked": kicked })))
+}
+
+/// Takes `user` out of `room` and keeps them out until `until_ms` (or for
+/// the kick cooldown); audited as `action`. Answers how many connections
+/// went.
+async fn keep_out(
+    admin: &Admin,
+    state: &AppState,
+    room: &RoomName,
+    user: &DisplayName,
+    until_ms: Option<i64>,
+    action: &str,
+    how_long: Option<String>,
+) -> Result<usize, ChatError> {
+    let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone(), until_ms }).await??;
+    // Done (they are out): on record before waiting for the log.
+    let connections = format!("{kicked} connections");
+    let detail = how_long.map_or_else(|| connections.clone(), |h| format!("{h}, {connections}"));
+    admin.record(state, admin.audit(action, &format!("{user} from {room}"), Some(detail))).await?;
+    committed(state).await?;
+    Ok(kicked)
 }
 
 /// Kept out "until lifted": the end of year 9999, which every backend
@@ -400,13 +417,8 @@ pub async fn ban_from_room(
         }
         Some(_) => return Err(ChatError::BadRequest("`minutes` must be 1 to 527040 (a year), or absent".into())),
     };
-    let kicked = state.chat.send(Kick { room: room.clone(), user: user.clone(), until_ms: Some(until_ms) }).await??;
-    // Done (they are out): on record before waiting for the log.
     let how_long = body.minutes.map_or_else(|| "until lifted".to_string(), |m| format!("{m} minutes"));
-    let audit =
-        admin.audit("room_ban", &format!("{user} from {room}"), Some(format!("{how_long}, {kicked} connections")));
-    admin.record(&state, audit).await?;
-    committed(&state).await?;
+    let kicked = keep_out(&admin, &state, &room, &user, Some(until_ms), "room_ban", Some(how_long)).await?;
     let until = (until_ms < UNTIL_LIFTED_MS).then(|| format_timestamp(until_ms));
     Ok(HttpResponse::Ok().json(json!({ "room": room, "user": user, "kicked": kicked, "until": until })))
 }
