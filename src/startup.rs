@@ -17,7 +17,7 @@ use actix_web::{middleware, web, App};
 use crate::accounts::{Hasher, NameRegistry};
 use crate::chat::history::MessageLog;
 use crate::chat::server::{ChatSettings, Persisted, Shutdown};
-use crate::chat::session::{SessionSettings, WsSession};
+use crate::chat::session::SessionSettings;
 use crate::chat::ChatServer;
 use crate::clock::now_ms;
 use crate::cluster::{Cluster, ClusterError, ClusterSettings};
@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::KeyedLimiter;
 use crate::routes::client::TrustedProxies;
 use crate::routes::{self, AccountSettings, AppState};
+use crate::socketio::EngineSettings;
 use crate::tls::{Tls, TlsError};
 use crate::tokens::Secret;
 use crate::ws::{self, LiveConnections};
@@ -176,6 +177,16 @@ impl Application {
             },
             proxies: TrustedProxies::new(settings.trusted_proxies.clone(), tls.is_some()),
             connections: connections.clone(),
+            polling: Arc::default(),
+            engine: Arc::new(EngineSettings {
+                ping_interval: settings.heartbeat_interval(),
+                ping_timeout: settings
+                    .client_timeout()
+                    .saturating_sub(settings.heartbeat_interval())
+                    .max(Duration::from_secs(1)),
+                max_payload: settings.max_frame_bytes(),
+                max_buffered: settings.session_buffer_bytes.max(1),
+            }),
             allowed_origins: settings
                 .allowed_origins
                 .iter()
@@ -326,11 +337,8 @@ fn http_server(
                 )
             };
             let state = state.clone();
-            let start_session = move |socket, identity| {
-                let (chat, log, settings) = (state.chat.clone(), state.log.clone(), state.sessions.clone());
-                WsSession::new(chat, log, settings, identity, socket).start();
-            };
-            ws::http_service(make_app, routes::WS_PATH, limits.clone(), tls.clone(), start_session)
+            let start_session = move |socket, accepted| routes::ws::take_socket(&state, socket, accepted);
+            ws::http_service(make_app, routes::UPGRADE_PATHS, limits.clone(), tls.clone(), start_session)
         })?
         .run();
     Ok(server)

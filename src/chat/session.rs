@@ -1,5 +1,5 @@
-//! `WsSession`: one WebSocket connection, an actor that owns its socket
-//! (`crate::ws::Socket`). It turns the client's messages into validated
+//! `WsSession`: one client connection, an actor that owns its link (a
+//! native WebSocket, or a Socket.IO connection speaking the same frames). It turns the client's messages into validated
 //! commands for the ChatServer and writes what the ChatServer pushes.
 
 use std::collections::{HashMap, VecDeque};
@@ -14,6 +14,7 @@ use actix::prelude::*;
 use bytestring::ByteString;
 
 use super::history::{self, HistoryPage, HistoryPlan, HistoryQuery, MessageLog};
+use super::link::Link;
 use super::server::{self, ChatServer, MemberChange, Push, SessionId, Who};
 use crate::accounts::{NameRegistry, User};
 use crate::clock::format_timestamp;
@@ -23,7 +24,7 @@ use crate::error::ChatError;
 use crate::metrics::Metrics;
 use crate::protocol::{ClientFrame, MessageView, ServerFrame};
 use crate::rate_limit::TokenBucket;
-use crate::ws::{CloseCode, Event, Socket};
+use crate::ws::{CloseCode, Event};
 
 /// What every session applies; built once from the settings.
 #[derive(Debug, Clone)]
@@ -89,7 +90,7 @@ pub struct WsSession {
     log: MessageLog,
     settings: Arc<SessionSettings>,
     identity: Identity,
-    socket: Socket,
+    link: Link,
     sends: TokenBucket,
     commands: TokenBucket,
     last_typing: HashMap<RoomName, Instant>,
@@ -119,19 +120,19 @@ impl WsSession {
         log: MessageLog,
         settings: Arc<SessionSettings>,
         identity: Identity,
-        socket: Socket,
+        link: Link,
     ) -> Self {
         Self {
             // The transport's number for the connection, so that its log
             // lines and the session's name the same one.
-            id: socket.id(),
+            id: link.id(),
             server,
             log,
             sends: TokenBucket::new(settings.rate_per_sec, settings.rate_burst),
             commands: TokenBucket::new(COMMAND_RATE, COMMAND_BURST),
             settings,
             identity,
-            socket,
+            link,
             last_typing: HashMap::new(),
             outbox: VecDeque::new(),
             held_bytes: 0,
@@ -148,7 +149,7 @@ impl WsSession {
     /// Writes a frame now, or behind the frames already held.
     fn emit(&mut self, frame: ByteString) {
         if self.outbox.is_empty() {
-            self.socket.send_text(&frame);
+            self.link.send_text(&frame);
         } else {
             self.hold(Outgoing::Frame(frame));
         }
@@ -161,7 +162,7 @@ impl WsSession {
         if let Outgoing::Frame(frame) = &item {
             if self.held_bytes + frame.len() > self.settings.max_queued_bytes {
                 crate::warn_throttled!("session {}: too much held behind a history lookup; disconnecting", self.id);
-                return self.socket.close(CloseCode::Policy, "slow consumer");
+                return self.link.close(CloseCode::Policy, "slow consumer");
             }
             self.held_bytes += frame.len();
         }
@@ -177,9 +178,9 @@ impl WsSession {
             match self.outbox.pop_front() {
                 Some(Outgoing::Frame(frame)) => {
                     self.held_bytes -= frame.len();
-                    self.socket.send_text(&frame);
+                    self.link.send_text(&frame);
                 }
-                Some(Outgoing::Answer(frames)) => frames.iter().for_each(|f| self.socket.send_text(f)),
+                Some(Outgoing::Answer(frames)) => frames.iter().for_each(|f| self.link.send_text(f)),
                 _ => unreachable!("checked above"),
             }
         }
@@ -255,7 +256,7 @@ impl WsSession {
     fn hold_incoming(&mut self, text: ByteString) {
         if self.waiting_bytes + text.len() > self.settings.max_queued_bytes {
             crate::warn_throttled!("session {}: too much sent during a lookup; disconnecting", self.id);
-            return self.socket.close(CloseCode::Policy, "slow consumer");
+            return self.link.close(CloseCode::Policy, "slow consumer");
         }
         self.waiting_bytes += text.len();
         self.waiting.push_back(text);
@@ -512,7 +513,7 @@ impl Handler<Push> for WsSession {
                     }]
                 });
             }
-            Push::Close(reason) => self.socket.close_with(Some(reason)),
+            Push::Close(reason) => self.link.close_with(Some(reason)),
         }
     }
 }
@@ -531,7 +532,7 @@ impl ActorFuture<WsSession> for Io {
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
         loop {
-            match act.socket.poll_event(task) {
+            match act.link.poll_event(task) {
                 Poll::Ready(Event::Text(text)) if act.checking => act.hold_incoming(text),
                 Poll::Ready(Event::Text(text)) => act.on_text(ctx, &text),
                 Poll::Ready(Event::Binary) => act.send_error(&binary_refused(), None, None),

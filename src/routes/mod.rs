@@ -9,6 +9,7 @@ pub mod health;
 pub mod identity;
 pub mod pages;
 pub mod rooms;
+pub mod socketio;
 pub mod state;
 pub mod ws;
 
@@ -23,6 +24,10 @@ use crate::error::ChatError;
 
 /// The path WebSocket clients connect to.
 pub const WS_PATH: &str = "/ws";
+/// Where Socket.IO clients connect (they ask for `/socket.io/` by default).
+pub const SOCKETIO_PATH: &str = "/socket.io/";
+/// The paths that take WebSocket upgrades.
+pub const UPGRADE_PATHS: &[&str] = &[WS_PATH, SOCKETIO_PATH];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
@@ -36,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/", get().to(pages::home))
     .route("/chat/{room}", get().to(pages::room))
     .route(WS_PATH, web::get().to(ws::connect))
+    .route(SOCKETIO_PATH, web::route().guard(guard::Any(guard::Get()).or(guard::Post())).to(socketio::engine))
     .route("/create_room", web::post().to(rooms::create_room))
     .route("/store_message", web::post().to(rooms::store_message))
     .route("/api/rooms", get().to(rooms::active_rooms))

@@ -34,6 +34,10 @@ pub struct AppState {
     pub proxies: TrustedProxies,
     /// The open WebSockets, capped in all and per client address.
     pub connections: LiveConnections,
+    /// Socket.IO clients on the long-polling transport, by sid.
+    pub polling: Arc<crate::socketio::polling::PollingSessions>,
+    /// What Socket.IO clients are promised and held to.
+    pub engine: Arc<crate::socketio::EngineSettings>,
     pub accounts: AccountSettings,
     pub metrics: Arc<Metrics>,
     /// `/healthz` says `degraded` once the oldest uncommitted message is older.

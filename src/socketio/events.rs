@@ -33,42 +33,86 @@ pub enum EventError {
     NotAnObject,
 }
 
-/// An EVENT packet's data (`["send_message", {...}]`) as the native frame
-/// it stands for, ready for the native parser.
-pub fn to_native(data: &Value) -> Result<String, EventError> {
-    let args = data.as_array().ok_or(EventError::NotAnEvent)?;
-    let name = args.first().and_then(Value::as_str).ok_or(EventError::NotAnEvent)?;
-    if !COMMANDS.contains(&name) {
-        return Err(EventError::Unknown(name.chars().take(64).collect()));
-    }
-    let mut fields = match args.get(1) {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(fields)) => fields.clone(),
-        Some(_) => return Err(EventError::NotAnObject),
-    };
-    for (alias, native) in ALIASES {
-        if !fields.contains_key(*native) {
-            if let Some(value) = fields.remove(*alias) {
-                fields.insert((*native).to_string(), value);
+/// A command a client emitted, with the native frame's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    /// The native frame's `type`, one of `COMMANDS`.
+    pub name: &'static str,
+    /// Its fields, aliases already renamed.
+    pub fields: Map<String, Value>,
+}
+
+impl Command {
+    /// An EVENT packet's data (`["send_message", {...}]`) as a command.
+    pub fn from_event(data: &Value) -> Result<Self, EventError> {
+        let args = data.as_array().ok_or(EventError::NotAnEvent)?;
+        let asked = args.first().and_then(Value::as_str).ok_or(EventError::NotAnEvent)?;
+        let name = COMMANDS
+            .iter()
+            .find(|c| **c == asked)
+            .ok_or_else(|| EventError::Unknown(asked.chars().take(64).collect()))?;
+        let mut fields = match args.get(1) {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(fields)) => fields.clone(),
+            Some(_) => return Err(EventError::NotAnObject),
+        };
+        for (alias, native) in ALIASES {
+            if !fields.contains_key(*native) {
+                if let Some(value) = fields.remove(*alias) {
+                    fields.insert((*native).to_string(), value);
+                }
             }
         }
+        Ok(Self { name, fields })
     }
-    fields.insert("type".into(), Value::String(name.into()));
-    Ok(Value::Object(fields).to_string())
+
+    /// A field as a string, if it is one.
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.fields.get(field).and_then(Value::as_str)
+    }
+
+    /// The native frame, ready for the native parser.
+    pub fn into_native(mut self) -> String {
+        self.fields.insert("type".into(), Value::String(self.name.into()));
+        Value::Object(self.fields).to_string()
+    }
+}
+
+/// An EVENT packet's data as the native frame it stands for.
+pub fn to_native(data: &Value) -> Result<String, EventError> {
+    Command::from_event(data).map(Command::into_native)
 }
 
 /// A native frame (`{"type":"message",...}`, as the server writes them:
 /// the type first) as the data of a Socket.IO EVENT packet,
 /// `["message",{...}]`, spliced without parsing it again.
 pub fn from_native(frame: &str) -> Option<String> {
+    splice(frame, "")
+}
+
+/// The same, as a whole Engine.IO message carrying the EVENT
+/// (`42["message",{...}]`), built in one go: this runs for every frame a
+/// Socket.IO member of a busy room receives.
+pub fn event_packet(frame: &str) -> Option<String> {
+    splice(frame, "42")
+}
+
+fn splice(frame: &str, prefix: &str) -> Option<String> {
     let rest = frame.strip_prefix("{\"type\":\"")?;
     let (name, rest) = rest.split_once('"')?;
     let fields = match rest.strip_prefix(',') {
-        Some(fields) => format!("{{{fields}"),
-        None if rest == "}" => "{}".into(),
+        Some(fields) => fields,
+        None if rest == "}" => "}",
         None => return None,
     };
-    Some(format!("[\"{name}\",{fields}]"))
+    let mut event = String::with_capacity(prefix.len() + name.len() + fields.len() + 6);
+    event.push_str(prefix);
+    event.push_str("[\"");
+    event.push_str(name);
+    event.push_str("\",{");
+    event.push_str(fields);
+    event.push(']');
+    Some(event)
 }
 
 #[cfg(test)]
@@ -110,5 +154,6 @@ mod tests {
         let event: Value = serde_json::from_str(&from_native(&error).unwrap()).unwrap();
         assert_eq!((event[0].as_str(), event[1]["code"].as_str()), (Some("error"), Some("not_joined")));
         assert_eq!(from_native("{\"room\":\"x\"}"), None);
+        assert_eq!(event_packet(&pong).unwrap(), r#"42["pong",{}]"#);
     }
 }

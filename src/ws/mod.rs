@@ -13,6 +13,6 @@ mod socket;
 mod upgrade;
 
 pub use actix_http::ws::{CloseCode, CloseReason};
-pub use live::LiveConnections;
-pub use socket::{Event, Limits, Socket};
+pub use live::{LiveConnections, Refused, Registered};
+pub use socket::{next_id, Event, Limits, Socket};
 pub use upgrade::{handshake, http_service, Handshake};

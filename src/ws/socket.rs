@@ -39,6 +39,12 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A new connection number, unique in this process (for connections on
+/// other transports too, so that log lines never confuse two).
+pub fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 /// What every connection is held to; built once from the settings.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -103,6 +109,9 @@ pub struct Socket {
     /// period. One timer for both keeps an idle connection small.
     timer: Pin<Box<Sleep>>,
     reads_this_turn: u8,
+    /// Sent as a text message instead of a ping frame, for protocols on top
+    /// that ping in their own messages (Engine.IO's `2`).
+    ping_text: Option<&'static str>,
     /// Its place among the open connections, where it reports what waits
     /// in `write_buf`.
     registered: Registered,
@@ -113,7 +122,7 @@ impl Socket {
     pub(super) fn new(stream: Stream, leftover: BytesMut, limits: Arc<Limits>, registered: Registered) -> Self {
         let heartbeat = limits.heartbeat_interval;
         Socket {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_id(),
             stream,
             read_buf: leftover,
             write_buf: BytesMut::new(),
@@ -126,6 +135,7 @@ impl Socket {
             last_heard: Instant::now(),
             timer: Box::pin(tokio::time::sleep(heartbeat)),
             reads_this_turn: 0,
+            ping_text: None,
             registered,
         }
     }
@@ -133,6 +143,12 @@ impl Socket {
     /// This connection's number, unique in this process.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Pings by sending `text` as a text message from now on: the protocol
+    /// on top pings in its own messages, and its client answers those.
+    pub fn ping_with_text(&mut self, text: &'static str) {
+        self.ping_text = Some(text);
     }
 
     /// Queues a text message. A client too far behind to take it is dropped
@@ -243,7 +259,10 @@ impl Socket {
                 log::info!("connection {}: no sign of life from the client; disconnecting", self.id);
                 self.close(CloseCode::Away, "heartbeat timeout");
             } else {
-                self.queue(OpCode::Ping, b"");
+                match self.ping_text {
+                    Some(text) => self.queue(OpCode::Text, text.as_bytes()),
+                    None => self.queue(OpCode::Ping, b""),
+                }
             }
         }
     }

@@ -7,7 +7,6 @@
 //! `Handshake::accept`, it writes the 101 and hands the socket to a new
 //! session; everything else gets its answer and the connection ends.
 
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +24,7 @@ use futures_util::future::{ready, Either};
 use futures_util::SinkExt;
 use tokio_rustls::TlsAcceptor;
 
-use super::live::{LiveConnections, Refused, Registered};
+use super::live::Registered;
 use super::socket::{Limits, Socket};
 use crate::error::ChatError;
 use crate::tls::{self, Stream};
@@ -46,13 +45,10 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// not answered yet.
 pub struct Handshake(HttpResponse, Registered);
 
-/// Checks that `req` is a WebSocket handshake this server can take over,
-/// and that `client` may open one more connection (503 at once otherwise).
-pub fn handshake(
-    req: &HttpRequest,
-    live: &LiveConnections,
-    client: Option<IpAddr>,
-) -> Result<Handshake, actix_web::Error> {
+/// Checks that `req` is a WebSocket handshake this server can take over;
+/// `place` is the connection's place among the open ones, held by the
+/// socket from then on.
+pub fn handshake(req: &HttpRequest, place: Registered) -> Result<Handshake, actix_web::Error> {
     if req.extensions().get::<ViaUpgrade>().is_none() {
         // A handshake the HTTP layer does not treat as an upgrade (say,
         // `Upgrade: websocket, foo`) would get a 101 and no session.
@@ -60,12 +56,6 @@ pub fn handshake(
         return Err(ChatError::BadRequest(why.into()).into());
     }
     let response = HttpResponse::from(actix_http::ws::handshake(req.head())?.finish()).map_into_boxed_body();
-    let place = live.register(client).map_err(|refused| {
-        ChatError::Busy(match refused {
-            Refused::Full => "the server has all the connections it takes; try again shortly".into(),
-            Refused::AddressFull => "too many connections from your address; close one first".into(),
-        })
-    })?;
     Ok(Handshake(response, place))
 }
 
@@ -80,18 +70,18 @@ impl Handshake {
 
 /// What `take_over` needs besides the request.
 struct Handoff<F> {
-    path: &'static str,
+    paths: &'static [&'static str],
     limits: Arc<Limits>,
     start: F,
 }
 
 /// One worker's HTTP/1 service, over TLS when `tls` is given: `make_app`
-/// answers requests; upgrade requests to `path` that its handler accepts
+/// answers requests; upgrade requests to one of `paths` that its handler accepts
 /// become sockets, handed with what the handler accepted them with to
 /// `start`.
 pub fn http_service<A, S, B, T, F>(
     make_app: A,
-    path: &'static str,
+    paths: &'static [&'static str],
     limits: Arc<Limits>,
     tls: Option<TlsAcceptor>,
     start: F,
@@ -109,7 +99,7 @@ where
 {
     let app = make_app();
     let make_app = Rc::new(make_app);
-    let handoff = Rc::new(Handoff { path, limits, start });
+    let handoff = Rc::new(Handoff { paths, limits, start });
     let upgrade = fn_factory(move || {
         let (app, handoff) = (make_app(), handoff.clone());
         async move {
@@ -135,8 +125,8 @@ where
     handshake.and_then(h1)
 }
 
-/// Every upgrade request comes here with its connection. Only `path`
-/// upgrades; anything else gets a small 400 and the connection ends.
+/// Every upgrade request comes here with its connection. Only `paths`
+/// upgrade; anything else gets a small 400 and the connection ends.
 async fn take_over<S, B, T, F>(
     req: Request,
     mut framed: Framed<Stream, h1::Codec>,
@@ -149,14 +139,14 @@ where
     T: 'static,
     F: Fn(Socket, T),
 {
-    let response: Response<BoxBody> = if req.path() == handoff.path {
+    let response: Response<BoxBody> = if handoff.paths.contains(&req.path()) {
         req.extensions_mut().insert(ViaUpgrade);
         match app.call(req).await {
             Ok(response) => Response::<B>::from(response).map_into_boxed_body(),
             Err(e) => e.error_response().into(),
         }
     } else {
-        let why = format!("only {} accepts an upgrade", handoff.path);
+        let why = format!("only {} accept an upgrade", handoff.paths.join(" and "));
         ChatError::BadRequest(why).error_response().into()
     };
     let (mut head, body) = response.into_parts();
