@@ -46,6 +46,7 @@ pub struct Metrics {
     pub members: Gauge,
     pub session_queue_bytes: Gauge,
     pub socket_buffer_bytes: Gauge,
+    pub polling_sessions: Gauge,
     pub writer_queue_depth: Gauge,
     pub oldest_unwritten_seconds: Gauge<f64, AtomicU64>,
     pub resident_memory_bytes: Gauge,
@@ -91,6 +92,7 @@ impl Metrics {
             members: Gauge::default(),
             session_queue_bytes: Gauge::default(),
             socket_buffer_bytes: Gauge::default(),
+            polling_sessions: Gauge::default(),
             writer_queue_depth: Gauge::default(),
             oldest_unwritten_seconds: Gauge::default(),
             resident_memory_bytes: Gauge::default(),
@@ -122,6 +124,11 @@ impl Metrics {
             "session_queue_bytes",
             "Bytes of frames waiting for sessions to take them",
             m.session_queue_bytes.clone(),
+        );
+        r.register(
+            "socketio_polling_sessions",
+            "Socket.IO clients on long-polling (not yet upgraded to WebSocket)",
+            m.polling_sessions.clone(),
         );
         r.register(
             "socket_buffer_bytes",

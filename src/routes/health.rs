@@ -79,6 +79,7 @@ pub fn sample(state: &AppState, s: &Snapshot) {
     m.members.set(gauge(s.members));
     m.session_queue_bytes.set(gauge(s.session_queue_bytes));
     m.socket_buffer_bytes.set(gauge(state.connections.buffered_bytes()));
+    m.polling_sessions.set(gauge(state.polling.len()));
     m.writer_queue_depth.set(gauge(s.writer_queue_depth));
     m.oldest_unwritten_seconds.set(s.oldest_unwritten_ms as f64 / 1000.0);
 }

@@ -197,6 +197,7 @@ impl Connection {
             Transport::Polling(link) => {
                 if link.state == LinkState::Open && !link.shared.push(packet, self.settings.max_buffered) {
                     crate::warn_throttled!("connection {}: a polling client stopped fetching; disconnecting", self.id);
+                    link.shared.abandon();
                     link.begin_close();
                 }
             }

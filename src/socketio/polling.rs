@@ -240,6 +240,17 @@ impl Polling {
         left
     }
 
+    /// The client fell too far behind: what waits for it is dropped (it is
+    /// not fetching it anyway), and the next poll gets the close.
+    pub fn abandon(&self) {
+        let mut inner = lock(&self.inner);
+        inner.outgoing = vec!["1".into()];
+        inner.outgoing_bytes = 1;
+        inner.closed = true;
+        drop(inner);
+        self.ready.notify_one();
+    }
+
     /// The session ended (or gave up on the client).
     pub fn close(&self) {
         lock(&self.inner).closed = true;

@@ -273,6 +273,26 @@ impl WsClient {
         self.stream.send(message).await.expect("send frame");
     }
 
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_raw(Message::Text(text.to_string())).await;
+    }
+
+    /// The next text frame as it came (not necessarily JSON), or `None`
+    /// once the connection is gone.
+    pub async fn recv_text(&mut self) -> Option<String> {
+        let read = async {
+            while let Some(msg) = self.stream.next().await {
+                match msg {
+                    Ok(Message::Text(t)) => return Some(t),
+                    Ok(Message::Close(_)) | Err(_) => return None,
+                    Ok(_) => continue,
+                }
+            }
+            None
+        };
+        tokio::time::timeout(PATIENCE, read).await.expect("a frame or the close within the test's patience")
+    }
+
     /// Sends a frame; `false` once the connection is gone.
     pub async fn try_send(&mut self, frame: Value) -> bool {
         self.stream.send(Message::Text(frame.to_string())).await.is_ok()

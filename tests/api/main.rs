@@ -18,5 +18,6 @@ mod persistence;
 mod promises;
 mod revisions;
 mod slow_clients;
+mod socketio;
 mod tls;
 mod transport;

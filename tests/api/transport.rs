@@ -59,8 +59,8 @@ async fn upgrade_requests_elsewhere_or_malformed_get_a_whole_answer_and_the_end(
     let app = spawn_app().await;
     let cases = [
         // Only /ws upgrades.
-        ("/", "websocket", "400", "only /ws accepts an upgrade"),
-        ("/nowhere", "websocket", "400", "only /ws accepts an upgrade"),
+        ("/", "websocket", "400", "only /ws and /socket.io/ accept an upgrade"),
+        ("/nowhere", "websocket", "400", "only /ws and /socket.io/ accept an upgrade"),
         // A handshake the HTTP layer does not take for an upgrade must not
         // get a 101 it cannot follow with a session.
         ("/ws", "websocket, foo", "400", "needs `Connection: Upgrade`"),
