@@ -180,9 +180,12 @@ impl Connection {
     }
 
     fn send_event(&mut self, frame: &str) {
-        match events::event_packet(frame) {
-            Some(packet) => self.send_packet(packet),
-            None => log::error!("connection {}: a frame that is not tagged by its type first: {frame:.80}", self.id),
+        let Some(parts) = events::event_parts(frame) else {
+            return log::error!("connection {}: a frame that is not tagged by its type first: {frame:.80}", self.id);
+        };
+        match &mut self.transport {
+            Transport::WebSocket(socket) => socket.send_text_parts(&parts),
+            Transport::Polling(_) => self.send_packet(parts.concat()),
         }
     }
 

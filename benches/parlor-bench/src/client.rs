@@ -2,10 +2,16 @@
 //! what a Parlor client needs: the upgrade handshake, masked text frames out,
 //! unfragmented frames in, and pong replies, so that the generator spends its
 //! core on the server's frames rather than on framing machinery.
+//!
+//! With `use_socketio`, every client is a Socket.IO client on the WebSocket
+//! transport instead: it connects to `/socket.io/`, answers Engine.IO's
+//! pings, and its native frames travel as Socket.IO events (translated here
+//! both ways, so the scenarios stay the same).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -56,6 +62,18 @@ pub fn tls_on() -> bool {
     TLS.get().is_some()
 }
 
+/// Set once, from `--socketio`.
+static SOCKETIO: AtomicBool = AtomicBool::new(false);
+
+/// Every connection from here on is a Socket.IO client.
+pub fn use_socketio() {
+    SOCKETIO.store(true, Ordering::Relaxed);
+}
+
+fn socketio_on() -> bool {
+    SOCKETIO.load(Ordering::Relaxed)
+}
+
 /// A connection to `addr` from `source` (when given), through TLS when
 /// `use_tls` was called: connected, and with TLS, past its handshake.
 pub async fn open(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Box<dyn Io>> {
@@ -85,6 +103,12 @@ pub struct Client {
     end: usize,
     out: Vec<u8>,
     mask: [u8; 4],
+    /// Speaks Socket.IO (see `use_socketio`).
+    socketio: bool,
+    /// A Socket.IO event turned back into the native frame it carries.
+    native: Vec<u8>,
+    /// A native frame turned into a Socket.IO event.
+    event: Vec<u8>,
 }
 
 /// One frame from the server, borrowed from the client's buffer.
@@ -106,16 +130,52 @@ impl Client {
             end: 0,
             out: Vec::with_capacity(256),
             mask: (seed as u32 | 1).to_le_bytes(),
+            socketio: socketio_on(),
+            native: Vec::new(),
+            event: Vec::new(),
         };
         tokio::time::timeout(HANDSHAKE_TIMEOUT, client.handshake(addr))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer to the WebSocket handshake"))??;
+        if client.socketio {
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, client.connect_namespace())
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer to Socket.IO's CONNECT"))??;
+        }
         Ok(client)
     }
 
+    /// Socket.IO's own handshake after the WebSocket's: the Engine.IO open
+    /// packet, then CONNECT to the default namespace and its answer.
+    async fn connect_namespace(&mut self) -> io::Result<()> {
+        let (mut opened, mut connecting) = (false, false);
+        loop {
+            while let Some((opcode, at)) = self.next_frame_at() {
+                let payload = &self.buf[at];
+                if opcode != OP_TEXT {
+                    continue;
+                }
+                if payload.starts_with(b"0{") {
+                    opened = true;
+                } else if payload.starts_with(b"40{") {
+                    return Ok(());
+                } else if payload.starts_with(b"44") {
+                    return Err(io::Error::other(format!("CONNECT refused: {}", String::from_utf8_lossy(payload))));
+                }
+            }
+            if opened && !connecting {
+                connecting = true;
+                self.encode(OP_TEXT, b"40");
+                self.stream.write_all(&self.out).await?;
+            }
+            self.read_more().await?;
+        }
+    }
+
     async fn handshake(&mut self, addr: SocketAddr) -> io::Result<()> {
+        let path = if self.socketio { "/socket.io/?EIO=4&transport=websocket" } else { "/ws" };
         let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: cGFybG9yLWJlbmNoLWtleQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         self.stream.write_all(request.as_bytes()).await?;
@@ -162,13 +222,26 @@ impl Client {
     /// a ping is answered. A close frame from the server is an error.
     pub async fn handle_frames(&mut self, mut on_text: impl FnMut(&[u8])) -> io::Result<()> {
         let mut pong = None;
-        while let Some(frame) = self.next_frame() {
-            match frame.opcode {
-                OP_TEXT => on_text(frame.payload),
-                OP_PING => pong = Some(frame.payload.to_vec()),
+        let mut engine_pong = false;
+        while let Some((opcode, at)) = self.next_frame_at() {
+            match opcode {
+                OP_TEXT if self.socketio => {
+                    let payload = &self.buf[at];
+                    if payload == b"2" {
+                        engine_pong = true;
+                    } else if to_native(payload, &mut self.native) {
+                        on_text(&self.native);
+                    }
+                }
+                OP_TEXT => on_text(&self.buf[at]),
+                OP_PING => pong = Some(self.buf[at].to_vec()),
                 OP_CLOSE => return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "the server closed")),
                 _ => {}
             }
+        }
+        if engine_pong {
+            self.encode(OP_TEXT, b"3");
+            self.stream.write_all(&self.out).await?;
         }
         match pong {
             Some(payload) => self.pong(&payload).await,
@@ -178,6 +251,12 @@ impl Client {
 
     /// The next complete frame already read, if any.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        let (opcode, at) = self.next_frame_at()?;
+        Some(Frame { opcode, payload: &self.buf[at] })
+    }
+
+    /// The same, as the opcode and where the payload is in `buf`.
+    fn next_frame_at(&mut self) -> Option<(u8, std::ops::Range<usize>)> {
         let bytes = &self.buf[self.start..self.end];
         if bytes.len() < 2 {
             return None;
@@ -196,13 +275,21 @@ impl Client {
         if bytes.len() < header + len {
             return None;
         }
-        let payload = &self.buf[self.start + header..self.start + header + len];
+        let at = self.start + header..self.start + header + len;
         self.start += header + len;
-        Some(Frame { opcode, payload })
+        Some((opcode, at))
     }
 
+    /// Sends a native frame (as a Socket.IO event, for a Socket.IO client).
     pub async fn send_text(&mut self, text: &[u8]) -> io::Result<()> {
-        self.encode(OP_TEXT, text);
+        if self.socketio {
+            let mut event = std::mem::take(&mut self.event);
+            to_event(text, &mut event);
+            self.encode(OP_TEXT, &event);
+            self.event = event;
+        } else {
+            self.encode(OP_TEXT, text);
+        }
         self.stream.write_all(&self.out).await
     }
 
@@ -228,6 +315,56 @@ impl Client {
         self.out.extend_from_slice(&self.mask);
         let mask = self.mask;
         self.out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    }
+}
+
+/// A native frame, `{"type":"x",...}`, as the Socket.IO event packet
+/// `42["x",{...}]`.
+fn to_event(frame: &[u8], event: &mut Vec<u8>) {
+    event.clear();
+    let rest = frame.strip_prefix(br#"{"type":""#).expect("the generator's frames start with their type");
+    let quote = memchr::memchr(b'"', rest).expect("a closed type");
+    event.extend_from_slice(b"42[\"");
+    event.extend_from_slice(&rest[..quote]);
+    event.extend_from_slice(b"\",{");
+    let fields = &rest[quote + 1..];
+    event.extend_from_slice(fields.strip_prefix(b",").unwrap_or(b"}"));
+    event.push(b']');
+}
+
+/// A Socket.IO event packet, `42["x",{...}]`, as the native frame it
+/// carries, `{"type":"x",...}`; false for any other packet.
+fn to_native(packet: &[u8], native: &mut Vec<u8>) -> bool {
+    let Some(rest) = packet.strip_prefix(br#"42[""#) else { return false };
+    let Some(quote) = memchr::memchr(b'"', rest) else { return false };
+    let Some(fields) = rest[quote + 1..].strip_prefix(b",{").and_then(|f| f.strip_suffix(b"]")) else {
+        return false;
+    };
+    native.clear();
+    native.extend_from_slice(br#"{"type":""#);
+    native.extend_from_slice(&rest[..quote]);
+    native.push(b'"');
+    if fields != b"}" {
+        native.push(b',');
+    }
+    native.extend_from_slice(fields);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_frames_and_socketio_events_translate_both_ways() {
+        let (mut event, mut native) = (Vec::new(), Vec::new());
+        to_event(br#"{"type":"send_message","room":"r","text":"hi"}"#, &mut event);
+        assert_eq!(event, br#"42["send_message",{"room":"r","text":"hi"}]"#);
+        assert!(to_native(br#"42["message",{"room":"r","id":1}]"#, &mut native));
+        assert_eq!(native, br#"{"type":"message","room":"r","id":1}"#);
+        assert!(to_native(br#"42["pong",{}]"#, &mut native));
+        assert_eq!(native, br#"{"type":"pong"}"#);
+        assert!(!to_native(b"2", &mut native));
     }
 }
 

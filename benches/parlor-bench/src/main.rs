@@ -47,6 +47,12 @@ struct Cli {
     /// `localhost`.
     #[arg(long, global = true)]
     tls_ca: Option<PathBuf>,
+    /// Connect as Socket.IO clients do on the WebSocket transport
+    /// (`/socket.io/`, Engine.IO v4 and Socket.IO v5 packets) instead of
+    /// the native protocol on `/ws`: the same load, the same frames, in
+    /// Socket.IO's packets.
+    #[arg(long, global = true)]
+    socketio: bool,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -157,6 +163,9 @@ fn main() {
         let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         print!("{}", report::summary(&lines));
         return;
+    }
+    if cli.socketio {
+        parlor_bench::client::use_socketio();
     }
     if let Some(ca) = &cli.tls_ca {
         // Full handshakes only where they are what is measured; the other
