@@ -131,6 +131,23 @@ enum Mode {
         #[arg(long, default_value_t = 3.0)]
         hold: f64,
     },
+    /// Idle Socket.IO clients on long-polling, held open: connect rate,
+    /// server RSS per client, and server CPU while they are held (their
+    /// pings and polls), as `conns` reports.
+    Polling {
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        /// Spread clients over 127.0.0.1 .. 127.0.0.N.
+        #[arg(long, default_value_t = 8)]
+        sources: u8,
+        /// Handshakes in progress at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds to hold them (several ping intervals) before reading
+        /// the server's memory.
+        #[arg(long, default_value_t = 20.0)]
+        hold: f64,
+    },
     /// An attack: members who read everything sit in a room, then many
     /// connections join it at once. Reports members kept and join time.
     JoinStorm {
@@ -242,6 +259,21 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
                 hold_seconds: *hold,
             };
             let result = conns::run(config).await?;
+            print!("{}", report::conns_table(&result));
+            let mut line = base("conns");
+            line["result"] = report::conns_json(&result);
+            Ok(line)
+        }
+        Mode::Polling { clients, sources, concurrency, hold } => {
+            let config = ConnsConfig {
+                server: cli.server,
+                server_pid: cli.server_pid.first().copied(),
+                connections: *clients,
+                sources: *sources,
+                concurrency: *concurrency,
+                hold_seconds: *hold,
+            };
+            let result = parlor_bench::polling::run(config).await?;
             print!("{}", report::conns_table(&result));
             let mut line = base("conns");
             line["result"] = report::conns_json(&result);
