@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::helpers::{ids, sign_up, spawn_app, spawn_app_with, TestApp, WsClient, ADMIN_TOKEN, PATIENCE};
 
 /// A Socket.IO client at the packet level, on either transport.
-struct Sio {
+pub struct Sio {
     transport: Transport,
     /// Packets read and not yet looked at (a poll brings several).
     read: VecDeque<String>,
@@ -28,7 +28,11 @@ enum Transport {
 impl Sio {
     /// A client that opens a WebSocket straight away.
     async fn websocket(app: &TestApp, headers: &[(&str, &str)]) -> Self {
-        let url = format!("ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket", app.port());
+        Self::websocket_on(app.port(), headers).await
+    }
+
+    pub async fn websocket_on(port: u16, headers: &[(&str, &str)]) -> Self {
+        let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
         let mut ws = WsClient::connect_with(&url, headers).await;
         let open = ws.recv_text().await.expect("the open packet");
         Self { open: open_data(&open), transport: Transport::WebSocket(Box::new(ws)), read: VecDeque::new() }
@@ -36,11 +40,18 @@ impl Sio {
 
     /// A client on long-polling, as socket.io-client starts.
     async fn polling(app: &TestApp) -> Self {
-        let (status, body) = get(app, "/socket.io/?EIO=4&transport=polling").await;
-        assert_eq!(status, 200, "{body}");
+        Self::polling_on(app.port()).await
+    }
+
+    pub async fn polling_on(port: u16) -> Self {
+        let http = awc::Client::builder().timeout(PATIENCE).finish();
+        let base = format!("http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling");
+        let mut resp = http.get(base.as_str()).send().await.expect("the handshake");
+        let body = String::from_utf8(resp.body().await.expect("the open packet").to_vec()).unwrap();
+        assert_eq!(resp.status(), 200, "{body}");
         let open = open_data(&body);
-        let url = app.url(&format!("/socket.io/?EIO=4&transport=polling&sid={}", open["sid"].as_str().unwrap()));
-        Self { open, transport: Transport::Polling { http: app.http(), url }, read: VecDeque::new() }
+        let url = format!("{base}&sid={}", open["sid"].as_str().unwrap());
+        Self { open, transport: Transport::Polling { http, url }, read: VecDeque::new() }
     }
 
     fn sid(&self) -> &str {
@@ -87,7 +98,7 @@ impl Sio {
     }
 
     /// Connects to the default namespace; returns the server's answer.
-    async fn connect(&mut self, auth: Option<Value>) -> String {
+    pub async fn connect(&mut self, auth: Option<Value>) -> String {
         let packet = match auth {
             Some(auth) => format!("40{auth}"),
             None => "40".into(),
@@ -109,7 +120,7 @@ impl Sio {
 
     /// Emits with acknowledgement `ack` and returns the ack's arguments,
     /// with the events that came first.
-    async fn call(&mut self, ack: u64, event: &str, data: Value) -> (Value, Vec<(String, Value)>) {
+    pub async fn call(&mut self, ack: u64, event: &str, data: Value) -> (Value, Vec<(String, Value)>) {
         self.send(&format!("42{ack}{}", json!([event, data]))).await;
         let mut before = Vec::new();
         loop {
@@ -122,7 +133,7 @@ impl Sio {
     }
 
     /// The next event called `name`, skipping presence and typing.
-    async fn event(&mut self, name: &str) -> Value {
+    pub async fn event(&mut self, name: &str) -> Value {
         loop {
             let packet = self.packet().await.unwrap_or_else(|| panic!("closed while waiting for {name}"));
             let (event, data) = event_of(&packet);
@@ -134,7 +145,7 @@ impl Sio {
     }
 
     /// Joins `room` as `name`; returns the `joined` frame (the ack).
-    async fn join(&mut self, room: &str, name: &str) -> Value {
+    pub async fn join(&mut self, room: &str, name: &str) -> Value {
         let (joined, _) = self.call(900, "join_room", json!({"room": room, "username": name})).await;
         assert_eq!(joined[0]["type"], "joined", "{joined}");
         joined[0].clone()
@@ -150,10 +161,6 @@ fn event_of(packet: &str) -> (String, Value) {
     let data = packet.strip_prefix("42").unwrap_or_else(|| panic!("an event, got {packet}"));
     let data: Value = serde_json::from_str(data).expect("event data is JSON");
     (data[0].as_str().expect("an event name").to_string(), data[1].clone())
-}
-
-async fn get(app: &TestApp, path: &str) -> (u16, String) {
-    request(app, "GET", path, "", &[]).await
 }
 
 async fn request(app: &TestApp, method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String) {

@@ -4,6 +4,7 @@ use parlor::db::Backend;
 
 use super::*;
 use crate::databases::TestDatabase;
+use crate::socketio::Sio;
 
 #[actix_web::test]
 async fn three_nodes_behind_nginx_chat_as_one_and_survive_a_node_dying() {
@@ -76,4 +77,31 @@ async fn a_draining_node_sends_its_clients_to_another_and_they_miss_nothing() {
     assert_eq!(open_websockets(nodes[0].port).await, 2, "both on the node that stays");
     let exit = draining.exited_within(PATIENCE).await.expect("the drained node stops");
     assert!(exit.success(), "and exits cleanly: {exit:?}");
+}
+
+#[actix_web::test]
+async fn socketio_clients_behind_nginx_poll_one_node_and_chat_with_the_others() {
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    let (nodes, nginx) = binaries_behind_nginx(&db, 2, &[]);
+    let mut alice = nginx.ws().await;
+    join(&mut alice, "lobby", "alice", None).await;
+    let mut bob = nginx.ws().await;
+    join(&mut bob, "lobby", "bob", None).await;
+    assert_eq!(open_websockets(nodes[0].port).await, 1, "round robin put the native members on both nodes");
+
+    // Each polling request would alternate between the nodes without the
+    // configuration's stickiness for Socket.IO, and meet a sid the other
+    // node never made.
+    let mut carol = Sio::polling_on(nginx.port()).await;
+    assert!(carol.connect(Some(json!({"name": "carol"}))).await.starts_with("40{"));
+    let joined = carol.call(1, "join_room", json!({"room": "lobby"})).await.0;
+    assert_eq!(joined[0]["members"].as_array().map(Vec::len), Some(3), "{joined}");
+    for i in 0..5 {
+        let (ack, _) = carol.call(10 + i, "send_message", json!({"room": "lobby", "text": format!("poll {i}")})).await;
+        let id = &ack[0]["id"];
+        assert_eq!(&alice.recv_type("message").await["id"], id);
+        assert_eq!(&bob.recv_type("message").await["id"], id);
+    }
+    let said = alice.say("lobby", "to carol").await;
+    assert_eq!(carol.event("message").await["id"], said["id"]);
 }

@@ -227,10 +227,10 @@ impl Nginx {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let ours = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/nginx/parlor.conf")).unwrap();
         let servers: String = nodes.iter().map(|p| format!("    server 127.0.0.1:{p};\n")).collect();
-        let start = ours.find("    server 127.0.0.1:8081;").unwrap();
-        let end = ours.find("    server 127.0.0.1:8083;\n").unwrap() + "    server 127.0.0.1:8083;\n".len();
-        let site = format!("{}{servers}{}", &ours[..start], &ours[end..])
-            .replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
+        // Every upstream's list of nodes becomes the test's.
+        let listed = "    server 127.0.0.1:8081;\n    server 127.0.0.1:8082;\n    server 127.0.0.1:8083;\n";
+        assert!(ours.contains(listed), "docs/nginx/parlor.conf lists its example nodes");
+        let site = ours.replace(listed, &servers).replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
         let d = dir.path().display();
         let conf = format!(
             "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
@@ -258,6 +258,10 @@ impl Nginx {
 
     pub async fn ws(&self) -> WsClient {
         WsClient::connect(&format!("ws://127.0.0.1:{}/ws", self.port), None).await
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 }
 
