@@ -1,10 +1,14 @@
 //! The Socket.IO and Engine.IO decoders: any text a Socket.IO client sends
 //! decodes or is refused with a reason, never a panic, and what decodes
-//! encodes back to something that decodes the same. (A Socket.IO packet's
+//! encodes back to something that decodes the same. An event's data becomes
+//! a command or a refusal, and any text taken for a frame to write is
+//! matched against waiting acknowledgements without a panic. (A Socket.IO packet's
 //! JSON is compared in its framing only: serde_json may read a float's
 //! shortest form back one unit in the last place off, which no chat field
 //! cares about.)
 
+use parlor::socketio::acks::Acks;
+use parlor::socketio::events::{event_parts, Command};
 use parlor::socketio::packet::{decode_payload, EnginePacket, SocketPacket};
 
 fn main() {
@@ -15,7 +19,17 @@ fn main() {
                     assert_eq!(EnginePacket::decode(&packet.encode()).as_ref(), Ok(&packet));
                 }
             }
+            let _ = event_parts(text);
             if let Ok(packet) = SocketPacket::decode(text) {
+                if let Some(data) = &packet.data {
+                    if let Ok(mut command) = Command::from_event(data) {
+                        let mut acks = Acks::default();
+                        acks.expect(1, &mut command, || "n".into());
+                        let native = command.into_native();
+                        let _ = acks.deliver(&native);
+                        let _ = acks.deliver(text);
+                    }
+                }
                 let again = SocketPacket::decode(&packet.encode()).expect("what was decoded encodes to a valid packet");
                 assert_eq!(
                     (again.kind, &again.namespace, again.ack, again.attachments, again.data.is_some()),

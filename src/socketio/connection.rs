@@ -7,6 +7,7 @@
 //! write as events (or acknowledgements). Everything else (rooms, limits,
 //! moderation) is the session's and the ChatServer's, the same for both.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -71,6 +72,9 @@ pub struct Connection {
     nonce_prefix: String,
     /// Binary attachments still to come for a packet that was refused.
     skip_binary: usize,
+    /// Packets posted before an upgrade and not handled yet: they come
+    /// before anything the WebSocket brings.
+    posted: VecDeque<String>,
 }
 
 // A connection ends on the WebSocket almost always: the socket is kept
@@ -105,8 +109,9 @@ enum LinkState {
 /// What a polling link has for its connection.
 enum Polled {
     Packet(String),
-    /// The client moved to this WebSocket; these packets were not fetched.
-    Upgraded(Socket, Vec<String>),
+    /// The client moved to this WebSocket; the packets no poll fetched, and
+    /// those posted and not yet handled.
+    Upgraded(Box<Socket>, Vec<String>, VecDeque<String>),
     Event(Event),
 }
 
@@ -155,6 +160,7 @@ impl Connection {
             auth_name: None,
             nonce_prefix: format!("sio-{}-", crate::tokens::random_hex(6)),
             skip_binary: 0,
+            posted: VecDeque::new(),
         }
     }
 
@@ -238,6 +244,7 @@ impl Connection {
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         loop {
             let incoming = match &mut self.transport {
+                _ if !self.posted.is_empty() => Incoming::Text(self.posted.pop_front().expect("not empty").into()),
                 Transport::WebSocket(socket) => match socket.poll_event(cx) {
                     Poll::Ready(Event::Text(text)) => Incoming::Text(text),
                     Poll::Ready(Event::Binary) => Incoming::Binary,
@@ -245,10 +252,11 @@ impl Connection {
                 },
                 Transport::Polling(link) => match link.poll(cx, &self.settings) {
                     Poll::Ready(Polled::Packet(text)) => Incoming::Text(text.into()),
-                    Poll::Ready(Polled::Upgraded(socket, left)) => {
+                    Poll::Ready(Polled::Upgraded(socket, unfetched, posted)) => {
                         // The packets no GET took yet go out first, in order.
-                        self.transport = Transport::WebSocket(socket);
-                        left.into_iter().for_each(|packet| self.send_packet(packet));
+                        self.transport = Transport::WebSocket(*socket);
+                        unfetched.into_iter().for_each(|packet| self.send_packet(packet));
+                        self.posted = posted;
                         continue;
                     }
                     Poll::Ready(Polled::Event(event)) => return Poll::Ready(event),
@@ -432,11 +440,11 @@ impl PollingLink {
                     self.begin_close();
                     continue;
                 }
-                if let Some(upgraded) = self.poll_probe(cx) {
-                    return Poll::Ready(upgraded);
-                }
                 if let Some(packet) = self.shared.next_incoming(cx.waker()) {
                     return Poll::Ready(Polled::Packet(packet));
+                }
+                if let Some(upgraded) = self.poll_probe(cx) {
+                    return Poll::Ready(upgraded);
                 }
             }
             if self.timer.as_mut().poll(cx).is_pending() {
@@ -473,8 +481,8 @@ impl PollingLink {
                 }
                 Poll::Ready(Event::Text(text)) if text == "5" => {
                     let socket = self.probe.take().expect("probing");
-                    let left = self.shared.finish_upgrade();
-                    return Some(Polled::Upgraded(socket, left));
+                    let (unfetched, posted) = self.shared.finish_upgrade();
+                    return Some(Polled::Upgraded(Box::new(socket), unfetched, posted));
                 }
                 // Nothing else belongs on a WebSocket before the upgrade.
                 Poll::Ready(Event::Text(_) | Event::Binary) => {}

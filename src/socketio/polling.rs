@@ -229,12 +229,16 @@ impl Polling {
     }
 
     /// The connection moved to the WebSocket: the packets no `GET` took yet,
-    /// to go out there. A waiting `GET` is answered with a noop.
-    pub fn finish_upgrade(&self) -> Vec<String> {
+    /// to go out there, and those posted that the session has not taken
+    /// yet (the client posts, and only then says it moved), to be handled
+    /// before anything from the WebSocket. A waiting `GET` is answered with
+    /// a noop; later polls and posts are refused.
+    pub fn finish_upgrade(&self) -> (Vec<String>, VecDeque<String>) {
         let mut inner = lock(&self.inner);
         inner.upgraded = true;
         inner.outgoing_bytes = 0;
-        let left = std::mem::take(&mut inner.outgoing);
+        inner.incoming_bytes = 0;
+        let left = (std::mem::take(&mut inner.outgoing), std::mem::take(&mut inner.incoming));
         drop(inner);
         self.ready.notify_one();
         left

@@ -414,14 +414,30 @@ async fn the_upgrade_moves_a_polling_session_to_its_websocket_without_losing_a_f
     let mut ws = WsClient::connect(&url, None).await;
     ws.send_text("2probe").await;
     assert_eq!(ws.recv_text().await.as_deref(), Some("3probe"));
-    // The poll waiting meanwhile is let go with a noop, and only then does
-    // the client move.
+    // The client posts what it had queued, and moves the moment the POST
+    // is answered: every packet of it is still handled, before anything
+    // that comes over the WebSocket.
+    let pings: Vec<String> = (100..400).map(|ack| format!("42{ack}[\"ping\"]")).collect();
+    bob.send(&pings.join("\u{1e}")).await;
     ws.send_text("5").await;
     let Transport::Polling { url: poll_url, .. } = &bob.transport else { unreachable!() };
     let poll_url = poll_url.clone();
     bob.transport = Transport::WebSocket(Box::new(ws));
+    let mut answered = Vec::new();
+    let mut first = None;
+    while answered.len() < pings.len() {
+        let packet = bob.packet().await.expect("the answers to the pings");
+        match packet.strip_prefix("43") {
+            Some(ack) => answered.push(ack.split('[').next().unwrap().parse::<u64>().unwrap()),
+            None => first = Some(event_of(&packet).1),
+        }
+    }
+    assert_eq!(answered, (100..400).collect::<Vec<_>>(), "every posted ping answered, in order");
     // What no poll fetched comes over the WebSocket, then the live frames.
-    let first = bob.event("message").await;
+    let first = match first {
+        Some(first) => first,
+        None => bob.event("message").await,
+    };
     assert_eq!((first["id"].clone(), first["text"].as_str()), (before["id"].clone(), Some("said while bob polls")));
     let after = alice.say("lobby", "said after the upgrade").await;
     assert_eq!(bob.event("message").await["id"], after["id"]);
