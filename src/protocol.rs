@@ -70,6 +70,22 @@ pub enum ClientFrame {
 }
 
 impl ClientFrame {
+    /// The frame's `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientFrame::JoinRoom { .. } => "join_room",
+            ClientFrame::LeaveRoom { .. } => "leave_room",
+            ClientFrame::SendMessage { .. } => "send_message",
+            ClientFrame::EditMessage { .. } => "edit_message",
+            ClientFrame::DeleteMessage { .. } => "delete_message",
+            ClientFrame::AddReaction { .. } => "add_reaction",
+            ClientFrame::RemoveReaction { .. } => "remove_reaction",
+            ClientFrame::History { .. } => "history",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::Ping => "ping",
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Self, ChatError> {
         serde_json::from_str(text).map_err(|e| {
             use serde_json::error::Category;
@@ -206,6 +222,9 @@ pub enum ServerFrame<'a> {
     Error {
         code: &'a str,
         message: &'a str,
+        /// The `type` of the command that failed, when the frame was one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        command: Option<&'a str>,
         /// The room of the request that failed, when it named one.
         #[serde(skip_serializing_if = "Option::is_none")]
         room: Option<&'a str>,
@@ -266,15 +285,17 @@ impl ServerFrame<'_> {
         ByteString::try_from(Bytes::from(json)).expect("serde_json output is UTF-8")
     }
 
-    pub fn error(err: &ChatError, room: Option<&str>, nonce: Option<&str>) -> ByteString {
-        ServerFrame::Error { code: err.code(), message: &err.client_message(), room, nonce, id: None }.to_text()
+    /// The error of `command` (a frame's `type`, when the frame was one).
+    pub fn error(err: &ChatError, command: Option<&str>, room: Option<&str>, nonce: Option<&str>) -> ByteString {
+        let message = err.client_message();
+        ServerFrame::Error { code: err.code(), message: &message, command, room, nonce, id: None }.to_text()
     }
 
     /// The error of a request about message `id` (an edit, a deletion, a reaction).
-    pub fn error_about(err: &ChatError, room: &str, id: i64) -> ByteString {
+    pub fn error_about(err: &ChatError, command: &str, room: &str, id: i64) -> ByteString {
         let message = err.client_message();
-        ServerFrame::Error { code: err.code(), message: &message, room: Some(room), nonce: None, id: Some(id) }
-            .to_text()
+        let (command, room) = (Some(command), Some(room));
+        ServerFrame::Error { code: err.code(), message: &message, command, room, nonce: None, id: Some(id) }.to_text()
     }
 }
 

@@ -19,13 +19,16 @@ fn main() {
                     assert_eq!(EnginePacket::decode(&packet.encode()).as_ref(), Ok(&packet));
                 }
             }
+            // The check a polling body gets says what decoding would.
+            assert_eq!(EnginePacket::check(text).is_ok(), EnginePacket::decode(text).is_ok());
             let _ = event_parts(text);
             if let Ok(packet) = SocketPacket::decode(text) {
                 if let Some(data) = &packet.data {
-                    if let Ok(mut command) = Command::from_event(data) {
+                    if let Ok(command) = Command::from_event(data) {
                         let mut acks = Acks::default();
-                        acks.expect(1, &mut command, || "n".into());
+                        let name = command.name;
                         let native = command.into_native();
+                        let _ = acks.expect(1, name, &native);
                         let _ = acks.deliver(&native);
                         let _ = acks.deliver(text);
                     }

@@ -186,8 +186,9 @@ impl WsSession {
         }
     }
 
-    fn send_error(&mut self, err: &ChatError, room: Option<&str>, nonce: Option<&str>) {
-        self.emit(ServerFrame::error(err, room, nonce));
+    /// An error about no command in particular (a frame that is not one).
+    fn send_error(&mut self, err: &ChatError) {
+        self.emit(ServerFrame::error(err, None, None, None));
     }
 
     /// Hands a send to the ChatServer; one of the first sends with a nonce
@@ -223,7 +224,7 @@ impl WsSession {
                 msg.stored = stored;
                 act.server.do_send(msg);
             }
-            Err(e) => act.emit(ServerFrame::error_about(&e, msg.room.as_str(), msg.id)),
+            Err(e) => act.emit(ServerFrame::error_about(&e, msg.change.command(), msg.room.as_str(), msg.id)),
         });
     }
 
@@ -265,23 +266,24 @@ impl WsSession {
     fn on_text(&mut self, ctx: &mut Context<Self>, text: &str) {
         let mut frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,
-            Err(e) => return self.send_error(&e, None, None),
+            Err(e) => return self.send_error(&e),
         };
         if let Err(e) = self.forward(ctx, &mut frame) {
+            let command = Some(frame.name());
             let error = match &frame {
                 ClientFrame::JoinRoom { room, .. }
                 | ClientFrame::LeaveRoom { room }
                 | ClientFrame::History { room, .. }
-                | ClientFrame::Typing { room } => ServerFrame::error(&e, Some(room), None),
+                | ClientFrame::Typing { room } => ServerFrame::error(&e, command, Some(room), None),
                 ClientFrame::SendMessage { room, nonce, .. } => {
                     self.settings.metrics.refused(e.code());
-                    ServerFrame::error(&e, Some(room), nonce.as_deref())
+                    ServerFrame::error(&e, command, Some(room), nonce.as_deref())
                 }
                 ClientFrame::EditMessage { room, id, .. }
                 | ClientFrame::DeleteMessage { room, id }
                 | ClientFrame::AddReaction { room, id, .. }
-                | ClientFrame::RemoveReaction { room, id, .. } => ServerFrame::error_about(&e, room, *id),
-                ClientFrame::Ping => ServerFrame::error(&e, None, None),
+                | ClientFrame::RemoveReaction { room, id, .. } => ServerFrame::error_about(&e, frame.name(), room, *id),
+                ClientFrame::Ping => ServerFrame::error(&e, command, None, None),
             };
             self.emit(error);
         }
@@ -497,7 +499,9 @@ impl Handler<Push> for WsSession {
                     }
                     .to_text();
                     match error {
-                        Some(e) => vec![ServerFrame::error(&e, Some(room.as_str()), None), joined],
+                        // The join itself succeeded: this error answers
+                        // no command, it says the history is missing.
+                        Some(e) => vec![ServerFrame::error(&e, None, Some(room.as_str()), None), joined],
                         None => vec![joined],
                     }
                 });
@@ -509,7 +513,7 @@ impl Handler<Push> for WsSession {
                             ServerFrame::History { room: room.as_str(), messages: MessageView::list(&page.messages) }
                                 .to_text()
                         }
-                        Err(e) => ServerFrame::error(&e, Some(room.as_str()), None),
+                        Err(e) => ServerFrame::error(&e, Some("history"), Some(room.as_str()), None),
                     }]
                 });
             }
@@ -535,7 +539,7 @@ impl ActorFuture<WsSession> for Io {
             match act.link.poll_event(task) {
                 Poll::Ready(Event::Text(text)) if act.checking => act.hold_incoming(text),
                 Poll::Ready(Event::Text(text)) => act.on_text(ctx, &text),
-                Poll::Ready(Event::Binary) => act.send_error(&binary_refused(), None, None),
+                Poll::Ready(Event::Binary) => act.send_error(&binary_refused()),
                 // The others should not wait for the close handshake to see
                 // this connection leave.
                 Poll::Ready(Event::Closing) => act.server.do_send(server::Disconnect { session: act.id }),

@@ -15,8 +15,9 @@ use serde::Deserialize;
 use super::ws::{self, Accepted};
 use super::AppState;
 use crate::chat::link::Link;
+use crate::chat::session::Identity;
 use crate::error::ChatError;
-use crate::socketio::packet::{decode_payload, SEPARATOR};
+use crate::socketio::packet::{EnginePacket, SEPARATOR};
 use crate::socketio::polling::{PollRefused, Polling};
 use crate::socketio::Connection;
 
@@ -39,7 +40,7 @@ pub enum EngineError {
     TooLarge(usize),
     /// Not Engine.IO's own: the server is full or stopping (503).
     #[error(transparent)]
-    Chat(#[from] ChatError),
+    Chat(ChatError),
 }
 
 impl EngineError {
@@ -78,7 +79,25 @@ impl ResponseError for EngineError {
         if let Some(detail) = detail {
             body["detail"] = detail.into();
         }
-        HttpResponse::build(self.status_code()).json(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::Chat(e) = self {
+            // `Retry-After`, when the server is only busy for a moment.
+            for (name, value) in e.error_response().headers() {
+                if name != header::CONTENT_TYPE {
+                    response.insert_header((name.clone(), value.clone()));
+                }
+            }
+        }
+        response.json(body)
+    }
+}
+
+impl From<ChatError> for EngineError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::ForbiddenOrigin => Self::Forbidden(e.client_message().to_string()),
+            other => Self::Chat(other),
+        }
     }
 }
 
@@ -101,58 +120,83 @@ struct EngineQuery {
     sid: Option<String>,
 }
 
-/// Every request to `/socket.io/`.
-pub async fn engine(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
+/// Every request to `/socket.io/`; refusals too carry the CORS headers, so
+/// that an allowed page can read them.
+pub async fn engine(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let response = answer(&req, body, &state).await.unwrap_or_else(|e| e.error_response());
+    with_cors(&req, &state, response)
+}
+
+async fn answer(req: &HttpRequest, body: web::Payload, state: &AppState) -> Result<HttpResponse, EngineError> {
     let query = web::Query::<EngineQuery>::from_query(req.query_string())
         .map_err(|e| EngineError::BadRequest(format!("invalid query: {e}")))?
         .into_inner();
-    match query.eio.as_deref() {
-        Some("4") => {}
-        _ => return Err(EngineError::UnsupportedProtocolVersion.into()),
+    if query.eio.as_deref() != Some("4") {
+        return Err(EngineError::UnsupportedProtocolVersion);
     }
-    ws::admissible(&req, &state).map_err(|e| match e {
-        ChatError::ForbiddenOrigin => EngineError::Forbidden(e.client_message().to_string()),
-        other => EngineError::Chat(other),
-    })?;
     let websocket = match query.transport.as_deref() {
         Some("polling") => false,
         Some("websocket") => true,
-        _ => return Err(EngineError::TransportUnknown.into()),
+        _ => return Err(EngineError::TransportUnknown),
     };
-    let response = match (query.sid, websocket) {
-        (None, _) if req.method() != Method::GET => return Err(EngineError::BadHandshakeMethod.into()),
-        (None, true) => {
-            let handshake = ws::admit(&req, &state)?;
-            handshake.accept(Accepted::SocketIo(ws::identity(&req, &state).await))
+    let Some(sid) = query.sid else {
+        if req.method() != Method::GET {
+            return Err(EngineError::BadHandshakeMethod);
         }
-        (None, false) => open_polling(&req, &state).await?,
-        (Some(sid), websocket) => {
-            let polling = state.polling.get(&sid).ok_or(EngineError::UnknownSession)?;
-            if websocket {
-                ws::admit(&req, &state)?.accept(Accepted::Upgrade(polling))
-            } else if req.method() == Method::POST {
-                post(body, &polling, &state).await?
-            } else {
-                // Pings come every ping interval: a GET waits no longer than
-                // that unless the session is stuck, and then gets a noop.
-                let wait = state.engine.ping_interval + state.engine.ping_timeout;
-                text(polling.poll(wait).await.map_err(EngineError::from)?)
-            }
-        }
+        admissible(req, state)?;
+        let identity = ws::identity(req, state).await;
+        return match websocket {
+            true => Ok(websocket_handshake(req, state)?.accept(Accepted::SocketIo(identity))),
+            false => open_polling(req, state, identity),
+        };
     };
-    Ok(with_cors(&req, &state, response))
+    let polling = state.polling.get(&sid).ok_or(EngineError::UnknownSession)?;
+    if polling.owner.is_some() && polling.owner != login_of(req, state) {
+        // A sid seen in a log must not let its reader act as the account.
+        return Err(EngineError::Forbidden("this session belongs to another login".into()));
+    }
+    if websocket {
+        admissible(req, state)?;
+        Ok(websocket_handshake(req, state)?.accept(Accepted::Upgrade(polling)))
+    } else if req.method() == Method::POST {
+        ws::origin_checked(req, state)?;
+        post(body, &polling, state).await
+    } else {
+        ws::origin_checked(req, state)?;
+        // Pings come every ping interval: a GET waits no longer than that
+        // unless the session is stuck, and then gets a noop.
+        let wait = state.engine.ping_interval + state.engine.ping_timeout;
+        Ok(text(polling.poll(wait).await?))
+    }
+}
+
+/// What a new connection, or an upgrade, passes: the Origin check, and the
+/// server taking new connections (a draining server lets the polls of its
+/// sessions go on, as it lets their WebSockets).
+fn admissible(req: &HttpRequest, state: &AppState) -> Result<(), EngineError> {
+    ws::admissible(req, state).map_err(EngineError::from)
+}
+
+/// A WebSocket handshake with a place among the open connections.
+fn websocket_handshake(req: &HttpRequest, state: &AppState) -> Result<crate::ws::Handshake, EngineError> {
+    let place = ws::place(req, state)?;
+    crate::ws::handshake(req, place).map_err(|e| EngineError::BadRequest(e.to_string()))
+}
+
+/// The login a request carries, as sessions record it.
+fn login_of(req: &HttpRequest, state: &AppState) -> Option<String> {
+    super::identity::auth_token(req, &state.key).map(|token| crate::tokens::token_hash(&token))
 }
 
 /// The long-polling handshake: a session, and its open packet.
-async fn open_polling(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, EngineError> {
+fn open_polling(req: &HttpRequest, state: &AppState, identity: Identity) -> Result<HttpResponse, EngineError> {
     let place = ws::place(req, state)?;
-    let identity = ws::identity(req, state).await;
+    let owner = match &identity {
+        Identity::User { login, .. } => Some(login.clone()),
+        Identity::Guest { .. } => None,
+    };
     let sid = crate::tokens::random_hex(15);
-    let polling = Arc::new(Polling::new(sid.clone()));
+    let polling = Arc::new(Polling::new(sid.clone(), owner));
     state.polling.insert(polling.clone());
     let connection = Connection::polling(polling, state.polling.clone(), place, state.engine.clone());
     ws::start_session(state, identity, Link::SocketIo(Box::new(connection)));
@@ -178,8 +222,11 @@ async fn post(mut body: web::Payload, polling: &Polling, state: &AppState) -> Re
         EngineError::BadRequest(why)
     };
     let body = std::str::from_utf8(&bytes).map_err(|_| refuse("a polling body is UTF-8 text".into()))?;
-    decode_payload(body).map_err(|e| refuse(format!("not Engine.IO packets: {e}")))?;
-    polling.post(body.split(SEPARATOR).map(str::to_string).collect(), state.engine.max_buffered)?;
+    let packets: Vec<String> = body.split(SEPARATOR).map(str::to_string).collect();
+    if let Some(e) = packets.iter().find_map(|p| EnginePacket::check(p).err()) {
+        return Err(refuse(format!("not Engine.IO packets: {e}")));
+    }
+    polling.post(packets, state.engine.max_buffered)?;
     Ok(text("ok".into()))
 }
 

@@ -57,12 +57,18 @@ pub fn place(req: &HttpRequest, state: &AppState) -> Result<ws::Registered, Chat
 
 /// The Origin check, and whether the server takes new connections.
 pub fn admissible(req: &HttpRequest, state: &AppState) -> Result<(), ChatError> {
-    if !origin_allowed(req, state) {
-        return Err(ChatError::ForbiddenOrigin);
-    }
+    origin_checked(req, state)?;
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         // Behind a balancer the client's retry lands on another node.
         return Err(ChatError::Busy("this server is stopping; connect again".into()));
+    }
+    Ok(())
+}
+
+/// The Origin check alone.
+pub fn origin_checked(req: &HttpRequest, state: &AppState) -> Result<(), ChatError> {
+    if !origin_allowed(req, state) {
+        return Err(ChatError::ForbiddenOrigin);
     }
     Ok(())
 }

@@ -12,23 +12,25 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
 use serde_json::Value;
 use tokio::time::Sleep;
 
-use super::acks::{self, Acks, Delivery};
+use super::acks::{Acks, Delivery, Expected};
 use super::events::{self, Command};
 use super::packet::{SocketKind, SocketPacket};
 use super::polling::{Polling, PollingSessions};
 use crate::error::ChatError;
 use crate::protocol::ServerFrame;
-use crate::ws::{CloseCode, CloseReason, Event, Socket};
+use crate::ws::{CloseCode, CloseReason, Event, Socket, CLOSE_GRACE};
 
-/// How a polling session that ends waits for its last packets (the close)
-/// to be fetched.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// How long a client may take from probing a WebSocket to moving to it.
+const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Packets handled in one turn before other sessions get theirs (a polling
+/// body may bring thousands).
+const PACKETS_PER_TURN: u32 = 64;
 
 /// What the open packet promises, and what bounds a polling client.
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ pub struct Connection {
     /// Packets posted before an upgrade and not handled yet: they come
     /// before anything the WebSocket brings.
     posted: VecDeque<String>,
+    /// Packets handled since the session last waited.
+    packets_this_turn: u32,
 }
 
 // A connection ends on the WebSocket almost always: the socket is kept
@@ -95,6 +99,9 @@ struct PollingLink {
     timer: Pin<Box<Sleep>>,
     /// A WebSocket the client is upgrading to, before it said so (`5`).
     probe: Option<Socket>,
+    /// When a probe that has not moved the client is given up (checked at
+    /// each ping).
+    probe_deadline: Instant,
     state: LinkState,
     told_closing: bool,
 }
@@ -144,6 +151,7 @@ impl Connection {
             _place: place,
             timer,
             probe: None,
+            probe_deadline: Instant::now(),
             state: LinkState::Open,
             told_closing: false,
         };
@@ -161,6 +169,7 @@ impl Connection {
             nonce_prefix: format!("sio-{}-", crate::tokens::random_hex(6)),
             skip_binary: 0,
             posted: VecDeque::new(),
+            packets_this_turn: 0,
         }
     }
 
@@ -195,6 +204,7 @@ impl Connection {
         }
     }
 
+    /// The answer to ack `ack`: `frame` as its argument (none if empty).
     fn send_ack(&mut self, ack: u64, frame: &str) {
         self.send_packet(format!("43{ack}[{frame}]"));
     }
@@ -243,11 +253,21 @@ impl Connection {
     /// the way.
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         loop {
+            if self.packets_this_turn >= PACKETS_PER_TURN {
+                // More may be waiting: come back after the others had a turn.
+                self.packets_this_turn = 0;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             let incoming = match &mut self.transport {
-                _ if !self.posted.is_empty() => Incoming::Text(self.posted.pop_front().expect("not empty").into()),
+                _ if !self.posted.is_empty() => Incoming::Text(self.posted.pop_front().unwrap_or_default().into()),
                 Transport::WebSocket(socket) => match socket.poll_event(cx) {
                     Poll::Ready(Event::Text(text)) => Incoming::Text(text),
                     Poll::Ready(Event::Binary) => Incoming::Binary,
+                    Poll::Pending => {
+                        self.packets_this_turn = 0;
+                        return Poll::Pending;
+                    }
                     other => return other,
                 },
                 Transport::Polling(link) => match link.poll(cx, &self.settings) {
@@ -260,9 +280,13 @@ impl Connection {
                         continue;
                     }
                     Poll::Ready(Polled::Event(event)) => return Poll::Ready(event),
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        self.packets_this_turn = 0;
+                        return Poll::Pending;
+                    }
                 },
             };
+            self.packets_this_turn += 1;
             if let Some(frame) = self.on_engine_packet(incoming) {
                 return Poll::Ready(Event::Text(frame));
             }
@@ -338,12 +362,7 @@ impl Connection {
 
     fn on_connect(&mut self, packet: SocketPacket) {
         if packet.namespace != "/" {
-            let error = serde_json::json!({"message": "Invalid namespace"});
-            let refusal = SocketPacket {
-                namespace: packet.namespace,
-                ..SocketPacket::new(SocketKind::ConnectError, Some(error))
-            };
-            return self.send_packet(format!("4{}", refusal.encode()));
+            return self.refuse_connect(packet.namespace, "Invalid namespace");
         }
         match auth_name(packet.data.as_ref()) {
             Ok(name) => {
@@ -352,11 +371,15 @@ impl Connection {
                 let sid = crate::tokens::random_hex(10);
                 self.send_packet(format!("40{{\"sid\":\"{sid}\"}}"));
             }
-            Err(why) => {
-                let error = serde_json::json!({"message": why});
-                self.send_packet(format!("4{}", SocketPacket::new(SocketKind::ConnectError, Some(error)).encode()));
-            }
+            Err(why) => self.refuse_connect(packet.namespace, why),
         }
+    }
+
+    /// CONNECT_ERROR for `namespace`, saying `why`.
+    fn refuse_connect(&mut self, namespace: String, why: &str) {
+        let error = serde_json::json!({"message": why});
+        let refusal = SocketPacket { namespace, ..SocketPacket::new(SocketKind::ConnectError, Some(error)) };
+        self.send_packet(format!("4{}", refusal.encode()));
     }
 
     fn on_event(&mut self, packet: SocketPacket) -> Option<ByteString> {
@@ -373,15 +396,22 @@ impl Connection {
                 command.fields.insert("name".into(), name.clone().into());
             }
         }
-        if let Some(ack) = packet.ack {
-            if acks::answered_at_once(&command) {
-                self.send_packet(format!("43{ack}[]"));
-            } else {
-                let prefix = &self.nonce_prefix;
-                self.acks.expect(ack, &mut command, || format!("{prefix}{ack}"));
+        let Some(ack) = packet.ack else { return Some(command.into_native().into()) };
+        if command.name == "send_message" && !command.fields.contains_key("nonce") {
+            // Its answer is told apart by its nonce.
+            command.fields.insert("nonce".into(), format!("{}{ack}", self.nonce_prefix).into());
+        }
+        let name = command.name;
+        let native = command.into_native();
+        match self.acks.expect(ack, name, &native) {
+            Expected::Later => {}
+            Expected::AtOnce => self.send_ack(ack, ""),
+            Expected::Refused(error) => {
+                self.send_ack(ack, &error);
+                return None;
             }
         }
-        Some(command.into_native().into())
+        Some(native.into())
     }
 
     /// An error about a packet the server does not pass on: to its callback
@@ -390,7 +420,7 @@ impl Connection {
         if !self.connected {
             return;
         }
-        let frame = ServerFrame::error(&error, None, None);
+        let frame = ServerFrame::error(&error, None, None, None);
         match ack {
             Some(ack) => self.send_ack(ack, &frame),
             None => self.send_event(&frame),
@@ -450,6 +480,11 @@ impl PollingLink {
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
+            if self.probe.is_some() && Instant::now() > self.probe_deadline {
+                log::debug!("polling session {}: the upgrade did not finish; staying on polling", self.shared.sid);
+                self.probe = None;
+                self.shared.set_upgrading(false);
+            }
             if self.state == LinkState::Closing {
                 self.state = LinkState::Done;
             } else if self.shared.silent_for() > settings.ping_interval + settings.ping_timeout {
@@ -463,21 +498,22 @@ impl PollingLink {
     }
 
     /// Follows an upgrade: the client probes the WebSocket (`2probe`,
-    /// answered `3probe`, while the waiting GET is let go with a noop so
-    /// that polling pauses), then says it moved (`5`).
+    /// answered `3probe`, while polls are answered at once so that polling
+    /// pauses), then says it moved (`5`).
     fn poll_probe(&mut self, cx: &mut Context<'_>) -> Option<Polled> {
         if self.probe.is_none() {
             self.probe = self.shared.take_upgrade().map(|mut socket| {
                 socket.ping_with_text("2");
                 socket
             });
+            self.probe_deadline = Instant::now() + UPGRADE_TIMEOUT;
         }
         let probe = self.probe.as_mut()?;
         loop {
             match probe.poll_event(cx) {
                 Poll::Ready(Event::Text(text)) if text == "2probe" => {
                     probe.send_text("3probe");
-                    self.shared.push("6".into(), usize::MAX);
+                    self.shared.set_upgrading(true);
                 }
                 Poll::Ready(Event::Text(text)) if text == "5" => {
                     let socket = self.probe.take().expect("probing");
@@ -488,6 +524,7 @@ impl PollingLink {
                 Poll::Ready(Event::Text(_) | Event::Binary) => {}
                 Poll::Ready(Event::Closing | Event::Closed) => {
                     self.probe = None;
+                    self.shared.set_upgrading(false);
                     return None;
                 }
                 Poll::Pending => return None,

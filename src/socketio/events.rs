@@ -137,7 +137,7 @@ mod tests {
         let pong = crate::protocol::ServerFrame::Pong.to_text();
         assert_eq!(from_native(&pong).unwrap(), r#"42["pong",{}]"#);
         let error =
-            crate::protocol::ServerFrame::error(&crate::error::ChatError::NotJoined("x".into()), Some("x"), None);
+            crate::protocol::ServerFrame::error(&crate::error::ChatError::NotJoined("x".into()), None, Some("x"), None);
         let event: Value = serde_json::from_str(&from_native(&error).unwrap()[2..]).unwrap();
         assert_eq!((event[0].as_str(), event[1]["code"].as_str()), (Some("error"), Some("not_joined")));
         assert_eq!(from_native("{\"room\":\"x\"}"), None);

@@ -64,6 +64,17 @@ impl EnginePacket {
         }
     }
 
+    /// Whether `text` decodes, without decoding it (a polling body of
+    /// thousands of packets is checked whole before any is handed on).
+    pub fn check(text: &str) -> Result<(), PacketError> {
+        match text.as_bytes().first() {
+            None => Err(PacketError::Empty),
+            Some(b'0'..=b'6') => Ok(()),
+            Some(b'b') => base64_decode(&text[1..]).map(drop).ok_or(PacketError::BadBase64),
+            Some(_) => Err(PacketError::UnknownType(text.chars().next().unwrap_or_default())),
+        }
+    }
+
     pub fn decode(text: &str) -> Result<Self, PacketError> {
         let mut chars = text.chars();
         let kind = chars.next().ok_or(PacketError::Empty)?;
@@ -84,12 +95,17 @@ impl EnginePacket {
 
 /// A polling body: the packets, separated.
 pub fn encode_payload(packets: &[EnginePacket]) -> String {
-    let mut body = String::new();
+    join_payload(&packets.iter().map(EnginePacket::encode).collect::<Vec<_>>())
+}
+
+/// A polling body of packets already encoded.
+pub fn join_payload(packets: &[impl AsRef<str>]) -> String {
+    let mut body = String::with_capacity(packets.iter().map(|p| p.as_ref().len() + 1).sum());
     for (i, packet) in packets.iter().enumerate() {
         if i > 0 {
             body.push(SEPARATOR);
         }
-        body.push_str(&packet.encode());
+        body.push_str(packet.as_ref());
     }
     body
 }
@@ -155,6 +171,17 @@ impl SocketPacket {
             out.push_str(&data.to_string());
         }
         out
+    }
+
+    /// Whether `text` decodes, without decoding it (a polling body of
+    /// thousands of packets is checked whole before any is handed on).
+    pub fn check(text: &str) -> Result<(), PacketError> {
+        match text.as_bytes().first() {
+            None => Err(PacketError::Empty),
+            Some(b'0'..=b'6') => Ok(()),
+            Some(b'b') => base64_decode(&text[1..]).map(drop).ok_or(PacketError::BadBase64),
+            Some(_) => Err(PacketError::UnknownType(text.chars().next().unwrap_or_default())),
+        }
     }
 
     pub fn decode(text: &str) -> Result<Self, PacketError> {

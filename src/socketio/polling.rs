@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::packet::SEPARATOR;
+use super::packet::join_payload;
 use crate::ws::Socket;
 
 /// Why a polling request is refused; each maps to an Engine.IO error code.
@@ -61,6 +61,9 @@ impl PollingSessions {
 /// One polling client's packets in flight.
 pub struct Polling {
     pub sid: String,
+    /// The login (its token's hash) of the account the session is, which
+    /// every request of it must carry; `None` for a guest.
+    pub owner: Option<String>,
     inner: Mutex<Inner>,
     /// Wakes the waiting `GET`.
     ready: Notify,
@@ -81,6 +84,9 @@ struct Inner {
     last_post: Instant,
     /// A WebSocket handed over for the upgrade, not yet taken.
     upgrade: Option<Socket>,
+    /// The client is probing a WebSocket: polls are answered at once, so
+    /// that the client can pause polling and move.
+    upgrading: bool,
     /// The connection moved to the WebSocket: polls are over.
     upgraded: bool,
     /// The session ended: what is left goes out with the next `GET`.
@@ -94,9 +100,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Polling {
-    pub fn new(sid: String) -> Self {
+    pub fn new(sid: String, owner: Option<String>) -> Self {
         Self {
             sid,
+            owner,
             inner: Mutex::new(Inner {
                 outgoing: Vec::new(),
                 outgoing_bytes: 0,
@@ -106,6 +113,7 @@ impl Polling {
                 session: None,
                 last_post: Instant::now(),
                 upgrade: None,
+                upgrading: false,
                 upgraded: false,
                 closed: false,
             }),
@@ -144,7 +152,7 @@ impl Polling {
         loop {
             {
                 let mut inner = lock(&self.inner);
-                if !inner.outgoing.is_empty() || inner.closed || inner.upgraded {
+                if !inner.outgoing.is_empty() || inner.closed || inner.upgrading || inner.upgraded {
                     return Ok(take_outgoing(&mut inner));
                 }
             }
@@ -166,7 +174,7 @@ impl Polling {
             return Err(PollRefused::BadRequest);
         }
         inner.last_post = Instant::now();
-        let bytes: usize = packets.iter().map(String::len).sum();
+        let bytes: usize = packets.iter().map(|p| cost(p)).sum();
         if inner.incoming_bytes + bytes > bound {
             crate::warn_throttled!("polling session {}: too much posted and not yet handled; disconnecting", self.sid);
             inner.closed = true;
@@ -194,12 +202,14 @@ impl Polling {
 
     /// Queues an encoded packet for the next `GET`. False when more than
     /// `bound` bytes would wait: the client stopped polling.
+    /// One packet is always taken (a `joined` with a long history may be
+    /// larger than the bound on its own).
     pub fn push(&self, packet: String, bound: usize) -> bool {
         let mut inner = lock(&self.inner);
-        if inner.outgoing_bytes + packet.len() > bound {
+        if !inner.outgoing.is_empty() && inner.outgoing_bytes + cost(&packet) > bound {
             return false;
         }
-        inner.outgoing_bytes += packet.len();
+        inner.outgoing_bytes += cost(&packet);
         inner.outgoing.push(packet);
         drop(inner);
         self.ready.notify_one();
@@ -211,7 +221,7 @@ impl Polling {
         let mut inner = lock(&self.inner);
         match inner.incoming.pop_front() {
             Some(packet) => {
-                inner.incoming_bytes -= packet.len();
+                inner.incoming_bytes -= cost(&packet);
                 Some(packet)
             }
             None => {
@@ -226,6 +236,13 @@ impl Polling {
     /// The WebSocket offered for the upgrade, if one was.
     pub fn take_upgrade(&self) -> Option<Socket> {
         lock(&self.inner).upgrade.take()
+    }
+
+    /// The client probed the WebSocket (or the probe failed): the waiting
+    /// `GET`, and any that comes meanwhile, are answered at once.
+    pub fn set_upgrading(&self, upgrading: bool) {
+        lock(&self.inner).upgrading = upgrading;
+        self.ready.notify_one();
     }
 
     /// The connection moved to the WebSocket: the packets no `GET` took yet,
@@ -255,9 +272,13 @@ impl Polling {
         self.ready.notify_one();
     }
 
-    /// The session ended (or gave up on the client).
+    /// The session ended, gave up on the client, or the client broke the
+    /// rules: the waiting `GET` and the session both learn of it at once.
     pub fn close(&self) {
-        lock(&self.inner).closed = true;
+        let mut inner = lock(&self.inner);
+        inner.closed = true;
+        wake(&mut inner);
+        drop(inner);
         self.ready.notify_one();
     }
 
@@ -271,11 +292,12 @@ impl Polling {
     pub fn closed(&self) -> bool {
         lock(&self.inner).closed
     }
+}
 
-    /// Nothing waits for a `GET` any more.
-    pub fn drained(&self) -> bool {
-        lock(&self.inner).outgoing.is_empty()
-    }
+/// What a queued packet costs: its bytes, and the string that holds them
+/// (a body of many tiny packets is not cheap).
+fn cost(packet: &str) -> usize {
+    packet.len() + std::mem::size_of::<String>()
 }
 
 fn wake(inner: &mut Inner) {
@@ -284,21 +306,14 @@ fn wake(inner: &mut Inner) {
     }
 }
 
-/// An answer for a `GET`: what waits, or noop if nothing (after an upgrade).
+/// An answer for a `GET`: what waits, or noop if nothing (during or after
+/// an upgrade).
 fn take_outgoing(inner: &mut Inner) -> String {
     if inner.outgoing.is_empty() {
         return "6".into();
     }
     inner.outgoing_bytes = 0;
-    let packets = std::mem::take(&mut inner.outgoing);
-    let mut body = String::with_capacity(packets.iter().map(|p| p.len() + 1).sum());
-    for (i, packet) in packets.iter().enumerate() {
-        if i > 0 {
-            body.push(SEPARATOR);
-        }
-        body.push_str(packet);
-    }
-    body
+    join_payload(&std::mem::take(&mut inner.outgoing))
 }
 
 /// Ends a `GET`'s wait, however it ends (answered, or dropped because its
@@ -317,7 +332,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_get_takes_what_waits_joined_and_a_second_get_is_refused() {
-        let polling = Arc::new(Polling::new("s".into()));
+        let polling = Arc::new(Polling::new("s".into(), None));
         assert!(polling.push("42[\"a\",{}]".into(), 1024));
         assert!(polling.push("2".into(), 1024));
         assert_eq!(polling.poll(Duration::from_secs(1)).await, Ok("42[\"a\",{}]\u{1e}2".into()));
@@ -335,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_waits_is_bounded() {
-        let polling = Polling::new("s".into());
+        let polling = Polling::new("s".into(), None);
         assert!(polling.push("x".repeat(600), 1000));
         assert!(!polling.push("x".repeat(600), 1000), "a client that stops polling is not buffered forever");
         assert_eq!(polling.post(vec!["4".repeat(800)], 1000), Ok(()));

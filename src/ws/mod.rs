@@ -14,5 +14,5 @@ mod upgrade;
 
 pub use actix_http::ws::{CloseCode, CloseReason};
 pub use live::{LiveConnections, Refused, Registered};
-pub use socket::{next_id, Event, Limits, Socket};
+pub use socket::{next_id, Event, Limits, Socket, CLOSE_GRACE};
 pub use upgrade::{handshake, http_service, Handshake};

@@ -34,8 +34,8 @@ const READS_PER_TURN: u8 = 16;
 /// so a connection that once lagged does not keep its peak forever.
 const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
 /// How long a closing connection may take to write its close frame and
-/// hear the client's.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// hear the client's (or, on long-polling, its client to fetch the close).
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 

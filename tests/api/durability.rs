@@ -497,6 +497,9 @@ async fn sigterm_drains_first_not_ready_and_no_new_sockets_while_the_open_ones_g
     let mut server = Binary::start(&db, &["--drain-secs", "3"]);
     let mut alice = server.ws().await;
     alice.join("lobby", "alice").await;
+    let mut bob = crate::socketio::Sio::polling_on(server.port).await;
+    bob.connect(None).await;
+    bob.join("lobby", "bob").await;
     assert_eq!(get_from(&server, "/readyz").await, (200, json!({"status": "ready"})));
 
     server.signal("TERM");
@@ -512,10 +515,21 @@ async fn sigterm_drains_first_not_ready_and_no_new_sockets_while_the_open_ones_g
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 503),
         other => panic!("expected a 503 to the handshake, got {other:?}"),
     }
+    let mut resp = awc::Client::new()
+        .get(format!("http://127.0.0.1:{}/socket.io/?EIO=4&transport=polling", server.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((resp.status().as_u16(), resp.headers().contains_key("retry-after")), (503, true));
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["code"], 3);
     assert_eq!(alice.say("lobby", "still here").await["id"], 1);
+    // A Socket.IO client already polling goes on too.
+    let (ack, _) = bob.call(1, "send_message", json!({"room": "lobby", "text": "me too"})).await;
+    assert_eq!(ack[0]["id"], 2, "{ack}");
+    assert_eq!(alice.recv_type("message").await["text"], "me too");
     // Then the open ones are closed, as on any stop, and everything is kept.
     let (close, _) = alice.read_until_closed(PATIENCE).await;
     assert_eq!(close.expect("a close frame").code, CloseCode::Away);
     assert!(server.exited_within(PATIENCE).await.is_some_and(|status| status.success()));
-    assert_eq!(db.stored_ids("lobby"), [1]);
+    assert_eq!(db.stored_ids("lobby"), [1, 2]);
 }

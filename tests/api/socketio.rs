@@ -408,12 +408,22 @@ async fn the_upgrade_moves_a_polling_session_to_its_websocket_without_losing_a_f
     alice.join("lobby", "alice").await;
     let mut bob = Sio::connected(&app, true).await;
     bob.join("lobby", "bob").await;
-    let before = alice.say("lobby", "said while bob polls").await;
 
     let url = format!("ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket&sid={}", app.port(), bob.sid());
     let mut ws = WsClient::connect(&url, None).await;
     ws.send_text("2probe").await;
     assert_eq!(ws.recv_text().await.as_deref(), Some("3probe"));
+    // While it moves, polls are answered at once, so that it can pause
+    // polling without waiting for the next ping.
+    let (http, poll_url) = match &bob.transport {
+        Transport::Polling { http, url } => (http.clone(), url.clone()),
+        Transport::WebSocket(_) => unreachable!("bob polls"),
+    };
+    let asked = Instant::now();
+    let mut resp = http.get(poll_url.as_str()).send().await.unwrap();
+    assert_eq!(resp.body().await.unwrap(), "6");
+    assert!(asked.elapsed() < Duration::from_secs(1), "answered at once");
+    let before = alice.say("lobby", "said while bob moves").await;
     // The client posts what it had queued, and moves the moment the POST
     // is answered: every packet of it is still handled, before anything
     // that comes over the WebSocket.
@@ -438,7 +448,7 @@ async fn the_upgrade_moves_a_polling_session_to_its_websocket_without_losing_a_f
         Some(first) => first,
         None => bob.event("message").await,
     };
-    assert_eq!((first["id"].clone(), first["text"].as_str()), (before["id"].clone(), Some("said while bob polls")));
+    assert_eq!((first["id"].clone(), first["text"].as_str()), (before["id"].clone(), Some("said while bob moves")));
     let after = alice.say("lobby", "said after the upgrade").await;
     assert_eq!(bob.event("message").await["id"], after["id"]);
     let (ack, _) = bob.call(3, "send_message", json!({"room": "lobby", "text": "from the websocket"})).await;
@@ -520,4 +530,49 @@ async fn a_socketio_client_recovers_what_it_missed_with_since() {
         bob.call(1, "join_room", json!({"room": "lobby", "name": "bob", "since": seen["id"], "epoch": epoch})).await;
     assert_eq!(ids(&joined[0]["history"]), missed);
     assert_eq!(joined[0]["truncated"], false);
+}
+
+#[actix_web::test]
+async fn a_polling_session_is_its_logins_alone_and_ends_at_once_when_its_client_breaks_the_rules() {
+    let app = spawn_app().await;
+    let mut alice = app.ws().await;
+    alice.join("lobby", "alice").await;
+
+    // A logged-in polling session: its sid without the login is refused.
+    let cookie = sign_up(&app, "Zed", "correct horse battery").await;
+    let (status, body) = request(&app, "GET", "/socket.io/?EIO=4&transport=polling", "", &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 200);
+    let sid = open_data(&body)["sid"].as_str().unwrap().to_string();
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(refusal(&app, "POST", &path, "40", &[]).await, (403, 4));
+    let (status, _) = request(&app, "POST", &path, "40", &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 200, "with its login it goes on");
+
+    // A guest's session that posts what is not Engine.IO leaves its rooms
+    // at once, not at the next ping.
+    let mut bob = Sio::connected(&app, true).await;
+    bob.join("lobby", "bob").await;
+    assert_eq!(alice.recv_type("presence").await["action"], "join");
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={}", bob.sid());
+    let posted = Instant::now();
+    assert_eq!(refusal(&app, "POST", &path, "x", &[]).await, (400, 3));
+    let gone = alice.recv_type("presence").await;
+    assert_eq!((gone["user"].as_str(), gone["action"].as_str()), (Some("bob"), Some("leave")));
+    assert!(posted.elapsed() < Duration::from_secs(app.settings.heartbeat_interval_secs) / 2, "at once");
+}
+
+#[actix_web::test]
+async fn a_command_that_is_not_valid_gets_its_error_as_its_ack_at_once() {
+    let app = spawn_app().await;
+    let mut sio = Sio::connected(&app, false).await;
+    sio.join("lobby", "ann").await;
+    let (ack, _) = sio.call(1, "edit_message", json!({"room": "lobby", "text": "no id"})).await;
+    assert_eq!((ack[0]["code"].as_str(), ack[0]["command"].as_str()), (Some("bad_request"), Some("edit_message")));
+    let (ack, _) = sio.call(2, "join_room", json!({"room": "no spaces or ünicode!"})).await;
+    assert_eq!((ack[0]["code"].as_str(), ack[0]["command"].as_str()), (Some("invalid_room"), Some("join_room")));
+    // A refused typing notice answers no other command's callback.
+    sio.emit("typing", json!({"room": "elsewhere"})).await;
+    let (history, events) = sio.call(3, "history", json!({"room": "lobby"})).await;
+    assert_eq!(history[0]["type"], "history", "{history}");
+    assert!(events.iter().all(|(name, _)| name == "error"), "{events:?}");
 }

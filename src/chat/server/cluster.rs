@@ -208,7 +208,7 @@ impl ChatServer {
                 for join in waiting {
                     let (session, room) = (join.session, join.room.clone());
                     if let Err(e) = self.join(join) {
-                        self.push_error(session, &e, Some(&room), None);
+                        self.push_error(session, &e, "join_room", &room, None);
                     }
                 }
                 self.detach_if_empty(room_name);
@@ -216,7 +216,8 @@ impl ChatServer {
             Err(e) => {
                 let why = e.to_string();
                 for join in waiting {
-                    self.push_error(join.session, &ChatError::Unavailable(why.clone()), Some(&join.room), None);
+                    let unavailable = ChatError::Unavailable(why.clone());
+                    self.push_error(join.session, &unavailable, "join_room", &join.room, None);
                 }
             }
         }
@@ -264,7 +265,7 @@ impl ChatServer {
                 // room's stream has it: members here get it from there.
                 self.fill_soon(room, FILL_RETRY);
                 if let Some(sender) = pending.sender {
-                    self.push_error(sender, &e, Some(room), pending.nonce.as_deref());
+                    self.push_error(sender, &e, "send_message", room, pending.nonce.as_deref());
                 }
                 if let Some(waiter) = pending.waiter {
                     let _ = waiter.send(Err(e));

@@ -165,6 +165,18 @@ pub enum MemberChange {
     React { emoji: Emoji, add: bool },
 }
 
+impl MemberChange {
+    /// The command that asked for it.
+    pub fn command(&self) -> &'static str {
+        match self {
+            MemberChange::Edit(_) => "edit_message",
+            MemberChange::Delete => "delete_message",
+            MemberChange::React { add: true, .. } => "add_reaction",
+            MemberChange::React { add: false, .. } => "remove_reaction",
+        }
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Typing {

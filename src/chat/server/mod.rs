@@ -162,8 +162,9 @@ impl ChatServer {
         }
     }
 
-    fn push_error(&mut self, session: SessionId, err: &ChatError, room: Option<&RoomName>, nonce: Option<&str>) {
-        let frame = ServerFrame::error(err, room.map(RoomName::as_str), nonce);
+    /// The error of `command` about `room`.
+    fn push_error(&mut self, session: SessionId, err: &ChatError, command: &str, room: &RoomName, nonce: Option<&str>) {
+        let frame = ServerFrame::error(err, Some(command), Some(room.as_str()), nonce);
         self.push(session, Push::Frame(frame));
     }
 

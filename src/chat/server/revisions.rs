@@ -16,9 +16,9 @@ use crate::protocol::ServerFrame;
 
 impl Request for ReviseMessage {
     fn apply(self, server: &mut ChatServer) {
-        let (session, room, id) = (self.session, self.room.clone(), self.id);
+        let (session, room, id, command) = (self.session, self.room.clone(), self.id, self.change.command());
         if let Err(e) = server.revise(self) {
-            server.push(session, Push::Frame(ServerFrame::error_about(&e, room.as_str(), id)));
+            server.push(session, Push::Frame(ServerFrame::error_about(&e, command, room.as_str(), id)));
         }
     }
 }

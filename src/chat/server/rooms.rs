@@ -62,7 +62,7 @@ impl Request for Join {
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            server.push_error(session, &e, Some(&room), None);
+            server.push_error(session, &e, "join_room", &room, None);
         }
     }
 }
@@ -73,7 +73,13 @@ impl Request for Leave {
             let left = ServerFrame::Left { room: self.room.as_str() }.to_text();
             server.eject(self.session, &self.room, &left);
         } else {
-            server.push_error(self.session, &ChatError::NotJoined(self.room.to_string()), Some(&self.room), None);
+            server.push_error(
+                self.session,
+                &ChatError::NotJoined(self.room.to_string()),
+                "leave_room",
+                &self.room,
+                None,
+            );
         }
     }
 }
@@ -95,7 +101,7 @@ impl Request for SendMessage {
         };
         if let Err(e) = result {
             server.metrics.refused(e.code());
-            server.push_error(session, &e, Some(&room), nonce_text.as_deref());
+            server.push_error(session, &e, "send_message", &room, nonce_text.as_deref());
         }
     }
 }
@@ -111,7 +117,8 @@ impl Request for Typing {
                 server.broadcast(&self.room, &frame, Some(self.session));
             }
             None => {
-                server.push_error(self.session, &ChatError::NotJoined(self.room.to_string()), Some(&self.room), None)
+                let not_joined = ChatError::NotJoined(self.room.to_string());
+                server.push_error(self.session, &not_joined, "typing", &self.room, None)
             }
         }
     }
@@ -127,7 +134,8 @@ impl Request for FetchHistory {
         match plan {
             Some(plan) => server.push(self.session, Push::History { room: self.room, query: self.query, plan }),
             None => {
-                server.push_error(self.session, &ChatError::NotJoined(self.room.to_string()), Some(&self.room), None)
+                let not_joined = ChatError::NotJoined(self.room.to_string());
+                server.push_error(self.session, &not_joined, "history", &self.room, None)
             }
         }
     }
@@ -542,7 +550,7 @@ impl ChatServer {
             if refused.contains(&(room_name.clone(), message.id)) {
                 let error = ChatError::NotStored;
                 if let Some(sender) = sender {
-                    self.push_error(sender, &error, Some(room_name), message.nonce.as_deref());
+                    self.push_error(sender, &error, "send_message", room_name, message.nonce.as_deref());
                 }
                 if let Some(waiter) = waiter {
                     let _ = waiter.send(Err(error));
