@@ -1,6 +1,7 @@
 //! `WsSession`: one client connection, an actor that owns its link (a
-//! native WebSocket, or a Socket.IO connection speaking the same frames). It turns the client's messages into validated
-//! commands for the ChatServer and writes what the ChatServer pushes.
+//! native WebSocket, or a Socket.IO connection speaking the same frames).
+//! It turns the client's messages into validated commands for the
+//! ChatServer and writes what the ChatServer pushes.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;

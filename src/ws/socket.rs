@@ -39,6 +39,24 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The head of a final, unmasked text frame of `len` bytes, as a server
+/// writes it (RFC 6455 section 5.2).
+fn text_frame_head(buf: &mut BytesMut, len: usize) {
+    buf.reserve(len + 10);
+    buf.extend_from_slice(&[0x81]);
+    match len {
+        0..=125 => buf.extend_from_slice(&[len as u8]),
+        126..=0xffff => {
+            buf.extend_from_slice(&[126]);
+            buf.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            buf.extend_from_slice(&[127]);
+            buf.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+}
+
 /// A new connection number, unique in this process (for connections on
 /// other transports too, so that log lines never confuse two).
 pub fn next_id() -> u64 {
@@ -210,20 +228,7 @@ impl Socket {
             return;
         }
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        // A final, unmasked text frame (RFC 6455 section 5.2).
-        self.write_buf.reserve(len + 10);
-        self.write_buf.extend_from_slice(&[0x81]);
-        match len {
-            0..=125 => self.write_buf.extend_from_slice(&[len as u8]),
-            126..=0xffff => {
-                self.write_buf.extend_from_slice(&[126]);
-                self.write_buf.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            _ => {
-                self.write_buf.extend_from_slice(&[127]);
-                self.write_buf.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
+        text_frame_head(&mut self.write_buf, len);
         parts.iter().for_each(|part| self.write_buf.extend_from_slice(part.as_bytes()));
         self.queued();
     }
@@ -386,5 +391,23 @@ impl Socket {
             return true;
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_written_in_parts_is_the_frame_written_whole() {
+        for len in [0, 1, 125, 126, 0xffff, 0x10000] {
+            let payload = "x".repeat(len);
+            let mut whole = BytesMut::new();
+            Parser::write_message(&mut whole, payload.as_bytes(), OpCode::Text, true, false);
+            let mut parts = BytesMut::new();
+            text_frame_head(&mut parts, len);
+            parts.extend_from_slice(payload.as_bytes());
+            assert_eq!(parts, whole, "a frame of {len} bytes");
+        }
     }
 }
