@@ -429,7 +429,8 @@ impl Connection {
 
     fn on_text(&self, text: &[u8], shared: &Shared) -> Seen {
         let counters = &shared.counters;
-        if text.starts_with(br#"{"type":"message""#) {
+        let kind = crate::client::frame_type(text);
+        if kind == b"message" {
             let Some(at) = shared.message_prefix.find(text) else { return Seen::Nothing };
             let mut fields =
                 text[at + shared.message_prefix.needle().len()..].split(|&b| b == b' ' || b == b'-' || b == b'"');
@@ -455,14 +456,14 @@ impl Connection {
             if self.sender == Some(sender as u32) {
                 return Seen::OwnDone;
             }
-        } else if text.starts_with(br#"{"type":"error""#) {
+        } else if kind == b"error" {
             let code = field(text, br#""code":""#).unwrap_or("unknown").to_string();
             *counters.errors.borrow_mut().entry(code).or_default() += 1;
             if field(text, br#""nonce":""#).is_some() {
                 counters.refused.set(counters.refused.get() + 1);
                 return Seen::OwnDone;
             }
-        } else if text.starts_with(br#"{"type":"joined""#) {
+        } else if kind == b"joined" {
             counters.joined.set(counters.joined.get() + 1);
         }
         Seen::Nothing
