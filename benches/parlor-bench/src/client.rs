@@ -341,21 +341,6 @@ pub fn frame_type(text: &[u8]) -> &[u8] {
     memchr::memchr(b'"', rest).map_or(&[], |end| &rest[..end])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn native_frames_become_socketio_events_and_both_tell_their_type() {
-        let mut event = Vec::new();
-        to_event(br#"{"type":"send_message","room":"r","text":"hi"}"#, &mut event);
-        assert_eq!(event, br#"42["send_message",{"room":"r","text":"hi"}]"#);
-        assert_eq!(frame_type(br#"42["message",{"room":"r","id":1}]"#), b"message");
-        assert_eq!(frame_type(br#"{"type":"joined","room":"r"}"#), b"joined");
-        assert_eq!(frame_type(b"2"), b"");
-    }
-}
-
 /// One HTTP/1.1 request on a connection of its own (closed after), from
 /// `source`; the status, the headers and the body.
 pub async fn http(server: SocketAddr, source: Option<IpAddr>, request: &[u8]) -> io::Result<(u16, String, String)> {
@@ -377,4 +362,19 @@ pub async fn http(server: SocketAddr, source: Option<IpAddr>, request: &[u8]) ->
 /// A `GET` of `path` that closes the connection after.
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_frames_become_socketio_events_and_both_tell_their_type() {
+        let mut event = Vec::new();
+        to_event(br#"{"type":"send_message","room":"r","text":"hi"}"#, &mut event);
+        assert_eq!(event, br#"42["send_message",{"room":"r","text":"hi"}]"#);
+        assert_eq!(frame_type(br#"42["message",{"room":"r","id":1}]"#), b"message");
+        assert_eq!(frame_type(br#"{"type":"joined","room":"r"}"#), b"joined");
+        assert_eq!(frame_type(b"2"), b"");
+    }
 }
