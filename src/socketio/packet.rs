@@ -173,17 +173,6 @@ impl SocketPacket {
         out
     }
 
-    /// Whether `text` decodes, without decoding it (a polling body of
-    /// thousands of packets is checked whole before any is handed on).
-    pub fn check(text: &str) -> Result<(), PacketError> {
-        match text.as_bytes().first() {
-            None => Err(PacketError::Empty),
-            Some(b'0'..=b'6') => Ok(()),
-            Some(b'b') => base64_decode(&text[1..]).map(drop).ok_or(PacketError::BadBase64),
-            Some(_) => Err(PacketError::UnknownType(text.chars().next().unwrap_or_default())),
-        }
-    }
-
     pub fn decode(text: &str) -> Result<Self, PacketError> {
         let mut rest = text;
         let kind = match rest.as_bytes().first().ok_or(PacketError::Empty)? {

@@ -2,12 +2,13 @@
 //! connect and what each costs the server in resident memory.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::client::{get, http, Client};
+use crate::client::{get, http, Client, HANDSHAKE_TIMEOUT};
 use crate::stats::{rss_kib, CpuMeter, CpuUse, Failures, Watched};
 
 #[derive(Clone, Debug)]
@@ -48,8 +49,38 @@ impl ConnsReport {
 }
 
 pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
+    let server = config.server;
+    hold_many(&config, move |source| Client::connect(server, Some(source), 1024), hold, Measure::Throughout).await
+}
+
+/// Which part of a run the server's CPU is measured over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// Connecting and holding.
+    Throughout,
+    /// Holding only (what idle clients cost while they are held).
+    WhileHeld,
+}
+
+/// Opens `config.connections` clients with `connect` (from source
+/// addresses in turn, `concurrency` at a time), keeps each with `hold`
+/// (which notes a client the server dropped), then reports.
+pub async fn hold_many<T, C, F, H, G>(
+    config: &ConnsConfig,
+    connect: C,
+    hold: H,
+    measure: Measure,
+) -> io::Result<ConnsReport>
+where
+    T: 'static,
+    C: Fn(IpAddr) -> F,
+    F: Future<Output = io::Result<T>> + 'static,
+    H: Fn(T, Rc<Cell<usize>>) -> G,
+    G: Future<Output = ()> + 'static,
+{
     let rss_before_kib = config.server_pid.and_then(rss_kib);
-    let cpu = CpuMeter::start(&Watched { servers: config.server_pid.into_iter().collect(), redis: None });
+    let watched = Watched { servers: config.server_pid.into_iter().collect(), redis: None };
+    let mut cpu = CpuMeter::start(&watched);
     let dropped = Rc::new(Cell::new(0usize));
     let failures = Failures::default();
     let mut held = Vec::with_capacity(config.connections);
@@ -61,18 +92,22 @@ pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
         let end = (next + config.concurrency.max(1)).min(config.connections);
         for index in next..end {
             let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % usize::from(config.sources.max(1))) as u8));
-            pending.push(tokio::task::spawn_local(Client::connect(config.server, Some(source), 1024)));
+            pending.push(tokio::task::spawn_local(tokio::time::timeout(HANDSHAKE_TIMEOUT, connect(source))));
         }
         for task in pending.drain(..) {
             match task.await.expect("connect tasks are not cancelled") {
-                Ok(client) => held.push(tokio::task::spawn_local(hold(client, dropped.clone()))),
-                Err(e) => failures.note(&e),
+                Ok(Ok(client)) => held.push(tokio::task::spawn_local(hold(client, dropped.clone()))),
+                Ok(Err(e)) => failures.note(&e),
+                Err(_) => failures.note(&io::Error::new(io::ErrorKind::TimedOut, "connecting timed out")),
             }
         }
         next = end;
     }
     let connect_seconds = started.elapsed().as_secs_f64();
     let connected = held.len();
+    if measure == Measure::WhileHeld {
+        cpu = CpuMeter::start(&watched);
+    }
     let asked = Instant::now();
     let health = tokio::time::timeout(Duration::from_secs(10), http(config.server, None, &get("/healthz"))).await;
     let health_ms = matches!(health, Ok(Ok((200, _, _)))).then(|| asked.elapsed().as_secs_f64() * 1e3);

@@ -249,22 +249,8 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
             line["best"] = best.map_or(Value::Null, report::step_json);
             Ok(line)
         }
-        Mode::Conns { connections, sources, concurrency, hold } => {
-            let config = ConnsConfig {
-                server: cli.server,
-                server_pid: cli.server_pid.first().copied(),
-                connections: *connections,
-                sources: *sources,
-                concurrency: *concurrency,
-                hold_seconds: *hold,
-            };
-            let result = conns::run(config).await?;
-            print!("{}", report::conns_table(&result));
-            let mut line = base("conns");
-            line["result"] = report::conns_json(&result);
-            Ok(line)
-        }
-        Mode::Polling { clients, sources, concurrency, hold } => {
+        Mode::Conns { connections: clients, sources, concurrency, hold }
+        | Mode::Polling { clients, sources, concurrency, hold } => {
             let config = ConnsConfig {
                 server: cli.server,
                 server_pid: cli.server_pid.first().copied(),
@@ -273,7 +259,10 @@ async fn run(cli: &Cli) -> std::io::Result<Value> {
                 concurrency: *concurrency,
                 hold_seconds: *hold,
             };
-            let result = parlor_bench::polling::run(config).await?;
+            let result = match cli.mode {
+                Mode::Polling { .. } => parlor_bench::polling::run(config).await?,
+                _ => conns::run(config).await?,
+            };
             print!("{}", report::conns_table(&result));
             let mut line = base("conns");
             line["result"] = report::conns_json(&result);

@@ -8,15 +8,13 @@
 
 use std::cell::Cell;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::client::{get, http, open, Io, HANDSHAKE_TIMEOUT};
-use crate::conns::{ConnsConfig, ConnsReport};
-use crate::stats::{rss_kib, CpuMeter, Failures, Watched};
+use crate::client::{open, Io};
+use crate::conns::{hold_many, ConnsConfig, ConnsReport, Measure};
 
 /// One keep-alive HTTP/1.1 connection, opened again when the server closed
 /// it (as it does to one idle past its keep-alive), as browsers do.
@@ -114,56 +112,8 @@ async fn connect(server: SocketAddr, source: IpAddr) -> io::Result<Client> {
 }
 
 pub async fn run(config: ConnsConfig) -> io::Result<ConnsReport> {
-    let rss_before_kib = config.server_pid.and_then(rss_kib);
-    let dropped = Rc::new(Cell::new(0usize));
-    let failures = Failures::default();
-    let mut held = Vec::with_capacity(config.connections);
-    let started = Instant::now();
-    let mut next = 0;
-    let mut pending = Vec::with_capacity(config.concurrency);
-    while next < config.connections {
-        pending.clear();
-        let end = (next + config.concurrency.max(1)).min(config.connections);
-        for index in next..end {
-            let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % usize::from(config.sources.max(1))) as u8));
-            let connecting = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect(config.server, source));
-            pending.push(tokio::task::spawn_local(connecting));
-        }
-        for task in pending.drain(..) {
-            match task.await.expect("connect tasks are not cancelled") {
-                Ok(Ok(client)) => held.push(tokio::task::spawn_local(hold(client, dropped.clone()))),
-                Ok(Err(e)) => failures.note(&e),
-                Err(_) => failures.note(&io::Error::new(io::ErrorKind::TimedOut, "polling handshake timed out")),
-            }
-        }
-        next = end;
-    }
-    let connect_seconds = started.elapsed().as_secs_f64();
-    let connected = held.len();
-    // The CPU of holding them, not of connecting them.
-    let cpu = CpuMeter::start(&Watched { servers: config.server_pid.into_iter().collect(), redis: None });
-    let asked = Instant::now();
-    let health = tokio::time::timeout(Duration::from_secs(10), http(config.server, None, &get("/healthz"))).await;
-    let health_ms = matches!(health, Ok(Ok((200, _, _)))).then(|| asked.elapsed().as_secs_f64() * 1e3);
-    tokio::time::sleep(Duration::from_secs_f64(config.hold_seconds)).await;
-    let rss_after_kib = config.server_pid.and_then(rss_kib);
-    let cpu = cpu.read();
-    for task in &held {
-        task.abort();
-    }
-    Ok(ConnsReport {
-        attempted: config.connections,
-        connected,
-        failures: failures.count() as usize,
-        first_failure: failures.first(),
-        connect_seconds,
-        connects_per_sec: connected as f64 / connect_seconds.max(1e-9),
-        dropped: dropped.get(),
-        rss_before_kib,
-        rss_after_kib,
-        cpu,
-        health_ms,
-    })
+    let server = config.server;
+    hold_many(&config, move |source| connect(server, source), hold, Measure::WhileHeld).await
 }
 
 /// Keeps one polling client alive: polls, and answers each ping with a
