@@ -1,38 +1,29 @@
 // The admin console, used from a browser as an operator would.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  SHOTS,
+  createAdmin,
   enterRoom,
-  expectNoScriptErrors,
-  launchBrowser,
+  loggedInAdmin as adminBrowser,
   person,
   say,
-  startServer,
+  serverAndBrowser,
   waitForMessage,
-  createAdmin,
-  loggedInAdmin as adminBrowser,
-  SHOTS,
 } from "./harness.mjs";
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  // The first admin, as an operator makes one.
-  createAdmin(server);
-  browser = await launchBrowser();
+// The first admin, as an operator makes one.
+serverAndBrowser({
+  prepare: createAdmin,
+  use: (s, b) => ([server, browser] = [s, b]),
+  current: () => [server, browser],
 });
-
-afterEach(() => expectNoScriptErrors(assert));
 
 const loggedInAdmin = (viewport) => adminBrowser(browser, server, viewport);
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
 
 test("an admin kicks a member from the console; the member's page says so and stays out", async () => {
   const victim = await person(browser);

@@ -1,23 +1,17 @@
 // A busy room: comings and goings arrive in batches (`presence_batch`), and
 // the page's member list and count follow them.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { enterRoom, expectNoScriptErrors, launchBrowser, person, startServer } from "./harness.mjs";
+import { enterRoom, person, serverAndBrowser } from "./harness.mjs";
 
 let server;
 let browser;
 
-before(async () => {
-  // Every room with more than one member counts as busy here.
-  server = await startServer({ args: ["--presence-batch-above", "1"] });
-  browser = await launchBrowser();
-});
-
-afterEach(() => expectNoScriptErrors(assert));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+// Every room with more than one member counts as busy here.
+serverAndBrowser({
+  server: { args: ["--presence-batch-above", "1"] },
+  use: (s, b) => ([server, browser] = [s, b]),
+  current: () => [server, browser],
 });
 
 const memberList = (page) => page.$$eval("#member-list li", (els) => els.map((e) => e.textContent).join());

@@ -1,5 +1,5 @@
 // The pages, driven in headless Chromium as people drive them.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
@@ -7,13 +7,11 @@ import {
   bodies,
   connected,
   enterRoom,
-  expectNoScriptErrors,
   ids,
-  launchBrowser,
   person,
   post,
   say,
-  startServer,
+  serverAndBrowser,
   waitForMessage,
 } from "./harness.mjs";
 
@@ -21,17 +19,7 @@ const HOSTILE = "<img src=x onerror=alert(1)>";
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-afterEach(() => expectNoScriptErrors(assert));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+serverAndBrowser({ use: (s, b) => ([server, browser] = [s, b]), current: () => [server, browser] });
 
 test("the home page creates a room and lands in it; a bad room name is explained next to the field", async () => {
   const { context, page } = await person(browser);

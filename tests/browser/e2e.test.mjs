@@ -4,7 +4,7 @@
 //
 // The tests of the link room build on each other (one conversation, read by
 // more and more people), so they run in this order.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
@@ -14,13 +14,12 @@ import {
   SHOTS,
   bodies,
   connected,
-  expectNoScriptErrors,
   ids,
   launchBrowser,
   person,
   post,
   say,
-  startServer,
+  serverAndBrowser,
   waitForMessage,
 } from "./harness.mjs";
 
@@ -53,16 +52,10 @@ let bob;
 let linkKey; // the link room's key, as Alice's browser keeps it
 const stored = []; // envelopes read back through the history API
 
-before(async () => {
-  server = await startServer({ captureLog: true });
-  browser = await launchBrowser();
-});
-
-afterEach(() => expectNoScriptErrors(assert));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowser({
+  server: { captureLog: true },
+  use: (s, b) => ([server, browser] = [s, b]),
+  current: () => [server, browser],
 });
 
 // ---- helpers -------------------------------------------------------------------

@@ -1,36 +1,15 @@
 // Formatted message texts, @mentions, unread counts and mention
 // notifications on the room page (static/format.js, static/room-alerts.js),
 // driven in headless Chromium against the real server.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  SHOTS,
-  connected,
-  enterRoom,
-  expectNoScriptErrors,
-  launchBrowser,
-  person,
-  post,
-  say,
-  startServer,
-  waitForMessage,
-} from "./harness.mjs";
+import { SHOTS, connected, enterRoom, person, post, say, serverAndBrowser, waitForMessage } from "./harness.mjs";
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-afterEach(() => expectNoScriptErrors(assert));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+serverAndBrowser({ use: (s, b) => ([server, browser] = [s, b]), current: () => [server, browser] });
 
 // ---- helpers -------------------------------------------------------------------
 

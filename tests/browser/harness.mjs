@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { after, afterEach, before } from "node:test";
 import { chromium } from "playwright-core";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -77,6 +79,27 @@ export const pages = [];
 
 export function expectNoScriptErrors(assert) {
   for (const page of pages.splice(0)) assert.deepEqual(page.errors, [], "script errors on the page");
+}
+
+/// What most test files share: one server (`startServer(server)`, then
+/// `prepare(server)` if given) and one browser for all their tests, every
+/// test checked for script errors, and both stopped at the end.
+/// `use(server, browser)` is handed the two once they run; `current()`
+/// gives back the pair to stop, since a test may have restarted the server.
+/// (A file's own `before` hooks may run alongside this one's: what needs
+/// the server goes in `prepare`.)
+export function serverAndBrowser({ server: options, prepare, use, current }) {
+  before(async () => {
+    const server = await startServer(options);
+    await prepare?.(server);
+    use(server, await launchBrowser());
+  });
+  afterEach(() => expectNoScriptErrors(assert));
+  after(async () => {
+    const [server, browser] = current();
+    await browser?.close();
+    await server?.stop();
+  });
 }
 
 /// A person: a browser context of their own, with a page that records

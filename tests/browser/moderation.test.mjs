@@ -1,24 +1,26 @@
 // Moderation that sticks, from a browser: a guest banned from a room in the
 // console stays out under any name, and an admin lets them back in.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { enterRoom, expectNoScriptErrors, launchBrowser, person, say, startServer, waitForMessage, createAdmin, loggedInAdmin as adminBrowser, SHOTS } from "./harness.mjs";
+import {
+  SHOTS,
+  createAdmin,
+  enterRoom,
+  loggedInAdmin as adminBrowser,
+  person,
+  say,
+  serverAndBrowser,
+  waitForMessage,
+} from "./harness.mjs";
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  createAdmin(server);
-  browser = await launchBrowser();
-});
-
-afterEach(() => expectNoScriptErrors(assert));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowser({
+  prepare: createAdmin,
+  use: (s, b) => ([server, browser] = [s, b]),
+  current: () => [server, browser],
 });
 
 const loggedInAdmin = (viewport) => adminBrowser(browser, server, viewport);

@@ -1,16 +1,15 @@
 // The connection's life: the server goes away while people chat.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   bodies,
   connected,
   enterRoom,
-  expectNoScriptErrors,
   ids,
-  launchBrowser,
   person,
   post,
   say,
+  serverAndBrowser,
   startServer,
   waitForMessage,
 } from "./harness.mjs";
@@ -18,17 +17,7 @@ import {
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-afterEach(() => expectNoScriptErrors(assert));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+serverAndBrowser({ use: (s, b) => ([server, browser] = [s, b]), current: () => [server, browser] });
 
 test("after a server restart both pages reconnect on their own and have every message once", async () => {
   const alice = await person(browser);

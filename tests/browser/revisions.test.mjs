@@ -1,7 +1,7 @@
 // Changing what was said, on the room page: editing and deleting one's own
 // messages, replying to and reacting to anyone's (static/room-actions.js,
 // static/room-parts.js), driven in headless Chromium against the real server.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
@@ -12,11 +12,10 @@ import {
   bodies,
   connected,
   enterRoom,
-  expectNoScriptErrors,
-  launchBrowser,
   person,
   post,
   say,
+  serverAndBrowser,
   startServer,
   waitForMessage,
 } from "./harness.mjs";
@@ -26,17 +25,7 @@ const ENVELOPE = /^v1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}$/;
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-afterEach(() => expectNoScriptErrors(assert));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+serverAndBrowser({ use: (s, b) => ([server, browser] = [s, b]), current: () => [server, browser] });
 
 // ---- helpers -------------------------------------------------------------------
 

@@ -1,21 +1,20 @@
 // Several rooms in one page, as in Slack or Element: a sidebar of the rooms
 // this browser is in, switching between them without a reload on one
 // WebSocket, unread badges, leaving, an admin watching unseen, and who you are.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  createAdmin,
-  loggedInAdmin as adminBrowser,
   SHOTS,
   bodies,
   connected,
+  createAdmin,
   enterRoom,
-  expectNoScriptErrors,
-  launchBrowser,
+  loggedInAdmin as adminBrowser,
   person,
   post,
   say,
+  serverAndBrowser,
   startServer,
   waitForMessage,
 } from "./harness.mjs";
@@ -23,17 +22,10 @@ import {
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  createAdmin(server);
-  browser = await launchBrowser();
-});
-
-afterEach(() => expectNoScriptErrors(assert));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowser({
+  prepare: createAdmin,
+  use: (s, b) => ([server, browser] = [s, b]),
+  current: () => [server, browser],
 });
 
 // ---- helpers -------------------------------------------------------------------

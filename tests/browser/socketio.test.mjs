@@ -1,36 +1,17 @@
 // A Socket.IO client in the browser (socket.io-client's own browser build)
 // and a regular room page chatting in one room.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  SHOTS,
-  enterRoom,
-  expectNoScriptErrors,
-  launchBrowser,
-  person,
-  say,
-  startServer,
-  waitForMessage,
-} from "./harness.mjs";
+import { SHOTS, enterRoom, person, say, serverAndBrowser, waitForMessage } from "./harness.mjs";
 
 const SOCKET_IO = fileURLToPath(new URL("node_modules/socket.io-client/dist/socket.io.min.js", import.meta.url));
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-afterEach(() => expectNoScriptErrors(assert));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+serverAndBrowser({ use: (s, b) => ([server, browser] = [s, b]), current: () => [server, browser] });
 
 /// A page of Parlor's origin running socket.io-client. Parlor's pages allow
 /// only their own scripts (CSP `script-src 'self'`), so this context
