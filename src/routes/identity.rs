@@ -45,6 +45,11 @@ pub fn auth_token(req: &HttpRequest, key: &Key) -> Option<String> {
     signed_value(req, key, AUTH_COOKIE)
 }
 
+/// The login a request carries as sessions record it: its token's hash.
+pub fn login(req: &HttpRequest, key: &Key) -> Option<String> {
+    auth_token(req, key).map(|token| crate::tokens::token_hash(&token))
+}
+
 /// The cookie that carries a login: signed, HttpOnly, gone when the login expires.
 pub fn auth_cookie(token: &str, key: &Key, secure: bool, ttl: std::time::Duration) -> Cookie<'static> {
     let max_age = Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));

@@ -143,7 +143,10 @@ async fn answer(req: &HttpRequest, body: web::Payload, state: &AppState) -> Resu
         if req.method() != Method::GET {
             return Err(EngineError::BadHandshakeMethod);
         }
-        admissible(req, state)?;
+        // A new connection passes the Origin check and needs a server that
+        // takes new connections; a draining server lets the polls of its
+        // sessions go on below, as it lets their WebSockets.
+        ws::admissible(req, state)?;
         let identity = ws::identity(req, state).await;
         return match websocket {
             true => Ok(websocket_handshake(req, state)?.accept(Accepted::SocketIo(identity))),
@@ -151,12 +154,12 @@ async fn answer(req: &HttpRequest, body: web::Payload, state: &AppState) -> Resu
         };
     };
     let polling = state.polling.get(&sid).ok_or(EngineError::UnknownSession)?;
-    if polling.owner.is_some() && polling.owner != login_of(req, state) {
+    if polling.owner.is_some() && polling.owner != super::identity::login(req, &state.key) {
         // A sid seen in a log must not let its reader act as the account.
         return Err(EngineError::Forbidden("this session belongs to another login".into()));
     }
     if websocket {
-        admissible(req, state)?;
+        ws::admissible(req, state)?;
         Ok(websocket_handshake(req, state)?.accept(Accepted::Upgrade(polling)))
     } else if req.method() == Method::POST {
         ws::origin_checked(req, state)?;
@@ -170,22 +173,10 @@ async fn answer(req: &HttpRequest, body: web::Payload, state: &AppState) -> Resu
     }
 }
 
-/// What a new connection, or an upgrade, passes: the Origin check, and the
-/// server taking new connections (a draining server lets the polls of its
-/// sessions go on, as it lets their WebSockets).
-fn admissible(req: &HttpRequest, state: &AppState) -> Result<(), EngineError> {
-    ws::admissible(req, state).map_err(EngineError::from)
-}
-
 /// A WebSocket handshake with a place among the open connections.
 fn websocket_handshake(req: &HttpRequest, state: &AppState) -> Result<crate::ws::Handshake, EngineError> {
     let place = ws::place(req, state)?;
     crate::ws::handshake(req, place).map_err(|e| EngineError::BadRequest(e.to_string()))
-}
-
-/// The login a request carries, as sessions record it.
-fn login_of(req: &HttpRequest, state: &AppState) -> Option<String> {
-    super::identity::auth_token(req, &state.key).map(|token| crate::tokens::token_hash(&token))
 }
 
 /// The long-polling handshake: a session, and its open packet.

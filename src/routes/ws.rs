@@ -17,7 +17,6 @@ use crate::error::ChatError;
 use crate::metrics::Reason;
 use crate::socketio::polling::Polling;
 use crate::socketio::Connection;
-use crate::tokens::token_hash;
 use crate::ws::{self, Socket};
 
 /// What a handshake was accepted for: what becomes of its socket.
@@ -77,8 +76,8 @@ pub fn origin_checked(req: &HttpRequest, state: &AppState) -> Result<(), ChatErr
 pub async fn identity(req: &HttpRequest, state: &AppState) -> Identity {
     match identity::current_user(req, state).await {
         Some(user) => {
-            let token = identity::auth_token(req, &state.key).expect("a logged-in request has a token");
-            Identity::User { user, login: token_hash(&token) }
+            let login = identity::login(req, &state.key).expect("a logged-in request has a token");
+            Identity::User { user, login }
         }
         None => Identity::Guest {
             cookie_name: identity::display_name(req, &state.key),

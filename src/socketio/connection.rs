@@ -259,9 +259,9 @@ impl Connection {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            let incoming = match &mut self.transport {
-                _ if !self.posted.is_empty() => Incoming::Text(self.posted.pop_front().unwrap_or_default().into()),
-                Transport::WebSocket(socket) => match socket.poll_event(cx) {
+            let incoming = match (self.posted.pop_front(), &mut self.transport) {
+                (Some(posted), _) => Incoming::Text(posted.into()),
+                (None, Transport::WebSocket(socket)) => match socket.poll_event(cx) {
                     Poll::Ready(Event::Text(text)) => Incoming::Text(text),
                     Poll::Ready(Event::Binary) => Incoming::Binary,
                     Poll::Pending => {
@@ -270,7 +270,7 @@ impl Connection {
                     }
                     other => return other,
                 },
-                Transport::Polling(link) => match link.poll(cx, &self.settings) {
+                (None, Transport::Polling(link)) => match link.poll(cx, &self.settings) {
                     Poll::Ready(Polled::Packet(text)) => Incoming::Text(text.into()),
                     Poll::Ready(Polled::Upgraded(socket, unfetched, posted)) => {
                         // The packets no GET took yet go out first, in order.
