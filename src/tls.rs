@@ -34,6 +34,8 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// A client that has not finished its handshake by then is dropped, so a
 /// connection that never says anything holds nothing for long.
 const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
+/// PKCS#8's PEM label for a key under a password.
+const ENCRYPTED_KEY_LABEL: &[u8] = b"-----BEGIN ENCRYPTED PRIVATE KEY-----";
 /// Every TLS connection begins with a handshake record.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -45,6 +47,12 @@ pub enum TlsError {
     NoCertificate(PathBuf),
     #[error("{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)", .0.display())]
     NoKey(PathBuf),
+    #[error(
+        "{} holds a password-protected key, which a server cannot unlock by itself: \
+         write it out without one (`openssl pkey -in <file> -out <new file>`)",
+        .0.display()
+    )]
+    EncryptedKey(PathBuf),
     #[error("{} is not a private key rustls can use: {source}", path.display())]
     BadKey { path: PathBuf, source: rustls::Error },
     #[error("the key in {} does not belong to the certificate in {}", key.display(), cert.display())]
@@ -202,7 +210,15 @@ fn certified_key(files: &TlsFiles, provider: &CryptoProvider) -> Result<Certifie
     if chain.is_empty() {
         return Err(TlsError::NoCertificate(files.cert.clone()));
     }
-    let key = PrivateKeyDer::from_pem_slice(&read(&files.key)?).map_err(|_| TlsError::NoKey(files.key.clone()))?;
+    let key_pem = read(&files.key)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
+        let encrypted = key_pem.windows(ENCRYPTED_KEY_LABEL.len()).any(|w| w == ENCRYPTED_KEY_LABEL);
+        if encrypted {
+            TlsError::EncryptedKey(files.key.clone())
+        } else {
+            TlsError::NoKey(files.key.clone())
+        }
+    })?;
     let signer = provider
         .key_provider
         .load_private_key(key)

@@ -9,6 +9,10 @@ const VERSION = "v1";
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
+// PBKDF2-SHA256's rounds and salt for passphrase rooms (docs/protocol.md):
+// the least this page accepts from a server.
+const MIN_ITERATIONS = 600000;
+const MIN_SALT_BYTES = 16;
 const STORAGE_PREFIX = "parlor:key:";
 
 /// WebCrypto exists only in secure contexts (HTTPS, or http on localhost):
@@ -57,6 +61,11 @@ export function isKey(text) {
 /// room's salt and iteration count (the `encryption` object the server
 /// sends), as base64url. Slow on purpose: that is what makes guessing slow.
 export async function keyFromPassphrase(passphrase, encryption) {
+  // The parameters come from the server. Fewer rounds or a short salt would
+  // make a stolen database's passphrases cheap to guess: never accept them.
+  if (!(encryption.iterations >= MIN_ITERATIONS) || fromBase64url(encryption.salt ?? "").length < MIN_SALT_BYTES) {
+    throw new Error("The server asks for weaker passphrase protection than Parlor's, so the passphrase was not used.");
+  }
   const material = await crypto.subtle.importKey("raw", new TextEncoder().encode(passphrase), "PBKDF2", false, [
     "deriveBits",
   ]);

@@ -10,17 +10,24 @@ import { atBottom, updateComposer } from "./room-view.js";
 import { showBody } from "./room-alerts.js";
 
 // An invite link brings the key in its fragment (never sent to a server):
-// keep it, then take it out of the address bar, and so out of the history,
-// bookmarks and screenshots. "Copy invite link" puts it back for sharing.
+// take it out of the address bar, and so out of the history, bookmarks and
+// screenshots. "Copy invite link" puts it back for sharing. It is stored
+// once the server confirms the room is encrypted (setUpEncryption), so
+// this browser holds keys only for rooms that are.
 function takeKeyFromFragment() {
   const key = e2e.keyFromLink(location.hash);
   if (!key) return null;
-  e2e.storeKey(INITIAL_ROOM, key);
   history.replaceState(history.state, "", location.pathname + location.search);
   return key;
 }
 // Also kept here: with localStorage off, the page is all there is.
 const fragmentKey = takeKeyFromFragment();
+
+/// The key this page has for `r` from its link or this browser's storage,
+/// whatever the server says of the room, or null.
+function keyHeldFor(r) {
+  return (r.name === INITIAL_ROOM ? fragmentKey : null) ?? e2e.loadKey(r.name);
+}
 
 // ---- encrypted texts ---------------------------------------------------------
 
@@ -107,12 +114,24 @@ function useKey(r, key) {
 
 /// The first `joined` of an encrypted room: show it as such and find the key.
 export function setUpEncryption(r, info) {
-  if (!info || r.crypt.info) return;
+  r.crypt.known = true;
+  if (!info) {
+    // The server calls plain a room this browser holds a key for (or an
+    // invite link brought one): someone changed the room behind its
+    // members' backs, or the link is not what it claims. Nothing is sent
+    // readable there (room-view.js's sendBlocker).
+    r.crypt.downgraded = !r.crypt.info && keyHeldFor(r) !== null;
+    return;
+  }
+  if (r.crypt.info) return;
   r.crypt.info = info;
-  const fromLink = r.name === INITIAL_ROOM ? fragmentKey : null;
-  const key = e2e.available() ? fromLink ?? e2e.loadKey(r.name) : null;
-  if (key) useKey(r, key);
-  else r.crypt.asking = e2e.available();
+  const key = e2e.available() ? keyHeldFor(r) : null;
+  if (key) {
+    e2e.storeKey(r.name, key);
+    useKey(r, key);
+  } else {
+    r.crypt.asking = e2e.available();
+  }
   if (r === current()) renderEncryption();
 }
 

@@ -154,6 +154,8 @@ export function addRoom(name, { list = newList(), first = false } = {}) {
     pill: false, // "New messages ↓" is due
     // An end-to-end encrypted room, from its first `joined` on.
     crypt: {
+      known: false, // a `joined` has said whether the room is encrypted
+      downgraded: false, // called plain, yet this page holds a key for it
       info: null, // the room's `encryption` object; null in a plain room
       key: null, // the room's key (base64url) once this page has it
       cryptoKey: Promise.resolve(null), // the same as a WebCrypto key

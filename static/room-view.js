@@ -158,6 +158,9 @@ export function sendBlocker(r = current()) {
     const what = crypt.info.key === "passphrase" ? "passphrase" : "invite link";
     return `You can't send here: this room is end-to-end encrypted and this page does not have its ${what}.`;
   }
+  if (crypt.downgraded) {
+    return "You can't send here: this browser holds an end-to-end key for this room, but the server says the room is not encrypted, so nothing is sent readable.";
+  }
   return "";
 }
 

@@ -238,6 +238,8 @@ function handle(frame) {
 }
 
 function joined(r, frame) {
+  // Messages typed before the page knew whether the room is encrypted.
+  const unsealed = !r.crypt.known;
   // Before the history: its texts are envelopes in an encrypted room.
   setUpEncryption(r, frame.encryption);
   setMuted(r, frame.muted_until ?? null);
@@ -282,7 +284,8 @@ function joined(r, frame) {
   // (again). The server recognises a resent nonce and stores it once.
   for (const [nonce, sent] of r.outbox) {
     // One still being encrypted goes out when that ends.
-    if (sent.wire !== null && sent.socket !== conn.socket) sendMessage(r, nonce, sent);
+    if (unsealed && sent.wire === null) seal(r, nonce, sent);
+    else if (sent.wire !== null && sent.socket !== conn.socket) sendMessage(r, nonce, sent);
   }
   if (r === current()) {
     renderStatus();
@@ -330,10 +333,9 @@ function submit() {
   const nonce = `${Date.now().toString(36)}-${conn.nonceSeq}`;
   // A reply names the message it answers (and keeps it when sent again).
   const replyTo = replyTarget(r);
-  const sent = { plain: text, wire: r.crypt.info ? null : text, replyTo, socket: null };
+  const sent = { plain: text, wire: null, replyTo, socket: null };
   r.outbox.set(nonce, sent);
-  if (r.crypt.info) r.sending = r.sending.then(() => encryptAndSend(r, nonce, sent));
-  else sendMessage(r, nonce, sent);
+  seal(r, nonce, sent);
   endReply(r);
   const el = messageElement(r, { user: myName, text, reply_to: replyTo }, { pending: true });
   r.pending.set(nonce, el);
@@ -347,13 +349,33 @@ function submit() {
   autosize();
 }
 
+/// Puts a pending message in the form it travels in, then sends it: an
+/// envelope in an encrypted room, the text as typed in a plain one. Until
+/// the room's first `joined` says which it is, the message waits: nothing
+/// readable leaves the page for a room that may be encrypted.
+function seal(r, nonce, sent) {
+  if (!r.crypt.known) return;
+  if (r.crypt.info) {
+    r.sending = r.sending.then(() => encryptAndSend(r, nonce, sent));
+  } else if (r.crypt.downgraded) {
+    giveUp(r, nonce, sendBlocker(r));
+  } else {
+    sent.wire = sent.plain;
+    sendMessage(r, nonce, sent);
+  }
+}
+
+function giveUp(r, nonce, why) {
+  const { el } = settle(r, nonce);
+  if (el) markFailed(el);
+  if (r === current()) els.note.textContent = why;
+}
+
 async function encryptAndSend(r, nonce, sent) {
   try {
     sent.wire = await e2e.encrypt(await r.crypt.cryptoKey, r.name, sent.plain);
   } catch {
-    const { el } = settle(r, nonce);
-    if (el) markFailed(el);
-    if (r === current()) els.note.textContent = "The message could not be encrypted, so it was not sent.";
+    giveUp(r, nonce, "The message could not be encrypted, so it was not sent.");
     return;
   }
   // Unless it was given up meanwhile. If the room is not joined now, its

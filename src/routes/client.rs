@@ -103,11 +103,6 @@ impl TrustedProxies {
             None => "http".to_string(),
         }
     }
-
-    /// Parlor serves TLS itself.
-    pub fn serves_tls(&self) -> bool {
-        self.tls
-    }
 }
 
 /// `203.0.113.7`, `203.0.113.7:5000`, `[2001:db8::1]:80` or `2001:db8::1`.

@@ -116,9 +116,11 @@ fn origin_allowed(req: &HttpRequest, state: &AppState) -> bool {
     let Some(origin) = req.headers().get(header::ORIGIN) else { return true };
     let Ok(origin) = origin.to_str() else { return false };
     let host = state.proxies.host(req);
-    // Serving TLS, our own pages are https ones: a page from plain http on
-    // the same host (which anyone on the network path can write) is not.
-    let scheme_ok = |scheme: &str| !state.proxies.serves_tls() || scheme.eq_ignore_ascii_case("https");
+    // Reached over HTTPS (Parlor's own TLS, or a trusted proxy's), our own
+    // pages are https ones: a page from plain http on the same host (which
+    // anyone on the network path can write) is not.
+    let https = state.proxies.https(req);
+    let scheme_ok = |scheme: &str| !https || scheme.eq_ignore_ascii_case("https");
     let own =
         origin.split_once("://").is_some_and(|(scheme, rest)| scheme_ok(scheme) && rest.eq_ignore_ascii_case(&host));
     own || state.allowed_origins.iter().any(|a| a.eq_ignore_ascii_case(origin))

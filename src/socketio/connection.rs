@@ -196,7 +196,8 @@ impl Connection {
 
     fn send_event(&mut self, frame: &str) {
         let Some(parts) = events::event_parts(frame) else {
-            return log::error!("connection {}: a frame that is not tagged by its type first: {frame:.80}", self.id);
+            // Its length only: a frame can carry a message's text.
+            return log::error!("connection {}: a {}-byte frame not tagged by its type first", self.id, frame.len());
         };
         match &mut self.transport {
             Transport::WebSocket(socket) => socket.send_text_parts(&parts),

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::databases::on_every_backend;
 use crate::helpers::{spawn_app, spawn_app_on, TestApp, TestDatabase, ADMIN_TOKEN};
+use crate::socketio::Sio;
 
 on_every_backend!(
     an_encrypted_room_takes_ciphertext_only_and_keeps_it_across_a_restart,
@@ -113,6 +114,29 @@ async fn a_room_is_never_silently_the_other_kind() {
 }
 
 #[actix_web::test]
+async fn socketio_clients_are_held_to_ciphertext_as_native_ones_are() {
+    let app = spawn_app().await;
+    create(&app, "vault", Some("link")).await;
+    let mut alice = app.ws().await;
+    alice.join("vault", "alice").await;
+    let mut bob = Sio::websocket_on(app.port(), &[]).await;
+    assert!(bob.connect(None).await.starts_with("40{"), "connected");
+    assert_eq!(bob.join("vault", "bob").await["encryption"]["key"], "link");
+
+    let (refused, _) = bob.call(1, "send_message", json!({"room": "vault", "text": "meet at noon"})).await;
+    assert_eq!(refused[0]["code"], "encryption_required", "{refused}");
+    let (sent, _) = bob.call(2, "send_message", json!({"room": "vault", "text": envelope(3)})).await;
+    assert_eq!(sent[0]["text"], envelope(3).as_str(), "{sent}");
+    let id = sent[0]["id"].as_i64().expect("stored");
+    let (refused, _) = bob.call(3, "edit_message", json!({"room": "vault", "id": id, "text": "noon, not one"})).await;
+    assert_eq!(refused[0]["code"], "encryption_required", "{refused}");
+
+    assert_eq!(alice.recv_type("message").await["text"], envelope(3).as_str(), "only the envelope reaches Alice");
+    app.db.wait_for_messages("vault", 1).await;
+    assert_eq!(app.db.stored_messages("vault"), vec![(id, envelope(3))]);
+}
+
+#[actix_web::test]
 async fn moderation_works_in_an_encrypted_room_and_admins_see_it_marked() {
     let app = spawn_app().await;
     create(&app, "vault", Some("link")).await;
@@ -137,6 +161,16 @@ async fn moderation_works_in_an_encrypted_room_and_admins_see_it_marked() {
     assert_eq!(bob.recv_type("message_deleted").await["id"], id);
     let (_, audit) = app.get_json_as_admin("/admin/audit").await;
     assert_eq!(audit["entries"][0]["detail"], "by bob: (end-to-end encrypted)", "nothing readable to keep");
+    // In a plain room the log keeps the text, even one shaped like an
+    // envelope: it is what its author wrote, readable to the server anyway.
+    create(&app, "lobby", None).await;
+    bob.join("lobby", "bob").await;
+    let plain = bob.say("lobby", &envelope(8)).await["id"].as_i64().unwrap();
+    let (status, _) = app.delete_as_admin(&format!("/admin/rooms/lobby/messages/{plain}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(bob.recv_type("message_deleted").await["id"], plain);
+    let (_, audit) = app.get_json_as_admin("/admin/audit").await;
+    assert_eq!(audit["entries"][0]["detail"], format!("by bob: {:?}", envelope(8)));
     let (status, _) = app.post_json_as_admin("/admin/rooms/vault/kick", &json!({ "user": "bob" })).await;
     assert_eq!(status, 200);
     assert_eq!(bob.recv_type("kicked").await["room"], "vault");

@@ -249,8 +249,20 @@ async fn bad_certificate_files_stop_the_start_with_a_clear_error() {
 
     let missing = dir.path().join("nowhere.pem");
     assert!(start(&missing, &key).contains("cannot read") && start(&missing, &key).contains("nowhere.pem"));
+    let no_key = start(&cert, &missing);
+    assert!(no_key.contains("cannot read") && no_key.contains("nowhere.pem"), "{no_key}");
+    // Unreadable even to root (tests may run as root, which ignores modes):
+    // a directory where the file should be.
+    let unreadable = start(dir.path(), &key);
+    assert!(
+        unreadable.contains("cannot read") && unreadable.contains(&dir.path().display().to_string()),
+        "{unreadable}"
+    );
     assert!(start(&path("empty.pem", "not PEM at all"), &key).contains("holds no PEM certificate"));
     assert!(start(&cert, &path("nokey.pem", &one.cert)).contains("holds no PEM private key"));
+    let locked = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    let locked = start(&cert, &path("locked.pem", locked));
+    assert!(locked.contains("password-protected key"), "{locked}");
     let mismatch = start(&cert, &path("other.pem", &other.key));
     assert!(mismatch.contains("does not belong to the certificate"), "{mismatch}");
     assert_eq!(start(&cert, &key), "", "the matching pair starts");

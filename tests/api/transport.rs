@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{spawn_app, PATIENCE};
+use crate::helpers::{spawn_app, spawn_app_with, PATIENCE};
 
 const HANDSHAKE: &str = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -95,6 +95,29 @@ async fn a_refused_handshake_gets_its_reason_and_no_socket() {
     let text = String::from_utf8_lossy(&reply);
     assert!(text.starts_with("HTTP/1.1 403"), "{text}");
     assert!(text.contains("forbidden_origin"), "{text}");
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_tls_proxy_only_https_pages_of_the_host_are_our_own() {
+    // The proxy terminates TLS and says so with X-Forwarded-Proto; a page
+    // served over plain http on the same host (which anyone on the path
+    // could have written) must not open a socket with the visitor's cookie.
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    let cases = [
+        ("https", "https://localhost", "HTTP/1.1 101"),
+        ("https", "http://localhost", "HTTP/1.1 403"),
+        // Plain http all the way: the page is http too.
+        ("http", "http://localhost", "HTTP/1.1 101"),
+    ];
+    for (proto, origin, status) in cases {
+        let mut stream = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
+        let headers = format!("Host: localhost\r\nX-Forwarded-Proto: {proto}\r\nOrigin: {origin}\r\n");
+        let request = HANDSHAKE.replace("Host: localhost\r\n", &headers);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let head = read_until(&mut stream, |b| b.windows(4).any(|w| w == b"\r\n\r\n")).await;
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with(status), "{proto} request from {origin}: {head}");
+    }
 }
 
 /// Opens a socket and completes the handshake, checking for the 101.

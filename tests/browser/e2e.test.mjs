@@ -43,6 +43,8 @@ const SECRETS = {
   golf: "golf: only those with the passphrase read this",
   hotel: "hotel: the passphrase opened the room",
   india: "india: written before anyone could check a passphrase",
+  juliet: "juliet: typed before the page knew the room was encrypted",
+  kilo: "kilo: a key says encrypted, the server says plain",
 };
 
 let server;
@@ -596,13 +598,94 @@ test("over plain http to another host, encrypted rooms say they need HTTPS", asy
   }
 });
 
+test("a message typed before the room's first joined waits, and leaves the page only as an envelope", async () => {
+  // Juliet's page gets nothing from the server until released: it cannot
+  // know yet whether the room is encrypted, though she can already type.
+  const juliet = await person(browser);
+  const sent = [];
+  const held = [];
+  let holding = true;
+  await juliet.page.routeWebSocket(/\/ws$/, (ws) => {
+    const upstream = ws.connectToServer();
+    ws.onMessage((message) => {
+      sent.push(String(message));
+      upstream.send(message);
+    });
+    upstream.onMessage((message) => (holding ? held.push([ws, message]) : ws.send(message)));
+  });
+  await juliet.page.goto(`${server.url}/chat/${LINK_ROOM}#k=${linkKey}`);
+  await juliet.page.waitForSelector("#name-dialog[open]");
+  await juliet.page.fill("#name-input", "Juliet");
+  await juliet.page.click("#name-form button[type=submit]");
+  const answered = () => held.some(([, message]) => String(message).includes('"joined"'));
+  for (let i = 0; i < 200 && !answered(); i++) await juliet.page.waitForTimeout(50);
+  assert.ok(answered(), "the page asked to join, and the answer is held");
+  await say(juliet.page, SECRETS.juliet);
+  await juliet.page.waitForTimeout(500);
+  assert.deepEqual(sent.filter((f) => f.includes('"send_message"')), [], "nothing sent before the room is known");
+
+  holding = false;
+  for (const [ws, message] of held.splice(0)) ws.send(message);
+  await waitForMessage(juliet.page, SECRETS.juliet, 15000);
+  const sends = sent.map((m) => JSON.parse(m)).filter((f) => f.type === "send_message");
+  assert.equal(sends.length, 1, "sent once");
+  assert.match(sends[0].text, ENVELOPE);
+  for (const frame of sent) assert.ok(!frame.includes("juliet"), `plaintext on the wire: ${frame}`);
+  const last = (await history(LINK_ROOM)).at(-1);
+  assert.equal(await open(linkKey, LINK_ROOM, last.text), SECRETS.juliet, "stored as its envelope");
+  stored.push(last.text);
+  noScriptErrors(juliet);
+  await juliet.context.close();
+});
+
+test("a page that holds a key for a room the server calls plain sends nothing readable there", async () => {
+  // A room made plain (say, its row changed in the database) that an
+  // invite link or this browser's storage says is encrypted.
+  const room = "plain-but-keyed";
+  await post(server.url, "/create_room", { room });
+  const kilo = await person(browser);
+  const sent = [];
+  await kilo.page.routeWebSocket(/\/ws$/, (ws) => {
+    const upstream = ws.connectToServer();
+    ws.onMessage((message) => {
+      sent.push(String(message));
+      upstream.send(message);
+    });
+  });
+  await arrive(kilo.page, `${server.url}/chat/${room}#k=${linkKey}`, "Kilo");
+  assert.equal(await kilo.page.isDisabled("#text"), true, "the composer is off");
+  assert.match(await kilo.page.textContent("#composer-note"), /holds an end-to-end key for this room/);
+  assert.equal(await storedKey(kilo.page, room), null, "a plain room's key is not kept");
+  assert.ok(!sent.some((f) => f.includes('"send_message"')));
+
+  // Kept in storage (from when the room was encrypted), the same.
+  await kilo.page.evaluate(([r, k]) => localStorage.setItem(`parlor:key:${r}`, k), [room, linkKey]);
+  await kilo.page.reload();
+  await connected(kilo.page);
+  assert.equal(await kilo.page.isDisabled("#text"), true, "still off after a reload");
+  await kilo.page.evaluate((typed) => {
+    const text = document.getElementById("text");
+    text.disabled = false; // as if the page had let it through
+    text.value = typed;
+    document.getElementById("composer").requestSubmit();
+  }, SECRETS.kilo);
+  await kilo.page.waitForTimeout(300);
+  for (const frame of sent) assert.ok(!frame.includes("kilo:"), `plaintext on the wire: ${frame}`);
+  noScriptErrors(kilo);
+  await kilo.context.close();
+});
+
 // ---- what the server kept ----------------------------------------------------------
 
 test("the database and the server's log hold the envelopes and none of the plaintext", async () => {
-  // Stopped, so everything is written; the WAL files are read too if any are left.
+  // SQLite's files as they are: the database and, while the server runs,
+  // its write-ahead log, which also holds earlier versions of pages.
+  const files = () => [server.db, `${server.db}-wal`, `${server.db}-shm`].filter(existsSync).map((f) => readFileSync(f));
+  const running = files();
+  assert.ok(existsSync(`${server.db}-wal`) && running[1].length > 0, "the write-ahead log is read while it holds pages");
+  // Then stopped, so everything is written and the log is whole.
   await server.stop();
-  const files = [server.db, `${server.db}-wal`, `${server.db}-shm`].filter(existsSync);
-  const database = Buffer.concat(files.map((file) => readFileSync(file)));
+  const database = Buffer.concat([...running, ...files()]);
   const log = Buffer.from(server.log.join("\n"));
   assert.ok(server.log.some((line) => line.includes("listening on")), "the log was captured");
 

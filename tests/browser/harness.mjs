@@ -18,7 +18,9 @@ mkdirSync(SHOTS, { recursive: true });
 
 /// Parlor on `port` (0: a free one) with the log at `db` (default: a new
 /// file), and any further flags in `args`. With `captureLog`, every line the
-/// server writes to stderr (its log, at RUST_LOG=info) is kept in `log`.
+/// server writes, to stderr (its log) or stdout, is kept in `log`, with
+/// Parlor's own log at every level (trace) and its libraries' at info, the
+/// default; stop() and kill() return once the last line is in.
 export async function startServer({ port = 0, db, args = [], captureLog = false } = {}) {
   db ??= join(mkdtempSync(join(tmpdir(), "parlor-browser-")), "parlor.db");
   const child = spawn(
@@ -27,11 +29,24 @@ export async function startServer({ port = 0, db, args = [], captureLog = false 
       "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, "--rate-per-sec", "0",
       "--admin-token", ADMIN_TOKEN, ...args,
     ],
-    { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] },
+    {
+      env: { ...process.env, RUST_LOG: captureLog ? "parlor=trace,info" : "info" },
+      stdio: ["ignore", captureLog ? "pipe" : "ignore", "pipe"],
+    },
   );
   const lines = createInterface({ input: child.stderr });
   const log = [];
-  if (captureLog) lines.on("line", (line) => log.push(line));
+  const ended = [once(lines, "close")];
+  if (captureLog) {
+    lines.on("line", (line) => log.push(line));
+    const out = createInterface({ input: child.stdout });
+    out.on("line", (line) => log.push(line));
+    ended.push(once(out, "close"));
+  }
+  const exited = async () => {
+    await once(child, "exit");
+    await Promise.all(ended);
+  };
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("Parlor did not start within 10 s")), 10000);
     child.once("exit", (code) => reject(new Error(`Parlor exited with ${code} at start-up`)));
@@ -52,14 +67,14 @@ export async function startServer({ port = 0, db, args = [], captureLog = false 
     async kill() {
       if (child.exitCode !== null) return;
       child.kill("SIGKILL");
-      await once(child, "exit");
+      await exited();
     },
     async stop() {
       if (child.exitCode !== null) return;
       child.kill("SIGTERM");
       // A graceful stop takes a few seconds at most; never hang the run.
       const killer = setTimeout(() => child.kill("SIGKILL"), 15000);
-      await once(child, "exit");
+      await exited();
       clearTimeout(killer);
     },
   };
