@@ -19,8 +19,10 @@ import {
   person,
   post,
   say,
+  sentOfType,
   serverAndBrowser,
   waitForMessage,
+  wiretap,
 } from "./harness.mjs";
 
 const LINK_ROOM = "secret-link";
@@ -198,14 +200,7 @@ test("a room made end-to-end encrypted on the home page is joined through its in
   // Bob comes in through the link, in a browser of his own. Everything his
   // page sends is recorded on the way.
   bob = await person(browser);
-  const bobSent = [];
-  await bob.page.routeWebSocket(/\/ws$/, (ws) => {
-    const upstream = ws.connectToServer();
-    ws.onMessage((message) => {
-      bobSent.push(String(message));
-      upstream.send(message);
-    });
-  });
+  const bobTap = await wiretap(bob.page);
   await arrive(bob.page, invite, "Bob");
   assert.equal(await storedKey(bob.page, LINK_ROOM), linkKey);
   assert.equal(new URL(bob.page.url()).hash, "", "the key left Bob's address bar too");
@@ -229,10 +224,10 @@ test("a room made end-to-end encrypted on the home page is joined through its in
 
   // What Bob's page sent, and what the server keeps, are envelopes that
   // decrypt (by the spec, outside the browser) to what was typed.
-  const sends = bobSent.map((m) => JSON.parse(m)).filter((f) => f.type === "send_message");
+  const sends = sentOfType(bobTap, "send_message");
   assert.equal(sends.length, 1);
   assert.match(sends[0].text, ENVELOPE);
-  for (const frame of bobSent) assert.ok(!frame.includes("blue folder"), `plaintext on the wire: ${frame}`);
+  for (const frame of bobTap.sent) assert.ok(!frame.includes("blue folder"), `plaintext on the wire: ${frame}`);
   const messages = await history(LINK_ROOM);
   assert.deepEqual(
     messages.map((m) => m.user),
@@ -335,24 +330,11 @@ test("a message whose confirmation was lost is resent as the same envelope after
   const rita = await person(browser);
   let dropping = true;
   let dropped = 0;
-  const sends = [];
-  let route;
-  await rita.page.routeWebSocket(/\/ws$/, (ws) => {
-    route = ws;
-    const upstream = ws.connectToServer();
-    ws.onMessage((message) => {
-      const frame = JSON.parse(String(message));
-      if (frame.type === "send_message") sends.push(frame);
-      upstream.send(message);
-    });
-    upstream.onMessage((message) => {
-      const frame = JSON.parse(String(message));
-      if (dropping && frame.type === "message" && frame.nonce) {
-        dropped += 1;
-        return;
-      }
-      ws.send(message);
-    });
+  const tap = await wiretap(rita.page, (text) => {
+    const frame = JSON.parse(text);
+    if (!dropping || frame.type !== "message" || !frame.nonce) return false;
+    dropped += 1;
+    return true;
   });
   await arrive(rita.page, `${server.url}/chat/${LINK_ROOM}#k=${linkKey}`, "Rita");
   await say(rita.page, SECRETS.foxtrot);
@@ -366,10 +348,11 @@ test("a message whose confirmation was lost is resent as the same envelope after
 
   // The connection drops; the page reconnects by itself and resends.
   dropping = false;
-  await route.close();
+  await tap.close();
   await rita.page.waitForFunction(() => document.querySelectorAll("#messages .msg.pending").length === 0, null, {
     timeout: 20000,
   });
+  const sends = sentOfType(tap, "send_message");
   assert.equal(sends.length, 2, "sent again after reconnecting");
   assert.equal(sends[1].text, sends[0].text, "the same envelope");
   assert.equal(sends[1].nonce, sends[0].nonce);
@@ -602,35 +585,30 @@ test("a message typed before the room's first joined waits, and leaves the page 
   // Juliet's page gets nothing from the server until released: it cannot
   // know yet whether the room is encrypted, though she can already type.
   const juliet = await person(browser);
-  const sent = [];
   const held = [];
   let holding = true;
-  await juliet.page.routeWebSocket(/\/ws$/, (ws) => {
-    const upstream = ws.connectToServer();
-    ws.onMessage((message) => {
-      sent.push(String(message));
-      upstream.send(message);
-    });
-    upstream.onMessage((message) => (holding ? held.push([ws, message]) : ws.send(message)));
+  const tap = await wiretap(juliet.page, (text, deliver) => {
+    if (holding) held.push([text, deliver]);
+    return holding;
   });
   await juliet.page.goto(`${server.url}/chat/${LINK_ROOM}#k=${linkKey}`);
   await juliet.page.waitForSelector("#name-dialog[open]");
   await juliet.page.fill("#name-input", "Juliet");
   await juliet.page.click("#name-form button[type=submit]");
-  const answered = () => held.some(([, message]) => String(message).includes('"joined"'));
+  const answered = () => held.some(([text]) => text.includes('"joined"'));
   for (let i = 0; i < 200 && !answered(); i++) await juliet.page.waitForTimeout(50);
   assert.ok(answered(), "the page asked to join, and the answer is held");
   await say(juliet.page, SECRETS.juliet);
   await juliet.page.waitForTimeout(500);
-  assert.deepEqual(sent.filter((f) => f.includes('"send_message"')), [], "nothing sent before the room is known");
+  assert.deepEqual(sentOfType(tap, "send_message"), [], "nothing sent before the room is known");
 
   holding = false;
-  for (const [ws, message] of held.splice(0)) ws.send(message);
+  for (const [, deliver] of held.splice(0)) deliver();
   await waitForMessage(juliet.page, SECRETS.juliet, 15000);
-  const sends = sent.map((m) => JSON.parse(m)).filter((f) => f.type === "send_message");
+  const sends = sentOfType(tap, "send_message");
   assert.equal(sends.length, 1, "sent once");
   assert.match(sends[0].text, ENVELOPE);
-  for (const frame of sent) assert.ok(!frame.includes("juliet"), `plaintext on the wire: ${frame}`);
+  for (const frame of tap.sent) assert.ok(!frame.includes("juliet"), `plaintext on the wire: ${frame}`);
   const last = (await history(LINK_ROOM)).at(-1);
   assert.equal(await open(linkKey, LINK_ROOM, last.text), SECRETS.juliet, "stored as its envelope");
   stored.push(last.text);
@@ -644,19 +622,12 @@ test("a page that holds a key for a room the server calls plain sends nothing re
   const room = "plain-but-keyed";
   await post(server.url, "/create_room", { room });
   const kilo = await person(browser);
-  const sent = [];
-  await kilo.page.routeWebSocket(/\/ws$/, (ws) => {
-    const upstream = ws.connectToServer();
-    ws.onMessage((message) => {
-      sent.push(String(message));
-      upstream.send(message);
-    });
-  });
+  const tap = await wiretap(kilo.page);
   await arrive(kilo.page, `${server.url}/chat/${room}#k=${linkKey}`, "Kilo");
   assert.equal(await kilo.page.isDisabled("#text"), true, "the composer is off");
   assert.match(await kilo.page.textContent("#composer-note"), /holds an end-to-end key for this room/);
   assert.equal(await storedKey(kilo.page, room), null, "a plain room's key is not kept");
-  assert.ok(!sent.some((f) => f.includes('"send_message"')));
+  assert.deepEqual(sentOfType(tap, "send_message"), []);
 
   // Kept in storage (from when the room was encrypted), the same.
   await kilo.page.evaluate(([r, k]) => localStorage.setItem(`parlor:key:${r}`, k), [room, linkKey]);
@@ -670,7 +641,7 @@ test("a page that holds a key for a room the server calls plain sends nothing re
     document.getElementById("composer").requestSubmit();
   }, SECRETS.kilo);
   await kilo.page.waitForTimeout(300);
-  for (const frame of sent) assert.ok(!frame.includes("kilo:"), `plaintext on the wire: ${frame}`);
+  for (const frame of tap.sent) assert.ok(!frame.includes("kilo:"), `plaintext on the wire: ${frame}`);
   noScriptErrors(kilo);
   await kilo.context.close();
 });

@@ -160,6 +160,30 @@ export async function say(page, text) {
 export const bodies = (page) => page.$$eval("#messages .msg[data-id] .body", (els) => els.map((e) => e.textContent));
 export const ids = (page) => page.$$eval("#messages .msg[data-id]", (els) => els.map((e) => Number(e.dataset.id)));
 
+/// Stands between `page` and the server on its WebSockets to /ws. Every
+/// frame the page sends is kept, as text, in `sent`, and passed on; a frame
+/// from the server reaches the page unless `intercept(text, deliver)`
+/// returns true (it may call `deliver()` later). `close()` ends the latest
+/// connection, as a network failure would.
+export async function wiretap(page, intercept = () => false) {
+  const tap = { sent: [], route: null, close: () => tap.route?.close() };
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    tap.route = ws;
+    const upstream = ws.connectToServer();
+    ws.onMessage((message) => {
+      tap.sent.push(String(message));
+      upstream.send(message);
+    });
+    upstream.onMessage((message) => {
+      if (!intercept(String(message), () => ws.send(message))) ws.send(message);
+    });
+  });
+  return tap;
+}
+
+/// The frames of `type` among those a wiretap kept.
+export const sentOfType = (tap, type) => tap.sent.map((m) => JSON.parse(m)).filter((f) => f.type === type);
+
 /// Waits until the page shows a confirmed message with exactly this text.
 export const waitForMessage = (page, text, timeout = 10000) =>
   page.waitForFunction(

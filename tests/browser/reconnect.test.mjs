@@ -9,9 +9,11 @@ import {
   person,
   post,
   say,
+  sentOfType,
   serverAndBrowser,
   startServer,
   waitForMessage,
+  wiretap,
 } from "./harness.mjs";
 
 let server;
@@ -112,22 +114,11 @@ test("a message whose confirmation never arrived is resent after a restart and s
   // server's confirmations (the sender's copy carries its nonce) while
   // `dropping` holds, so the page is left with a pending message.
   let dropping = true;
-  let sends = 0;
   let dropped = 0;
-  await page.routeWebSocket(/\/ws$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      if (String(message).includes('"type":"send_message"')) sends += 1;
-      server.send(message);
-    });
-    server.onMessage((message) => {
-      const text = String(message);
-      if (dropping && text.includes('"type":"message"') && text.includes('"nonce"')) {
-        dropped += 1;
-        return;
-      }
-      ws.send(message);
-    });
+  const tap = await wiretap(page, (text) => {
+    if (!dropping || !text.includes('"type":"message"') || !text.includes('"nonce"')) return false;
+    dropped += 1;
+    return true;
   });
   await enterRoom(page, server.url, "Kim", "unconfirmed");
   await say(page, "only once");
@@ -150,7 +141,7 @@ test("a message whose confirmation never arrived is resent after a restart and s
   await page.waitForFunction(() => document.querySelectorAll("#messages .msg.pending").length === 0, null, {
     timeout: 20000,
   });
-  assert.equal(sends, 2, "the page sent it again after reconnecting");
+  assert.equal(sentOfType(tap, "send_message").length, 2, "the page sent it again after reconnecting");
   assert.deepEqual(await bodies(page), ["only once"]);
   assert.deepEqual(await stored(), ["only once"], "the log holds it once");
   await context.close();

@@ -18,6 +18,7 @@ import {
   serverAndBrowser,
   startServer,
   waitForMessage,
+  wiretap,
 } from "./harness.mjs";
 
 const ENVELOPE = /^v1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}$/;
@@ -425,14 +426,7 @@ test("in an end-to-end encrypted room edits and replies work, and the server onl
   const room = "sealed-edits";
   try {
     const alice = await person(browser);
-    const sent = [];
-    await alice.page.routeWebSocket(/\/ws$/, (ws) => {
-      const upstream = ws.connectToServer();
-      ws.onMessage((message) => {
-        sent.push(String(message));
-        upstream.send(message);
-      });
-    });
+    const { sent } = await wiretap(alice.page);
     await alice.page.goto(own.url + "/");
     await alice.page.fill("#name", "Alice");
     await alice.page.fill("#room", room);
