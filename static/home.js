@@ -145,7 +145,13 @@ function linkKey(answer) {
 async function passphraseKey(answer) {
   // Deliberately slow (600,000 rounds): say why nothing happens for a moment.
   go.textContent = "Deriving the key…";
-  const key = await e2e.keyFromPassphrase(passphraseInput.value, answer.encryption);
+  let key;
+  try {
+    key = await e2e.keyFromPassphrase(passphraseInput.value, answer.encryption);
+  } catch (error) {
+    showError(passphraseInput, passphraseError, error.message);
+    return null;
+  }
   if (!answer.created && !(await opensRoom(answer.room, key))) {
     showError(passphraseInput, passphraseError, `this is not the passphrase of #${answer.room}: it does not decrypt its messages`);
     return null;

@@ -112,7 +112,8 @@ function useKey(r, key) {
   }
 }
 
-/// The first `joined` of an encrypted room: show it as such and find the key.
+/// Every `joined`: whether the room is encrypted. The first that says so
+/// shows the room as encrypted and finds its key.
 export function setUpEncryption(r, info) {
   r.crypt.known = true;
   if (!info) {
@@ -123,6 +124,7 @@ export function setUpEncryption(r, info) {
     r.crypt.downgraded = !r.crypt.info && keyHeldFor(r) !== null;
     return;
   }
+  r.crypt.downgraded = false;
   if (r.crypt.info) return;
   r.crypt.info = info;
   const key = e2e.available() ? keyHeldFor(r) : null;

@@ -127,7 +127,8 @@ export function addRoom(name, { list = newList(), first = false } = {}) {
     byId: new Map(), // id -> element: a message is shown once
     pending: new Map(), // nonce -> element of a message not yet confirmed
     // nonce -> { plain, wire, replyTo } of a message not yet confirmed: what
-    // was typed, and what goes on the wire (the envelope, null until encrypted).
+    // was typed, and what goes on the wire (the text or its envelope; null
+    // until the page knows which, and until encrypted).
     outbox: new Map(),
     sending: Promise.resolve(), // encryptions queue here, so sends keep their order
     editsInFlight: new Map(), // id -> { plain, wire } of an edit sent, not yet confirmed
@@ -152,7 +153,7 @@ export function addRoom(name, { list = newList(), first = false } = {}) {
     // null at the bottom, else { el, offset } (room-sidebar.js).
     anchor: null,
     pill: false, // "New messages ↓" is due
-    // An end-to-end encrypted room, from its first `joined` on.
+    // Whether the room is end-to-end encrypted and, if it is, its key.
     crypt: {
       known: false, // a `joined` has said whether the room is encrypted
       downgraded: false, // called plain, yet this page holds a key for it

@@ -116,6 +116,11 @@ function leaveForGood(r, why, status, tag) {
   r.removed = status;
   r.removedTag = tag;
   r.joined = false;
+  // What was waiting to be sent here never will be.
+  for (const nonce of [...r.outbox.keys()]) {
+    const { el } = settle(r, nonce);
+    if (el) markFailed(el);
+  }
   notice(r, why);
   if (r === current()) renderStatus();
   renderRooms();
@@ -238,8 +243,12 @@ function handle(frame) {
 }
 
 function joined(r, frame) {
-  // Messages typed before the page knew whether the room is encrypted.
-  const unsealed = !r.crypt.known;
+  // Pending messages to put in their wire form again: all of them when the
+  // page first hears whether the room is encrypted, and again if a room
+  // taken for plain turns out encrypted (a node of a cluster can take a
+  // room for plain until it learns otherwise). None was sent on this
+  // socket yet: sends wait for `joined`.
+  const reseal = !r.crypt.known || (!r.crypt.info && Boolean(frame.encryption));
   // Before the history: its texts are envelopes in an encrypted room.
   setUpEncryption(r, frame.encryption);
   setMuted(r, frame.muted_until ?? null);
@@ -284,8 +293,10 @@ function joined(r, frame) {
   // (again). The server recognises a resent nonce and stores it once.
   for (const [nonce, sent] of r.outbox) {
     // One still being encrypted goes out when that ends.
-    if (unsealed && sent.wire === null) seal(r, nonce, sent);
-    else if (sent.wire !== null && sent.socket !== conn.socket) sendMessage(r, nonce, sent);
+    if (reseal) {
+      sent.wire = null;
+      seal(r, nonce, sent);
+    } else if (sent.wire !== null && sent.socket !== conn.socket) sendMessage(r, nonce, sent);
   }
   if (r === current()) {
     renderStatus();
@@ -355,10 +366,13 @@ function submit() {
 /// readable leaves the page for a room that may be encrypted.
 function seal(r, nonce, sent) {
   if (!r.crypt.known) return;
-  if (r.crypt.info) {
+  // What could not be checked when it was typed: whether this page may send
+  // here (a key, a secure context, a mute), and the size once encrypted.
+  const why = sendBlocker(r) || tooLong(r, sent.plain);
+  if (why) {
+    giveUp(r, nonce, why);
+  } else if (r.crypt.info) {
     r.sending = r.sending.then(() => encryptAndSend(r, nonce, sent));
-  } else if (r.crypt.downgraded) {
-    giveUp(r, nonce, sendBlocker(r));
   } else {
     sent.wire = sent.plain;
     sendMessage(r, nonce, sent);

@@ -97,14 +97,7 @@ pub fn message_for_audit(conn: &mut DbConnection, room: &str, id: i64) -> QueryR
         messages::table.find((room, id)).select((messages::author, messages::body)).first(conn).optional()?;
     // By the room, not by the text's shape: a plain room's text may look
     // like an envelope, and is still what its author wrote.
-    let encrypted = found.is_some()
-        && rooms::table
-            .find(room)
-            .select(rooms::encryption)
-            .first::<Option<String>>(conn)
-            .optional()?
-            .flatten()
-            .is_some();
+    let encrypted = found.is_some() && super::rooms::encryption_of(conn, room)?.flatten().is_some();
     Ok(found.map(|(author, body)| {
         let text = if encrypted {
             "(end-to-end encrypted)".to_string()

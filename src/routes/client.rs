@@ -89,7 +89,7 @@ impl TrustedProxies {
 
     /// Whether the client used HTTPS (so cookies can be `Secure`).
     pub fn https(&self, req: &HttpRequest) -> bool {
-        self.scheme(req) == "https"
+        self.scheme(req).eq_ignore_ascii_case("https")
     }
 
     /// `https` or `http`, as the client used it.

@@ -96,8 +96,15 @@ fn presented(stream: &TlsStream<TcpStream>) -> CertificateDer<'static> {
 
 /// A whole HTTP/1.1 answer over TLS: the head (lowercased) and the body.
 async fn https_get(client: &TlsConnector, port: u16, path: &str) -> (String, String) {
+    https_request(client, port, &format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\n"), "").await
+}
+
+/// The answer to `head` (a request line and headers, each line ended) and
+/// `body`, with `Connection: close` added, over TLS: the answer's head
+/// (lowercased) and body.
+async fn https_request(client: &TlsConnector, port: u16, head: &str, body: &str) -> (String, String) {
     let mut stream = connect(client, port).await.expect("TLS handshake");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
+    let request = format!("{head}Connection: close\r\n\r\n{body}");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     // The server may end without a TLS close_notify: what was read counts.
@@ -132,6 +139,22 @@ async fn https_and_wss_serve_clients_that_verify_the_certificate() {
     assert!(head.contains("strict-transport-security: max-age=31536000"), "HSTS over TLS: {head}");
     let csrf = head.lines().find(|l| l.starts_with("set-cookie: parlor_csrf=")).expect("a CSRF cookie");
     assert!(csrf.contains("; secure"), "cookies never travel without TLS: {csrf}");
+    // The session cookie that remembers a name too, and every other one.
+    let body = r#"{"room":"lobby","name":"Alice"}"#;
+    let (head, _) = https_request(
+        &client,
+        port,
+        &format!(
+            "POST /create_room HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n",
+            body.len()
+        ),
+        body,
+    )
+    .await;
+    let cookies: Vec<&str> = head.lines().filter(|l| l.starts_with("set-cookie: ")).collect();
+    assert!(cookies.iter().any(|c| c.starts_with("set-cookie: parlor_session=")), "{head}");
+    assert!(cookies.iter().all(|c| c.contains("; secure")), "{cookies:?}");
 
     // A client that trusts another authority refuses the handshake: the
     // verification above was real.

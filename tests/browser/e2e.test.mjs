@@ -47,6 +47,7 @@ const SECRETS = {
   india: "india: written before anyone could check a passphrase",
   juliet: "juliet: typed before the page knew the room was encrypted",
   kilo: "kilo: a key says encrypted, the server says plain",
+  lima: "lima: typed without the key, before the room was known",
 };
 
 let server;
@@ -581,29 +582,42 @@ test("over plain http to another host, encrypted rooms say they need HTTPS", asy
   }
 });
 
-test("a message typed before the room's first joined waits, and leaves the page only as an envelope", async () => {
-  // Juliet's page gets nothing from the server until released: it cannot
-  // know yet whether the room is encrypted, though she can already type.
-  const juliet = await person(browser);
+/// Opens a room page as `name` with everything the server sends held back
+/// once the answer to the join is among it, so the page cannot know yet
+/// whether the room is encrypted; `release()` lets it through.
+async function arriveHeld(page, url, name) {
   const held = [];
   let holding = true;
-  const tap = await wiretap(juliet.page, (text, deliver) => {
+  const tap = await wiretap(page, (text, deliver) => {
     if (holding) held.push([text, deliver]);
     return holding;
   });
-  await juliet.page.goto(`${server.url}/chat/${LINK_ROOM}#k=${linkKey}`);
-  await juliet.page.waitForSelector("#name-dialog[open]");
-  await juliet.page.fill("#name-input", "Juliet");
-  await juliet.page.click("#name-form button[type=submit]");
+  await page.goto(url);
+  await page.waitForSelector("#name-dialog[open]");
+  await page.fill("#name-input", name);
+  await page.click("#name-form button[type=submit]");
   const answered = () => held.some(([text]) => text.includes('"joined"'));
-  for (let i = 0; i < 200 && !answered(); i++) await juliet.page.waitForTimeout(50);
+  for (let i = 0; i < 200 && !answered(); i++) await page.waitForTimeout(50);
   assert.ok(answered(), "the page asked to join, and the answer is held");
-  await say(juliet.page, SECRETS.juliet);
-  await juliet.page.waitForTimeout(500);
-  assert.deepEqual(sentOfType(tap, "send_message"), [], "nothing sent before the room is known");
+  const release = () => {
+    holding = false;
+    for (const [, deliver] of held.splice(0)) deliver();
+  };
+  return { tap, release };
+}
 
-  holding = false;
-  for (const [, deliver] of held.splice(0)) deliver();
+/// Waits until the page marks its last message "not sent", with `why` in
+/// the composer's note.
+async function expectRefusedHere(page, why) {
+  await page.waitForSelector("#messages .msg.failed");
+  assert.match(await page.textContent("#composer-note"), why);
+}
+
+test("a message typed before the room's first joined waits, and leaves the page only as an envelope", async () => {
+  const juliet = await person(browser);
+  const { tap, release } = await arriveHeld(juliet.page, `${server.url}/chat/${LINK_ROOM}#k=${linkKey}`, "Juliet");
+  await say(juliet.page, SECRETS.juliet); // the composer takes it while offline, too
+  release();
   await waitForMessage(juliet.page, SECRETS.juliet, 15000);
   const sends = sentOfType(tap, "send_message");
   assert.equal(sends.length, 1, "sent once");
@@ -616,34 +630,66 @@ test("a message typed before the room's first joined waits, and leaves the page 
   await juliet.context.close();
 });
 
+test("typed before joined into an encrypted room without its key, a message is refused in the page", async () => {
+  const lima = await person(browser);
+  const { tap, release } = await arriveHeld(lima.page, `${server.url}/chat/${LINK_ROOM}`, "Lima");
+  await say(lima.page, SECRETS.lima);
+  release();
+  await expectRefusedHere(lima.page, /does not have its invite link/);
+  assert.deepEqual(sentOfType(tap, "send_message"), [], "nothing sent");
+  for (const frame of tap.sent) assert.ok(!frame.includes("lima:"), `plaintext on the wire: ${frame}`);
+  noScriptErrors(lima);
+  await lima.context.close();
+});
+
 test("a page that holds a key for a room the server calls plain sends nothing readable there", async () => {
   // A room made plain (say, its row changed in the database) that an
   // invite link or this browser's storage says is encrypted.
   const room = "plain-but-keyed";
   await post(server.url, "/create_room", { room });
   const kilo = await person(browser);
-  const tap = await wiretap(kilo.page);
-  await arrive(kilo.page, `${server.url}/chat/${room}#k=${linkKey}`, "Kilo");
+  const { tap, release } = await arriveHeld(kilo.page, `${server.url}/chat/${room}#k=${linkKey}`, "Kilo");
+  await say(kilo.page, SECRETS.kilo);
+  release();
+  await expectRefusedHere(kilo.page, /holds an end-to-end key for this room/);
   assert.equal(await kilo.page.isDisabled("#text"), true, "the composer is off");
-  assert.match(await kilo.page.textContent("#composer-note"), /holds an end-to-end key for this room/);
   assert.equal(await storedKey(kilo.page, room), null, "a plain room's key is not kept");
-  assert.deepEqual(sentOfType(tap, "send_message"), []);
+  assert.deepEqual(sentOfType(tap, "send_message"), [], "nothing sent");
 
   // Kept in storage (from when the room was encrypted), the same.
   await kilo.page.evaluate(([r, k]) => localStorage.setItem(`parlor:key:${r}`, k), [room, linkKey]);
   await kilo.page.reload();
   await connected(kilo.page);
   assert.equal(await kilo.page.isDisabled("#text"), true, "still off after a reload");
-  await kilo.page.evaluate((typed) => {
-    const text = document.getElementById("text");
-    text.disabled = false; // as if the page had let it through
-    text.value = typed;
-    document.getElementById("composer").requestSubmit();
-  }, SECRETS.kilo);
-  await kilo.page.waitForTimeout(300);
+  assert.match(await kilo.page.textContent("#composer-note"), /holds an end-to-end key for this room/);
+  assert.deepEqual(sentOfType(tap, "send_message"), [], "nothing sent");
   for (const frame of tap.sent) assert.ok(!frame.includes("kilo:"), `plaintext on the wire: ${frame}`);
   noScriptErrors(kilo);
   await kilo.context.close();
+});
+
+test("a passphrase is never used with fewer rounds or a shorter salt than Parlor's, whatever the server says", async () => {
+  const { page, context } = await person(browser);
+  await page.goto(server.url + "/");
+  const outcomes = await page.evaluate(async () => {
+    const e2e = await import("/static/e2e.js");
+    const salt16 = "AAECAwQFBgcICQoLDA0ODw"; // 16 bytes
+    const salt8 = "AAECAwQFBgc"; // 8 bytes
+    const attempt = (encryption) =>
+      e2e.keyFromPassphrase("correct horse", encryption).then(
+        (key) => (e2e.isKey(key) ? "derived" : "no key"),
+        (error) => error.message,
+      );
+    return Promise.all([
+      attempt({ iterations: 600000, salt: salt16 }),
+      attempt({ iterations: 1000, salt: salt16 }),
+      attempt({ iterations: 600000, salt: salt8 }),
+      attempt({ salt: salt16 }),
+    ]);
+  });
+  assert.equal(outcomes[0], "derived", "Parlor's own parameters work");
+  for (const refused of outcomes.slice(1)) assert.match(refused, /weaker passphrase protection/);
+  await context.close();
 });
 
 // ---- what the server kept ----------------------------------------------------------
