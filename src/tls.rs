@@ -34,8 +34,9 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// A client that has not finished its handshake by then is dropped, so a
 /// connection that never says anything holds nothing for long.
 const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
-/// PKCS#8's PEM label for a key under a password.
-const ENCRYPTED_KEY_LABEL: &[u8] = b"-----BEGIN ENCRYPTED PRIVATE KEY-----";
+/// What marks a PEM key as under a password: PKCS#8's label, and the
+/// header of OpenSSL's older PKCS#1 and SEC1 forms.
+const ENCRYPTED_KEY_MARKS: [&[u8]; 2] = [b"-----BEGIN ENCRYPTED PRIVATE KEY-----", b"Proc-Type: 4,ENCRYPTED"];
 /// Every TLS connection begins with a handshake record.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -212,7 +213,7 @@ fn certified_key(files: &TlsFiles, provider: &CryptoProvider) -> Result<Certifie
     }
     let key_pem = read(&files.key)?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-        let encrypted = key_pem.windows(ENCRYPTED_KEY_LABEL.len()).any(|w| w == ENCRYPTED_KEY_LABEL);
+        let encrypted = ENCRYPTED_KEY_MARKS.iter().any(|mark| key_pem.windows(mark.len()).any(|w| w == *mark));
         if encrypted {
             TlsError::EncryptedKey(files.key.clone())
         } else {

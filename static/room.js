@@ -116,11 +116,6 @@ function leaveForGood(r, why, status, tag) {
   r.removed = status;
   r.removedTag = tag;
   r.joined = false;
-  // What was waiting to be sent here never will be.
-  for (const nonce of [...r.outbox.keys()]) {
-    const { el } = settle(r, nonce);
-    if (el) markFailed(el);
-  }
   notice(r, why);
   if (r === current()) renderStatus();
   renderRooms();

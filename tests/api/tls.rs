@@ -286,6 +286,10 @@ async fn bad_certificate_files_stop_the_start_with_a_clear_error() {
     let locked = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG\n-----END ENCRYPTED PRIVATE KEY-----\n";
     let locked = start(&cert, &path("locked.pem", locked));
     assert!(locked.contains("password-protected key"), "{locked}");
+    let legacy = "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00112233445566778899AABBCCDDEEFF\n\n\
+                  MHcCAQEEIAbc\n-----END EC PRIVATE KEY-----\n";
+    let legacy = start(&cert, &path("legacy.pem", legacy));
+    assert!(legacy.contains("password-protected key"), "{legacy}");
     let mismatch = start(&cert, &path("other.pem", &other.key));
     assert!(mismatch.contains("does not belong to the certificate"), "{mismatch}");
     assert_eq!(start(&cert, &key), "", "the matching pair starts");
