@@ -181,6 +181,22 @@ export async function wiretap(page, intercept = () => false) {
   return tap;
 }
 
+/// Fails the test if any frame a wiretap kept holds one of `words`.
+export function neverSent(tap, ...words) {
+  for (const frame of tap.sent) {
+    for (const word of words) assert.ok(!frame.includes(word), `plaintext on the wire: ${frame}`);
+  }
+}
+
+/// Waits until `condition` (which may be async) holds, looking every 50 ms
+/// for 10 s, then fails the test with `what`.
+export async function eventually(condition, what) {
+  for (let i = 0; !(await condition()); i++) {
+    assert.ok(i < 200, what);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /// The frames of `type` among those a wiretap kept.
 export const sentOfType = (tap, type) => tap.sent.map((m) => JSON.parse(m)).filter((f) => f.type === type);
 

@@ -5,6 +5,7 @@ import {
   bodies,
   connected,
   enterRoom,
+  eventually,
   ids,
   person,
   post,
@@ -125,10 +126,10 @@ test("a message whose confirmation never arrived is resent after a restart and s
   const stored = async () =>
     (await (await fetch(`${server.url}/api/rooms/unconfirmed/messages`)).json()).messages.map((m) => m.text);
   // Stored, its confirmation dropped: the page still shows it pending.
-  for (let i = 0; dropped === 0 || (await stored()).length === 0; i++) {
-    assert.ok(i < 200, "the message reached the log and its confirmation the route");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await eventually(
+    async () => dropped > 0 && (await stored()).length > 0,
+    "the message reached the log and its confirmation the route",
+  );
   assert.equal(dropped, 1);
   assert.equal(await page.locator("#messages .msg.pending").count(), 1);
 
@@ -156,12 +157,10 @@ test("after a crash the room starts a new epoch and the page reloads its history
   // writer has nothing left; the history API would answer from memory):
   // nothing acknowledged is lost here, but the server cannot prove that,
   // so the epoch changes all the same.
-  for (let i = 0; ; i++) {
+  await eventually(async () => {
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    if (/^parlor_messages_accepted_total 1$/m.test(metrics) && /^parlor_writer_queue_depth 0$/m.test(metrics)) break;
-    assert.ok(i < 200, "the message reached the log");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+    return /^parlor_messages_accepted_total 1$/m.test(metrics) && /^parlor_writer_queue_depth 0$/m.test(metrics);
+  }, "the message reached the log");
   const { port, db } = server;
   await server.kill();
   await page.waitForFunction(() => document.getElementById("status").classList.contains("offline"));
