@@ -152,6 +152,21 @@ export async function enterRoom(page, base, name, room) {
 export const connected = (page, timeout = 10000) =>
   page.waitForFunction(() => document.getElementById("status").textContent === "connected", null, { timeout });
 
+/// Presses "Reconnect now" and waits for the page to be connected. The page
+/// also retries by itself after a random delay (it may be back, or trying,
+/// before the press), so the button is pressed in the page only if it is
+/// showing at that moment. Returns whether it was pressed.
+export async function reconnectNow(page, timeout = 10000) {
+  const pressed = await page.evaluate(() => {
+    const button = document.getElementById("reconnect-now");
+    if (button.hidden) return false;
+    button.click();
+    return true;
+  });
+  await connected(page, timeout);
+  return pressed;
+}
+
 export async function say(page, text) {
   await page.fill("#text", text);
   await page.press("#text", "Enter");

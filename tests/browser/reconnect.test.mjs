@@ -9,6 +9,7 @@ import {
   ids,
   person,
   post,
+  reconnectNow,
   say,
   sentOfType,
   serverAndBrowser,
@@ -53,8 +54,7 @@ test("after a server restart both pages reconnect on their own and have every me
 
   server = await startServer({ port, db });
   // Alice does not wait for the next attempt.
-  await alice.page.click("#reconnect-now");
-  await connected(alice.page, 10000);
+  await reconnectNow(alice.page);
   await connected(bob.page, 60000);
   for (const { page } of [alice, bob]) {
     await waitForMessage(page, "typed while away");
