@@ -105,6 +105,14 @@ export function storeKey(room, key) {
   }
 }
 
+export function forgetKey(room) {
+  try {
+    localStorage.removeItem(STORAGE_PREFIX + room);
+  } catch {
+    // Nothing stored to forget.
+  }
+}
+
 export function loadKey(room) {
   try {
     const key = localStorage.getItem(STORAGE_PREFIX + room);

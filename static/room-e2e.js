@@ -21,7 +21,7 @@ function takeKeyFromFragment() {
   return key;
 }
 // Also kept here: with localStorage off, the page is all there is.
-const fragmentKey = takeKeyFromFragment();
+let fragmentKey = takeKeyFromFragment();
 
 /// The key this page has for `r` from its link or this browser's storage,
 /// whatever the server says of the room, or null.
@@ -122,6 +122,7 @@ export function setUpEncryption(r, info) {
     // members' backs, or the link is not what it claims. Nothing is sent
     // readable there (room-view.js's sendBlocker).
     r.crypt.downgraded = !r.crypt.info && keyHeldFor(r) !== null;
+    if (r === current()) renderEncryption();
     return;
   }
   r.crypt.downgraded = false;
@@ -138,15 +139,26 @@ export function setUpEncryption(r, info) {
 }
 
 let formRoom = null; // the room the key form's contents are for
+let forgetAskedIn = null; // the room "Forget the key" was last asked in
 
 /// The badge, the panel and the key form as the room on screen has them.
 export function renderEncryption() {
   const r = current();
   const info = r.crypt.info;
   els.e2eBadge.hidden = !info;
-  els.e2ePanel.hidden = !info;
+  els.e2ePanel.hidden = !info && !r.crypt.downgraded;
+  els.e2ePanel.classList.toggle("warning", r.crypt.downgraded);
+  els.keyForget.hidden = !r.crypt.downgraded;
+  // A question asked in another room is not this room's to answer.
+  if (forgetAskedIn !== r || !r.crypt.downgraded) els.keyForgetConfirm.hidden = true;
   if (!info) {
     els.keyForm.hidden = true;
+    els.keyChange.hidden = true;
+    els.e2eExplain.textContent = r.crypt.downgraded
+      ? "This browser holds an end-to-end key for this room, but the server says the room is not encrypted: " +
+        "what you write here would be readable by the server, so nothing is sent. " +
+        "If the room was deleted and its name used again, forget the key to write in it unencrypted."
+      : "";
     return;
   }
   const passphrase = info.key === "passphrase";
@@ -173,6 +185,28 @@ export function renderEncryption() {
       ? `Encrypted in your browser: the server stores only ciphertext. Anyone with ${who} can read it.`
       : `This room is end-to-end encrypted: you need ${who} to read it or write in it.`;
 }
+
+// The way out of a room called plain while this browser holds its key: a
+// wiped server whose room names were used again looks the same as a server
+// that lies, so only the person can tell, and is asked first (in the page).
+els.keyForget.addEventListener("click", () => {
+  forgetAskedIn = current();
+  els.keyForgetConfirm.hidden = false;
+  els.keyForgetNo.focus();
+});
+els.keyForgetNo.addEventListener("click", () => {
+  els.keyForgetConfirm.hidden = true;
+  els.keyForget.focus();
+});
+els.keyForgetYes.addEventListener("click", () => {
+  const r = current();
+  e2e.forgetKey(r.name);
+  if (r.name === INITIAL_ROOM) fragmentKey = null;
+  r.crypt.downgraded = false;
+  renderEncryption();
+  updateComposer();
+  els.text.focus();
+});
 
 els.keyChange.addEventListener("click", () => {
   current().crypt.asking = true;

@@ -57,6 +57,10 @@ export const els = {
   keySubmit: document.getElementById("key-submit"),
   keyError: document.getElementById("key-error"),
   keyChange: document.getElementById("key-change"),
+  keyForget: document.getElementById("key-forget"),
+  keyForgetConfirm: document.getElementById("key-forget-confirm"),
+  keyForgetYes: document.getElementById("key-forget-yes"),
+  keyForgetNo: document.getElementById("key-forget-no"),
 };
 
 // ---- the connection ----------------------------------------------------------

@@ -642,7 +642,7 @@ test("typed before joined into an encrypted room without its key, a message is r
   await lima.context.close();
 });
 
-test("a page that holds a key for a room the server calls plain sends nothing readable there", async () => {
+test("a page that holds a key for a room the server calls plain sends nothing readable there, until the key is forgotten", async () => {
   // A room made plain (say, its row changed in the database) that an
   // invite link or this browser's storage says is encrypted.
   const room = "plain-but-keyed";
@@ -664,6 +664,30 @@ test("a page that holds a key for a room the server calls plain sends nothing re
   assert.match(await kilo.page.textContent("#composer-note"), /holds an end-to-end key for this room/);
   assert.deepEqual(sentOfType(tap, "send_message"), [], "nothing sent");
   neverSent(tap, "kilo:");
+
+  // The way out (a wiped server whose room name was used again looks the
+  // same): forgetting the key, which the person is asked to confirm.
+  assert.equal(await kilo.page.isVisible("#e2e-panel.warning"), true, "the room says why");
+  assert.match(await kilo.page.textContent("#e2e-explain"), /would be readable by the server/);
+  assert.equal(await kilo.page.isVisible("#e2e-badge"), false, "not shown as encrypted");
+  await kilo.page.click("#key-forget");
+  assert.match(await kilo.page.textContent("#key-forget-confirm"), /not end-to-end encrypted/, "asked first");
+  await kilo.page.click("#key-forget-no");
+  assert.equal(await kilo.page.isVisible("#key-forget-confirm"), false);
+  assert.equal(await kilo.page.isDisabled("#text"), true, "declined: still off");
+  assert.equal(await storedKey(kilo.page, room), linkKey, "declined: the key is kept");
+  await kilo.page.click("#key-forget");
+  await kilo.page.screenshot({ path: join(SHOTS, "e2e-forget-key.png") });
+  await kilo.page.click("#key-forget-yes");
+  assert.equal(await kilo.page.isDisabled("#text"), false, "forgotten: the composer is on");
+  assert.equal(await storedKey(kilo.page, room), null, "forgotten: the key is gone");
+  assert.equal(await kilo.page.isVisible("#e2e-panel"), false);
+  await say(kilo.page, "in the open, knowingly");
+  await waitForMessage(kilo.page, "in the open, knowingly");
+  assert.equal((await history(room)).at(-1).text, "in the open, knowingly");
+  await kilo.page.reload();
+  await connected(kilo.page);
+  assert.equal(await kilo.page.isDisabled("#text"), false, "still forgotten after a reload");
   noScriptErrors(kilo);
   await kilo.context.close();
 });
