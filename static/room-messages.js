@@ -133,6 +133,16 @@ export function markFailed(el) {
   el.querySelector("time").textContent = "not sent";
 }
 
+/// A message sent that will never be confirmed on this page (it was put out
+/// of the room first): the server may have stored it, or not.
+export function markUnconfirmed(el) {
+  el.classList.remove("pending");
+  el.classList.add("unconfirmed");
+  const time = el.querySelector("time");
+  time.textContent = "not confirmed";
+  time.title = "Sent, but you left the room before the server confirmed it: the others may have it, or not.";
+}
+
 // Places a confirmed message by id: once, in id order. Its element, if it
 // was not shown yet.
 export function addMessage(r, m, { live = false } = {}) {

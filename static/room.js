@@ -36,7 +36,15 @@ import {
 } from "./room-view.js";
 import { missed, lastSeen, saveSeen } from "./room-alerts.js";
 import { setUpEncryption } from "./room-e2e.js";
-import { messageElement, regroup, settle, markFailed, addMessage, markHistoryStart } from "./room-messages.js";
+import {
+  messageElement,
+  regroup,
+  settle,
+  markFailed,
+  markUnconfirmed,
+  addMessage,
+  markHistoryStart,
+} from "./room-messages.js";
 import {
   actionFailed,
   continueJump,
@@ -116,6 +124,13 @@ function leaveForGood(r, why, status, tag) {
   r.removed = status;
   r.removedTag = tag;
   r.joined = false;
+  // What waits here will never be confirmed now. Never put on a socket, it
+  // was not sent; put on one, it may have been stored before the answer was
+  // lost (a resend would have said which; there is none now).
+  for (const [nonce, sent] of [...r.outbox]) {
+    const { el } = settle(r, nonce);
+    if (el) (sent.socket === null ? markFailed : markUnconfirmed)(el);
+  }
   notice(r, why);
   if (r === current()) renderStatus();
   renderRooms();

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import {
   SHOTS,
+  arriveHeld,
   bodies,
   connected,
   eventually,
@@ -580,31 +581,6 @@ test("over plain http to another host, encrypted rooms say they need HTTPS", asy
     await insecure.close();
   }
 });
-
-/// Opens a room page as `name` with everything the server sends held back
-/// once the answer to the join is among it, so the page cannot know yet
-/// whether the room is encrypted; `release()` lets it through.
-async function arriveHeld(page, url, name) {
-  const held = [];
-  let holding = true;
-  const tap = await wiretap(page, (text, deliver) => {
-    if (holding) held.push([text, deliver]);
-    return holding;
-  });
-  await page.goto(url);
-  await page.waitForSelector("#name-dialog[open]");
-  await page.fill("#name-input", name);
-  await page.click("#name-form button[type=submit]");
-  await eventually(
-    () => held.some(([text]) => text.includes('"joined"')),
-    "the page asked to join, and the answer is held",
-  );
-  const release = () => {
-    holding = false;
-    for (const [, deliver] of held.splice(0)) deliver();
-  };
-  return { tap, release };
-}
 
 /// Waits until the page marks its last message "not sent", with `why` in
 /// the composer's note.

@@ -196,6 +196,32 @@ export async function wiretap(page, intercept = () => false) {
   return tap;
 }
 
+/// Opens a room page as `name` with everything the server sends held back
+/// once the answer to the join is among it, so the page cannot know yet
+/// whether the room is encrypted, nor that it joined; `release()` lets it
+/// all through, or `held` ([text, deliver] pairs) some of it.
+export async function arriveHeld(page, url, name) {
+  const held = [];
+  let holding = true;
+  const tap = await wiretap(page, (text, deliver) => {
+    if (holding) held.push([text, deliver]);
+    return holding;
+  });
+  await page.goto(url);
+  await page.waitForSelector("#name-dialog[open]");
+  await page.fill("#name-input", name);
+  await page.click("#name-form button[type=submit]");
+  await eventually(
+    () => held.some(([text]) => text.includes('"joined"')),
+    "the page asked to join, and the answer is held",
+  );
+  const release = () => {
+    holding = false;
+    for (const [, deliver] of held.splice(0)) deliver();
+  };
+  return { tap, held, release };
+}
+
 /// Fails the test if any frame a wiretap kept holds one of `words`.
 export function neverSent(tap, ...words) {
   for (const frame of tap.sent) {

@@ -2,6 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  ADMIN_TOKEN,
+  arriveHeld,
   bodies,
   connected,
   enterRoom,
@@ -148,19 +150,66 @@ test("a message whose confirmation never arrived is resent after a restart and s
   await context.close();
 });
 
+test("put out of a room with messages waiting: one never sent says so, one sent unanswered says it may have arrived", async () => {
+  const room = "doomed";
+  const stored = async () => (await (await fetch(`${server.url}/api/rooms/${room}/messages`)).json()).messages.map((m) => m.text);
+  // Ann's message reaches the server; its confirmation never reaches her.
+  const ann = await person(browser);
+  let dropConfirmation = false;
+  await wiretap(ann.page, (text) => dropConfirmation && text.includes('"sent, unanswered"'));
+  await enterRoom(ann.page, server.url, "Ann", room);
+  dropConfirmation = true;
+  await say(ann.page, "sent, unanswered");
+  await eventually(async () => (await stored()).includes("sent, unanswered"), "the server stored it");
+  assert.equal(await ann.page.locator("#messages .msg.pending").count(), 1, "Ann's page still waits for it");
+  // Bea's page has asked to join, but has not heard back: what she types waits.
+  const bea = await person(browser);
+  const { tap, held } = await arriveHeld(bea.page, `${server.url}/chat/${room}`, "Bea");
+  await say(bea.page, "never left the page");
+  await bea.page.waitForSelector("#messages .msg.pending");
+
+  const closed = await fetch(`${server.url}/admin/rooms/${room}/close`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: "{}",
+  });
+  assert.equal(closed.status, 200);
+  // Bea hears only that the room closed.
+  await eventually(() => held.some(([text]) => text.includes('"room_closed"')), "Bea's page is told the room closed");
+  held.find(([text]) => text.includes('"room_closed"'))[1]();
+
+  await ann.page.waitForSelector("#messages .msg.unconfirmed");
+  assert.equal(await ann.page.textContent("#messages .msg.unconfirmed time"), "not confirmed");
+  assert.equal(await ann.page.locator("#messages .msg.pending").count(), 0);
+  await bea.page.waitForSelector("#messages .msg.failed");
+  assert.equal(await bea.page.textContent("#messages .msg.failed time"), "not sent");
+  assert.equal(await bea.page.locator("#messages .msg.pending").count(), 0);
+  assert.deepEqual(sentOfType(tap, "send_message"), [], "Bea's never went out");
+  assert.deepEqual(await stored(), ["sent, unanswered"], "what each page says is so");
+  await ann.context.close();
+  await bea.context.close();
+});
+
 test("after a crash the room starts a new epoch and the page reloads its history", async () => {
   const { context, page } = await person(browser);
   await enterRoom(page, server.url, "Ana", "crashy");
+  const metric = async (name) => {
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    return Number(metrics.match(new RegExp(`^${name} (\\d+)$`, "m"))[1]);
+  };
+  const acceptedBefore = await metric("parlor_messages_accepted_total");
   await say(page, "one");
   await waitForMessage(page, "one");
   // The log has it before the crash (the server's own metrics say its
   // writer has nothing left; the history API would answer from memory):
   // nothing acknowledged is lost here, but the server cannot prove that,
   // so the epoch changes all the same.
-  await eventually(async () => {
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    return /^parlor_messages_accepted_total 1$/m.test(metrics) && /^parlor_writer_queue_depth 0$/m.test(metrics);
-  }, "the message reached the log");
+  await eventually(
+    async () =>
+      (await metric("parlor_messages_accepted_total")) === acceptedBefore + 1 &&
+      (await metric("parlor_writer_queue_depth")) === 0,
+    "the message reached the log",
+  );
   const { port, db } = server;
   await server.kill();
   await page.waitForFunction(() => document.getElementById("status").classList.contains("offline"));
