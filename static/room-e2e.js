@@ -150,7 +150,11 @@ export function renderEncryption() {
   els.e2ePanel.classList.toggle("warning", r.crypt.downgraded);
   els.keyForget.hidden = !r.crypt.downgraded;
   // A question asked in another room is not this room's to answer.
-  if (forgetAskedIn !== r || !r.crypt.downgraded) els.keyForgetConfirm.hidden = true;
+  if (forgetAskedIn !== r || !r.crypt.downgraded) {
+    const hadFocus = els.keyForgetConfirm.contains(document.activeElement);
+    askToForget(false);
+    if (hadFocus) els.text.focus();
+  }
   if (!info) {
     els.keyForm.hidden = true;
     els.keyChange.hidden = true;
@@ -188,23 +192,36 @@ export function renderEncryption() {
 
 // The way out of a room called plain while this browser holds its key: a
 // wiped server whose room names were used again looks the same as a server
-// that lies, so only the person can tell, and is asked first (in the page).
+// that lies, so only the person can tell, and is asked first (in the page,
+// where the consequences can be spelled out).
+function askToForget(open) {
+  forgetAskedIn = open ? current() : null;
+  els.keyForgetConfirm.hidden = !open;
+  els.keyForget.setAttribute("aria-expanded", String(open));
+}
 els.keyForget.addEventListener("click", () => {
-  forgetAskedIn = current();
-  els.keyForgetConfirm.hidden = false;
+  askToForget(true);
   els.keyForgetNo.focus();
 });
 els.keyForgetNo.addEventListener("click", () => {
-  els.keyForgetConfirm.hidden = true;
+  askToForget(false);
+  els.keyForget.focus();
+});
+els.keyForgetConfirm.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  askToForget(false);
   els.keyForget.focus();
 });
 els.keyForgetYes.addEventListener("click", () => {
   const r = current();
+  if (!r.crypt.downgraded || forgetAskedIn !== r) return;
+  askToForget(false);
   e2e.forgetKey(r.name);
   if (r.name === INITIAL_ROOM) fragmentKey = null;
   r.crypt.downgraded = false;
   renderEncryption();
   updateComposer();
+  els.note.textContent = "Key forgotten: what you write here is readable by the server.";
   els.text.focus();
 });
 

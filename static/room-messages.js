@@ -120,27 +120,30 @@ export function markHistoryStart(r) {
 /// The pending message with this nonce, no longer waiting: its element and
 /// what was sent.
 export function settle(r, nonce) {
-  const el = r.pending.get(nonce);
+  const el = r.pending.get(nonce) ?? r.unconfirmed.get(nonce);
   const sent = r.outbox.get(nonce);
   r.pending.delete(nonce);
+  r.unconfirmed.delete(nonce);
   r.outbox.delete(nonce);
   return { el, sent };
 }
 
 export function markFailed(el) {
-  el.classList.remove("pending");
+  el.classList.remove("pending", "unconfirmed");
   el.classList.add("failed");
-  el.querySelector("time").textContent = "not sent";
+  const time = el.querySelector("time");
+  time.textContent = "not sent";
+  time.removeAttribute("title");
 }
 
-/// A message sent that will never be confirmed on this page (it was put out
+/// A message sent that this page may never hear about again (it was put out
 /// of the room first): the server may have stored it, or not.
 export function markUnconfirmed(el) {
   el.classList.remove("pending");
   el.classList.add("unconfirmed");
   const time = el.querySelector("time");
   time.textContent = "not confirmed";
-  time.title = "Sent, but you left the room before the server confirmed it: the others may have it, or not.";
+  time.title = "Sent, but this page was put out of the room before the server confirmed it: the others may have it, or not.";
 }
 
 // Places a confirmed message by id: once, in id order. Its element, if it

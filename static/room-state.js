@@ -130,6 +130,9 @@ export function addRoom(name, { list = newList(), first = false } = {}) {
     resendPending: false, // on the first `joined` of each new socket
     byId: new Map(), // id -> element: a message is shown once
     pending: new Map(), // nonce -> element of a message not yet confirmed
+    // nonce -> element of a message sent, then put out of the room before
+    // it was confirmed: a late answer still says which it was.
+    unconfirmed: new Map(),
     // nonce -> { plain, wire, replyTo } of a message not yet confirmed: what
     // was typed, and what goes on the wire (the text or its envelope; null
     // until the page knows which, and until encrypted).

@@ -124,14 +124,28 @@ function leaveForGood(r, why, status, tag) {
   r.removed = status;
   r.removedTag = tag;
   r.joined = false;
-  // What waits here will never be confirmed now. Never put on a socket, it
-  // was not sent; put on one, it may have been stored before the answer was
-  // lost (a resend would have said which; there is none now).
+  // What waits here is not sent again. Never put on a socket, it was not
+  // sent. Put on one, it may have been stored before the answer was lost;
+  // an answer that still comes says which (`r.unconfirmed`).
+  let unconfirmed = 0;
   for (const [nonce, sent] of [...r.outbox]) {
     const { el } = settle(r, nonce);
-    if (el) (sent.socket === null ? markFailed : markUnconfirmed)(el);
+    if (!el) continue;
+    if (sent.socket === null) {
+      markFailed(el);
+    } else {
+      markUnconfirmed(el);
+      r.unconfirmed.set(nonce, el);
+      unconfirmed += 1;
+    }
   }
   notice(r, why);
+  if (unconfirmed > 0) {
+    notice(
+      r,
+      `${unconfirmed === 1 ? "A message you sent was" : `${unconfirmed} messages you sent were`} not confirmed before that: the others may have ${unconfirmed === 1 ? "it" : "them"}, or not.`,
+    );
+  }
   if (r === current()) renderStatus();
   renderRooms();
 }
@@ -147,6 +161,12 @@ const KEPT_OUT = {
 };
 
 function handleError(r, frame) {
+  // A late answer from a room this page was put out of: the room already
+  // says why. One to a message sent before that says it was not stored.
+  if (r?.removed) {
+    if (frame.nonce && r.unconfirmed.has(frame.nonce)) markFailed(settle(r, frame.nonce).el);
+    return;
+  }
   if (r && frame.nonce && r.pending.has(frame.nonce)) markFailed(settle(r, frame.nonce).el);
   // An error without a nonce may answer the room's history request in flight.
   if (r && !frame.nonce) r.historyRequest = null;
@@ -391,7 +411,8 @@ function seal(r, nonce, sent) {
 
 function giveUp(r, nonce, why) {
   const { el } = settle(r, nonce);
-  if (el) markFailed(el);
+  if (!el) return; // settled meanwhile (put out of the room)
+  markFailed(el);
   if (r === current()) els.note.textContent = why;
 }
 

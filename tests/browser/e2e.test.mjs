@@ -642,12 +642,18 @@ test("a page that holds a key for a room the server calls plain sends nothing re
   neverSent(tap, "kilo:");
 
   // The way out (a wiped server whose room name was used again looks the
-  // same): forgetting the key, which the person is asked to confirm.
+  // same): forgetting the key, which the person is asked to confirm. Here
+  // the invite link brings the key again too, so both are forgotten.
+  await kilo.page.goto("about:blank");
+  await kilo.page.goto(`${server.url}/chat/${room}#k=${linkKey}`);
+  await connected(kilo.page);
   assert.equal(await kilo.page.isVisible("#e2e-panel.warning"), true, "the room says why");
   assert.match(await kilo.page.textContent("#e2e-explain"), /would be readable by the server/);
   assert.equal(await kilo.page.isVisible("#e2e-badge"), false, "not shown as encrypted");
+  assert.equal(await kilo.page.isVisible("#key-forget-confirm"), false);
   await kilo.page.click("#key-forget");
-  assert.match(await kilo.page.textContent("#key-forget-confirm"), /not end-to-end encrypted/, "asked first");
+  assert.equal(await kilo.page.isVisible("#key-forget-confirm"), true, "asked first");
+  assert.match(await kilo.page.textContent("#key-forget-why"), /not end-to-end encrypted/);
   await kilo.page.click("#key-forget-no");
   assert.equal(await kilo.page.isVisible("#key-forget-confirm"), false);
   assert.equal(await kilo.page.isDisabled("#text"), true, "declined: still off");
@@ -658,6 +664,12 @@ test("a page that holds a key for a room the server calls plain sends nothing re
   assert.equal(await kilo.page.isDisabled("#text"), false, "forgotten: the composer is on");
   assert.equal(await storedKey(kilo.page, room), null, "forgotten: the key is gone");
   assert.equal(await kilo.page.isVisible("#e2e-panel"), false);
+  assert.match(await kilo.page.textContent("#composer-note"), /Key forgotten/);
+  // Joining again (the link's key is gone from the page too) changes nothing.
+  tap.close();
+  await kilo.page.waitForFunction(() => document.getElementById("status").classList.contains("offline"));
+  await connected(kilo.page);
+  assert.equal(await kilo.page.isDisabled("#text"), false, "still forgotten after joining again");
   await say(kilo.page, "in the open, knowingly");
   await waitForMessage(kilo.page, "in the open, knowingly");
   assert.equal((await history(room)).at(-1).text, "in the open, knowingly");

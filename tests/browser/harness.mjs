@@ -152,18 +152,23 @@ export async function enterRoom(page, base, name, room) {
 export const connected = (page, timeout = 10000) =>
   page.waitForFunction(() => document.getElementById("status").textContent === "connected", null, { timeout });
 
-/// Presses "Reconnect now" and waits for the page to be connected. The page
-/// also retries by itself after a random delay (it may be back, or trying,
-/// before the press), so the button is pressed in the page only if it is
-/// showing at that moment. Returns whether it was pressed.
-export async function reconnectNow(page, timeout = 10000) {
-  const pressed = await page.evaluate(() => {
-    const button = document.getElementById("reconnect-now");
-    if (button.hidden) return false;
-    button.click();
-    return true;
-  });
-  await connected(page, timeout);
+/// Presses "Reconnect now" until the page is connected. The page also
+/// retries by itself after a random delay, and hides the button while an
+/// attempt is under way, so it is pressed in the page only when it shows.
+/// Returns whether it was pressed.
+export async function reconnectNow(page) {
+  let pressed = false;
+  await eventually(async () => {
+    const state = await page.evaluate(() => {
+      if (document.getElementById("status").textContent === "connected") return "connected";
+      const button = document.getElementById("reconnect-now");
+      if (button.hidden) return "trying";
+      button.click();
+      return "pressed";
+    });
+    pressed ||= state === "pressed";
+    return state === "connected";
+  }, "the page reconnected");
   return pressed;
 }
 

@@ -150,21 +150,42 @@ test("a message whose confirmation never arrived is resent after a restart and s
   await context.close();
 });
 
-test("put out of a room with messages waiting: one never sent says so, one sent unanswered says it may have arrived", async () => {
+test("put out of a room with messages waiting: never sent says so, sent unanswered says it may have arrived until an answer comes", async () => {
   const room = "doomed";
   const stored = async () => (await (await fetch(`${server.url}/api/rooms/${room}/messages`)).json()).messages.map((m) => m.text);
-  // Ann's message reaches the server; its confirmation never reaches her.
+  const holdWhere = (held, word) => eventually(() => held.some(([text]) => text.includes(word)), `held: ${word}`);
+  const deliverWhere = (held, word) => held.splice(held.findIndex(([text]) => text.includes(word)), 1)[0][1]();
+  // Ann's message reaches the server; its confirmation is held from her, and
+  // so is the news that the room closed.
   const ann = await person(browser);
-  let dropConfirmation = false;
-  await wiretap(ann.page, (text) => dropConfirmation && text.includes('"sent, unanswered"'));
+  const annHeld = [];
+  let holdAnn = false;
+  await wiretap(ann.page, (text, deliver) => {
+    const hold = holdAnn && (text.includes('"sent, unanswered"') || text.includes('"room_closed"'));
+    if (hold) annHeld.push([text, deliver]);
+    return hold;
+  });
   await enterRoom(ann.page, server.url, "Ann", room);
-  dropConfirmation = true;
+  // Cid's page does not hear that the room closed, so he sends into it; the
+  // server's refusal is held from him too.
+  const cid = await person(browser);
+  const cidHeld = [];
+  let holdCid = false;
+  await wiretap(cid.page, (text, deliver) => {
+    const hold = holdCid && (text.includes('"room_closed"') || text.includes('"not_joined"'));
+    if (hold) cidHeld.push([text, deliver]);
+    return hold;
+  });
+  await enterRoom(cid.page, server.url, "Cid", room);
+  holdAnn = true;
+  holdCid = true;
   await say(ann.page, "sent, unanswered");
   await eventually(async () => (await stored()).includes("sent, unanswered"), "the server stored it");
+  await holdWhere(annHeld, "sent, unanswered");
   assert.equal(await ann.page.locator("#messages .msg.pending").count(), 1, "Ann's page still waits for it");
   // Bea's page has asked to join, but has not heard back: what she types waits.
   const bea = await person(browser);
-  const { tap, held } = await arriveHeld(bea.page, `${server.url}/chat/${room}`, "Bea");
+  const { tap, held: beaHeld } = await arriveHeld(bea.page, `${server.url}/chat/${room}`, "Bea");
   await say(bea.page, "never left the page");
   await bea.page.waitForSelector("#messages .msg.pending");
 
@@ -174,20 +195,40 @@ test("put out of a room with messages waiting: one never sent says so, one sent 
     body: "{}",
   });
   assert.equal(closed.status, 200);
-  // Bea hears only that the room closed.
-  await eventually(() => held.some(([text]) => text.includes('"room_closed"')), "Bea's page is told the room closed");
-  held.find(([text]) => text.includes('"room_closed"'))[1]();
+  await holdWhere(cidHeld, "room_closed");
+  await say(cid.page, "too late");
+  await holdWhere(cidHeld, '"command":"send_message"');
+  // Each page hears only that the room closed.
+  for (const held of [annHeld, beaHeld, cidHeld]) {
+    await holdWhere(held, "room_closed");
+    deliverWhere(held, "room_closed");
+  }
 
   await ann.page.waitForSelector("#messages .msg.unconfirmed");
   assert.equal(await ann.page.textContent("#messages .msg.unconfirmed time"), "not confirmed");
   assert.equal(await ann.page.locator("#messages .msg.pending").count(), 0);
+  assert.ok(
+    await ann.page.locator("#messages .notice", { hasText: "A message you sent was not confirmed before that" }).isVisible(),
+    "the room says what that means",
+  );
+  await cid.page.waitForSelector("#messages .msg.unconfirmed");
   await bea.page.waitForSelector("#messages .msg.failed");
   assert.equal(await bea.page.textContent("#messages .msg.failed time"), "not sent");
   assert.equal(await bea.page.locator("#messages .msg.pending").count(), 0);
   assert.deepEqual(sentOfType(tap, "send_message"), [], "Bea's never went out");
+
+  // The answers that were on their way still settle it: Ann's was stored,
+  // Cid's refused.
+  deliverWhere(annHeld, "sent, unanswered");
+  await waitForMessage(ann.page, "sent, unanswered");
+  assert.equal(await ann.page.locator("#messages .msg.unconfirmed").count(), 0);
+  for (const [, deliver] of cidHeld.splice(0)) deliver(); // its refusal, and any of typing
+  await cid.page.waitForSelector("#messages .msg.failed");
+  assert.equal(await cid.page.textContent("#messages .msg.failed time"), "not sent");
+  assert.equal(await cid.page.locator("#messages .msg.unconfirmed").count(), 0);
+  assert.doesNotMatch(await cid.page.textContent("#composer-note"), /not joined|haven't joined/i, "the room already says why");
   assert.deepEqual(await stored(), ["sent, unanswered"], "what each page says is so");
-  await ann.context.close();
-  await bea.context.close();
+  for (const p of [ann, bea, cid]) await p.context.close();
 });
 
 test("after a crash the room starts a new epoch and the page reloads its history", async () => {
@@ -195,7 +236,7 @@ test("after a crash the room starts a new epoch and the page reloads its history
   await enterRoom(page, server.url, "Ana", "crashy");
   const metric = async (name) => {
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    return Number(metrics.match(new RegExp(`^${name} (\\d+)$`, "m"))[1]);
+    return Number(metrics.match(new RegExp(`^${name} (\\d+)$`, "m"))?.[1]);
   };
   const acceptedBefore = await metric("parlor_messages_accepted_total");
   await say(page, "one");

@@ -277,7 +277,7 @@ test("offline in two rooms: what was sent in each arrives once, in its room", as
   await elsewhere.stop();
 
   server = await startServer({ port, db });
-  await reconnectNow(ann.page, 20000);
+  await reconnectNow(ann.page);
   await waitForMessage(ann.page, "a while away");
   await ann.page.waitForFunction(() => document.querySelectorAll("#messages .msg.pending").length === 0);
   assert.deepEqual(await bodies(ann.page), ["a while away"]);
