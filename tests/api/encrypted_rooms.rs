@@ -12,6 +12,7 @@ use crate::socketio::Sio;
 on_every_backend!(
     an_encrypted_room_takes_ciphertext_only_and_keeps_it_across_a_restart,
     a_plain_row_written_first_becomes_encrypted_and_never_the_reverse,
+    moderation_works_in_an_encrypted_room_and_admins_see_it_marked,
 );
 
 /// Shaped like what browsers send: `v1.<12-byte IV>.<ciphertext and tag>`.
@@ -136,9 +137,8 @@ async fn socketio_clients_are_held_to_ciphertext_as_native_ones_are() {
     assert_eq!(app.db.stored_messages("vault"), vec![(id, envelope(3))]);
 }
 
-#[actix_web::test]
-async fn moderation_works_in_an_encrypted_room_and_admins_see_it_marked() {
-    let app = spawn_app().await;
+async fn moderation_works_in_an_encrypted_room_and_admins_see_it_marked(backend: parlor::db::Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else { return };
     create(&app, "vault", Some("link")).await;
     let (mut alice, mut bob) = (app.ws().await, app.ws().await);
     alice.join("vault", "alice").await;
