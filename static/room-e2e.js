@@ -6,7 +6,7 @@
 // itself is e2e.js.
 import * as e2e from "./e2e.js";
 import { INITIAL_ROOM, els, current } from "./room-state.js";
-import { atBottom, updateComposer } from "./room-view.js";
+import { atBottom, notice, updateComposer } from "./room-view.js";
 import { showBody } from "./room-alerts.js";
 
 // An invite link brings the key in its fragment (never sent to a server):
@@ -112,9 +112,10 @@ function useKey(r, key) {
   }
 }
 
-/// Every `joined`: whether the room is encrypted. The first that says so
-/// shows the room as encrypted and finds its key.
-export function setUpEncryption(r, info) {
+/// Every `joined`: whether the room is encrypted (`info`), and the history
+/// it brings. The first that says so shows the room as encrypted and finds
+/// its key.
+export function setUpEncryption(r, info, history = []) {
   r.crypt.known = true;
   if (!info) {
     // The server calls plain a room this browser holds a key for (or an
@@ -129,13 +130,42 @@ export function setUpEncryption(r, info) {
   if (r.crypt.info) return;
   r.crypt.info = info;
   const key = e2e.available() ? keyHeldFor(r) : null;
-  if (key) {
-    e2e.storeKey(r.name, key);
+  const stored = e2e.loadKey(r.name);
+  if (key && key !== stored) {
+    // An invite link's key, new to this browser: an old link or a mistyped
+    // one must not replace a key that works, nor pass for one. It is tried
+    // on the history first; sends queue behind the check.
+    useKey(r, key);
+    const envelopes = history.map((m) => m.text);
+    r.sending = r.sending.then(() => checkLinkKey(r, key, stored, envelopes));
+  } else if (key) {
     useKey(r, key);
   } else {
     r.crypt.asking = e2e.available();
   }
   if (r === current()) renderEncryption();
+}
+
+async function checkLinkKey(r, key, stored, envelopes) {
+  if (await opensAny(r, key, envelopes)) {
+    e2e.storeKey(r.name, key);
+    return;
+  }
+  const what = "The invite link's key does not decrypt this room's messages";
+  if (stored) {
+    useKey(r, stored);
+    notice(r, `${what}, so this browser's own key for the room is used.`);
+    return;
+  }
+  r.crypt.key = null;
+  r.crypt.cryptoKey = Promise.resolve(null);
+  r.crypt.asking = true;
+  decryptAllShown(r);
+  if (r === current()) {
+    renderEncryption();
+    els.keyError.textContent = `${what}: ask for the link again.`;
+    updateComposer();
+  }
 }
 
 let formRoom = null; // the room the key form's contents are for
@@ -231,15 +261,19 @@ els.keyChange.addEventListener("click", () => {
   els.keyInput.focus();
 });
 
-/// Whether `key` opens `r`: it decrypts any message shown (or there is
+/// Whether `key` opens `r`: it decrypts any of `envelopes` (or there is
 /// none to check against).
-async function opensShownMessages(r, key) {
-  const bodies = r.list.querySelectorAll(".msg[data-id] .body");
-  const envelopes = [...bodies].map((bodyEl) => r.crypt.envelopes.get(bodyEl)).filter(Boolean);
+async function opensAny(r, key, envelopes) {
   if (envelopes.length === 0) return true;
-  const cryptoKey = await e2e.importKey(key);
+  const cryptoKey = await e2e.importKey(key).catch(() => null);
+  if (!cryptoKey) return false;
   const results = await Promise.allSettled(envelopes.map((envelope) => e2e.decrypt(cryptoKey, r.name, envelope)));
   return results.some((result) => result.status === "fulfilled");
+}
+
+function opensShownMessages(r, key) {
+  const bodies = r.list.querySelectorAll(".msg[data-id] .body");
+  return opensAny(r, key, [...bodies].map((bodyEl) => r.crypt.envelopes.get(bodyEl)).filter(Boolean));
 }
 
 async function keyFromForm(r) {

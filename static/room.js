@@ -127,19 +127,27 @@ function leaveForGood(r, why, status, tag) {
   // What waits here is not sent again. Never put on a socket, it was not
   // sent. Put on one, it may have been stored before the answer was lost;
   // an answer that still comes says which (`r.unconfirmed`).
+  let unsent = 0;
   let unconfirmed = 0;
   for (const [nonce, sent] of [...r.outbox]) {
     const { el } = settle(r, nonce);
     if (!el) continue;
     if (sent.socket === null) {
       markFailed(el);
+      unsent += 1;
     } else {
       markUnconfirmed(el);
       r.unconfirmed.set(nonce, el);
       unconfirmed += 1;
     }
   }
+  // Nobody is with this page in the room any more.
+  r.members = new Map();
+  renderMembers(r);
   notice(r, why);
+  if (unsent > 0) {
+    notice(r, `${unsent === 1 ? "A message you wrote was" : `${unsent} messages you wrote were`} not sent.`);
+  }
   if (unconfirmed > 0) {
     notice(
       r,
@@ -280,7 +288,7 @@ function joined(r, frame) {
   // socket yet: sends wait for `joined`.
   const reseal = !r.crypt.known || (!r.crypt.info && Boolean(frame.encryption));
   // Before the history: its texts are envelopes in an encrypted room.
-  setUpEncryption(r, frame.encryption);
+  setUpEncryption(r, frame.encryption, frame.history);
   setMuted(r, frame.muted_until ?? null);
   r.joined = true;
   r.needsName = null;
@@ -417,6 +425,12 @@ function giveUp(r, nonce, why) {
 }
 
 async function encryptAndSend(r, nonce, sent) {
+  // The key may have turned out wrong while this waited (an invite link's).
+  const why = sendBlocker(r);
+  if (why) {
+    giveUp(r, nonce, why);
+    return;
+  }
   try {
     sent.wire = await e2e.encrypt(await r.crypt.cryptoKey, r.name, sent.plain);
   } catch {

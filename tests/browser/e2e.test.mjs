@@ -206,7 +206,8 @@ test("a room made end-to-end encrypted on the home page is joined through its in
   bob = await person(browser);
   const bobTap = await wiretap(bob.page);
   await arrive(bob.page, invite, "Bob");
-  assert.equal(await storedKey(bob.page, LINK_ROOM), linkKey);
+  // Kept once it proves to open the room's messages.
+  await eventually(async () => (await storedKey(bob.page, LINK_ROOM)) === linkKey, "Bob's browser keeps the link's key");
   assert.equal(new URL(bob.page.url()).hash, "", "the key left Bob's address bar too");
   assert.equal(await bob.page.isVisible("#e2e-badge"), true);
 
@@ -277,6 +278,46 @@ test("without the key the messages are placeholders and the composer is off, unt
   assert.equal(await carol.page.isVisible("#key-form"), false);
   assert.equal(await storedKey(carol.page, LINK_ROOM), linkKey);
   await carol.context.close();
+});
+
+test("an invite link with a wrong key replaces no key that works, and passes for none", async () => {
+  const wrongKey = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+  // Mona's browser has the key of the room she made; an old or mistyped link
+  // does not replace it.
+  const mona = await person(browser);
+  await createOnHomePage(mona.page, { name: "Mona", room: "monas-room", privacy: "link" });
+  await mona.page.waitForURL("**/chat/monas-room");
+  await connected(mona.page);
+  await say(mona.page, "before the wrong link");
+  await waitForMessage(mona.page, "before the wrong link");
+  const monasKey = await storedKey(mona.page, "monas-room");
+  await mona.page.goto("about:blank");
+  await mona.page.goto(`${server.url}/chat/monas-room#k=${wrongKey}`);
+  await mona.page.locator("#messages .notice", { hasText: "key does not decrypt this room's messages" }).waitFor();
+  await waitForMessage(mona.page, "before the wrong link");
+  assert.equal(await storedKey(mona.page, "monas-room"), monasKey, "the key that works is kept");
+  await say(mona.page, "after the wrong link");
+  await waitForMessage(mona.page, "after the wrong link");
+  const last = (await history("monas-room")).at(-1);
+  assert.equal(await open(monasKey, "monas-room", last.text), "after the wrong link", "sealed with the key that works");
+
+  // Nell has no key of her own: the wrong link's key is refused, and what she
+  // typed before the page knew is not sealed with it (nobody could read it).
+  const nell = await person(browser);
+  const { tap, release } = await arriveHeld(nell.page, `${server.url}/chat/${LINK_ROOM}#k=${wrongKey}`, "Nell");
+  await say(nell.page, "nell: typed under a wrong key");
+  release();
+  await expectRefusedHere(nell.page, /does not have its invite link/);
+  await nell.page.waitForFunction(() => document.getElementById("key-error").textContent.includes("ask for the link again"));
+  assert.equal(await nell.page.isVisible("#key-form"), true, "asked for the right link");
+  assert.equal(await nell.page.isDisabled("#text"), true);
+  await expectBodies(nell.page, [NEED_LINK, NEED_LINK, NEED_LINK]);
+  assert.equal(await storedKey(nell.page, LINK_ROOM), null, "a wrong key is not kept");
+  assert.deepEqual(sentOfType(tap, "send_message"), [], "nothing sent");
+  neverSent(tap, "nell:");
+  noScriptErrors(mona, nell);
+  await mona.context.close();
+  await nell.context.close();
 });
 
 test("a tampered, foreign or misplaced envelope shows 'could not be decrypted'; plaintext is refused", async () => {

@@ -177,6 +177,9 @@ test("put out of a room with messages waiting: never sent says so, sent unanswer
     return hold;
   });
   await enterRoom(cid.page, server.url, "Cid", room);
+  await ann.page.locator("#messages .notice", { hasText: "Cid joined" }).waitFor();
+  await say(ann.page, "confirmed");
+  await waitForMessage(ann.page, "confirmed");
   holdAnn = true;
   holdCid = true;
   await say(ann.page, "sent, unanswered");
@@ -187,7 +190,8 @@ test("put out of a room with messages waiting: never sent says so, sent unanswer
   const bea = await person(browser);
   const { tap, held: beaHeld } = await arriveHeld(bea.page, `${server.url}/chat/${room}`, "Bea");
   await say(bea.page, "never left the page");
-  await bea.page.waitForSelector("#messages .msg.pending");
+  await say(bea.page, "nor did this");
+  await eventually(async () => (await bea.page.locator("#messages .msg.pending").count()) === 2, "Bea's two wait");
 
   const closed = await fetch(`${server.url}/admin/rooms/${room}/close`, {
     method: "POST",
@@ -206,6 +210,9 @@ test("put out of a room with messages waiting: never sent says so, sent unanswer
 
   await ann.page.waitForSelector("#messages .msg.unconfirmed");
   assert.equal(await ann.page.textContent("#messages .msg.unconfirmed time"), "not confirmed");
+  assert.equal(await ann.page.locator("#messages .msg.unconfirmed.grouped").count(), 1, "under her message before it");
+  assert.ok(await ann.page.isVisible("#messages .msg.unconfirmed time"), "said even there");
+  assert.equal(await ann.page.locator("#member-list li").count(), 0, "nobody is with her in the room any more");
   assert.equal(await ann.page.locator("#messages .msg.pending").count(), 0);
   assert.ok(
     await ann.page.locator("#messages .notice", { hasText: "A message you sent was not confirmed before that" }).isVisible(),
@@ -213,7 +220,13 @@ test("put out of a room with messages waiting: never sent says so, sent unanswer
   );
   await cid.page.waitForSelector("#messages .msg.unconfirmed");
   await bea.page.waitForSelector("#messages .msg.failed");
-  assert.equal(await bea.page.textContent("#messages .msg.failed time"), "not sent");
+  assert.deepEqual(await bea.page.$$eval("#messages .msg.failed time", (els) => els.map((e) => e.textContent)), ["not sent", "not sent"]);
+  assert.equal(await bea.page.locator("#messages .msg.failed.grouped").count(), 1, "one under the other");
+  assert.ok(await bea.page.locator("#messages .msg.failed.grouped time").isVisible(), "said there too");
+  assert.ok(
+    await bea.page.locator("#messages .notice", { hasText: "2 messages you wrote were not sent" }).isVisible(),
+    "the room says so",
+  );
   assert.equal(await bea.page.locator("#messages .msg.pending").count(), 0);
   assert.deepEqual(sentOfType(tap, "send_message"), [], "Bea's never went out");
 
@@ -227,7 +240,7 @@ test("put out of a room with messages waiting: never sent says so, sent unanswer
   assert.equal(await cid.page.textContent("#messages .msg.failed time"), "not sent");
   assert.equal(await cid.page.locator("#messages .msg.unconfirmed").count(), 0);
   assert.doesNotMatch(await cid.page.textContent("#composer-note"), /not joined|haven't joined/i, "the room already says why");
-  assert.deepEqual(await stored(), ["sent, unanswered"], "what each page says is so");
+  assert.deepEqual(await stored(), ["sent, unanswered", "confirmed"], "what each page says is so (newest first)");
   for (const p of [ann, bea, cid]) await p.context.close();
 });
 
