@@ -137,7 +137,10 @@ export function setUpEncryption(r, info, history = []) {
     // on the history first; sends queue behind the check.
     useKey(r, key);
     const envelopes = history.map((m) => m.text);
-    r.sending = r.sending.then(() => checkLinkKey(r, key, stored, envelopes));
+    r.sending = r.sending
+      .then(() => checkLinkKey(r, key, stored, envelopes))
+      // Never sealed with a key whose check broke off; and the queue goes on.
+      .catch(() => r.crypt.key === key && dropKey(r, "The invite link's key could not be checked: ask for the link again."));
   } else if (key) {
     useKey(r, key);
   } else {
@@ -146,24 +149,43 @@ export function setUpEncryption(r, info, history = []) {
   if (r === current()) renderEncryption();
 }
 
+// Keeps an invite link's key only if it opens the room's messages, or if
+// there are none and this browser has no key of its own to lose (then it
+// cannot be checked, as with a passphrase). Otherwise the browser's own key
+// is used if it opens them, or the page asks for the link again.
 async function checkLinkKey(r, key, stored, envelopes) {
-  if (await opensAny(r, key, envelopes)) {
+  if (r.name === INITIAL_ROOM) fragmentKey = null; // checked once, kept only if stored
+  const superseded = () => r.crypt.key !== key; // the key form gave another meanwhile
+  const nothingToCheck = envelopes.length === 0;
+  const opens = !nothingToCheck && (await opensAny(r, key, envelopes));
+  if (superseded()) return;
+  if (opens || (nothingToCheck && !stored)) {
     e2e.storeKey(r.name, key);
     return;
   }
-  const what = "The invite link's key does not decrypt this room's messages";
-  if (stored) {
+  const what = nothingToCheck
+    ? "The invite link's key cannot be checked, the room showing no messages yet"
+    : "The invite link's key does not decrypt this room's messages";
+  const storedOpens = stored !== null && (nothingToCheck || (await opensAny(r, stored, envelopes)));
+  if (superseded()) return;
+  if (storedOpens) {
     useKey(r, stored);
     notice(r, `${what}, so this browser's own key for the room is used.`);
-    return;
+  } else {
+    dropKey(r, `${what}: ask for the link again.`);
   }
+}
+
+/// `r` has no key it can use after all: placeholders, and the key form.
+function dropKey(r, why) {
   r.crypt.key = null;
   r.crypt.cryptoKey = Promise.resolve(null);
   r.crypt.asking = true;
   decryptAllShown(r);
+  notice(r, why);
   if (r === current()) {
     renderEncryption();
-    els.keyError.textContent = `${what}: ask for the link again.`;
+    els.keyError.textContent = why;
     updateComposer();
   }
 }
@@ -271,10 +293,12 @@ async function opensAny(r, key, envelopes) {
   return results.some((result) => result.status === "fulfilled");
 }
 
-function opensShownMessages(r, key) {
+function shownEnvelopes(r) {
   const bodies = r.list.querySelectorAll(".msg[data-id] .body");
-  return opensAny(r, key, [...bodies].map((bodyEl) => r.crypt.envelopes.get(bodyEl)).filter(Boolean));
+  return [...bodies].map((bodyEl) => r.crypt.envelopes.get(bodyEl)).filter(Boolean);
 }
+
+const opensShownMessages = (r, key) => opensAny(r, key, shownEnvelopes(r));
 
 async function keyFromForm(r) {
   const value = els.keyInput.value;
@@ -292,6 +316,35 @@ async function keyFromForm(r) {
     els.keySubmit.textContent = "Unlock";
   }
 }
+
+// An invite link pasted into the address bar of its room's open page
+// changes only the fragment, so nothing reloads: the key is taken here,
+// out of the address bar, and kept only if it opens the room.
+window.addEventListener("hashchange", async () => {
+  const key = takeKeyFromFragment();
+  const r = current();
+  if (!key) return;
+  if (!r.crypt.known) {
+    if (r.name === INITIAL_ROOM) fragmentKey = key; // the first `joined` checks it
+    return;
+  }
+  if (r.crypt.info?.key !== "link" || key === r.crypt.key) return;
+  // With no message to try it on, it replaces no key.
+  const envelopes = shownEnvelopes(r);
+  const opens = envelopes.length > 0 ? await opensAny(r, key, envelopes) : !r.crypt.key;
+  if (!opens) {
+    const why =
+      envelopes.length > 0
+        ? "That link's key does not decrypt this room's messages."
+        : "That link's key cannot be checked, the room showing no messages yet.";
+    if (r.crypt.key) notice(r, `${why} This browser's own key for the room is kept.`);
+    else if (r === current()) els.keyError.textContent = why;
+    return;
+  }
+  e2e.storeKey(r.name, key);
+  if (r === current()) els.keyError.textContent = "";
+  useKey(r, key);
+});
 
 els.keyForm.addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -300,6 +300,32 @@ test("an invite link with a wrong key replaces no key that works, and passes for
   await waitForMessage(mona.page, "after the wrong link");
   const last = (await history("monas-room")).at(-1);
   assert.equal(await open(monasKey, "monas-room", last.text), "after the wrong link", "sealed with the key that works");
+  // The same link pasted into the open page's address bar (only the
+  // fragment changes, nothing reloads).
+  await mona.page.evaluate((k) => (location.hash = `#k=${k}`), wrongKey);
+  await eventually(
+    async () => (await mona.page.locator("#messages .notice", { hasText: "own key for the room is kept" }).count()) === 1,
+    "Mona is told her key is kept",
+  );
+  assert.equal(new URL(mona.page.url()).hash, "", "the key left the address bar");
+  assert.equal(await storedKey(mona.page, "monas-room"), monasKey);
+  // In a room without messages nothing can be checked: no key is replaced.
+  await createOnHomePage(mona.page, { name: "Mona", room: "monas-empty", privacy: "link" });
+  await mona.page.waitForURL("**/chat/monas-empty");
+  await connected(mona.page);
+  const emptyKey = await storedKey(mona.page, "monas-empty");
+  await mona.page.goto("about:blank");
+  await mona.page.goto(`${server.url}/chat/monas-empty#k=${wrongKey}`);
+  await mona.page.locator("#messages .notice", { hasText: "cannot be checked" }).waitFor();
+  await mona.page.evaluate((k) => (location.hash = `#k=${k}`), wrongKey);
+  await eventually(
+    async () => (await mona.page.locator("#messages .notice", { hasText: "cannot be checked" }).count()) === 2,
+    "told again when pasted",
+  );
+  assert.equal(await storedKey(mona.page, "monas-empty"), emptyKey, "the room's key is kept");
+  await say(mona.page, "sealed with the room's key");
+  await waitForMessage(mona.page, "sealed with the room's key");
+  assert.equal(await open(emptyKey, "monas-empty", (await history("monas-empty")).at(-1).text), "sealed with the room's key");
 
   // Nell has no key of her own: the wrong link's key is refused, and what she
   // typed before the page knew is not sealed with it (nobody could read it).
@@ -314,7 +340,13 @@ test("an invite link with a wrong key replaces no key that works, and passes for
   await expectBodies(nell.page, [NEED_LINK, NEED_LINK, NEED_LINK]);
   assert.equal(await storedKey(nell.page, LINK_ROOM), null, "a wrong key is not kept");
   assert.deepEqual(sentOfType(tap, "send_message"), [], "nothing sent");
-  neverSent(tap, "nell:");
+  // The right link, pasted into the open page's address bar, opens it.
+  await nell.page.evaluate((k) => (location.hash = `#k=${k}`), linkKey);
+  await expectBodies(nell.page, [SECRETS.alpha, SECRETS.bravo, SECRETS.hostile]);
+  assert.equal(new URL(nell.page.url()).hash, "", "the key left the address bar");
+  assert.equal(await storedKey(nell.page, LINK_ROOM), linkKey);
+  assert.equal(await nell.page.isVisible("#key-form"), false);
+  assert.equal(await nell.page.isDisabled("#text"), false);
   noScriptErrors(mona, nell);
   await mona.context.close();
   await nell.context.close();
