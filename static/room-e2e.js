@@ -231,6 +231,8 @@ export function renderEncryption() {
     els.keyError.textContent = "";
   }
   els.keyForm.hidden = !r.crypt.asking;
+  // Asked for another key while holding one: keeping it is always a choice.
+  els.keyCancel.hidden = !r.crypt.key;
   // A key can be wrong without anything to tell (say, a passphrase typed for
   // a room without messages yet): it can always be replaced.
   els.keyChange.hidden = !r.crypt.key || r.crypt.asking;
@@ -275,6 +277,20 @@ els.keyForgetYes.addEventListener("click", () => {
   updateComposer();
   els.note.textContent = "Key forgotten: what you write here is readable by the server.";
   els.text.focus();
+});
+
+function keepKey() {
+  const r = current();
+  if (!r.crypt.key) return;
+  r.crypt.asking = false;
+  els.keyInput.value = "";
+  els.keyError.textContent = "";
+  renderEncryption();
+  els.keyChange.focus();
+}
+els.keyCancel.addEventListener("click", keepKey);
+els.keyForm.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") keepKey();
 });
 
 els.keyChange.addEventListener("click", () => {

@@ -55,6 +55,7 @@ export const els = {
   keyLabel: document.getElementById("key-label"),
   keyInput: document.getElementById("key-input"),
   keySubmit: document.getElementById("key-submit"),
+  keyCancel: document.getElementById("key-cancel"),
   keyError: document.getElementById("key-error"),
   keyChange: document.getElementById("key-change"),
   keyForget: document.getElementById("key-forget"),

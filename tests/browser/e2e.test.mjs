@@ -254,6 +254,7 @@ test("without the key the messages are placeholders and the composer is off, unt
   assert.match(await carol.page.textContent("#composer-note"), /end-to-end encrypted.*invite link/);
   assert.equal(await carol.page.isVisible("#e2e-badge"), true);
   assert.equal(await carol.page.isVisible("#key-form"), true, "a box for the invite link");
+  assert.equal(await carol.page.isVisible("#key-cancel"), false, "no key to fall back on");
   assert.equal(await carol.page.textContent("#key-label"), "The room's invite link");
   assert.equal(await storedKey(carol.page, LINK_ROOM), null);
 
@@ -612,6 +613,17 @@ test("a wrong passphrase for a room without messages cannot be caught at once, b
   assert.equal(await tess.page.textContent("#key-change"), "Enter another passphrase");
   assert.equal(await tess.page.isVisible("#key-form"), true);
   assert.equal(await tess.page.isVisible("#key-change"), false);
+  // Changing one's mind: Cancel, or Escape, keeps the key held.
+  await tess.page.fill("#key-input", "half typed");
+  await tess.page.click("#key-cancel");
+  assert.equal(await tess.page.isVisible("#key-form"), false, "cancelled");
+  assert.equal(await tess.page.isVisible("#key-change"), true);
+  await tess.page.click("#key-change");
+  assert.equal(await tess.page.inputValue("#key-input"), "", "nothing half typed is kept");
+  await tess.page.press("#key-input", "Escape");
+  assert.equal(await tess.page.isVisible("#key-form"), false, "Escape cancels too");
+  assert.equal(await tess.page.isDisabled("#text"), false, "the key held is still used");
+  await tess.page.click("#key-change");
   await tess.page.fill("#key-input", "still not it");
   await tess.page.click("#key-submit");
   await tess.page.waitForFunction(() => document.getElementById("key-error").textContent.startsWith("Wrong passphrase"), null, {
