@@ -155,33 +155,34 @@ test("put out of a room with messages waiting: never sent says so, sent unanswer
   const stored = async () => (await (await fetch(`${server.url}/api/rooms/${room}/messages`)).json()).messages.map((m) => m.text);
   const holdWhere = (held, word) => eventually(() => held.some(([text]) => text.includes(word)), `held: ${word}`);
   const deliverWhere = (held, word) => held.splice(held.findIndex(([text]) => text.includes(word)), 1)[0][1]();
+  // Once `holding.on`, the server's frames to `page` that hold any of
+  // `words` are kept in `holding.held` instead of delivered.
+  const holdFrames = async (page, ...words) => {
+    const holding = { on: false, held: [] };
+    await wiretap(page, (text, deliver) => {
+      const hold = holding.on && words.some((word) => text.includes(word));
+      if (hold) holding.held.push([text, deliver]);
+      return hold;
+    });
+    return holding;
+  };
   // Ann's message reaches the server; its confirmation is held from her, and
   // so is the news that the room closed.
   const ann = await person(browser);
-  const annHeld = [];
-  let holdAnn = false;
-  await wiretap(ann.page, (text, deliver) => {
-    const hold = holdAnn && (text.includes('"sent, unanswered"') || text.includes('"room_closed"'));
-    if (hold) annHeld.push([text, deliver]);
-    return hold;
-  });
+  const annHolding = await holdFrames(ann.page, '"sent, unanswered"', '"room_closed"');
+  const annHeld = annHolding.held;
   await enterRoom(ann.page, server.url, "Ann", room);
   // Cid's page does not hear that the room closed, so he sends into it; the
   // server's refusal is held from him too.
   const cid = await person(browser);
-  const cidHeld = [];
-  let holdCid = false;
-  await wiretap(cid.page, (text, deliver) => {
-    const hold = holdCid && (text.includes('"room_closed"') || text.includes('"not_joined"'));
-    if (hold) cidHeld.push([text, deliver]);
-    return hold;
-  });
+  const cidHolding = await holdFrames(cid.page, '"room_closed"', '"not_joined"');
+  const cidHeld = cidHolding.held;
   await enterRoom(cid.page, server.url, "Cid", room);
   await ann.page.locator("#messages .notice", { hasText: "Cid joined" }).waitFor();
   await say(ann.page, "confirmed");
   await waitForMessage(ann.page, "confirmed");
-  holdAnn = true;
-  holdCid = true;
+  annHolding.on = true;
+  cidHolding.on = true;
   await say(ann.page, "sent, unanswered");
   await eventually(async () => (await stored()).includes("sent, unanswered"), "the server stored it");
   await holdWhere(annHeld, "sent, unanswered");
