@@ -149,30 +149,34 @@ export function setUpEncryption(r, info, history = []) {
   if (r === current()) renderEncryption();
 }
 
-// Keeps an invite link's key only if it opens the room's messages, or if
-// there are none and this browser has no key of its own to lose (then it
-// cannot be checked, as with a passphrase). Otherwise the browser's own key
-// is used if it opens them, or the page asks for the link again.
+/// Why an invite link's `key` may not take the place of `held` (the key the
+/// page has for `r`, or null), or "": it must open one of `envelopes`; with
+/// none to try it on, it cannot be checked (as with a passphrase) and is
+/// taken only if there is no key to lose.
+async function linkKeyRefusal(r, key, held, envelopes) {
+  if (envelopes.length === 0) return held ? "The invite link's key cannot be checked, the room showing no messages yet" : "";
+  return (await opensAny(r, key, envelopes)) ? "" : "The invite link's key does not decrypt this room's messages";
+}
+
+// Keeps the key an invite link brought only if linkKeyRefusal allows it.
+// Otherwise the browser's own key is used if it opens the messages, or the
+// page asks for the link again.
 async function checkLinkKey(r, key, stored, envelopes) {
   if (r.name === INITIAL_ROOM) fragmentKey = null; // checked once, kept only if stored
   const superseded = () => r.crypt.key !== key; // the key form gave another meanwhile
-  const nothingToCheck = envelopes.length === 0;
-  const opens = !nothingToCheck && (await opensAny(r, key, envelopes));
+  const refusal = await linkKeyRefusal(r, key, stored, envelopes);
   if (superseded()) return;
-  if (opens || (nothingToCheck && !stored)) {
+  if (!refusal) {
     e2e.storeKey(r.name, key);
     return;
   }
-  const what = nothingToCheck
-    ? "The invite link's key cannot be checked, the room showing no messages yet"
-    : "The invite link's key does not decrypt this room's messages";
-  const storedOpens = stored !== null && (nothingToCheck || (await opensAny(r, stored, envelopes)));
+  const storedOpens = stored !== null && (envelopes.length === 0 || (await opensAny(r, stored, envelopes)));
   if (superseded()) return;
   if (storedOpens) {
     useKey(r, stored);
-    notice(r, `${what}, so this browser's own key for the room is used.`);
+    notice(r, `${refusal}, so this browser's own key for the room is used.`);
   } else {
-    dropKey(r, `${what}: ask for the link again.`);
+    dropKey(r, `${refusal}: ask for the link again.`);
   }
 }
 
@@ -345,16 +349,10 @@ window.addEventListener("hashchange", async () => {
     return;
   }
   if (r.crypt.info?.key !== "link" || key === r.crypt.key) return;
-  // With no message to try it on, it replaces no key.
-  const envelopes = shownEnvelopes(r);
-  const opens = envelopes.length > 0 ? await opensAny(r, key, envelopes) : !r.crypt.key;
-  if (!opens) {
-    const why =
-      envelopes.length > 0
-        ? "That link's key does not decrypt this room's messages."
-        : "That link's key cannot be checked, the room showing no messages yet.";
-    if (r.crypt.key) notice(r, `${why} This browser's own key for the room is kept.`);
-    else if (r === current()) els.keyError.textContent = why;
+  const refusal = await linkKeyRefusal(r, key, r.crypt.key, shownEnvelopes(r));
+  if (refusal) {
+    if (r.crypt.key) notice(r, `${refusal}, so this browser's own key for the room is kept.`);
+    else if (r === current()) els.keyError.textContent = `${refusal}.`;
     return;
   }
   e2e.storeKey(r.name, key);

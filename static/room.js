@@ -169,13 +169,14 @@ const KEPT_OUT = {
 };
 
 function handleError(r, frame) {
-  // A late answer from a room this page was put out of: the room already
-  // says why. One to a message sent before that says it was not stored.
-  if (r?.removed) {
-    if (frame.nonce && r.unconfirmed.has(frame.nonce)) markFailed(settle(r, frame.nonce).el);
-    return;
+  // A refused message: one still waiting, or one sent before this page was
+  // put out of the room (it was not stored after all).
+  if (r && frame.nonce && (r.pending.has(frame.nonce) || r.unconfirmed.has(frame.nonce))) {
+    markFailed(settle(r, frame.nonce).el);
   }
-  if (r && frame.nonce && r.pending.has(frame.nonce)) markFailed(settle(r, frame.nonce).el);
+  // Any other late answer from a room this page was put out of: the room
+  // already says why.
+  if (r?.removed) return;
   // An error without a nonce may answer the room's history request in flight.
   if (r && !frame.nonce) r.historyRequest = null;
   const onScreen = !r || r === current();
