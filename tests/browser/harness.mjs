@@ -201,30 +201,46 @@ export async function wiretap(page, intercept = () => false) {
   return tap;
 }
 
+/// A wiretap on `page` (`holding.tap`) that, while `holding.on`, keeps the
+/// server's frames holding any of `words` (any frame, without words) in
+/// `holding.held`, as [text, deliver] pairs, instead of delivering them.
+export async function holdFrames(page, ...words) {
+  const holding = { on: false, held: [], tap: null };
+  holding.tap = await wiretap(page, (text, deliver) => {
+    const hold = holding.on && (words.length === 0 || words.some((word) => text.includes(word)));
+    if (hold) holding.held.push([text, deliver]);
+    return hold;
+  });
+  return holding;
+}
+
+/// Waits until one of the `held` frames holds `word`.
+export const heldFrame = (held, word, what = `held: ${word}`) =>
+  eventually(() => held.some(([text]) => text.includes(word)), what);
+
+/// Delivers the first of the `held` frames that holds `word`.
+export function deliverHeld(held, word) {
+  const [[, deliver]] = held.splice(held.findIndex(([text]) => text.includes(word)), 1);
+  deliver();
+}
+
 /// Opens a room page as `name` with everything the server sends held back
 /// once the answer to the join is among it, so the page cannot know yet
 /// whether the room is encrypted, nor that it joined; `release()` lets it
 /// all through, or `held` ([text, deliver] pairs) some of it.
 export async function arriveHeld(page, url, name) {
-  const held = [];
-  let holding = true;
-  const tap = await wiretap(page, (text, deliver) => {
-    if (holding) held.push([text, deliver]);
-    return holding;
-  });
+  const holding = await holdFrames(page);
+  holding.on = true;
   await page.goto(url);
   await page.waitForSelector("#name-dialog[open]");
   await page.fill("#name-input", name);
   await page.click("#name-form button[type=submit]");
-  await eventually(
-    () => held.some(([text]) => text.includes('"joined"')),
-    "the page asked to join, and the answer is held",
-  );
+  await heldFrame(holding.held, '"joined"', "the page asked to join, and the answer is held");
   const release = () => {
-    holding = false;
-    for (const [, deliver] of held.splice(0)) deliver();
+    holding.on = false;
+    for (const [, deliver] of holding.held.splice(0)) deliver();
   };
-  return { tap, held, release };
+  return { tap: holding.tap, held: holding.held, release };
 }
 
 /// Fails the test if any frame a wiretap kept holds one of `words`.

@@ -6,8 +6,11 @@ import {
   arriveHeld,
   bodies,
   connected,
+  deliverHeld,
   enterRoom,
   eventually,
+  heldFrame,
+  holdFrames,
   ids,
   person,
   post,
@@ -153,19 +156,6 @@ test("a message whose confirmation never arrived is resent after a restart and s
 test("put out of a room with messages waiting: never sent says so, sent unanswered says it may have arrived until an answer comes", async () => {
   const room = "doomed";
   const stored = async () => (await (await fetch(`${server.url}/api/rooms/${room}/messages`)).json()).messages.map((m) => m.text);
-  const holdWhere = (held, word) => eventually(() => held.some(([text]) => text.includes(word)), `held: ${word}`);
-  const deliverWhere = (held, word) => held.splice(held.findIndex(([text]) => text.includes(word)), 1)[0][1]();
-  // Once `holding.on`, the server's frames to `page` that hold any of
-  // `words` are kept in `holding.held` instead of delivered.
-  const holdFrames = async (page, ...words) => {
-    const holding = { on: false, held: [] };
-    await wiretap(page, (text, deliver) => {
-      const hold = holding.on && words.some((word) => text.includes(word));
-      if (hold) holding.held.push([text, deliver]);
-      return hold;
-    });
-    return holding;
-  };
   // Ann's message reaches the server; its confirmation is held from her, and
   // so is the news that the room closed.
   const ann = await person(browser);
@@ -185,7 +175,7 @@ test("put out of a room with messages waiting: never sent says so, sent unanswer
   cidHolding.on = true;
   await say(ann.page, "sent, unanswered");
   await eventually(async () => (await stored()).includes("sent, unanswered"), "the server stored it");
-  await holdWhere(annHeld, "sent, unanswered");
+  await heldFrame(annHeld, "sent, unanswered");
   assert.equal(await ann.page.locator("#messages .msg.pending").count(), 1, "Ann's page still waits for it");
   // Bea's page has asked to join, but has not heard back: what she types waits.
   const bea = await person(browser);
@@ -200,13 +190,13 @@ test("put out of a room with messages waiting: never sent says so, sent unanswer
     body: "{}",
   });
   assert.equal(closed.status, 200);
-  await holdWhere(cidHeld, "room_closed");
+  await heldFrame(cidHeld, "room_closed");
   await say(cid.page, "too late");
-  await holdWhere(cidHeld, '"command":"send_message"');
+  await heldFrame(cidHeld, '"command":"send_message"');
   // Each page hears only that the room closed.
   for (const held of [annHeld, beaHeld, cidHeld]) {
-    await holdWhere(held, "room_closed");
-    deliverWhere(held, "room_closed");
+    await heldFrame(held, "room_closed");
+    deliverHeld(held, "room_closed");
   }
 
   await ann.page.waitForSelector("#messages .msg.unconfirmed");
@@ -233,7 +223,7 @@ test("put out of a room with messages waiting: never sent says so, sent unanswer
 
   // The answers that were on their way still settle it: Ann's was stored,
   // Cid's refused.
-  deliverWhere(annHeld, "sent, unanswered");
+  deliverHeld(annHeld, "sent, unanswered");
   await waitForMessage(ann.page, "sent, unanswered");
   assert.equal(await ann.page.locator("#messages .msg.unconfirmed").count(), 0);
   for (const [, deliver] of cidHeld.splice(0)) deliver(); // its refusal, and any of typing
